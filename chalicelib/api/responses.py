@@ -1,0 +1,123 @@
+"""Domain errors become HTTP responses here and nowhere else."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from typing import Any, Callable, TypeVar
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.errors import (
+    Conflict,
+    DomainError,
+    Expired,
+    NotFound,
+    ServiceMisconfigured,
+    TooManyAttempts,
+    Unauthenticated,
+    ValidationFailed,
+)
+from chalicelib.observability.log import log_event
+
+STATUS: dict[type[DomainError], int] = {
+    ValidationFailed: 400,
+    Unauthenticated: 401,
+    NotFound: 404,
+    Conflict: 409,
+    Expired: 410,
+    TooManyAttempts: 429,
+    ServiceMisconfigured: 500,
+}
+
+# Chalice's own error codes (405, 415, 400, 500 it builds itself) → ours.
+_CHALICE_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequest": "bad_request",
+    "BadRequestError": "bad_request",
+    "InternalServerError": "internal_error",
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body={"error": {"code": code, "message": message}},
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def from_domain_error(error: DomainError) -> Response:
+    status = next((s for cls, s in STATUS.items() if isinstance(error, cls)), 500)
+    headers: dict[str, str] = {}
+    if isinstance(error, TooManyAttempts):
+        headers["Retry-After"] = str(error.retry_after_s)
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    return error_response(status, error.code, error.message, headers)
+
+
+def handled(view: F) -> F:
+    """Every view is wrapped in this: domain errors map to their status, anything else is a 500
+    whose body says nothing of the cause (the log has it)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except DomainError as error:
+            return from_domain_error(error)
+        except Exception:  # noqa: BLE001 - the edge of the service: nothing escapes unshaped
+            logging.getLogger("selfcare").exception("unhandled error in %s", view.__name__)
+            return error_response(500, "internal_error", "The service had a problem; please try again.")
+
+    wrapper.__selfcare_handled__ = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204)
+
+
+def normalise_chalice_error(response: Response) -> Response:
+    """Chalice answers some requests itself (`{"Code", "Message"}`): give them our error shape."""
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "error" not in body:
+        code = _CHALICE_CODES.get(str(body["Code"]), "bad_request" if response.status_code < 500 else "internal_error")
+        message = str(body.get("Message", ""))
+        if response.status_code >= 500:
+            message = "The service had a problem; please try again."
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+        return error_response(response.status_code, code, message, headers)
+    return response
+
+
+def access_log_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
+    """One structured line per request: route, status, latency, caller (hashed), request id."""
+    started = time.perf_counter()
+    response = normalise_chalice_error(get_response(request))
+    context = request.context or {}
+    authorizer = context.get("authorizer") or {}
+    log_event(
+        "http_request",
+        method=request.method,
+        route=context.get("resourcePath"),
+        status=response.status_code,
+        latency_ms=round((time.perf_counter() - started) * 1000, 2),
+        request_id=context.get("requestId"),
+        customer_id=authorizer.get("principalId"),
+    )
+    return response
+
+
+def json_dumps(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"))

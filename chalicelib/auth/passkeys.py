@@ -1,0 +1,259 @@
+"""Enrolment, sign-in and passkey management: the service behind the `/auth/passkeys` and
+`/me/passkeys` routes.
+
+Each ceremony is two calls: `*_options` stores a challenge and answers `{challenge_id, options}`
+(py_webauthn's JSON, which browsers' `parse*OptionsFromJSON` and the native SDKs accept as is);
+the verify call takes `{challenge_id, credential}` (`PublicKeyCredential.toJSON()`), consumes the
+challenge, verifies, and commits every effect in one DynamoDB transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from chalicelib.store.db import transaction
+
+from chalicelib.auth import activation, challenges, security_events, sessions
+from chalicelib.auth.sessions import SessionTokens
+from chalicelib.common.clock import iso, now
+from chalicelib.errors import Conflict, Expired, NotFound, Unauthenticated, ValidationFailed
+from chalicelib.observability.log import log_event
+from chalicelib.store.errors import failed_conditions
+from chalicelib.store.models import ActivationCode, Customer, Passkey, customer_pk, number_pk
+
+DEFAULT_NAME = "Passkey"
+
+
+@dataclass(frozen=True)
+class CeremonyOptions:
+    challenge_id: str
+    options: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"challenge_id": self.challenge_id, "options": self.options}
+
+
+def _customer(customer_id: str) -> Customer:
+    try:
+        return Customer.get(customer_pk(customer_id), "PROFILE")
+    except Customer.DoesNotExist:
+        raise NotFound("No such customer.", code="customer_not_found") from None
+
+
+def _passkeys_of(customer_id: str) -> list[Passkey]:
+    return list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")))
+
+
+# --- enrolment -----------------------------------------------------------------------------------
+
+
+def registration_options(
+    *, customer_id: str | None = None, customer_number: str | None = None, activation_code: str | None = None
+) -> CeremonyOptions:
+    """Options to create a passkey: for a signed-in customer (`customer_id` from the access token),
+    or for a first passkey with a customer number and its activation code."""
+    from chalicelib.auth import ceremonies
+
+    code_id = None
+    if customer_id is not None and (customer_number or activation_code):
+        raise ValidationFailed("Send either an access token or an activation code, not both.")
+    if customer_id is None:
+        if not customer_number or not activation_code:
+            raise ValidationFailed("customer_number and activation_code are required to enrol a first passkey.")
+        valid = activation.check(customer_number=customer_number, code=activation_code)
+        customer_id, code_id = valid.customer_id, valid.code_id
+    customer = _customer(customer_id)
+    exclude = [(p.credential_id, p.transports or []) for p in _passkeys_of(customer_id)]
+    issued = challenges.issue(
+        purpose=challenges.REGISTER,
+        customer_id=customer_id,
+        activation_code_id=code_id,
+        algorithms=[int(a) for a in ceremonies.ALGORITHMS],
+    )
+    options = ceremonies.registration_options(
+        challenge=issued.challenge,
+        user_handle=customer.user_handle,
+        user_name=customer.customer_number,
+        display_name=customer.name,
+        exclude=exclude,
+    )
+    return CeremonyOptions(challenge_id=issued.challenge_id, options=options)
+
+
+def register(*, challenge_id: str, credential: dict[str, Any], name: str | None, device: str | None) -> SessionTokens:
+    """Verify the new credential, store it and open a session, all or nothing."""
+    from chalicelib.auth import ceremonies
+
+    spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.REGISTER)
+    assert spent.customer_id is not None  # registration challenges are always bound to a customer
+    registered = ceremonies.verify_registration(credential=credential, challenge=spent.challenge, algorithms=spent.algorithms)
+    customer = _customer(spent.customer_id)
+    moment = iso(now())
+    passkey = Passkey(
+        f"CREDENTIAL#{registered.credential_id}",
+        "CREDENTIAL",
+        GSI1PK=customer_pk(customer.customer_id),
+        GSI1SK=f"PASSKEY#{moment}#{registered.credential_id[:16]}",
+        credential_id=registered.credential_id,
+        customer_id=customer.customer_id,
+        user_handle=customer.user_handle,
+        public_key=registered.public_key,
+        sign_count=registered.sign_count,
+        transports=registered.transports,
+        aaguid=registered.aaguid,
+        backup_eligible=registered.backup_eligible,
+        backed_up=registered.backed_up,
+        name=(name or DEFAULT_NAME).strip() or DEFAULT_NAME,
+        created_at=moment,
+    )
+    session, tokens = sessions.new_session(customer_id=customer.customer_id, device=device, passkey_id=registered.credential_id)
+    try:
+        with transaction() as tx:
+            tx.save(passkey, condition=Passkey.PK.does_not_exist())  # 0: unique credential id, whoever owns it
+            tx.update(customer, actions=[Customer.passkey_count.add(1)])  # 1
+            tx.save(session)  # 2
+            tx.save(security_events.security_event(customer.customer_id, security_events.PASSKEY_ADDED, {"passkey_id": registered.credential_id, "name": passkey.name}))  # 3
+            if spent.activation_code_id:
+                tx.delete(
+                    ActivationCode(number_pk(customer.customer_number), "ACTIVATION"),
+                    condition=ActivationCode.code_id == spent.activation_code_id,
+                )  # 4: the code works once
+    except TransactWriteError as exc:
+        failed = failed_conditions(exc)
+        if 0 in failed:
+            raise Conflict("This passkey is already registered.", code="credential_already_registered") from None
+        if 4 in failed:
+            raise Expired("This activation code has already been used.", code="activation_code_used") from None
+        raise
+    log_event("passkey_registered", customer_id=customer.customer_id, with_activation_code=bool(spent.activation_code_id))
+    return tokens
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+
+
+def login_options() -> CeremonyOptions:
+    from chalicelib.auth import ceremonies
+
+    issued = challenges.issue(purpose=challenges.LOGIN)
+    return CeremonyOptions(challenge_id=issued.challenge_id, options=ceremonies.authentication_options(challenge=issued.challenge))
+
+
+def _login_refused(reason: str, **fields: Any) -> Unauthenticated:
+    log_event("sign_in_refused", reason=reason, **fields)
+    return Unauthenticated("This passkey cannot sign in.", code="invalid_credential")
+
+
+def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
+    from chalicelib.auth import ceremonies
+
+    spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)
+    claimed = ceremonies.read_assertion(credential)
+    try:
+        passkey = Passkey.get(f"CREDENTIAL#{claimed.credential_id}", "CREDENTIAL", consistent_read=True)
+    except Passkey.DoesNotExist:
+        raise _login_refused("unknown_credential") from None
+    # Usernameless: the user handle the authenticator returns must be the owner of this credential.
+    if claimed.user_handle != passkey.user_handle:
+        raise _login_refused("user_handle_mismatch", customer_id=passkey.customer_id)
+    verified = ceremonies.verify_assertion(credential=credential, challenge=spent.challenge, public_key=passkey.public_key)
+    if verified.backup_eligible != passkey.backup_eligible:
+        raise _login_refused("backup_eligibility_changed", customer_id=passkey.customer_id)
+    stored = int(passkey.sign_count)
+    if (verified.sign_count or stored) and verified.sign_count <= stored:
+        security_events.security_event(
+            passkey.customer_id,
+            security_events.SIGN_COUNT_REGRESSION,
+            {"passkey_id": passkey.credential_id, "stored": stored, "presented": verified.sign_count},
+        ).save()
+        raise _login_refused("sign_count_regression", customer_id=passkey.customer_id)
+
+    session, tokens = sessions.new_session(customer_id=passkey.customer_id, device=device, passkey_id=passkey.credential_id)
+    try:
+        with transaction() as tx:
+            tx.update(
+                passkey,
+                actions=[
+                    Passkey.sign_count.set(verified.sign_count),
+                    Passkey.backed_up.set(verified.backed_up),
+                    Passkey.last_used_at.set(iso(now())),
+                ],
+                # The counter moves only from the value we judged: a concurrent sign-in loses.
+                condition=Passkey.sign_count == stored,
+            )
+            tx.save(session)
+            tx.save(security_events.security_event(passkey.customer_id, security_events.NEW_SESSION, {"session_id": tokens.session_id, "device": session.device}))
+    except TransactWriteError as exc:
+        if 0 in failed_conditions(exc):
+            raise _login_refused("concurrent_sign_count_update", customer_id=passkey.customer_id) from None
+        raise
+    log_event("signed_in", customer_id=passkey.customer_id, session=tokens.session_id)
+    return tokens
+
+
+# --- the customer's passkeys ---------------------------------------------------------------------
+
+
+def _to_wire(p: Passkey) -> dict[str, Any]:
+    return {
+        "id": p.credential_id,
+        "name": p.name,
+        "created_at": p.created_at,
+        "last_used_at": p.last_used_at,
+        "backed_up": bool(p.backed_up),
+        "device_bound": not p.backup_eligible,
+        "transports": list(p.transports or []),
+    }
+
+
+def list_passkeys(*, customer_id: str) -> list[dict[str, Any]]:
+    return [_to_wire(p) for p in _passkeys_of(customer_id)]
+
+
+def _owned(customer_id: str, passkey_id: str) -> Passkey:
+    try:
+        passkey = Passkey.get(f"CREDENTIAL#{passkey_id}", "CREDENTIAL", consistent_read=True)
+    except Passkey.DoesNotExist:
+        raise NotFound("No such passkey.", code="passkey_not_found") from None
+    if passkey.customer_id != customer_id:
+        log_event("access_refused", customer_id=customer_id, object="passkey")
+        raise NotFound("No such passkey.", code="passkey_not_found")
+    return passkey
+
+
+def rename(*, customer_id: str, passkey_id: str, name: str) -> dict[str, Any]:
+    passkey = _owned(customer_id, passkey_id)
+    try:
+        passkey.update(actions=[Passkey.name.set(name.strip())], condition=Passkey.customer_id == customer_id)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise NotFound("No such passkey.", code="passkey_not_found") from None
+        raise
+    return _to_wire(passkey)
+
+
+def remove(*, customer_id: str, passkey_id: str) -> None:
+    """Delete a passkey (never the last one) and end the sessions it opened."""
+    passkey = _owned(customer_id, passkey_id)
+    try:
+        with transaction() as tx:
+            tx.delete(passkey, condition=Passkey.customer_id == customer_id)  # 0
+            tx.update(
+                Customer(customer_pk(customer_id), "PROFILE"),
+                actions=[Customer.passkey_count.add(-1)],
+                condition=Customer.passkey_count > 1,
+            )  # 1: counted in the same transaction, so two concurrent deletes cannot remove the last two
+            tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED, {"passkey_id": passkey_id, "name": passkey.name}))
+    except TransactWriteError as exc:
+        failed = failed_conditions(exc)
+        if 0 in failed:
+            raise NotFound("No such passkey.", code="passkey_not_found") from None
+        if 1 in failed:
+            raise Conflict(
+                "This is your last passkey: add another one before removing it, or you could not sign in.",
+                code="last_passkey",
+            ) from None
+        raise
+    sessions.revoke_sessions_of_passkey(customer_id=customer_id, passkey_id=passkey_id)
+    log_event("passkey_removed", customer_id=customer_id)

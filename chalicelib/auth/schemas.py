@@ -1,0 +1,46 @@
+"""Request bodies of the auth routes: allow-lists (unknown fields are refused)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.customers.admin import CUSTOMER_NUMBER
+
+# Ids as they appear in paths: base64url credential ids (≤1023 bytes → ≤1364 chars), our session ids.
+PASSKEY_ID = r"[A-Za-z0-9_-]{16,1364}"
+SESSION_ID = r"ses_[0-9a-f]{24}"
+CHALLENGE_ID = r"^chl_[0-9a-f]{32}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EmptyBody(_Body):
+    """Routes that take no body accept nothing or `{}`."""
+
+
+class RegisterOptionsBody(_Body):
+    """Empty with an access token (add a passkey); both fields without one (first passkey)."""
+
+    customer_number: str | None = Field(default=None, pattern=CUSTOMER_NUMBER)
+    activation_code: str | None = Field(default=None, min_length=4, max_length=40)
+
+
+class CredentialBody(_Body):
+    challenge_id: str = Field(pattern=CHALLENGE_ID)
+    # The WebAuthn JSON (`PublicKeyCredential.toJSON()`): py_webauthn checks its structure.
+    credential: dict[str, Any]
+
+
+class RegisterVerifyBody(CredentialBody):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class RefreshBody(_Body):
+    refresh_token: str = Field(min_length=10, max_length=300)
+
+
+class RenamePasskeyBody(_Body):
+    name: str = Field(min_length=1, max_length=64)

@@ -1,0 +1,80 @@
+"""Every setting of the service, read from environment variables in this one place.
+
+Defaults are the local development values (`make run`); the `prod` stage in
+`.chalice/config.json` overrides what differs. Nothing else in the code reads
+`os.environ`.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def android_origin(sha256_fingerprint: str) -> str:
+    """The WebAuthn origin Android's Credential Manager reports for an app signed with this cert.
+
+    Fingerprint as `keytool` prints it (`AB:CD:...`); the origin carries the unpadded base64url
+    of the raw digest.
+    """
+    raw = bytes.fromhex(sha256_fingerprint.replace(":", ""))
+    return "android:apk-key-hash:" + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    dynamodb_endpoint: str | None  # None in AWS: the SDK's regional endpoint
+    aws_region: str
+    rp_id: str
+    rp_name: str
+    web_origins: tuple[str, ...]
+    android_package: str
+    android_cert_fingerprints: tuple[str, ...]  # SHA-256, colon hex, as keytool prints
+    ios_app_ids: tuple[str, ...]  # "TEAMID.bundle.id"
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_key_source: str  # file:<path> | ssm:<parameter name> | secretsmanager:<secret id>
+    access_token_ttl_s: int
+    refresh_token_ttl_s: int
+    challenge_ttl_s: int
+    activation_code_ttl_s: int
+    activation_max_failures: int
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Exact origins a WebAuthn response may come from: web/iOS origins plus each Android signing cert."""
+        return list(self.web_origins) + [android_origin(fp) for fp in self.android_cert_fingerprints]
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    env = os.environ.get
+    return Settings(
+        table_name=env("APP_TABLE_NAME", "selfcare-dev"),
+        dynamodb_endpoint=env("DYNAMODB_ENDPOINT") or None,
+        aws_region=env("AWS_REGION", env("AWS_DEFAULT_REGION", "eu-west-3")),
+        rp_id=env("WEBAUTHN_RP_ID", "localhost"),
+        rp_name=env("WEBAUTHN_RP_NAME", "Self-care"),
+        web_origins=_csv(env("WEBAUTHN_ORIGINS", "http://localhost:8000")),
+        android_package=env("ANDROID_PACKAGE", "com.example.selfcare"),
+        android_cert_fingerprints=_csv(env("ANDROID_CERT_SHA256", "")),
+        ios_app_ids=_csv(env("IOS_APP_IDS", "")),
+        jwt_issuer=env("JWT_ISSUER", "http://localhost:8000"),
+        jwt_audience=env("JWT_AUDIENCE", "selfcare-app"),
+        jwt_key_source=env("JWT_KEY_SOURCE", "file:.local/jwt-keys.json"),
+        access_token_ttl_s=min(_int("ACCESS_TOKEN_TTL_SECONDS", 900), 900),  # never above 15 min
+        refresh_token_ttl_s=_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
+        challenge_ttl_s=min(_int("CHALLENGE_TTL_SECONDS", 300), 300),  # never above 5 min
+        activation_code_ttl_s=_int("ACTIVATION_CODE_TTL_SECONDS", 72 * 3600),
+        activation_max_failures=_int("ACTIVATION_MAX_FAILURES", 5),
+    )

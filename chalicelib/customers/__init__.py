@@ -1,0 +1,1 @@
+"""Customers: the admin side (create a customer, issue activation codes)."""

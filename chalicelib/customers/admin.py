@@ -1,0 +1,92 @@
+"""Admin actions on customers, run as Lambda functions from the AWS console (see infra/admin-events/)."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pynamodb.exceptions import TransactWriteError
+from chalicelib.store.db import transaction
+
+from chalicelib.auth import activation
+from chalicelib.common.clock import iso, now
+from chalicelib.common.secrets import b64url, new_id
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.observability.log import log_event
+from chalicelib.store.errors import failed_conditions
+from chalicelib.store.models import Customer, CustomerNumber, customer_pk, number_pk
+
+CUSTOMER_NUMBER = r"^[A-Z0-9][A-Z0-9-]{2,31}$"
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+class CreateCustomerEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_number: str = Field(pattern=CUSTOMER_NUMBER, description="Customer-facing number, e.g. C-1001")
+    name: str = Field(min_length=1, max_length=120)
+    email: EmailStr | None = None
+    phone: str | None = Field(default=None, pattern=E164)
+
+
+class IssueActivationCodeEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    customer_number: str = Field(pattern=CUSTOMER_NUMBER)
+
+
+def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
+    """A new customer and their first activation code; an existing number is refused, never overwritten."""
+    customer_id = new_id("cus")
+    customer = Customer(
+        customer_pk(customer_id),
+        "PROFILE",
+        customer_id=customer_id,
+        customer_number=event.customer_number,
+        name=event.name,
+        email=str(event.email) if event.email else None,
+        phone=event.phone,
+        user_handle=b64url(secrets.token_bytes(32)),
+        passkey_count=0,
+        created_at=iso(now()),
+    )
+    code, code_item = activation.new_code(customer_id=customer_id, customer_number=event.customer_number)
+    try:
+        with transaction() as tx:
+            tx.save(
+                CustomerNumber(number_pk(event.customer_number), "CUSTNUM", customer_id=customer_id),
+                condition=CustomerNumber.PK.does_not_exist(),
+            )
+            tx.save(customer, condition=Customer.PK.does_not_exist())
+            tx.save(code_item)
+            tx.delete(activation.reset_failures(event.customer_number))
+    except TransactWriteError as exc:
+        if 0 in failed_conditions(exc):
+            raise Conflict(f"Customer number {event.customer_number} already exists.", code="customer_number_taken") from None
+        raise
+    log_event("customer_created", customer_id=customer_id)
+    return {
+        "customer_id": customer_id,
+        "customer_number": event.customer_number,
+        "activation_code": code.code,
+        "activation_code_expires_at": code.expires_at,
+    }
+
+
+def issue_activation_code(event: IssueActivationCodeEvent) -> dict[str, Any]:
+    """Replace the customer's activation code (the old one stops working) and lift a lockout."""
+    try:
+        mapping = CustomerNumber.get(number_pk(event.customer_number), "CUSTNUM", consistent_read=True)
+    except CustomerNumber.DoesNotExist:
+        raise NotFound(f"No customer with number {event.customer_number}.", code="customer_not_found") from None
+    code, code_item = activation.new_code(customer_id=mapping.customer_id, customer_number=event.customer_number)
+    with transaction() as tx:
+        tx.save(code_item)
+        tx.delete(activation.reset_failures(event.customer_number))
+    log_event("activation_code_issued", customer_id=mapping.customer_id)
+    return {
+        "customer_id": mapping.customer_id,
+        "customer_number": event.customer_number,
+        "activation_code": code.code,
+        "activation_code_expires_at": code.expires_at,
+    }

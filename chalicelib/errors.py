@@ -1,0 +1,53 @@
+"""The one exception tree of the domain.
+
+Services raise these; they know nothing of HTTP. `chalicelib.api.responses` maps each class to a
+status code in exactly one place. `code` is the stable machine-readable value the app switches on;
+`message` is a sentence a person can read (never a token, key or code).
+"""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class ValidationFailed(DomainError):
+    code = "validation_error"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+
+
+class NotFound(DomainError):
+    """Unknown, or not the caller's: both look the same so ids leak nothing."""
+
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class Expired(DomainError):
+    code = "expired"
+
+
+class TooManyAttempts(DomainError):
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceMisconfigured(DomainError):
+    """A deployment problem (missing key, bad setting): the customer can do nothing about it."""
+
+    code = "misconfigured"

@@ -1,0 +1,33 @@
+"""Structured logs: one JSON object per line, which CloudWatch Logs Insights can query.
+
+Callers pass facts, never secrets: no token, code, key or card data goes through here. Customer ids
+are hashed so that logs can be correlated without naming the customer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from typing import Any
+
+from chalicelib.common.clock import iso, now
+
+_logger = logging.getLogger("selfcare")
+if not _logger.handlers:
+    _handler = logging.StreamHandler(sys.stdout)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    _logger.addHandler(_handler)
+    _logger.setLevel(logging.INFO)
+    _logger.propagate = False
+
+
+def customer_ref(customer_id: str | None) -> str | None:
+    return hashlib.sha256(customer_id.encode()).hexdigest()[:16] if customer_id else None
+
+
+def log_event(event: str, *, level: int = logging.INFO, customer_id: str | None = None, **fields: Any) -> None:
+    record = {"ts": iso(now()), "event": event, **fields}
+    if customer_id:
+        record["customer"] = customer_ref(customer_id)
+    _logger.log(level, json.dumps(record, default=str, separators=(",", ":")))

@@ -1,0 +1,1 @@
+"""DynamoDB access: one table, discriminated pynamodb models (see infra/README.md for the design)."""

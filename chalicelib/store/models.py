@@ -1,0 +1,155 @@
+"""The single table's item types.
+
+Keys carry a readable type prefix (`CUSTOMER#...`, `SESSION#...`) so that every read endpoint is
+one GetItem or one Query on a key prefix: the `type` discriminator only tells pynamodb which class to
+build, it filters after the read and is never used to select items. The access patterns are listed
+in infra/README.md; keep that table true when adding an item type.
+"""
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import get_settings
+
+_settings = get_settings()
+
+
+class _Meta:
+    table_name = _settings.table_name
+    host = _settings.dynamodb_endpoint
+    region = _settings.aws_region
+    # pynamodb turns this into botocore's "standard" retry mode with 1 + 3 attempts (throttling
+    # and 5xx are retried with jittered backoff); the timeouts stay far below Lambda's.
+    max_retry_attempts = 3
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+
+
+class GSI1(GlobalSecondaryIndex["Item"]):
+    """Secondary access path: `GSI1PK = CUSTOMER#<id>` lists a customer's passkeys by creation."""
+
+    class Meta(_Meta):
+        index_name = "GSI1"
+        projection = AllProjection()
+
+    GSI1PK = UnicodeAttribute(hash_key=True)
+    GSI1SK = UnicodeAttribute(range_key=True)
+
+
+class Item(Model):
+    class Meta(_Meta):
+        pass
+
+    PK = UnicodeAttribute(hash_key=True)
+    SK = UnicodeAttribute(range_key=True)
+    type = DiscriminatorAttribute(attr_name="type")
+    # Epoch seconds; DynamoDB's TTL deletes the item some time after (reads still check it).
+    expires_at = NumberAttribute(null=True)
+
+
+def customer_pk(customer_id: str) -> str:
+    return f"CUSTOMER#{customer_id}"
+
+
+def number_pk(customer_number: str) -> str:
+    return f"CUSTNUM#{customer_number}"
+
+
+class Customer(Item, discriminator="customer"):
+    """PK=CUSTOMER#<id> SK=PROFILE."""
+
+    customer_id = UnicodeAttribute()
+    customer_number = UnicodeAttribute()
+    name = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    phone = UnicodeAttribute(null=True)
+    user_handle = UnicodeAttribute()  # WebAuthn user.id (base64url of 32 random bytes)
+    passkey_count = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+
+
+class CustomerNumber(Item, discriminator="customer_number"):
+    """PK=CUSTNUM#<number> SK=CUSTNUM: makes customer numbers unique and maps them to ids."""
+
+    customer_id = UnicodeAttribute()
+
+
+class ActivationCode(Item, discriminator="activation_code"):
+    """PK=CUSTNUM#<number> SK=ACTIVATION: the one live code (scrypt hash only), deleted on use."""
+
+    customer_id = UnicodeAttribute()
+    code_id = UnicodeAttribute()
+    code_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class ActivationAttempts(Item, discriminator="activation_attempts"):
+    """PK=CUSTNUM#<number> SK=ATTEMPTS: wrong tries, counted for known and unknown numbers alike."""
+
+    failures = NumberAttribute(default=0)
+
+
+class Challenge(Item, discriminator="challenge"):
+    """PK=CHALLENGE#<id> SK=CHALLENGE: a WebAuthn challenge, consumed by a conditional delete."""
+
+    challenge = UnicodeAttribute()  # base64url
+    purpose = UnicodeAttribute()  # "register" | "login"
+    customer_id = UnicodeAttribute(null=True)
+    activation_code_id = UnicodeAttribute(null=True)  # set when enrolling with an activation code
+    algorithms = ListAttribute(of=NumberAttribute, null=True)
+
+
+class Passkey(Item, discriminator="passkey"):
+    """PK=CREDENTIAL#<credential id> SK=CREDENTIAL, GSI1: CUSTOMER#<id> / PASSKEY#<created_at>.
+
+    Keyed by credential id so that login is one GetItem and a credential id can never be
+    registered twice (conditional put), whoever tries.
+    """
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute()
+    GSI1SK = UnicodeAttribute()
+    credential_id = UnicodeAttribute()  # base64url
+    customer_id = UnicodeAttribute()
+    user_handle = UnicodeAttribute()
+    public_key = UnicodeAttribute()  # base64url of the COSE key
+    sign_count = NumberAttribute(default=0)
+    transports = ListAttribute(of=UnicodeAttribute, null=True)
+    aaguid = UnicodeAttribute()
+    backup_eligible = BooleanAttribute()
+    backed_up = BooleanAttribute()
+    name = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    last_used_at = UnicodeAttribute(null=True)
+
+
+class Session(Item, discriminator="session"):
+    """PK=CUSTOMER#<id> SK=SESSION#<sid>: one signed-in device; the refresh token's hash rotates."""
+
+    session_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    refresh_hash = UnicodeAttribute()
+    spent_hashes = ListAttribute(of=UnicodeAttribute, null=True)  # newest last, for reuse detection
+    created_at = UnicodeAttribute()
+    last_refreshed_at = UnicodeAttribute()
+    device = UnicodeAttribute(null=True)
+    passkey_id = UnicodeAttribute(null=True)
+    revoked_at = UnicodeAttribute(null=True)
+    revoked_reason = UnicodeAttribute(null=True)
+
+
+class SecurityEvent(Item, discriminator="security_event"):
+    """PK=CUSTOMER#<id> SK=SECEVENT#<iso time>#<id>: the customer's security history."""
+
+    kind = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    detail = MapAttribute(null=True)

@@ -1,0 +1,1 @@
+"""Local development and test tooling. Never deployed (Chalice ships only app.py and chalicelib/)."""

@@ -1,0 +1,89 @@
+"""`make demo`: a customer's journey over HTTP against `make run`, step by step.
+
+The passkey is the software authenticator of the tests (devtools/soft_authenticator.py), standing
+in for Face ID / fingerprint. The customer is created as an admin would, with the admin function.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import requests
+
+from devtools.soft_authenticator import SoftAuthenticator
+
+
+def show(step: str, response: requests.Response, keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    body = response.json() if response.content else {}
+    shown = {k: body[k] for k in keys if k in body} if keys and isinstance(body, dict) else body
+    text = json.dumps(shown, indent=2)
+    print(f"\n== {step}\n   {response.request.method} {response.request.path_url} -> {response.status_code}")
+    print("   " + (text if len(text) < 1200 else text[:1200] + " ...").replace("\n", "\n   "))
+    return body
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--api", default="http://localhost:8000")
+    args = parser.parse_args()
+    api = args.api.rstrip("/")
+    http = requests.Session()
+    http.headers["User-Agent"] = "SelfCareDemo/1.0 (make demo)"
+    try:
+        http.get(f"{api}/.well-known/jwks.json", timeout=3)
+    except requests.ConnectionError:
+        print(f"Nothing answers on {api}: start `make run` first.", file=sys.stderr)
+        return 1
+
+    import app  # the admin function, run as `make invoke` would
+
+    number = f"D-{int(time.time())}"
+    created = app.admin_create_customer({"customer_number": number, "name": "Demo Customer", "email": "demo@example.com"}, None)
+    print(f"== Admin creates customer {number}: activation code {created['activation_code']} (sent by letter/SMS)")
+
+    phone = SoftAuthenticator(origin=api.replace("127.0.0.1", "localhost"))
+    options = show(
+        "1. The app asks for passkey creation options with the activation code",
+        http.post(f"{api}/auth/passkeys/register/options", json={"customer_number": number, "activation_code": created["activation_code"]}),
+        ("challenge_id",),
+    )
+    credential = phone.create(options["options"])
+    session = show(
+        "2. Face ID creates the passkey; the app sends it: the customer is signed in",
+        http.post(f"{api}/auth/passkeys/register/verify", json={"challenge_id": options["challenge_id"], "credential": credential, "name": "Demo phone"}),
+        ("token_type", "expires_in", "customer_id"),
+    )
+    show("3. The customer's passkeys", http.get(f"{api}/me/passkeys", headers={"Authorization": f"Bearer {session['access_token']}"}))
+
+    login = show("4. Later: sign-in options, no username needed", http.post(f"{api}/auth/passkeys/login/options"), ("challenge_id",))
+    signed_in = show(
+        "5. Face ID signs the challenge: a new session",
+        http.post(f"{api}/auth/passkeys/login/verify", json={"challenge_id": login["challenge_id"], "credential": phone.get(login["options"])}),
+        ("token_type", "expires_in", "customer_id"),
+    )
+    refreshed = show(
+        "6. The access token expires after 15 min: refresh (the refresh token rotates)",
+        http.post(f"{api}/auth/token/refresh", json={"refresh_token": signed_in["refresh_token"]}),
+        ("token_type", "expires_in"),
+    )
+    bearer = {"Authorization": f"Bearer {refreshed['access_token']}"}
+    show("7. Signed-in devices", http.get(f"{api}/me/sessions", headers=bearer))
+    show(
+        "8. Someone replays the spent refresh token: refused, and the session is ended",
+        http.post(f"{api}/auth/token/refresh", json={"refresh_token": signed_in["refresh_token"]}),
+    )
+    show(
+        "9. So the newest refresh token no longer works either",
+        http.post(f"{api}/auth/token/refresh", json={"refresh_token": refreshed["refresh_token"]}),
+    )
+    first = {"Authorization": f"Bearer {session['access_token']}"}
+    show("10. The first device signs out", http.post(f"{api}/auth/logout", headers=first))
+    print("\nDone.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

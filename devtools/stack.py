@@ -1,0 +1,115 @@
+"""`make run`: the whole service on this machine, stopped together with Ctrl-C.
+
+DynamoDB Local (data kept in .local/dynamodb-data/), the table from infra/, a demo customer with a
+fresh activation code, and the API (`chalice local`, with infra/'s gateway responses) on
+127.0.0.1. Later capabilities add their background workers to WORKERS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from devtools import dynamodb_local, tables
+from devtools.dynamodb_local import ROOT
+
+DEMO_CUSTOMER = {"customer_number": "C-1001", "name": "Ada Lovelace", "email": "ada@example.com", "phone": "+33612345678"}
+
+# (name, argv) of background processes started beside the API, each with the same environment.
+WORKERS: list[tuple[str, list[str]]] = []
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def seed_demo_customer() -> dict[str, Any]:
+    import app
+
+    result = app.admin_create_customer(DEMO_CUSTOMER, None)
+    if result.get("error", {}).get("code") == "customer_number_taken":
+        result = app.admin_issue_activation_code({"customer_number": DEMO_CUSTOMER["customer_number"]}, None)
+    if "error" in result:
+        raise SystemExit(f"Could not seed the demo customer: {result['error']}")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ddb-port", type=int, default=8001)
+    parser.add_argument("--api-port", type=int, default=8000)
+    args = parser.parse_args()
+    for port in (args.ddb_port, args.api_port):
+        if _port_busy(port):
+            raise SystemExit(f"Port {port} is in use (another `make run`?). Stop it, or pass DDB_PORT=/API_PORT=.")
+
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def stop(*_: Any) -> None:
+        for name, proc in reversed(children):
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in children:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("\nStopped: " + ", ".join(name for name, _ in children))
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    print(f"Starting DynamoDB Local on 127.0.0.1:{args.ddb_port} (data in .local/dynamodb-data/) ...")
+    children.append(("DynamoDB Local", dynamodb_local.start(args.ddb_port, in_memory=False)))
+    endpoint = f"http://127.0.0.1:{args.ddb_port}"
+    tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
+    demo = seed_demo_customer()
+
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    api = subprocess.Popen([sys.executable, "-m", "devtools.serve", "--port", str(args.api_port)], cwd=ROOT, env=env)
+    children.append(("API", api))
+    for name, argv in WORKERS:
+        children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env)))
+    deadline = time.monotonic() + 30
+    while not _port_busy(args.api_port):
+        if api.poll() is not None or time.monotonic() > deadline:
+            stop()
+        time.sleep(0.2)
+
+    base = f"http://localhost:{args.api_port}"
+    print(
+        f"""
+==============================================================================
+ Self-care API on {base}   (DynamoDB Local on {endpoint})
+
+ Demo customer  {demo['customer_number']}   activation code  {demo['activation_code']}
+                (valid until {demo['activation_code_expires_at']}; a new one at every `make run`)
+
+ Try next, in another terminal:
+   make demo                                   # enrol a passkey, sign in, refresh, sessions
+   curl -s {base}/.well-known/jwks.json
+   curl -s -X POST {base}/auth/passkeys/login/options
+   make invoke FUNCTION=admin_create_customer EVENT=infra/admin-events/admin_create_customer.json
+
+ The contract: mobile_contract/openapi.yaml.   Ctrl-C stops everything.
+==============================================================================
+""",
+        flush=True,
+    )
+    while True:
+        for name, proc in children:
+            if proc.poll() is not None:
+                print(f"{name} exited with {proc.returncode}; stopping.")
+                stop()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""The suite runs against a real DynamoDB Local (started here, in memory, on a free port) and the
+real Chalice routes through Chalice's test client. Settings are environment variables, so they are
+set before `app` is first imported."""
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_state: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from devtools import dynamodb_local, tables
+
+    endpoint = os.environ.get("TEST_DYNAMODB_ENDPOINT")
+    if not endpoint:
+        port = dynamodb_local.free_port()
+        _state["ddb"] = dynamodb_local.start(port, in_memory=True)
+        endpoint = f"http://127.0.0.1:{port}"
+    keys_dir = tempfile.mkdtemp(prefix="selfcare-test-keys-")
+    os.environ.update(
+        APP_TABLE_NAME=f"selfcare-test-{os.getpid()}",
+        DYNAMODB_ENDPOINT=endpoint,
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",
+        AWS_DEFAULT_REGION="eu-west-3",
+        AWS_REGION="eu-west-3",
+        JWT_KEY_SOURCE=f"file:{keys_dir}/jwt-keys.json",
+    )
+    tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    proc: subprocess.Popen[bytes] | None = _state.get("ddb")
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def app_module() -> Any:
+    from devtools import gateway
+
+    gateway.install()
+    import app
+
+    return app
+
+
+@pytest.fixture(scope="session")
+def api(app_module: Any) -> Iterator[Any]:
+    from chalice.test import Client
+
+    from tests.support.contract import ApiClient
+
+    with Client(app_module.app, stage_name="dev", project_dir=str(ROOT)) as client:
+        yield ApiClient(client)
+
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def new_customer(app_module: Any) -> Callable[..., dict[str, Any]]:
+    """Create a customer the way an admin does (the admin Lambda function)."""
+
+    def create(**overrides: Any) -> dict[str, Any]:
+        event = {
+            "customer_number": f"T-{os.getpid()}-{next(_numbers)}",
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "phone": "+33612345678",
+            **overrides,
+        }
+        result = app_module.admin_create_customer(event, None)
+        assert "error" not in result, result
+        return result
+
+    return create
+
+
+@dataclass
+class Enrolled:
+    customer: dict[str, Any]
+    authenticator: Any
+    session: dict[str, Any]
+
+    @property
+    def token(self) -> str:
+        return self.session["access_token"]
+
+
+@pytest.fixture
+def enrol(api: Any, new_customer: Callable[..., dict[str, Any]]) -> Callable[..., Enrolled]:
+    """A customer with a first passkey enrolled through the real routes; returns its session."""
+    from devtools.soft_authenticator import SoftAuthenticator
+
+    def run(**authenticator_options: Any) -> Enrolled:
+        customer = new_customer()
+        authenticator = SoftAuthenticator(**authenticator_options)
+        options = api.post(
+            "/auth/passkeys/register/options",
+            {"customer_number": customer["customer_number"], "activation_code": customer["activation_code"]},
+        )
+        assert options.status == 200, options.body
+        verify = api.post(
+            "/auth/passkeys/register/verify",
+            {"challenge_id": options.body["challenge_id"], "credential": authenticator.create(options.body["options"]), "name": "Test phone"},
+        )
+        assert verify.status == 201, verify.body
+        return Enrolled(customer=customer, authenticator=authenticator, session=verify.body)
+
+    return run
+
+
+@pytest.fixture
+def sign_in(api: Any) -> Callable[..., Any]:
+    """Usernameless sign-in with an authenticator; returns the raw response."""
+
+    def run(authenticator: Any, **get_options: Any) -> Any:
+        options = api.post("/auth/passkeys/login/options")
+        assert options.status == 200, options.body
+        credential = authenticator.get(options.body["options"], **get_options)
+        return api.post("/auth/passkeys/login/verify", {"challenge_id": options.body["challenge_id"], "credential": credential})
+
+    return run
