@@ -109,6 +109,8 @@ def _count_failure(customer_number: str) -> int:
     # ADD is not idempotent: a retried timeout may count one try twice, which errs on the safe side.
     attempts.update(
         actions=[
+            # An update that creates the item must also write its discriminator, or reads cannot type it.
+            ActivationAttempts.type.set(ActivationAttempts),
             ActivationAttempts.failures.add(1),
             ActivationAttempts.expires_at.set(ActivationAttempts.expires_at | lock_until),
         ]

@@ -11,15 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
-from chalicelib.store.db import transaction
+from pynamodb.exceptions import UpdateError
+from chalicelib.store.db import ConditionsFailed, transaction
 
 from chalicelib.auth import activation, challenges, security_events, sessions
 from chalicelib.auth.sessions import SessionTokens
 from chalicelib.common.clock import iso, now
 from chalicelib.errors import Conflict, Expired, NotFound, Unauthenticated, ValidationFailed
 from chalicelib.observability.log import log_event
-from chalicelib.store.errors import failed_conditions
 from chalicelib.store.models import ActivationCode, Customer, Passkey, customer_pk, number_pk
 
 DEFAULT_NAME = "Passkey"
@@ -110,22 +109,21 @@ def register(*, challenge_id: str, credential: dict[str, Any], name: str | None,
     session, tokens = sessions.new_session(customer_id=customer.customer_id, device=device, passkey_id=registered.credential_id)
     try:
         with transaction() as tx:
-            tx.save(passkey, condition=Passkey.PK.does_not_exist())  # 0: unique credential id, whoever owns it
-            tx.update(customer, actions=[Customer.passkey_count.add(1)])  # 1
-            tx.save(session)  # 2
-            tx.save(security_events.security_event(customer.customer_id, security_events.PASSKEY_ADDED, {"passkey_id": registered.credential_id, "name": passkey.name}))  # 3
+            # A credential id is unique whoever holds it: the conditional put refuses a second owner.
+            tx.save(passkey, condition=Passkey.PK.does_not_exist(), label="credential")
+            tx.update(customer, actions=[Customer.passkey_count.add(1)])
+            tx.save(session)
+            tx.save(security_events.security_event(customer.customer_id, security_events.PASSKEY_ADDED, {"passkey_id": registered.credential_id, "name": passkey.name}))
             if spent.activation_code_id:
-                tx.delete(
+                tx.delete(  # the code works once
                     ActivationCode(number_pk(customer.customer_number), "ACTIVATION"),
                     condition=ActivationCode.code_id == spent.activation_code_id,
-                )  # 4: the code works once
-    except TransactWriteError as exc:
-        failed = failed_conditions(exc)
-        if 0 in failed:
+                    label="activation",
+                )
+    except ConditionsFailed as failed:
+        if "credential" in failed.labels:
             raise Conflict("This passkey is already registered.", code="credential_already_registered") from None
-        if 4 in failed:
-            raise Expired("This activation code has already been used.", code="activation_code_used") from None
-        raise
+        raise Expired("This activation code has already been used.", code="activation_code_used") from None
     log_event("passkey_registered", customer_id=customer.customer_id, with_activation_code=bool(spent.activation_code_id))
     return tokens
 
@@ -181,13 +179,12 @@ def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) 
                 ],
                 # The counter moves only from the value we judged: a concurrent sign-in loses.
                 condition=Passkey.sign_count == stored,
+                label="sign_count",
             )
             tx.save(session)
             tx.save(security_events.security_event(passkey.customer_id, security_events.NEW_SESSION, {"session_id": tokens.session_id, "device": session.device}))
-    except TransactWriteError as exc:
-        if 0 in failed_conditions(exc):
-            raise _login_refused("concurrent_sign_count_update", customer_id=passkey.customer_id) from None
-        raise
+    except ConditionsFailed:
+        raise _login_refused("concurrent_sign_count_update", customer_id=passkey.customer_id) from None
     log_event("signed_in", customer_id=passkey.customer_id, session=tokens.session_id)
     return tokens
 
@@ -238,22 +235,21 @@ def remove(*, customer_id: str, passkey_id: str) -> None:
     passkey = _owned(customer_id, passkey_id)
     try:
         with transaction() as tx:
-            tx.delete(passkey, condition=Passkey.customer_id == customer_id)  # 0
+            tx.delete(passkey, condition=Passkey.customer_id == customer_id, label="owner")
+            # Counted in the same transaction, so two concurrent deletes cannot remove the last two.
             tx.update(
                 Customer(customer_pk(customer_id), "PROFILE"),
                 actions=[Customer.passkey_count.add(-1)],
                 condition=Customer.passkey_count > 1,
-            )  # 1: counted in the same transaction, so two concurrent deletes cannot remove the last two
+                label="not_last",
+            )
             tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED, {"passkey_id": passkey_id, "name": passkey.name}))
-    except TransactWriteError as exc:
-        failed = failed_conditions(exc)
-        if 0 in failed:
+    except ConditionsFailed as failed:
+        if "owner" in failed.labels:
             raise NotFound("No such passkey.", code="passkey_not_found") from None
-        if 1 in failed:
-            raise Conflict(
-                "This is your last passkey: add another one before removing it, or you could not sign in.",
-                code="last_passkey",
-            ) from None
-        raise
+        raise Conflict(
+            "This is your last passkey: add another one before removing it, or you could not sign in.",
+            code="last_passkey",
+        ) from None
     sessions.revoke_sessions_of_passkey(customer_id=customer_id, passkey_id=passkey_id)
     log_event("passkey_removed", customer_id=customer_id)

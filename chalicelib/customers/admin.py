@@ -5,15 +5,13 @@ import secrets
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from pynamodb.exceptions import TransactWriteError
-from chalicelib.store.db import transaction
+from chalicelib.store.db import ConditionsFailed, transaction
 
 from chalicelib.auth import activation
 from chalicelib.common.clock import iso, now
 from chalicelib.common.secrets import b64url, new_id
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability.log import log_event
-from chalicelib.store.errors import failed_conditions
 from chalicelib.store.models import Customer, CustomerNumber, customer_pk, number_pk
 
 CUSTOMER_NUMBER = r"^[A-Z0-9][A-Z0-9-]{2,31}$"
@@ -56,12 +54,13 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
             tx.save(
                 CustomerNumber(number_pk(event.customer_number), "CUSTNUM", customer_id=customer_id),
                 condition=CustomerNumber.PK.does_not_exist(),
+                label="number",
             )
-            tx.save(customer, condition=Customer.PK.does_not_exist())
+            tx.save(customer, condition=Customer.PK.does_not_exist(), label="id")
             tx.save(code_item)
             tx.delete(activation.reset_failures(event.customer_number))
-    except TransactWriteError as exc:
-        if 0 in failed_conditions(exc):
+    except ConditionsFailed as failed:
+        if "number" in failed.labels:
             raise Conflict(f"Customer number {event.customer_number} already exists.", code="customer_number_taken") from None
         raise
     log_event("customer_created", customer_id=customer_id)

@@ -1,0 +1,89 @@
+"""The customer's passkeys: list, rename, remove (never the last), and nobody else's."""
+from __future__ import annotations
+
+from devtools.soft_authenticator import SoftAuthenticator
+
+
+def _add_passkey(api, enrolled) -> SoftAuthenticator:
+    options = api.post("/auth/passkeys/register/options", token=enrolled.token).body
+    laptop = SoftAuthenticator()
+    created = api.post(
+        "/auth/passkeys/register/verify",
+        {"challenge_id": options["challenge_id"], "credential": laptop.create(options["options"]), "name": "Laptop"},
+    )
+    assert created.status == 201
+    return laptop
+
+
+def test_rename(api, enrol):
+    enrolled = enrol()
+    passkey_id = api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"]
+    renamed = api.patch(f"/me/passkeys/{passkey_id}", {"name": "  Work phone "}, token=enrolled.token)
+    assert renamed.status == 200 and renamed.body["name"] == "Work phone"
+    assert api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["name"] == "Work phone"
+
+
+def test_the_last_passkey_cannot_be_removed(api, enrol):
+    enrolled = enrol()
+    passkey_id = api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"]
+    response = api.delete(f"/me/passkeys/{passkey_id}", token=enrolled.token)
+    assert response.status == 409 and response.error_code == "last_passkey"
+    assert len(api.get("/me/passkeys", token=enrolled.token).body["passkeys"]) == 1
+
+
+def test_removing_a_passkey_ends_its_sessions_and_it_can_no_longer_sign_in(api, enrol, sign_in):
+    enrolled = enrol()
+    laptop = _add_passkey(api, enrolled)
+    laptop_session = sign_in(laptop).body
+    passkeys = api.get("/me/passkeys", token=enrolled.token).body["passkeys"]
+    laptop_id = next(p["id"] for p in passkeys if p["name"] == "Laptop")
+    assert api.delete(f"/me/passkeys/{laptop_id}", token=enrolled.token).status == 204
+    assert api.post("/auth/token/refresh", {"refresh_token": laptop_session["refresh_token"]}).status == 401
+    assert sign_in(laptop).status == 401
+    assert api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]}).status == 200
+
+
+def test_concurrent_removals_never_remove_the_last_passkey(api, enrol):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.auth import passkeys
+    from chalicelib.errors import DomainError
+
+    enrolled = enrol()
+    _add_passkey(api, enrolled)
+    ids = [p["id"] for p in api.get("/me/passkeys", token=enrolled.token).body["passkeys"]]
+
+    def remove(passkey_id: str) -> str:
+        try:
+            passkeys.remove(customer_id=enrolled.customer["customer_id"], passkey_id=passkey_id)
+            return "removed"
+        except DomainError as error:
+            return error.code
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = sorted(pool.map(remove, ids))
+    assert outcomes == ["last_passkey", "removed"]
+    assert len(api.get("/me/passkeys", token=enrolled.token).body["passkeys"]) == 1
+
+
+def test_another_customers_passkey_is_not_found_and_unchanged(api, enrol):
+    mine, theirs = enrol(), enrol()
+    _add_passkey(api, theirs)
+    their_id = api.get("/me/passkeys", token=theirs.token).body["passkeys"][0]["id"]
+    assert api.patch(f"/me/passkeys/{their_id}", {"name": "mine now"}, token=mine.token).status == 404
+    assert api.delete(f"/me/passkeys/{their_id}", token=mine.token).status == 404
+    listed = api.get("/me/passkeys", token=theirs.token).body["passkeys"]
+    assert len(listed) == 2 and their_id in {p["id"] for p in listed}
+    assert "mine now" not in {p["name"] for p in listed}
+
+
+def test_an_unknown_passkey_is_not_found(api, enrol):
+    enrolled = enrol()
+    assert api.delete("/me/passkeys/" + "A" * 43, token=enrolled.token).status == 404
+
+
+def test_rename_validates_its_body(api, enrol):
+    enrolled = enrol()
+    passkey_id = api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"]
+    assert api.patch(f"/me/passkeys/{passkey_id}", {"name": ""}, token=enrolled.token).status == 400
+    assert api.patch(f"/me/passkeys/{passkey_id}", {"name": "x", "sign_count": 0}, token=enrolled.token).status == 400

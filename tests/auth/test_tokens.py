@@ -1,0 +1,121 @@
+"""Access tokens: only our own ES256 tokens, unexpired, for our audience, get through."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+
+def _segments(token: str) -> list[dict]:
+    header, payload, _ = token.split(".")
+    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
+    return [json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload)))]
+
+
+def _b64(obj: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+def _signed(claims: dict, *, headers: dict | None = None) -> str:
+    from chalicelib.auth.keys import key_ring
+
+    active = key_ring().active
+    return jwt.encode(claims, active.private_key, algorithm="ES256", headers={"kid": active.kid, "typ": "at+jwt", **(headers or {})})
+
+
+def _claims(enrolled, **changes) -> dict:
+    _, claims = _segments(enrolled.token)
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def test_the_access_token_carries_what_the_contract_says(api, enrol):
+    enrolled = enrol()
+    header, claims = _segments(enrolled.token)
+    assert header["alg"] == "ES256" and header["typ"] == "at+jwt"
+    assert header["kid"] in {k["kid"] for k in api.get("/.well-known/jwks.json").body["keys"]}
+    assert set(claims) >= {"iss", "aud", "sub", "sid", "iat", "exp", "jti"}
+    assert claims["sub"] == enrolled.customer["customer_id"]
+    assert claims["exp"] - claims["iat"] == 900
+
+
+def test_jwks_verifies_the_token(api, enrol):
+    enrolled = enrol()
+    jwk = api.get("/.well-known/jwks.json").body["keys"][0]
+    public = jwt.PyJWK(jwk).key
+    claims = jwt.decode(enrolled.token, public, algorithms=["ES256"], audience="selfcare-app")
+    assert claims["sub"] == enrolled.customer["customer_id"]
+
+
+def test_a_missing_token_is_a_json_401(api):
+    response = api.get("/me/passkeys")
+    assert response.status == 401 and response.error_code == "unauthenticated"
+    assert response.headers.get("WWW-Authenticate") == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda e: e.token[:-4] + ("AAAA" if not e.token.endswith("AAAA") else "BBBB"),  # tampered signature
+        lambda e: ".".join([e.token.split(".")[0], _b64(_claims(e, sub="cus_someoneelse")), e.token.split(".")[2]]),
+        lambda e: _b64({"alg": "none", "typ": "at+jwt"}) + "." + _b64(_claims(e)) + ".",
+        lambda e: jwt.encode(_claims(e), "s" * 32, algorithm="HS256", headers={"typ": "at+jwt"}),
+        lambda e: _signed(_claims(e, exp=int(time.time()) - 10)),
+        lambda e: _signed(_claims(e, aud="another-api")),
+        lambda e: _signed(_claims(e, iss="https://evil.example")),
+        lambda e: _signed(_claims(e, sid=None)),
+        lambda e: _signed(_claims(e), headers={"typ": "JWT"}),
+        lambda e: _signed(_claims(e), headers={"kid": "unknown-kid"}),
+        lambda e: jwt.encode(_claims(e), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"typ": "at+jwt", "kid": _segments(e.token)[0]["kid"]}),
+        lambda e: "Basic " + e.token,
+    ],
+    ids=["tampered", "other-subject", "alg-none", "hmac", "expired", "wrong-audience", "wrong-issuer", "no-sid", "wrong-typ", "unknown-kid", "foreign-key", "not-bearer"],
+)
+def test_bad_tokens_are_refused_with_a_json_401(api, enrol, make_token):
+    enrolled = enrol()
+    token = make_token(enrolled)
+    headers = {"Authorization": token} if token.startswith("Basic ") else {"Authorization": f"Bearer {token}"}
+    response = api.get("/me/passkeys", headers=headers)
+    assert response.status == 401, response.body
+    assert response.error_code == "unauthenticated"
+
+
+def test_the_service_explains_why_a_token_is_refused(enrol):
+    """The gateway answers one generic 401; the verifier itself names the reason (logged)."""
+    from chalicelib.auth.tokens import verify_access_token
+    from chalicelib.errors import Unauthenticated
+
+    enrolled = enrol()
+    with pytest.raises(Unauthenticated) as expired:
+        verify_access_token(_signed(_claims(enrolled, exp=int(time.time()) - 10)))
+    assert expired.value.code == "token_expired"
+    with pytest.raises(Unauthenticated) as none_alg:
+        verify_access_token(_b64({"alg": "none", "typ": "at+jwt"}) + "." + _b64(_claims(enrolled)) + ".")
+    assert none_alg.value.code == "invalid_token"
+
+
+def test_a_refresh_token_is_not_an_access_token(api, enrol):
+    enrolled = enrol()
+    response = api.get("/me/passkeys", token=enrolled.session["refresh_token"])
+    assert response.status == 401
+
+
+def test_key_rotation_keeps_both_keys_published(tmp_path):
+    from chalicelib.auth.keys import new_key_document, parse_key_document
+
+    old, new = new_key_document(), new_key_document()
+    ring = parse_key_document(json.dumps({"active_kid": new["active_kid"], "keys": old["keys"] + new["keys"]}))
+    assert ring.active.kid == new["active_kid"]
+    assert set(ring.keys) == {old["active_kid"], new["active_kid"]}
+
+
+def test_a_broken_key_document_is_a_configuration_error():
+    from chalicelib.auth.keys import parse_key_document
+    from chalicelib.errors import ServiceMisconfigured
+
+    with pytest.raises(ServiceMisconfigured):
+        parse_key_document('{"active_kid": "x", "keys": []}')
