@@ -15,7 +15,6 @@ from chalicelib.api.validation import parse_body, path_id
 from chalicelib.auth import keys, passkeys, sessions, wellknown
 from chalicelib.auth import schemas as auth_schemas
 from chalicelib.auth.tokens import principal_from_header
-from chalicelib.customers import admin as customer_admin
 
 app = Chalice(app_name="selfcare")
 
@@ -161,13 +160,18 @@ def end_session(session_id: str) -> Response:
 
 
 # --- admin functions (AWS console → Lambda → Test, or `make invoke`) -------------------------------
+# Imported inside: email validation and the admin models are not the API's cold start to pay.
 
 
 @app.lambda_function(name="admin_create_customer")
 def admin_create_customer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(customer_admin.create_customer, customer_admin.CreateCustomerEvent, event)
+    from chalicelib.customers import admin
+
+    return run_admin(admin.create_customer, admin.CreateCustomerEvent, event)
 
 
 @app.lambda_function(name="admin_issue_activation_code")
 def admin_issue_activation_code(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(customer_admin.issue_activation_code, customer_admin.IssueActivationCodeEvent, event)
+    from chalicelib.customers import admin
+
+    return run_admin(admin.issue_activation_code, admin.IssueActivationCodeEvent, event)

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.customers.admin import CUSTOMER_NUMBER
+from chalicelib.customers.formats import CUSTOMER_NUMBER
 
 # Ids as they appear in paths: base64url credential ids (≤1023 bytes → ≤1364 chars), our session ids.
 PASSKEY_ID = r"[A-Za-z0-9_-]{16,1364}"

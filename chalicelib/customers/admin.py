@@ -10,12 +10,11 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.auth import activation
 from chalicelib.common.clock import iso, now
 from chalicelib.common.secrets import b64url, new_id
+from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability.log import log_event
 from chalicelib.store.models import Customer, CustomerNumber, customer_pk, number_pk
 
-CUSTOMER_NUMBER = r"^[A-Z0-9][A-Z0-9-]{2,31}$"
-E164 = r"^\+[1-9][0-9]{6,14}$"
 
 
 class CreateCustomerEvent(BaseModel):

@@ -1,0 +1,34 @@
+"""`make bench`: every benchmark, one report (printed, and written to bench/results.json)."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from bench import cold_start, sign_in
+from bench.common import count_dynamodb_calls, machine, start_stack
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def main() -> None:
+    logging.getLogger("selfcare").setLevel(logging.WARNING)  # the app's per-request lines would bury the report
+    ddb = start_stack()
+    try:
+        count_dynamodb_calls()
+        report = {
+            "ran_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": machine(),
+            "note": "DynamoDB Local on the same machine; Chalice's test client (the real routes, authorizer and gateway shim).",
+            "cold_start": cold_start.run(),
+            "sign_in": sign_in.run(),
+        }
+    finally:
+        ddb.terminate()
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
