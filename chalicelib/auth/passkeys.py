@@ -17,7 +17,7 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.auth import activation, challenges, security_events, sessions
 from chalicelib.auth.sessions import SessionTokens
 from chalicelib.common.clock import iso, now
-from chalicelib.errors import Conflict, Expired, NotFound, Unauthenticated, ValidationFailed
+from chalicelib.errors import Conflict, DomainError, Expired, NotFound, Unauthenticated, ValidationFailed
 from chalicelib.observability.log import log_event
 from chalicelib.store.models import ActivationCode, Customer, Passkey, customer_pk, number_pk
 
@@ -144,6 +144,16 @@ def _login_refused(reason: str, **fields: Any) -> Unauthenticated:
 
 
 def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
+    """Every attempt is logged: `signed_in`, or `sign_in_refused` with the reason."""
+    try:
+        return _login(challenge_id=challenge_id, credential=credential, device=device)
+    except DomainError as refused:
+        if refused.code != "invalid_credential":  # those were logged with their precise reason
+            log_event("sign_in_refused", reason=refused.code)
+        raise
+
+
+def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
     from chalicelib.auth import ceremonies
 
     spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)
@@ -155,7 +165,11 @@ def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) 
     # Usernameless: the user handle the authenticator returns must be the owner of this credential.
     if claimed.user_handle != passkey.user_handle:
         raise _login_refused("user_handle_mismatch", customer_id=passkey.customer_id)
-    verified = ceremonies.verify_assertion(credential=credential, challenge=spent.challenge, public_key=passkey.public_key)
+    try:
+        verified = ceremonies.verify_assertion(credential=credential, challenge=spent.challenge, public_key=passkey.public_key)
+    except Unauthenticated as invalid:
+        log_event("sign_in_refused", reason="invalid_assertion", detail=invalid.message, customer_id=passkey.customer_id)
+        raise
     if verified.backup_eligible != passkey.backup_eligible:
         raise _login_refused("backup_eligibility_changed", customer_id=passkey.customer_id)
     stored = int(passkey.sign_count)

@@ -64,15 +64,18 @@ def new_session(*, customer_id: str, device: str | None, passkey_id: str | None)
         passkey_id=passkey_id,
         expires_at=epoch(moment + timedelta(seconds=get_settings().refresh_token_ttl_s)),
     )
+    return item, _tokens(customer_id=customer_id, session_id=session_id, secret=secret)
+
+
+def _tokens(*, customer_id: str, session_id: str, secret: str) -> SessionTokens:
     access = issue_access_token(customer_id=customer_id, session_id=session_id)
-    tokens = SessionTokens(
+    return SessionTokens(
         access_token=access.token,
         expires_in=access.expires_in,
         refresh_token=f"{customer_id}.{session_id}.{secret}",
         customer_id=customer_id,
         session_id=session_id,
     )
-    return item, tokens
 
 
 def _invalid_refresh() -> Unauthenticated:
@@ -118,15 +121,8 @@ def refresh(*, refresh_token: str) -> SessionTokens:
         # Another refresh with this same token won the race: by definition a reuse.
         _revoke_for_reuse(Session.get(*_session_key(customer_id, session_id), consistent_read=True))
         raise _invalid_refresh() from None
-    access = issue_access_token(customer_id=customer_id, session_id=session_id)
     log_event("session_refreshed", customer_id=customer_id, session=session_id)
-    return SessionTokens(
-        access_token=access.token,
-        expires_in=access.expires_in,
-        refresh_token=f"{customer_id}.{session_id}.{new_secret}",
-        customer_id=customer_id,
-        session_id=session_id,
-    )
+    return _tokens(customer_id=customer_id, session_id=session_id, secret=new_secret)
 
 
 def _revoke_for_reuse(session: Session) -> None:

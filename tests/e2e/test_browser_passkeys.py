@@ -64,22 +64,32 @@ def browser_page() -> Iterator[Any]:
         browser.close()
 
 
-def test_a_browser_enrols_and_signs_in_with_a_platform_passkey(local_api, browser_page, new_customer):
-    customer = new_customer()
-    page = browser_page
-    page.goto(f"{local_api}/demo/passkeys.html")
+def _open_with_platform_authenticator(page: Any, base: str, *, user_verification: bool) -> tuple[Any, str]:
+    """The demo page, with a virtual platform authenticator like Face ID / a fingerprint sensor."""
+    page.goto(f"{base}/demo/passkeys.html")
     cdp = page.context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
     authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True,
-        "isUserVerified": True, "automaticPresenceSimulation": True,
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": user_verification, "isUserVerified": user_verification,
+        "automaticPresenceSimulation": True,
     }})["authenticatorId"]
+    return cdp, authenticator
 
+
+def _enrol(page: Any, customer: dict[str, Any]) -> str:
     page.fill("#customer_number", customer["customer_number"])
     page.fill("#activation_code", customer["activation_code"])
     page.click("#enrol")
-    page.wait_for_selector("body[data-state='enrolled'], body[data-state='error']")
-    assert page.get_attribute("body", "data-state") == "enrolled", page.inner_text("#out")
+    page.wait_for_selector("body[data-state='enrolled'], body[data-state='error']", timeout=15000)
+    return str(page.get_attribute("body", "data-state"))
+
+
+def test_a_browser_enrols_and_signs_in_with_a_platform_passkey(local_api, browser_page, new_customer):
+    customer = new_customer()
+    page = browser_page
+    cdp, authenticator = _open_with_platform_authenticator(page, local_api, user_verification=True)
+    assert _enrol(page, customer) == "enrolled", page.inner_text("#out")
     assert customer["customer_id"] in page.inner_text("#out")
 
     stored = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
@@ -96,18 +106,6 @@ def test_a_browser_enrols_and_signs_in_with_a_platform_passkey(local_api, browse
 
 
 def test_without_user_verification_the_browser_cannot_sign_in(local_api, browser_page, new_customer):
-    customer = new_customer()
-    page = browser_page
-    page.goto(f"{local_api}/demo/passkeys.html")
-    cdp = page.context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": False,
-        "automaticPresenceSimulation": True,
-    }})
-    page.fill("#customer_number", customer["customer_number"])
-    page.fill("#activation_code", customer["activation_code"])
-    page.click("#enrol")
-    page.wait_for_selector("body[data-state='enrolled'], body[data-state='error']", timeout=15000)
+    _open_with_platform_authenticator(browser_page, local_api, user_verification=False)
     # The options require user verification: an authenticator without it cannot create the passkey.
-    assert page.get_attribute("body", "data-state") == "error"
+    assert _enrol(browser_page, new_customer()) == "error"
