@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Response
-from chalice.app import AuthRequest, Request
+from chalice import Chalice, Rate, Response
+from chalice.app import AuthRequest, DynamoDBEvent, Request
 
 from chalicelib.api import principal as auth_edge
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, handled, no_content, ok
-from chalicelib.api.validation import parse_body, path_id
+from chalicelib.api.validation import parse_body, parse_query, path_id
 from chalicelib.auth import keys, passkeys, sessions, wellknown
 from chalicelib.auth import schemas as auth_schemas
 from chalicelib.auth.tokens import principal_from_header
+from chalicelib.config import get_settings
+from chalicelib.notifications import delivery, devices, inbox, preferences
+from chalicelib.notifications import schemas as notification_schemas
+from chalicelib.notifications import stream as table_stream
 
 app = Chalice(app_name="selfcare")
 
@@ -113,6 +117,7 @@ def logout() -> Response:
     parse_body(auth_schemas.EmptyBody, _request().raw_body)
     me = auth_edge.principal(_request())
     sessions.revoke(customer_id=me.customer_id, session_id=me.session_id, reason="logout")
+    devices.unregister_session_devices(customer_id=me.customer_id, session_id=me.session_id)
     return no_content()
 
 
@@ -157,6 +162,97 @@ def end_session(session_id: str) -> Response:
     session_id = path_id(session_id, pattern=auth_schemas.SESSION_ID, what="session")
     sessions.revoke(customer_id=me.customer_id, session_id=session_id, reason="ended_by_customer")
     return no_content()
+
+
+# --- devices, notification preferences, inbox -----------------------------------------------------
+
+
+@app.route("/me/devices/{installation_id}", methods=["PUT"], authorizer=access_token)
+@handled
+def register_device(installation_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    body = parse_body(notification_schemas.DeviceBody, _request().raw_body)
+    installation_id = path_id(installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation")
+    return ok(devices.register(customer_id=me.customer_id, session_id=me.session_id, installation_id=installation_id, **body.model_dump()))
+
+
+@app.route("/me/devices/{installation_id}", methods=["DELETE"], authorizer=access_token)
+@handled
+def unregister_device(installation_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    installation_id = path_id(installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation")
+    devices.unregister(customer_id=me.customer_id, installation_id=installation_id)
+    return no_content()
+
+
+@app.route("/me/devices", methods=["GET"], authorizer=access_token)
+@handled
+def list_devices() -> Response:
+    me = auth_edge.principal(_request())
+    return ok({"devices": devices.list_devices(customer_id=me.customer_id, current_session=me.session_id)})
+
+
+@app.route("/me/notification-preferences", methods=["GET"], authorizer=access_token)
+@handled
+def get_notification_preferences() -> Response:
+    me = auth_edge.principal(_request())
+    return ok(preferences.load(me.customer_id).to_wire())
+
+
+@app.route("/me/notification-preferences", methods=["PUT"], authorizer=access_token)
+@handled
+def put_notification_preferences() -> Response:
+    me = auth_edge.principal(_request())
+    body = parse_body(notification_schemas.PreferencesBody, _request().raw_body)
+    quiet = body.quiet_hours.model_dump() if body.quiet_hours else None
+    return ok(preferences.save(customer_id=me.customer_id, categories=body.categories.model_dump(), quiet_hours=quiet).to_wire())
+
+
+@app.route("/me/inbox", methods=["GET"], authorizer=access_token)
+@handled
+def list_inbox() -> Response:
+    me = auth_edge.principal(_request())
+    query = parse_query(notification_schemas.InboxQuery, _request().query_params)
+    return ok(inbox.list_inbox(customer_id=me.customer_id, cursor=query.cursor, limit=query.limit))
+
+
+@app.route("/me/inbox/unread-count", methods=["GET"], authorizer=access_token)
+@handled
+def inbox_unread_count() -> Response:
+    me = auth_edge.principal(_request())
+    return ok({"unread": inbox.unread_count(customer_id=me.customer_id)})
+
+
+@app.route("/me/inbox/{alert_id}/read", methods=["POST"], authorizer=access_token)
+@handled
+def read_alert(alert_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    alert_id = path_id(alert_id, pattern=notification_schemas.ALERT_ID, what="alert")
+    return ok(inbox.mark_read(customer_id=me.customer_id, alert_id=alert_id))
+
+
+@app.route("/me/inbox/read-all", methods=["POST"], authorizer=access_token)
+@handled
+def read_all_alerts() -> Response:
+    me = auth_edge.principal(_request())
+    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    return ok({"marked": inbox.mark_all_read(customer_id=me.customer_id)})
+
+
+# --- event handlers --------------------------------------------------------------------------------
+
+
+@app.on_dynamodb_record(stream_arn=get_settings().table_stream_arn, batch_size=100, name="table_stream")
+def on_table_stream(event: DynamoDBEvent) -> dict[str, Any]:
+    failed = table_stream.handle_records(event.to_dict()["Records"])
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")
+def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
+    statuses = delivery.deliver_due()
+    return {"processed": len(statuses), "statuses": statuses}
 
 
 # --- admin functions (AWS console → Lambda → Test, or `make invoke`) -------------------------------

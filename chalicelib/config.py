@@ -45,6 +45,10 @@ class Settings:
     challenge_ttl_s: int
     activation_code_ttl_s: int
     activation_max_failures: int
+    fcm_project_id: str | None  # unset: the console sender prints pushes instead of sending
+    firebase_credentials: str | None  # none | file:<path> | ssm:<name> | secretsmanager:<id>
+    fcm_endpoint: str | None  # a fake of the FCM v1 API (tests, local); unset in AWS
+    table_stream_arn: str
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -77,4 +81,9 @@ def get_settings() -> Settings:
         challenge_ttl_s=min(_int("CHALLENGE_TTL_SECONDS", 300), 300),  # never above 5 min
         activation_code_ttl_s=_int("ACTIVATION_CODE_TTL_SECONDS", 72 * 3600),
         activation_max_failures=_int("ACTIVATION_MAX_FAILURES", 5),
+        fcm_project_id=env("FCM_PROJECT_ID") or None,
+        firebase_credentials=env("FIREBASE_CREDENTIALS") or None,
+        fcm_endpoint=env("FCM_ENDPOINT") or None,
+        # Replaced by the table's real stream ARN when infra/ is merged into the package.
+        table_stream_arn=env("TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"),
     )

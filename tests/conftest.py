@@ -19,6 +19,9 @@ _state: dict[str, Any] = {}
 
 def pytest_configure(config: pytest.Config) -> None:
     from devtools import dynamodb_local, tables
+    from devtools.fake_fcm import FakeFcm
+
+    _state["fcm"] = FakeFcm().start()
 
     endpoint = os.environ.get("TEST_DYNAMODB_ENDPOINT")
     if not endpoint:
@@ -34,11 +37,17 @@ def pytest_configure(config: pytest.Config) -> None:
         AWS_DEFAULT_REGION="eu-west-3",
         AWS_REGION="eu-west-3",
         JWT_KEY_SOURCE=f"file:{keys_dir}/jwt-keys.json",
+        # The real firebase_admin client, pointed at a local fake of the FCM v1 API.
+        FCM_PROJECT_ID="selfcare-test",
+        FIREBASE_CREDENTIALS="none",
+        FCM_ENDPOINT=_state["fcm"].url,
     )
     tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if "fcm" in _state:
+        _state["fcm"].stop()
     proc: subprocess.Popen[bytes] | None = _state.get("ddb")
     if proc is not None:
         proc.terminate()
@@ -132,3 +141,19 @@ def sign_in(api: Any) -> Callable[..., Any]:
         return api.post("/auth/passkeys/login/verify", {"challenge_id": options.body["challenge_id"], "credential": credential})
 
     return run
+
+
+@pytest.fixture
+def fcm() -> Any:
+    """The fake FCM server, emptied for each test."""
+    fake = _state["fcm"]
+    fake.reset()
+    return fake
+
+
+@pytest.fixture(scope="session")
+def stream(app_module: Any) -> Any:
+    """The table's stream on DynamoDB Local, handed to the app's stream handler on `drain()`."""
+    from devtools.stream_poller import StreamPoller
+
+    return StreamPoller(endpoint=os.environ["DYNAMODB_ENDPOINT"], table_name=os.environ["APP_TABLE_NAME"], handler=app_module.on_table_stream)

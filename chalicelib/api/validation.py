@@ -39,6 +39,14 @@ def parse_body(model: type[M], raw: bytes | None) -> M:
         raise ValidationFailed(describe_validation_error(error)) from None
 
 
+def parse_query(model: type[M], params: dict[str, str] | None) -> M:
+    """The query string as `model`; unknown parameters are refused."""
+    try:
+        return model.model_validate(dict(params or {}))
+    except ValidationError as error:
+        raise ValidationFailed(describe_validation_error(error)) from None
+
+
 def path_id(value: str, *, pattern: str, what: str) -> str:
     """A path parameter checked against its id format before any lookup."""
     if not re.fullmatch(pattern, value):

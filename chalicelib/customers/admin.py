@@ -4,11 +4,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from chalicelib.store.db import ConditionsFailed, transaction
 
 from chalicelib.auth import activation
-from chalicelib.common.clock import iso, now
+from chalicelib.common.clock import is_time_zone, iso, now
 from chalicelib.common.secrets import b64url, new_id
 from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
 from chalicelib.errors import Conflict, NotFound
@@ -24,6 +26,15 @@ class CreateCustomerEvent(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     email: EmailStr | None = None
     phone: str | None = Field(default=None, pattern=E164)
+    language: Literal["fr", "en"] = "fr"
+    time_zone: str = Field(default="Europe/Paris", description="IANA time zone")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if not is_time_zone(value):
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
 
 
 class IssueActivationCodeEvent(BaseModel):
@@ -46,6 +57,8 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
         user_handle=b64url(secrets.token_bytes(32)),
         passkey_count=0,
         created_at=iso(now()),
+        language=event.language,
+        time_zone=event.time_zone,
     )
     code, code_item = activation.new_code(customer_id=customer_id, customer_number=event.customer_number)
     try:

@@ -35,7 +35,8 @@ class _Meta:
 
 
 class GSI1(GlobalSecondaryIndex["Item"]):
-    """Secondary access path: `GSI1PK = CUSTOMER#<id>` lists a customer's passkeys by creation."""
+    """Secondary access paths: `CUSTOMER#<id>` / `PASSKEY#...` lists a customer's passkeys;
+    `DEFERRED#<day>` / `<deliver_after>#...` finds alerts whose push waits (quiet hours, retry)."""
 
     class Meta(_Meta):
         index_name = "GSI1"
@@ -75,6 +76,8 @@ class Customer(Item, discriminator="customer"):
     user_handle = UnicodeAttribute()  # WebAuthn user.id (base64url of 32 random bytes)
     passkey_count = NumberAttribute(default=0)
     created_at = UnicodeAttribute()
+    language = UnicodeAttribute(default="fr")  # of alerts and messages: "fr" | "en"
+    time_zone = UnicodeAttribute(default="Europe/Paris")  # IANA; quiet hours are in it
 
 
 class CustomerNumber(Item, discriminator="customer_number"):
@@ -153,3 +156,73 @@ class SecurityEvent(Item, discriminator="security_event"):
     kind = UnicodeAttribute()
     occurred_at = UnicodeAttribute()
     detail = MapAttribute(null=True)
+
+
+class Installation(Item, discriminator="installation"):
+    """PK=INSTALLATION#<id> SK=INSTALLATION: which customer an app installation belongs to now,
+    so that a phone that changes hands stops receiving the previous customer's alerts."""
+
+    customer_id = UnicodeAttribute()
+
+
+class Device(Item, discriminator="device"):
+    """PK=CUSTOMER#<id> SK=DEVICE#<installation id>: a push recipient (one app installation)."""
+
+    installation_id = UnicodeAttribute()
+    fcm_token = UnicodeAttribute()
+    platform = UnicodeAttribute()  # ios | android
+    app_version = UnicodeAttribute()
+    locale = UnicodeAttribute()
+    session_id = UnicodeAttribute(null=True)  # signing this session out unregisters the device
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class NotificationPreferences(Item, discriminator="notification_preferences"):
+    """PK=CUSTOMER#<id> SK=PREFS#NOTIFICATIONS. Absent means every category on, no quiet hours."""
+
+    categories = MapAttribute(null=True)  # category -> bool (security is never stored: always on)
+    quiet_start = UnicodeAttribute(null=True)  # "HH:MM" in the customer's time zone
+    quiet_end = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+
+
+class InboxItem(Item, discriminator="inbox_item"):
+    """PK=CUSTOMER#<id> SK=INBOX#<alert id> (alert ids sort by creation: newest first is one Query).
+
+    The inbox is the source of truth; push delivery is recorded on the item. While a push waits
+    (quiet hours, retry), GSI1 holds it under DEFERRED#<day>.
+    """
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    alert_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    category = UnicodeAttribute()
+    title = UnicodeAttribute()
+    body = UnicodeAttribute()
+    language = UnicodeAttribute()
+    deep_link = UnicodeAttribute()
+    data = MapAttribute(null=True)  # the ids the app needs (strings)
+    dedup_key = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    read_at = UnicodeAttribute(null=True)
+    delivery_status = UnicodeAttribute(default="pending")  # pending|deferred|retrying|sent|suppressed|no_devices|failed
+    delivered = MapAttribute(null=True)  # installation id -> outcome ("sent", "unregistered", "failed: ...")
+    delivery_attempts = NumberAttribute(default=0)
+    deliver_after = UnicodeAttribute(null=True)
+    delivered_at = UnicodeAttribute(null=True)
+
+
+class InboxCounter(Item, discriminator="inbox_counter"):
+    """PK=CUSTOMER#<id> SK=COUNTER#INBOX: the unread count (the app's badge) in one GetItem."""
+
+    unread = NumberAttribute(default=0)
+
+
+class AlertDedup(Item, discriminator="alert_dedup"):
+    """PK=CUSTOMER#<id> SK=DEDUP#<key>: a producer's dedup key, so the same event never makes two items."""
+
+    alert_id = UnicodeAttribute()

@@ -1,0 +1,106 @@
+"""Every alert kind: its category, its texts in each language, its deep link.
+
+Adding a kind: an entry here, a JSON Schema in mobile_contract/push/<kind>.schema.json, and the
+tests check that its push validates against it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import ValidationFailed
+
+CATEGORIES = ("usage", "billing", "bidding", "service", "security")
+LANGUAGES = ("fr", "en")
+
+
+@dataclass(frozen=True)
+class AlertKind:
+    kind: str
+    category: str
+    title: dict[str, str]
+    body: dict[str, str]
+    deep_link: str
+    data_keys: tuple[str, ...]  # the ids and values the texts and the app need
+    priority: str = "high"  # FCM priority: "high" wakes the device
+
+    def render(self, language: str, data: dict[str, str]) -> tuple[str, str, str]:
+        lang = language if language in LANGUAGES else "fr"
+        values = {k: data.get(k, "") for k in self.data_keys}
+        return (
+            self.title[lang].format(**values),
+            self.body[lang].format(**values),
+            self.deep_link.format(**values),
+        )
+
+
+KINDS: dict[str, AlertKind] = {
+    k.kind: k
+    for k in (
+        AlertKind(
+            kind="security.passkey_added",
+            category="security",
+            title={"fr": "Nouvelle clé d'accès", "en": "New passkey"},
+            body={
+                "fr": "La clé d'accès « {passkey_name} » a été ajoutée à votre compte. Ce n'est pas vous ? Supprimez-la.",
+                "en": "The passkey \u201c{passkey_name}\u201d was added to your account. Not you? Remove it.",
+            },
+            deep_link="selfcare://security/passkeys",
+            data_keys=("passkey_id", "passkey_name"),
+        ),
+        AlertKind(
+            kind="security.passkey_removed",
+            category="security",
+            title={"fr": "Clé d'accès supprimée", "en": "Passkey removed"},
+            body={
+                "fr": "La clé d'accès « {passkey_name} » a été supprimée et ses sessions fermées.",
+                "en": "The passkey \u201c{passkey_name}\u201d was removed and its sessions ended.",
+            },
+            deep_link="selfcare://security/passkeys",
+            data_keys=("passkey_id", "passkey_name"),
+        ),
+        AlertKind(
+            kind="security.new_session",
+            category="security",
+            title={"fr": "Nouvelle connexion", "en": "New sign-in"},
+            body={
+                "fr": "Connexion à votre compte depuis {device}. Ce n'est pas vous ? Fermez la session.",
+                "en": "Someone signed in to your account from {device}. Not you? End the session.",
+            },
+            deep_link="selfcare://security/sessions",
+            data_keys=("session_id", "device"),
+        ),
+        AlertKind(
+            kind="security.suspicious_activity",
+            category="security",
+            title={"fr": "Activité inhabituelle", "en": "Unusual activity"},
+            body={
+                "fr": "Nous avons bloqué une tentative inhabituelle sur votre compte. Vérifiez vos sessions et vos clés d'accès.",
+                "en": "We blocked an unusual attempt on your account. Check your sessions and passkeys.",
+            },
+            deep_link="selfcare://security/sessions",
+            data_keys=("reason",),
+        ),
+        AlertKind(
+            kind="service.announcement",
+            category="service",
+            title={"fr": "Information", "en": "Information"},
+            body={"fr": "{message_fr}", "en": "{message_en}"},
+            deep_link="selfcare://inbox/{announcement_id}",
+            data_keys=("announcement_id", "message_fr", "message_en"),
+            priority="normal",
+        ),
+    )
+}
+
+
+def kind_of(name: str) -> AlertKind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise ValidationFailed(f"Unknown alert kind {name!r}.", code="unknown_alert_kind") from None
+
+
+def as_strings(data: dict[str, Any]) -> dict[str, str]:
+    """FCM data payloads carry strings only."""
+    return {str(k): "" if v is None else str(v) for k, v in data.items()}

@@ -1,0 +1,208 @@
+"""Pushing inbox items to the customer's devices, each device at most once per alert.
+
+An item is claimed before sending (a conditional update with a 60 s lease, so two workers never
+push the same alert at once), sent to the devices that have not had it yet, and the outcome per
+device is recorded on the item. A crash between the send and the record is the only way a device
+can get an alert twice: the lease expires and the next attempt sends again (at least once, never
+lost). Quiet hours and FCM's transient errors (UNAVAILABLE, INTERNAL, QUOTA_EXCEEDED, with its
+Retry-After) defer the item under GSI1 `DEFERRED#<day>`, where `deliver_due` (every minute)
+finds it; an item that cannot be pushed after MAX_ATTEMPTS stays in the inbox, marked failed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.common.clock import iso, now
+from chalicelib.notifications import devices as device_store
+from chalicelib.notifications import payloads, preferences, senders
+from chalicelib.notifications.senders import PushSender
+from chalicelib.observability.log import log_event
+from chalicelib.store.models import Customer, Device, InboxCounter, InboxItem, Item, NotificationPreferences, customer_pk
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 6
+CLAIMABLE = ("pending", "deferred", "retrying")
+PUSH_WINDOW = timedelta(seconds=payloads.TTL_SECONDS)  # older alerts are for the inbox only
+
+
+@dataclass
+class _Job:
+    item: InboxItem
+    customer: Customer
+    prefs: preferences.Preferences
+    badge: int
+    pending: list[Device] = field(default_factory=list)
+
+
+def _claim(customer_id: str, alert_id: str, moment: datetime, *, due_only: bool) -> InboxItem | None:
+    item = InboxItem(customer_pk(customer_id), f"INBOX#{alert_id}")
+    claimable = InboxItem.delivery_status.is_in(*CLAIMABLE) | (
+        (InboxItem.delivery_status == "sending") & (InboxItem.deliver_after < iso(moment))
+    )
+    condition = InboxItem.PK.exists() & claimable
+    if due_only:
+        condition &= InboxItem.deliver_after.does_not_exist() | (InboxItem.deliver_after <= iso(moment))
+    lease_end = iso(moment + LEASE)
+    try:
+        item.update(
+            actions=[
+                InboxItem.delivery_status.set("sending"),
+                InboxItem.deliver_after.set(lease_end),  # the lease: reclaimable after it
+                InboxItem.delivery_attempts.add(1),
+                # Indexed for the sweep: if this worker dies mid-send, deliver_due picks it up.
+                InboxItem.GSI1PK.set(f"DEFERRED#{lease_end[:10]}"),
+                InboxItem.GSI1SK.set(f"{lease_end}#{customer_id}#{alert_id}"),
+            ],
+            condition=condition,
+        )
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return None  # delivered, being delivered, or not due: nothing to do
+        raise
+    return item
+
+
+def _context(items: list[InboxItem]) -> dict[str, tuple[Customer, preferences.Preferences, int]]:
+    """Profile, preferences and unread count of every customer concerned, in batched reads."""
+    keys = []
+    for customer_id in {i.customer_id for i in items}:
+        pk = customer_pk(customer_id)
+        keys += [(pk, "PROFILE"), (pk, "PREFS#NOTIFICATIONS"), (pk, "COUNTER#INBOX")]
+    found: dict[tuple[str, str], Any] = {(i.PK, i.SK): i for i in Item.batch_get(keys)}
+    context = {}
+    for customer_id in {i.customer_id for i in items}:
+        pk = customer_pk(customer_id)
+        customer = found.get((pk, "PROFILE"))
+        if not isinstance(customer, Customer):
+            continue
+        stored = found.get((pk, "PREFS#NOTIFICATIONS"))
+        prefs = preferences.from_item(stored if isinstance(stored, NotificationPreferences) else None, customer)
+        counter = found.get((pk, "COUNTER#INBOX"))
+        badge = max(0, int(counter.unread)) if isinstance(counter, InboxCounter) else 0
+        context[customer_id] = (customer, prefs, badge)
+    return context
+
+
+def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, sender: PushSender | None = None, due_only: bool = False) -> dict[str, str]:
+    """Push these (customer id, alert id) alerts; returns each alert's delivery status."""
+    moment = moment or now()
+    claimed = [i for i in (_claim(c, a, moment, due_only=due_only) for c, a in targets) if i is not None]
+    statuses: dict[str, str] = {}
+    if not claimed:
+        return statuses
+    context = _context(claimed)
+    jobs: list[_Job] = []
+    for item in claimed:
+        if item.customer_id not in context:
+            statuses[item.alert_id] = _finish(item, "failed", {})
+            continue
+        customer, prefs, badge = context[item.customer_id]
+        if not prefs.allows(item.category):
+            statuses[item.alert_id] = _finish(item, "suppressed", {})
+            continue
+        if moment - datetime.fromisoformat(item.created_at.replace("Z", "+00:00")) > PUSH_WINDOW:
+            statuses[item.alert_id] = _finish(item, "expired", {})
+            continue
+        quiet_end = prefs.quiet_until(item.category, moment)
+        if quiet_end is not None:
+            statuses[item.alert_id] = _defer(item, quiet_end, "deferred", {})
+            continue
+        already = item.delivered.as_dict() if item.delivered else {}
+        pending = [d for d in device_store.list_device_items(item.customer_id) if d.installation_id not in already]
+        jobs.append(_Job(item=item, customer=customer, prefs=prefs, badge=badge, pending=pending))
+
+    messages = [
+        payloads.message_for(target=d.installation_id, alert=_alert(job.item), badge=job.badge)
+        for job in jobs
+        for d in job.pending
+    ]
+    outcomes = iter((sender or senders.get_sender()).send(messages) if messages else [])
+    for job in jobs:
+        statuses[job.item.alert_id] = _record(job, [(d, next(outcomes)) for d in job.pending], moment)
+    return statuses
+
+
+def _alert(item: InboxItem) -> dict[str, Any]:
+    return {
+        "alert_id": item.alert_id,
+        "kind": item.kind,
+        "category": item.category,
+        "title": item.title,
+        "body": item.body,
+        "deep_link": item.deep_link,
+        "data": item.data.as_dict() if item.data else {},
+    }
+
+
+def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: datetime) -> str:
+    item = job.item
+    delivered = item.delivered.as_dict() if item.delivered else {}
+    retry_after: list[int] = []
+    for device, outcome in results:
+        if outcome.status == senders.SENT:
+            delivered[device.installation_id] = "sent"
+        elif outcome.status == senders.UNREGISTERED:
+            device_store.remove_dead(customer_id=item.customer_id, installation_id=device.installation_id, seen_updated_at=device.updated_at)
+            delivered[device.installation_id] = "unregistered"
+        elif outcome.status == senders.REJECTED:
+            delivered[device.installation_id] = f"rejected: {outcome.detail}"
+            log_event("push_rejected", customer_id=item.customer_id, alert=item.alert_id, detail=outcome.detail)
+        else:
+            retry_after.append(outcome.retry_after_s or 0)
+    if retry_after:
+        attempts = int(item.delivery_attempts)
+        if attempts < MAX_ATTEMPTS:
+            backoff = max(max(retry_after), 30 * 2 ** (attempts - 1))
+            return _defer(item, moment + timedelta(seconds=backoff), "retrying", delivered)
+        for device, outcome in results:
+            delivered.setdefault(device.installation_id, f"failed: {outcome.detail}")
+    sent = any(v == "sent" for v in delivered.values())
+    status = "sent" if sent else ("no_devices" if all(v == "unregistered" for v in delivered.values()) else "failed")
+    log_event("push_delivered", customer_id=item.customer_id, alert=item.alert_id, status=status, devices=len(delivered))
+    return _finish(item, status, delivered)
+
+
+def _finish(item: InboxItem, status: str, delivered: dict[str, str]) -> str:
+    item.update(
+        actions=[
+            InboxItem.delivery_status.set(status),
+            InboxItem.delivered.set(delivered),
+            InboxItem.delivered_at.set(iso(now())),
+            InboxItem.deliver_after.remove(),
+            InboxItem.GSI1PK.remove(),
+            InboxItem.GSI1SK.remove(),
+        ]
+    )
+    return status
+
+
+def _defer(item: InboxItem, until: datetime, status: str, delivered: dict[str, str]) -> str:
+    when = iso(until)
+    item.update(
+        actions=[
+            InboxItem.delivery_status.set(status),
+            InboxItem.delivered.set(delivered),
+            InboxItem.deliver_after.set(when),
+            InboxItem.GSI1PK.set(f"DEFERRED#{when[:10]}"),
+            InboxItem.GSI1SK.set(f"{when}#{item.customer_id}#{item.alert_id}"),
+        ]
+    )
+    return status
+
+
+def deliver_due(*, moment: datetime | None = None, sender: PushSender | None = None) -> dict[str, str]:
+    """The scheduled sweep: push every deferred alert whose time has come (quiet hours over, retry due)."""
+    moment = moment or now()
+    targets: list[tuple[str, str]] = []
+    for day in (moment - timedelta(days=1), moment):
+        bucket = f"DEFERRED#{iso(day)[:10]}"
+        for item in InboxItem.gsi1.query(bucket, InboxItem.GSI1SK <= iso(moment) + "~"):
+            targets.append((item.customer_id, item.alert_id))
+    statuses: dict[str, str] = {}
+    for start in range(0, len(targets), 100):
+        statuses.update(deliver(targets[start : start + 100], moment=moment, sender=sender, due_only=True))
+    return statuses

@@ -1,0 +1,134 @@
+"""Push recipients: one app installation each, registered by the signed-in app.
+
+An installation belongs to one customer at a time: when a phone signs in to another account, the
+previous customer's device entry goes, so their alerts never reach someone else's hands.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import DeleteError
+
+from chalicelib.common.clock import epoch, iso, now
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.models import Device, Installation, customer_pk
+
+# FCM considers a token stale after a month unused; the app re-registers at every start.
+STALE_AFTER = timedelta(days=30)
+MAX_DEVICES = 20
+
+
+def _to_wire(device: Device, current_session: str | None = None) -> dict[str, Any]:
+    return {
+        "installation_id": device.installation_id,
+        "platform": device.platform,
+        "app_version": device.app_version,
+        "locale": device.locale,
+        "created_at": device.created_at,
+        "updated_at": device.updated_at,
+        "this_session": device.session_id == current_session if current_session else False,
+    }
+
+
+def register(
+    *, customer_id: str, session_id: str, installation_id: str, fcm_token: str, platform: str, app_version: str, locale: str
+) -> dict[str, Any]:
+    """Register or refresh (a refreshed token replaces the old one)."""
+    moment = now()
+    for _ in range(3):  # optimistic: retried if the installation changes hands concurrently
+        try:
+            owner = Installation.get(f"INSTALLATION#{installation_id}", "INSTALLATION", consistent_read=True).customer_id
+        except Installation.DoesNotExist:
+            owner = None
+        try:
+            existing = Device.get(customer_pk(customer_id), f"DEVICE#{installation_id}", consistent_read=True)
+            created = existing.created_at
+        except Device.DoesNotExist:
+            created = iso(moment)
+            if len(list_devices(customer_id=customer_id)) >= MAX_DEVICES:
+                _drop_oldest(customer_id)
+        device = Device(
+            customer_pk(customer_id),
+            f"DEVICE#{installation_id}",
+            installation_id=installation_id,
+            fcm_token=fcm_token,
+            platform=platform,
+            app_version=app_version,
+            locale=locale,
+            session_id=session_id,
+            created_at=created,
+            updated_at=iso(moment),
+            expires_at=epoch(moment + STALE_AFTER),
+        )
+        mapping = Installation(f"INSTALLATION#{installation_id}", "INSTALLATION", customer_id=customer_id)
+        try:
+            with transaction() as tx:
+                tx.save(
+                    mapping,
+                    condition=(Installation.customer_id == owner) if owner else Installation.PK.does_not_exist(),
+                    label="owner",
+                )
+                tx.save(device)
+                if owner and owner != customer_id:
+                    tx.delete(Device(customer_pk(owner), f"DEVICE#{installation_id}"))
+            return _to_wire(device, session_id)
+        except ConditionsFailed:
+            continue
+    raise Conflict("This installation is being registered by another account; try again.", code="device_conflict")
+
+
+def _drop_oldest(customer_id: str) -> None:
+    devices = sorted(list_device_items(customer_id), key=lambda d: d.updated_at)
+    if devices:
+        unregister(customer_id=customer_id, installation_id=devices[0].installation_id)
+
+
+def unregister(*, customer_id: str, installation_id: str) -> None:
+    try:
+        with transaction() as tx:
+            tx.delete(Device(customer_pk(customer_id), f"DEVICE#{installation_id}"), condition=Device.PK.exists(), label="device")
+            tx.delete(
+                Installation(f"INSTALLATION#{installation_id}", "INSTALLATION"),
+                condition=Installation.customer_id == customer_id,
+                label="owner",
+            )
+    except ConditionsFailed as failed:
+        if "device" in failed.labels:
+            raise NotFound("No such device.", code="device_not_found") from None
+        # The mapping moved to another customer already: our device entry alone goes.
+        Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete()
+
+
+def unregister_session_devices(*, customer_id: str, session_id: str) -> int:
+    """Signing out a session unregisters the device it registered."""
+    gone = 0
+    for device in list_device_items(customer_id):
+        if device.session_id == session_id:
+            try:
+                unregister(customer_id=customer_id, installation_id=device.installation_id)
+                gone += 1
+            except NotFound:
+                pass
+    return gone
+
+
+def remove_dead(*, customer_id: str, installation_id: str, seen_updated_at: str) -> bool:
+    """FCM said this installation is gone: remove it, unless the app re-registered since we sent."""
+    try:
+        Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete(condition=Device.updated_at == seen_updated_at)
+    except DeleteError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def list_device_items(customer_id: str) -> list[Device]:
+    moment = epoch(now())
+    return [d for d in Device.query(customer_pk(customer_id), Device.SK.startswith("DEVICE#")) if (d.expires_at or 0) > moment]
+
+
+def list_devices(*, customer_id: str, current_session: str | None = None) -> list[dict[str, Any]]:
+    return [_to_wire(d, current_session) for d in list_device_items(customer_id)]

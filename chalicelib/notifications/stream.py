@@ -1,0 +1,77 @@
+"""The table's stream, in one handler: security events become alerts, new inbox items are pushed,
+and inbox items removed by TTL leave the unread count.
+
+Records can arrive twice (a retried batch): alerts are deduplicated by the event's key and pushes
+by the item's delivery record. A record that fails is reported alone (partial batch response), so
+the others are not redone.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from chalicelib.auth import security_events
+from chalicelib.notifications import delivery, inbox
+from chalicelib.observability.log import log_event
+from chalicelib.store.models import InboxItem, Item, SecurityEvent
+
+# Security event kind → (alert kind, how to read its data from the event's detail).
+SECURITY_ALERTS: dict[str, tuple[str, Any]] = {
+    security_events.PASSKEY_ADDED: ("security.passkey_added", lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")}),
+    security_events.PASSKEY_REMOVED: ("security.passkey_removed", lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")}),
+    security_events.NEW_SESSION: ("security.new_session", lambda d: {"session_id": d.get("session_id"), "device": d.get("device") or "?"}),
+    security_events.SIGN_COUNT_REGRESSION: ("security.suspicious_activity", lambda d: {"reason": "passkey_counter"}),
+    security_events.REFRESH_TOKEN_REUSE: ("security.suspicious_activity", lambda d: {"reason": "refresh_token_reuse"}),
+}
+
+
+def _image(record: dict[str, Any], which: str) -> Item | None:
+    raw = record.get("dynamodb", {}).get(which)
+    if not raw or "type" not in raw:
+        return None
+    return Item.from_raw_data(raw)
+
+
+def _is_ttl_removal(record: dict[str, Any]) -> bool:
+    identity = record.get("userIdentity") or {}
+    return identity.get("principalId") == "dynamodb.amazonaws.com"
+
+
+def handle_records(records: list[dict[str, Any]]) -> list[str]:
+    """Process a batch; returns the sequence numbers of the records that failed."""
+    failed: list[str] = []
+    to_push: list[tuple[str, str, str]] = []
+    for record in records:
+        sequence = record.get("dynamodb", {}).get("SequenceNumber", "")
+        try:
+            event = record.get("eventName")
+            if event == "INSERT":
+                item = _image(record, "NewImage")
+                if isinstance(item, InboxItem):
+                    to_push.append((item.customer_id, item.alert_id, sequence))
+                elif isinstance(item, SecurityEvent):
+                    _security_alert(item)
+            elif event == "REMOVE" and _is_ttl_removal(record):
+                old = _image(record, "OldImage")
+                if isinstance(old, InboxItem):
+                    inbox.forget_expired(customer_id=old.customer_id, was_unread=not old.read_at)
+        except Exception as error:  # noqa: BLE001 - reported for retry, the batch goes on
+            log_event("stream_record_failed", level=logging.ERROR, sequence=sequence, error=type(error).__name__, detail=str(error)[:300])
+            failed.append(sequence)
+    if to_push:
+        try:
+            delivery.deliver([(c, a) for c, a, _ in to_push])
+        except Exception as error:  # noqa: BLE001
+            log_event("stream_delivery_failed", level=logging.ERROR, error=type(error).__name__, detail=str(error)[:300], records=len(to_push))
+            failed.extend(seq for _, _, seq in to_push)
+    return failed
+
+
+def _security_alert(event: SecurityEvent) -> None:
+    mapping = SECURITY_ALERTS.get(event.kind)
+    if mapping is None:
+        return
+    kind, read = mapping
+    detail = event.detail.as_dict() if event.detail else {}
+    customer_id = event.PK.removeprefix("CUSTOMER#")
+    inbox.notify(customer_id=customer_id, kind=kind, data=read(detail), dedup_key=f"secevent:{event.SK}")

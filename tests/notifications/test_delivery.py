@@ -1,0 +1,198 @@
+"""Push delivery: the real firebase_admin client against a local fake of the FCM v1 API, driven by
+DynamoDB Local's real table stream (devtools/stream_poller.py), as Lambda would drive it."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chalicelib.notifications import delivery, inbox
+from chalicelib.store.models import InboxItem, customer_pk
+from tests.support.push_contract import validate_push
+
+
+def _device(api, enrolled, installation_id: str | None = None, **body):
+    installation_id = installation_id or "fid" + secrets.token_hex(8)
+    payload = {"fcm_token": "tok-" + secrets.token_hex(16), "platform": "android", "app_version": "1.2.0", "locale": "fr-FR", **body}
+    response = api.request("PUT", f"/me/devices/{installation_id}", payload, token=enrolled.token)
+    assert response.status == 200, response.body
+    return installation_id
+
+
+def _announce(customer_id: str, key: str) -> str:
+    return inbox.notify(
+        customer_id=customer_id,
+        kind="service.announcement",
+        data={"announcement_id": key, "message_fr": "Maintenance ce soir.", "message_en": "Maintenance tonight."},
+        dedup_key=key,
+    ).alert_id
+
+
+def _item(customer_id: str, alert_id: str) -> InboxItem:
+    return InboxItem.get(customer_pk(customer_id), f"INBOX#{alert_id}", consistent_read=True)
+
+
+@pytest.fixture
+def customer_with_devices(api, enrol, stream, fcm):
+    stream.drain()  # whatever earlier tests left on the stream
+    enrolled = enrol()
+    phones = [_device(api, enrolled), _device(api, enrolled, platform="ios")]
+    stream.drain()  # the enrolment's passkey_added alert, delivered to both
+    fcm.reset()
+    return enrolled, phones
+
+
+def test_a_sign_in_reaches_the_inbox_once_and_each_device_once(api, customer_with_devices, sign_in, stream, fcm):
+    enrolled, phones = customer_with_devices
+    assert sign_in(enrolled.authenticator).status == 200
+    stream.drain()
+    items = api.get("/me/inbox", token=enrolled.token).body["items"]
+    new_session = [i for i in items if i["kind"] == "security.new_session"]
+    assert len(new_session) == 1 and new_session[0]["deep_link"] == "selfcare://security/sessions"
+    for phone in phones:
+        got = fcm.delivered_to(phone)
+        assert len(got) == 1 and got[0]["data"]["alert_id"] == new_session[0]["id"]
+        validate_push(got[0])
+    assert _item(enrolled.customer["customer_id"], new_session[0]["id"]).delivery_status == "sent"
+
+
+def test_redelivered_stream_records_push_nothing_twice(customer_with_devices, stream, fcm, app_module):
+    enrolled, phones = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    alert = _announce(cid, "redeliver")
+    stream.drain()
+    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+    # The same INSERT record again, as a retried batch would bring it.
+    item = _item(cid, alert)
+    record = {"eventID": "x", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-3",
+              "dynamodb": {"Keys": {}, "NewImage": item.serialize(), "SequenceNumber": "42", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+              "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x"}
+    assert app_module.on_table_stream({"Records": [record, record]}, None) == {"batchItemFailures": []}
+    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+
+
+def test_an_unregistered_installation_is_pruned(api, customer_with_devices, stream, fcm):
+    enrolled, (gone, alive) = customer_with_devices
+    fcm.behave(gone, "unregistered")
+    alert = _announce(enrolled.customer["customer_id"], "prune")
+    stream.drain()
+    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == [alive]
+    assert len(fcm.delivered_to(alive)) == 1
+    item = _item(enrolled.customer["customer_id"], alert)
+    assert item.delivery_status == "sent" and item.delivered.as_dict() == {gone: "unregistered", alive: "sent"}
+
+
+def test_invalid_argument_prunes_only_with_an_fcm_error_detail(api, customer_with_devices, stream, fcm):
+    enrolled, (bad_token, bad_payload) = customer_with_devices
+    fcm.behave(bad_token, "invalid")
+    fcm.behave(bad_payload, "bad-payload")
+    alert = _announce(enrolled.customer["customer_id"], "invalid")
+    stream.drain()
+    remaining = [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]]
+    assert remaining == [bad_payload]  # our payload was wrong there: keep the device, log it
+    delivered = _item(enrolled.customer["customer_id"], alert).delivered.as_dict()
+    assert delivered[bad_token] == "unregistered" and delivered[bad_payload].startswith("rejected")
+
+
+def test_a_transient_failure_is_retried_later_and_delivered_once(customer_with_devices, stream, fcm):
+    enrolled, (flaky, steady) = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    fcm.behave(flaky, "unavailable:3")  # two attempts now (with the client's one retry), ok on the third
+    alert = _announce(cid, "transient")
+    stream.drain()
+    item = _item(cid, alert)
+    assert item.delivery_status == "retrying"
+    assert datetime.fromisoformat(item.deliver_after.replace("Z", "+00:00")) >= datetime.now(timezone.utc) + timedelta(seconds=25)
+    assert fcm.delivered_to(flaky) == [] and len(fcm.delivered_to(steady)) == 1
+    assert alert not in delivery.deliver_due(moment=datetime.now(timezone.utc))  # not due yet
+    later = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=2))
+    assert later[alert] == "sent"
+    assert len(fcm.delivered_to(flaky)) == 1 and len(fcm.delivered_to(steady)) == 1  # never twice
+    assert delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=10)) == {}
+
+
+def test_quota_exceeded_backs_off_at_least_a_minute(customer_with_devices, stream, fcm):
+    enrolled, (limited, _) = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    fcm.behave(limited, "quota:1")
+    alert = _announce(cid, "quota")
+    started = datetime.now(timezone.utc)
+    stream.drain()
+    item = _item(cid, alert)
+    assert item.delivery_status == "retrying"
+    assert datetime.fromisoformat(item.deliver_after.replace("Z", "+00:00")) >= started + timedelta(seconds=89)  # its Retry-After: 90
+
+
+def test_quiet_hours_defer_the_push_then_deliver_it(api, customer_with_devices, stream, fcm):
+    enrolled, phones = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    local = datetime.now(ZoneInfo("Europe/Paris"))
+    start, end = (local - timedelta(hours=1)).strftime("%H:%M"), (local + timedelta(hours=1)).strftime("%H:%M")
+    saved = api.request("PUT", "/me/notification-preferences", {"quiet_hours": {"start": start, "end": end}}, token=enrolled.token)
+    assert saved.status == 200 and saved.body["quiet_hours"] == {"start": start, "end": end}
+    alert = _announce(cid, "quiet")
+    stream.drain()
+    item = _item(cid, alert)
+    assert item.delivery_status == "deferred" and fcm.accepted == []
+    assert api.get("/me/inbox", token=enrolled.token).body["items"][0]["id"] == alert  # in the inbox at once
+    during = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=30))
+    assert alert not in during
+    after = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(hours=1, minutes=2))
+    assert after[alert] == "sent"
+    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+
+
+def test_security_alerts_ignore_quiet_hours_and_preferences(api, customer_with_devices, sign_in, stream, fcm):
+    enrolled, phones = customer_with_devices
+    api.request("PUT", "/me/notification-preferences",
+                {"categories": {"usage": False, "billing": False, "bidding": False, "service": False}, "quiet_hours": {"start": "00:00", "end": "23:59"}},
+                token=enrolled.token)
+    sign_in(enrolled.authenticator)
+    stream.drain()
+    assert all(len(fcm.delivered_to(p)) == 1 and fcm.delivered_to(p)[0]["data"]["kind"] == "security.new_session" for p in phones)
+
+
+def test_a_switched_off_category_keeps_the_inbox_item_but_pushes_nothing(api, customer_with_devices, stream, fcm):
+    enrolled, _ = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    api.request("PUT", "/me/notification-preferences", {"categories": {"service": False}}, token=enrolled.token)
+    alert = _announce(cid, "muted")
+    stream.drain()
+    assert fcm.accepted == []
+    assert _item(cid, alert).delivery_status == "suppressed"
+    assert alert in [i["id"] for i in api.get("/me/inbox", token=enrolled.token).body["items"]]
+
+
+def test_security_alerts_cannot_be_switched_off(api, enrol):
+    enrolled = enrol()
+    refused = api.request("PUT", "/me/notification-preferences", {"categories": {"security": False}}, token=enrolled.token)
+    assert refused.status == 400 and refused.error_code == "security_alerts_required"
+    prefs = api.get("/me/notification-preferences", token=enrolled.token).body
+    assert prefs["categories"]["security"] is True and prefs["time_zone"] == "Europe/Paris"
+    assert api.request("PUT", "/me/notification-preferences", {"quiet_hours": {"start": "25:00", "end": "07:00"}}, token=enrolled.token).status == 400
+
+
+def test_no_devices_means_inbox_only(api, enrol, stream, fcm):
+    stream.drain()
+    enrolled = enrol()
+    alert = _announce(enrolled.customer["customer_id"], "nodevice")
+    stream.drain()
+    assert _item(enrolled.customer["customer_id"], alert).delivery_status == "no_devices"
+    assert fcm.accepted == [] or all(m["data"]["alert_id"] != alert for m in fcm.accepted)
+
+
+def test_every_kind_builds_a_push_that_matches_its_schema_and_fits_4kb():
+    from chalicelib.notifications import payloads
+    from chalicelib.notifications.catalog import KINDS
+
+    for kind in KINDS.values():
+        data = {k: "x" * 3000 for k in kind.data_keys}  # oversized values: the body shrinks, the ids stay
+        title, body, link = kind.render("fr", {k: "v" for k in kind.data_keys})
+        message = payloads.message_for(
+            target="fid-123456789",
+            alert={"alert_id": "alr_" + "0" * 24, "kind": kind.kind, "category": kind.category, "title": title, "body": body * 40, "deep_link": link, "data": {k: "v" for k in data}},
+            badge=3,
+        )
+        validate_push(message)
