@@ -19,7 +19,7 @@ from devtools.soft_authenticator import SoftAuthenticator
 def show(step: str, response: requests.Response, keys: tuple[str, ...] = ()) -> dict[str, Any]:
     body = response.json() if response.content else {}
     shown = {k: body[k] for k in keys if k in body} if keys and isinstance(body, dict) else body
-    text = json.dumps(shown, indent=2)
+    text = json.dumps(shown, indent=2, ensure_ascii=False)
     print(f"\n== {step}\n   {response.request.method} {response.request.path_url} -> {response.status_code}")
     print("   " + (text if len(text) < 1200 else text[:1200] + " ...").replace("\n", "\n   "))
     return body
@@ -80,7 +80,22 @@ def main() -> int:
         http.post(f"{api}/auth/token/refresh", json={"refresh_token": refreshed["refresh_token"]}),
     )
     first = {"Authorization": f"Bearer {session['access_token']}"}
-    show("10. The first device signs out", http.post(f"{api}/auth/logout", headers=first))
+    show(
+        "10. The phone registers for push (its Firebase installation id and FCM token)",
+        http.put(f"{api}/me/devices/fidDemoPhone{int(time.time())}", headers=first,
+                 json={"fcm_token": "demo-fcm-token-0123456789", "platform": "ios", "app_version": "1.0.0", "locale": "fr-FR"}),
+    )
+    show(
+        "11. Quiet hours 22:00-07:00 (security alerts still go out at once)",
+        http.put(f"{api}/me/notification-preferences", headers=first, json={"quiet_hours": {"start": "22:00", "end": "07:00"}}),
+    )
+    time.sleep(3)  # the stream worker turns the security events into alerts and pushes them
+    inbox = show("12. The inbox: every security event told, in French (the customer's language)", http.get(f"{api}/me/inbox", headers=first))
+    show("13. The app's badge", http.get(f"{api}/me/inbox/unread-count", headers=first))
+    if inbox.get("items"):
+        show("14. The customer opens the newest alert", http.post(f"{api}/me/inbox/{inbox['items'][0]['id']}/read", headers=first), ("title", "read"))
+    show("15. Everything read", http.post(f"{api}/me/inbox/read-all", headers=first))
+    show("16. The first device signs out (its push registration goes with it)", http.post(f"{api}/auth/logout", headers=first))
     print("\nDone.")
     return 0
 

@@ -20,8 +20,10 @@ from devtools.dynamodb_local import ROOT
 
 DEMO_CUSTOMER = {"customer_number": "C-1001", "name": "Ada Lovelace", "email": "ada@example.com", "phone": "+33612345678"}
 
-# (name, argv) of background processes started beside the API, each with the same environment.
-WORKERS: list[tuple[str, list[str]]] = []
+# (name, argv) of background processes started beside the API, each with the same environment:
+# the table stream poller and the every-minute schedule (devtools/workers.py). Without
+# FCM_PROJECT_ID/FIREBASE_CREDENTIALS the pushes are printed by the console sender.
+WORKERS: list[tuple[str, list[str]]] = [("workers", [sys.executable, "-m", "devtools.workers"])]
 
 
 def _port_busy(port: int) -> bool:

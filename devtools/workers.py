@@ -11,6 +11,17 @@ from devtools.stream_poller import StreamPoller
 SCHEDULE_EVERY_S = 60
 
 
+def scheduled_event() -> dict[str, object]:
+    """What EventBridge sends a scheduled function."""
+    from datetime import datetime, timezone
+
+    return {
+        "version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "000000000000", "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-3", "resources": ["arn:aws:events:eu-west-3:000000000000:rule/local"], "detail": {},
+    }
+
+
 def main() -> None:
     import app
 
@@ -20,7 +31,7 @@ def main() -> None:
     while True:
         poller.poll_once()
         if time.monotonic() >= next_schedule:
-            app.deliver_deferred_alerts({}, None)
+            app.deliver_deferred_alerts(scheduled_event(), None)
             next_schedule = time.monotonic() + SCHEDULE_EVERY_S
         time.sleep(1)
 
