@@ -56,7 +56,7 @@ invoke: setup
 
 ## bench: the benchmarks under bench/, against their own DynamoDB Local.
 bench: setup
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(ARGS)
 
 clean:
 	rm -rf .venv .local .pytest_cache

@@ -15,6 +15,7 @@ CASES = {
     "import boto3": "import boto3",
     "import app": "import app",
     "import app + webauthn (first sign-in)": "import app; import chalicelib.auth.ceremonies",
+    "import app + firebase_admin.messaging (first push)": "import app; import firebase_admin; from firebase_admin import messaging",
 }
 
 

@@ -6,13 +6,18 @@ import logging
 import time
 from pathlib import Path
 
-from bench import cold_start, sign_in
+import argparse
+
+from bench import cold_start, fanout, sign_in
 from bench.common import count_dynamodb_calls, machine, start_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fan-out of 1,000 alerts instead of 10,000")
+    args = parser.parse_args()
     logging.getLogger("selfcare").setLevel(logging.WARNING)  # the app's per-request lines would bury the report
     ddb = start_stack()
     try:
@@ -23,6 +28,7 @@ def main() -> None:
             "note": "DynamoDB Local on the same machine; Chalice's test client (the real routes, authorizer and gateway shim).",
             "cold_start": cold_start.run(),
             "sign_in": sign_in.run(),
+            "push_fanout": fanout.run(customers=500 if args.quick else 5000),
         }
     finally:
         ddb.terminate()

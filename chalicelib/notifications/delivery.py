@@ -10,9 +10,10 @@ finds it; an item that cannot be pushed after MAX_ATTEMPTS stays in the inbox, m
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from pynamodb.exceptions import UpdateError
 
@@ -23,10 +24,15 @@ from chalicelib.notifications.senders import PushSender
 from chalicelib.observability.log import log_event
 from chalicelib.store.models import Customer, Device, InboxCounter, InboxItem, Item, NotificationPreferences, customer_pk
 
+IO_THREADS = 4  # overlap a batch's DynamoDB round-trips (DynamoDB Local serialises writes: no gain there)
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 6
 CLAIMABLE = ("pending", "deferred", "retrying")
 PUSH_WINDOW = timedelta(seconds=payloads.TTL_SECONDS)  # older alerts are for the inbox only
+
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass
@@ -87,14 +93,24 @@ def _context(items: list[InboxItem]) -> dict[str, tuple[Customer, preferences.Pr
     return context
 
 
+def _parallel(fn: Callable[[T], R], items: list[T]) -> list[R]:
+    if len(items) <= 1:
+        return [fn(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(IO_THREADS, len(items))) as pool:
+        return list(pool.map(fn, items))
+
+
 def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, sender: PushSender | None = None, due_only: bool = False) -> dict[str, str]:
     """Push these (customer id, alert id) alerts; returns each alert's delivery status."""
     moment = moment or now()
-    claimed = [i for i in (_claim(c, a, moment, due_only=due_only) for c, a in targets) if i is not None]
+    claimed = [i for i in _parallel(lambda t: _claim(t[0], t[1], moment, due_only=due_only), targets) if i is not None]
     statuses: dict[str, str] = {}
     if not claimed:
         return statuses
     context = _context(claimed)
+    # One Query per customer, however many of their alerts are in this batch.
+    customers = sorted({i.customer_id for i in claimed if i.customer_id in context})
+    devices_of = dict(zip(customers, _parallel(device_store.list_device_items, customers)))
     jobs: list[_Job] = []
     for item in claimed:
         if item.customer_id not in context:
@@ -112,7 +128,7 @@ def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, s
             statuses[item.alert_id] = _defer(item, quiet_end, "deferred", {})
             continue
         already = item.delivered.as_dict() if item.delivered else {}
-        pending = [d for d in device_store.list_device_items(item.customer_id) if d.installation_id not in already]
+        pending = [d for d in devices_of[item.customer_id] if d.installation_id not in already]
         jobs.append(_Job(item=item, customer=customer, prefs=prefs, badge=badge, pending=pending))
 
     messages = [
@@ -121,8 +137,9 @@ def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, s
         for d in job.pending
     ]
     outcomes = iter((sender or senders.get_sender()).send(messages) if messages else [])
-    for job in jobs:
-        statuses[job.item.alert_id] = _record(job, [(d, next(outcomes)) for d in job.pending], moment)
+    results = [(job, [(d, next(outcomes)) for d in job.pending]) for job in jobs]
+    for job, status in zip(jobs, _parallel(lambda pair: _record(pair[0], pair[1], moment), results)):
+        statuses[job.item.alert_id] = status
     return statuses
 
 

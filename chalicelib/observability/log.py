@@ -18,7 +18,8 @@ if not _logger.handlers:
     _handler = logging.StreamHandler(sys.stdout)
     _handler.setFormatter(logging.Formatter("%(message)s"))
     _logger.addHandler(_handler)
-    _logger.setLevel(logging.INFO)
+    if _logger.level == logging.NOTSET:  # a caller (the benchmarks) may have quieted it already
+        _logger.setLevel(logging.INFO)
     _logger.propagate = False
 
 

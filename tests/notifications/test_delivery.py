@@ -196,3 +196,17 @@ def test_every_kind_builds_a_push_that_matches_its_schema_and_fits_4kb():
             badge=3,
         )
         validate_push(message)
+
+
+def test_a_worker_that_dies_mid_send_is_taken_over_after_its_lease(customer_with_devices, fcm):
+    enrolled, phones = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    # notify() without the stream: nobody delivers it yet.
+    alert = _announce(cid, "crash")
+    moment = datetime.now(timezone.utc)
+    assert delivery._claim(cid, alert, moment, due_only=False) is not None  # a worker claims it, then dies
+    assert delivery.deliver([(cid, alert)], moment=moment) == {}  # the lease holds: no second sender
+    assert delivery.deliver_due(moment=moment + timedelta(seconds=30)) == {}
+    taken_over = delivery.deliver_due(moment=moment + timedelta(seconds=61))
+    assert taken_over == {alert: "sent"}
+    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
