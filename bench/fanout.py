@@ -62,9 +62,15 @@ def run(*, customers: int = 5000, alerts_per_customer: int = 2, devices_per_cust
     # The floor: the same messages through send_each, nothing else.
     from firebase_admin import messaging
 
-    messages = [payloads.message_for(target=m["fid"], alert={**{k: m["data"][k] for k in ("alert_id", "kind", "category", "deep_link")},
-                                                               "title": m["notification"]["title"], "body": m["notification"]["body"],
-                                                               "data": {"announcement_id": "a1"}}, badge=0) for m in fake.accepted]
+    messages = [
+        payloads.message_for(
+            target=m["fid"],
+            alert={"id": m["data"]["alert_id"], **{k: m["data"][k] for k in ("kind", "category", "deep_link")},
+                   "title": m["notification"]["title"], "body": m["notification"]["body"], "data": {"announcement_id": "a1"}},
+            badge=0,
+        )
+        for m in fake.accepted
+    ]
     fake.reset()
     app = sender._firebase_app()
     converted = [senders._to_firebase(m) for m in messages]

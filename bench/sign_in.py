@@ -48,7 +48,7 @@ def run(repeat: int = 200) -> dict[str, Any]:
         for i in range(repeat):
             state = prepare()
             with calls() as seen:
-                samples.extend(timed(lambda: call(state), 1))
+                samples.extend(timed(lambda state=state: call(state), 1))
             if i == 0:
                 per_request[name] = dict(seen)
         latencies[name] = summary(samples)

@@ -54,10 +54,10 @@ def main() -> None:
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def stop(*_: Any) -> None:
-        for name, proc in reversed(children):
+        for _name, proc in reversed(children):
             if proc.poll() is None:
                 proc.terminate()
-        for name, proc in children:
+        for _name, proc in children:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -19,7 +19,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.common.clock import iso, now
 from chalicelib.notifications import devices as device_store
-from chalicelib.notifications import payloads, preferences, senders
+from chalicelib.notifications import inbox, payloads, preferences, senders
 from chalicelib.notifications.senders import PushSender
 from chalicelib.observability.log import log_event
 from chalicelib.store.models import Customer, Device, InboxCounter, InboxItem, Item, NotificationPreferences, customer_pk
@@ -110,7 +110,7 @@ def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, s
     context = _context(claimed)
     # One Query per customer, however many of their alerts are in this batch.
     customers = sorted({i.customer_id for i in claimed if i.customer_id in context})
-    devices_of = dict(zip(customers, _parallel(device_store.list_device_items, customers)))
+    devices_of = dict(zip(customers, _parallel(device_store.list_device_items, customers), strict=True))
     jobs: list[_Job] = []
     for item in claimed:
         if item.customer_id not in context:
@@ -132,27 +132,15 @@ def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, s
         jobs.append(_Job(item=item, customer=customer, prefs=prefs, badge=badge, pending=pending))
 
     messages = [
-        payloads.message_for(target=d.installation_id, alert=_alert(job.item), badge=job.badge)
+        payloads.message_for(target=d.installation_id, alert=inbox.to_wire(job.item), badge=job.badge)
         for job in jobs
         for d in job.pending
     ]
     outcomes = iter((sender or senders.get_sender()).send(messages) if messages else [])
     results = [(job, [(d, next(outcomes)) for d in job.pending]) for job in jobs]
-    for job, status in zip(jobs, _parallel(lambda pair: _record(pair[0], pair[1], moment), results)):
+    for job, status in zip(jobs, _parallel(lambda pair: _record(pair[0], pair[1], moment), results), strict=True):
         statuses[job.item.alert_id] = status
     return statuses
-
-
-def _alert(item: InboxItem) -> dict[str, Any]:
-    return {
-        "alert_id": item.alert_id,
-        "kind": item.kind,
-        "category": item.category,
-        "title": item.title,
-        "body": item.body,
-        "deep_link": item.deep_link,
-        "data": item.data.as_dict() if item.data else {},
-    }
 
 
 def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: datetime) -> str:

@@ -13,10 +13,11 @@ TTL_SECONDS = 24 * 3600  # an alert older than a day is read in the inbox, not p
 
 
 def message_for(*, target: str, alert: dict[str, Any], badge: int) -> dict[str, Any]:
-    """`alert`: alert_id, kind, category, title, body, deep_link, data (str → str)."""
+    """`alert`: the inbox item as the API shows it (`inbox.to_wire`): id, kind, category, title,
+    body, deep_link, data (str → str)."""
     data = {
         **{k: str(v) for k, v in (alert.get("data") or {}).items()},
-        "alert_id": alert["alert_id"],
+        "alert_id": alert["id"],
         "kind": alert["kind"],
         "category": alert["category"],
         "deep_link": alert["deep_link"],
@@ -39,10 +40,10 @@ def _message(target: str, alert: dict[str, Any], data: dict[str, str], body: str
             "collapse_key": alert["kind"],
             "priority": "high",
             "ttl": f"{TTL_SECONDS}s",
-            "notification": {"channel_id": alert["category"], "tag": alert["alert_id"]},
+            "notification": {"channel_id": alert["category"], "tag": alert["id"]},
         },
         "apns": {
-            "headers": {"apns-priority": "10", "apns-collapse-id": alert["alert_id"][:64], "apns-push-type": "alert"},
+            "headers": {"apns-priority": "10", "apns-collapse-id": alert["id"][:64], "apns-push-type": "alert"},
             "payload": {"aps": {"badge": badge, "sound": "default", "thread-id": alert["category"]}},
         },
     }

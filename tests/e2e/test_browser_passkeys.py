@@ -41,7 +41,7 @@ def local_api() -> Iterator[str]:
         except OSError:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError("chalice local did not start")
+                raise RuntimeError("chalice local did not start") from None
             time.sleep(0.2)
     yield base
     server.terminate()

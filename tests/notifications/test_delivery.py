@@ -192,7 +192,7 @@ def test_every_kind_builds_a_push_that_matches_its_schema_and_fits_4kb():
         title, body, link = kind.render("fr", {k: "v" for k in kind.data_keys})
         message = payloads.message_for(
             target="fid-123456789",
-            alert={"alert_id": "alr_" + "0" * 24, "kind": kind.kind, "category": kind.category, "title": title, "body": body * 40, "deep_link": link, "data": {k: "v" for k in data}},
+            alert={"id": "alr_" + "0" * 24, "kind": kind.kind, "category": kind.category, "title": title, "body": body * 40, "deep_link": link, "data": {k: "v" for k in data}},
             badge=3,
         )
         validate_push(message)
