@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice, Rate, Response
-from chalice.app import AuthRequest, DynamoDBEvent, Request
+from chalice.app import AuthRequest, DynamoDBEvent, Request, SQSEvent
 
+from chalicelib.account import ingestion, plan_change, profile, views
+from chalicelib.account import schemas as account_schemas
 from chalicelib.api import principal as auth_edge
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, handled, no_content, ok
@@ -164,6 +166,73 @@ def end_session(session_id: str) -> Response:
     return no_content()
 
 
+# --- account and consumption ----------------------------------------------------------------------
+
+
+@app.route("/me", methods=["GET"], authorizer=access_token)
+@handled
+def get_me() -> Response:
+    me = auth_edge.principal(_request())
+    return ok(views.get_me(customer_id=me.customer_id))
+
+
+@app.route("/me", methods=["PATCH"], authorizer=access_token)
+@handled
+def patch_me() -> Response:
+    me = auth_edge.principal(_request())
+    changes = parse_body(profile.ProfilePatch, _request().raw_body)
+    return ok(profile.patch(customer_id=me.customer_id, changes=changes))
+
+
+def _line_id(line_id: str) -> str:
+    return path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
+
+
+@app.route("/lines/{line_id}", methods=["GET"], authorizer=access_token)
+@handled
+def get_line(line_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    return ok(views.line_view(customer_id=me.customer_id, line_id=_line_id(line_id)))
+
+
+@app.route("/lines/{line_id}/usage", methods=["GET"], authorizer=access_token)
+@handled
+def get_line_usage(line_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    return ok(views.usage_view(customer_id=me.customer_id, line_id=_line_id(line_id)))
+
+
+@app.route("/lines/{line_id}/usage/daily", methods=["GET"], authorizer=access_token)
+@handled
+def get_line_daily_usage(line_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    query = parse_query(account_schemas.DailyQuery, _request().query_params)
+    return ok(views.daily_usage(customer_id=me.customer_id, line_id=_line_id(line_id), start=query.from_, end=query.to))
+
+
+@app.route("/lines/{line_id}/plan-change/preview", methods=["GET"], authorizer=access_token)
+@handled
+def preview_plan_change(line_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    query = parse_query(account_schemas.PreviewQuery, _request().query_params)
+    return ok(plan_change.preview(customer_id=me.customer_id, line_id=_line_id(line_id), plan_id=query.plan_id))
+
+
+@app.route("/lines/{line_id}/plan-change", methods=["POST"], authorizer=access_token)
+@handled
+def request_plan_change(line_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    body = parse_body(account_schemas.PlanChangeBody, _request().raw_body)
+    return ok(plan_change.request(customer_id=me.customer_id, line_id=_line_id(line_id), plan_id=body.plan_id, preview_token=body.preview_token), status=201)
+
+
+@app.route("/me/requests", methods=["GET"], authorizer=access_token)
+@handled
+def list_requests() -> Response:
+    me = auth_edge.principal(_request())
+    return ok({"requests": plan_change.list_requests(customer_id=me.customer_id)})
+
+
 # --- devices, notification preferences, inbox -----------------------------------------------------
 
 
@@ -249,6 +318,17 @@ def on_table_stream(event: DynamoDBEvent) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
 
 
+@app.on_sqs_message(queue=get_settings().usage_queue_name, batch_size=100, name="ingest_usage")
+def ingest_usage(event: SQSEvent) -> dict[str, Any]:
+    result = ingestion.ingest([(record.to_dict()["messageId"], record.body) for record in event])
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in result.failed_messages]}
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="apply_plan_changes")
+def apply_plan_changes(event: Any) -> dict[str, Any]:
+    return {"applied": plan_change.apply_due()}
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")
 def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
     statuses = delivery.deliver_due()
@@ -264,6 +344,20 @@ def admin_create_customer(event: dict[str, Any], context: Any) -> dict[str, Any]
     from chalicelib.customers import admin
 
     return run_admin(admin.create_customer, admin.CreateCustomerEvent, event)
+
+
+@app.lambda_function(name="admin_upsert_catalog")
+def admin_upsert_catalog(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.account import catalog
+
+    return run_admin(catalog.upsert, catalog.UpsertCatalogEvent, event)
+
+
+@app.lambda_function(name="admin_set_line")
+def admin_set_line(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.account import lines
+
+    return run_admin(lines.set_line, lines.SetLineEvent, event)
 
 
 @app.lambda_function(name="admin_issue_activation_code")

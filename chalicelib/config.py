@@ -49,6 +49,7 @@ class Settings:
     firebase_credentials: str | None  # none | file:<path> | ssm:<name> | secretsmanager:<id>
     fcm_endpoint: str | None  # a fake of the FCM v1 API (tests, local); unset in AWS
     table_stream_arn: str
+    usage_queue_name: str
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -85,5 +86,6 @@ def get_settings() -> Settings:
         firebase_credentials=env("FIREBASE_CREDENTIALS") or None,
         fcm_endpoint=env("FCM_ENDPOINT") or None,
         # Replaced by the table's real stream ARN when infra/ is merged into the package.
+        usage_queue_name=env("USAGE_QUEUE_NAME", "selfcare-usage-records"),
         table_stream_arn=env("TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"),
     )

@@ -82,6 +82,47 @@ KINDS: dict[str, AlertKind] = {
             data_keys=("reason",),
         ),
         AlertKind(
+            kind="usage.threshold_80",
+            category="usage",
+            title={"fr": "80 % de votre forfait utilisés", "en": "80% of your allowance used"},
+            body={
+                "fr": "Ligne {msisdn} : vous avez utilisé 80 % de votre {allowance_fr} pour ce cycle.",
+                "en": "Line {msisdn}: you have used 80% of your {allowance_en} this cycle.",
+            },
+            deep_link="selfcare://lines/{line_id}/usage",
+            data_keys=("line_id", "msisdn", "allowance", "allowance_fr", "allowance_en", "cycle_start", "percent"),
+        ),
+        AlertKind(
+            kind="usage.threshold_100",
+            category="usage",
+            title={"fr": "Forfait épuisé", "en": "Allowance used up"},
+            body={
+                "fr": "Ligne {msisdn} : votre {allowance_fr} est épuisé pour ce cycle. Voyez les options pour continuer.",
+                "en": "Line {msisdn}: your {allowance_en} is used up for this cycle. See the options to carry on.",
+            },
+            deep_link="selfcare://lines/{line_id}/usage",
+            data_keys=("line_id", "msisdn", "allowance", "allowance_fr", "allowance_en", "cycle_start", "percent"),
+        ),
+        AlertKind(
+            kind="usage.pace",
+            category="usage",
+            title={"fr": "À ce rythme, votre forfait sera épuisé avant la fin du cycle", "en": "At this pace, you will run out before the cycle ends"},
+            body={
+                "fr": "Ligne {msisdn} : à ce rythme, votre {allowance_fr} sera épuisé le {runs_out_on}. Vous pouvez ajouter une option dès maintenant.",
+                "en": "Line {msisdn}: at this pace, your {allowance_en} runs out on {runs_out_on}. You can add an option now.",
+            },
+            deep_link="selfcare://lines/{line_id}/usage",
+            data_keys=("line_id", "msisdn", "allowance", "allowance_fr", "allowance_en", "cycle_start", "runs_out_on"),
+        ),
+        AlertKind(
+            kind="service.request_updated",
+            category="service",
+            title={"fr": "Votre demande a évolué", "en": "Your request has moved on"},
+            body={"fr": "{summary_fr} : {reason_fr}", "en": "{summary_en}: {reason_en}"},
+            deep_link="selfcare://requests/{request_id}",
+            data_keys=("request_id", "status", "summary_fr", "summary_en", "reason_fr", "reason_en"),
+        ),
+        AlertKind(
             kind="service.announcement",
             category="service",
             title={"fr": "Information", "en": "Information"},

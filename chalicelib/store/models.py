@@ -7,6 +7,8 @@ in infra/README.md; keep that table true when adding an item type.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     BooleanAttribute,
     DiscriminatorAttribute,
@@ -14,6 +16,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -78,6 +81,7 @@ class Customer(Item, discriminator="customer"):
     created_at = UnicodeAttribute()
     language = UnicodeAttribute(default="fr")  # of alerts and messages: "fr" | "en"
     time_zone = UnicodeAttribute(default="Europe/Paris")  # IANA; quiet hours are in it
+    postal_address = MapAttribute(null=True)  # line1, line2, postal_code, city, country
 
 
 class CustomerNumber(Item, discriminator="customer_number"):
@@ -226,3 +230,99 @@ class AlertDedup(Item, discriminator="alert_dedup"):
     """PK=CUSTOMER#<id> SK=DEDUP#<key>: a producer's dedup key, so the same event never makes two items."""
 
     alert_id = UnicodeAttribute()
+
+
+# --- account: catalogue, lines, usage, requests -----------------------------------------------------
+
+
+class CatalogEntry(Item, discriminator="catalog_entry"):
+    """PK=CATALOG SK=PLAN#<id> | OPTION#<id>: what can be subscribed, editable by admins."""
+
+    entry_id = UnicodeAttribute()
+    entry_kind = UnicodeAttribute()  # plan | option
+    name = MapAttribute()  # language -> name
+    allowances = MapAttribute()  # data_mb / voice_min / sms -> number, or null for unlimited (absent: none)
+    price_amount = NumberAttribute()  # minor units, monthly
+    currency = UnicodeAttribute()
+    compatible_options = ListAttribute(of=UnicodeAttribute, null=True)  # plans: the options that can stay on them
+    updated_at = UnicodeAttribute()
+
+
+class Line(Item, discriminator="line"):
+    """PK=CUSTOMER#<id> SK=LINE#<line id>#META. `#META` sorts after the line's `#C#...` cycles, so a
+    descending Query on `LINE#<id>#` returns the line then its latest cycles in one read."""
+
+    line_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    msisdn = UnicodeAttribute()
+    plan = MapAttribute()  # snapshot of the catalogue entry at subscription (the contract's terms)
+    options = ListAttribute(of=MapAttribute, null=True)
+    anchor_day = NumberAttribute()  # 1..28: the billing cycle starts on this day of the month
+    status = UnicodeAttribute()  # active | suspended
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class LineOwner(Item, discriminator="line_owner"):
+    """PK=LINE#<line id> SK=OWNER: what usage ingestion needs from a line id (owner, cycle anchor)."""
+
+    customer_id = UnicodeAttribute()
+    anchor_day = NumberAttribute()
+
+
+class CycleUsage(Item, discriminator="cycle_usage"):
+    """PK=CUSTOMER#<id> SK=LINE#<line id>#C#<cycle start>: totals of one billing cycle, in base units
+    (data KB, voice seconds, SMS)."""
+
+    line_id = UnicodeAttribute()
+    cycle_start = UnicodeAttribute()
+    data_kb = NumberAttribute(default=0)
+    voice_s = NumberAttribute(default=0)
+    sms = NumberAttribute(default=0)
+    as_of = UnicodeAttribute(null=True)  # occurred_at of the newest record counted
+
+
+class DailyUsage(Item, discriminator="daily_usage"):
+    """PK=CUSTOMER#<id> SK=USAGEDAY#<line id>#<date>: one day's totals, and the (hashed) ids of the
+    records counted in them, which make a replayed record count once."""
+
+    line_id = UnicodeAttribute()
+    day = UnicodeAttribute()
+    data_kb = NumberAttribute(default=0)
+    voice_s = NumberAttribute(default=0)
+    sms = NumberAttribute(default=0)
+    counted = UnicodeSetAttribute(null=True)
+
+
+class PlanChangePreview(Item, discriminator="plan_change_preview"):
+    """PK=CUSTOMER#<id> SK=PREVIEW#<token>: the exact preview a plan change must be confirmed with (15 min)."""
+
+    line_id = UnicodeAttribute()
+    plan_id = UnicodeAttribute()
+    summary = MapAttribute()
+
+
+class ServiceRequest(Item, discriminator="service_request"):
+    """PK=CUSTOMER#<id> SK=REQUEST#<request id> (time-sortable). Every status change carries a
+    reason the customer can read, kept in `history`. While pending, GSI1 = PENDING#<effective date>."""
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    request_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    request_kind = UnicodeAttribute()  # plan_change
+    line_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | done | rejected
+    reason = UnicodeAttribute()
+    detail = MapAttribute(null=True)
+    history = ListAttribute(of=MapAttribute)
+    effective_date = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+def plain(value: Any) -> Any:
+    """A raw map attribute as a dict: pynamodb gives a MapAttribute at the top level and plain dicts
+    inside lists; callers should not care which."""
+    return value.as_dict() if isinstance(value, MapAttribute) else value

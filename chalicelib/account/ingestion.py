@@ -1,0 +1,254 @@
+"""Usage records from the network's mediation system (SQS), counted exactly once.
+
+A batch is validated record by record (a bad record is logged with its reason and skipped: it
+never blocks the others and retrying it would not fix it), then aggregated by (line, day): writes
+scale with the distinct days touched, not with the records. Each (line, day) is one transaction:
+the day's totals with the ids of the records counted (conditioned on none of them being counted
+already) and the cycle's totals. When a condition fails because some records were counted before
+(a redelivered message, a replayed batch, a concurrent handler), the day is re-read and only the
+others are counted. Records count in the cycle they occurred in, however late they arrive.
+After the writes, each touched current cycle is checked for thresholds (80 %, 100 %) and pace,
+raised through `notify` with dedup keys, so each fires once per allowance and cycle.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.account import cycles
+from chalicelib.common.clock import iso, now
+from chalicelib.notifications import inbox
+from chalicelib.observability.log import log_event
+from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.models import CycleUsage, DailyUsage, Item, Line, LineOwner, customer_pk, plain
+
+THRESHOLDS = (80, 100)
+_FUTURE_SLACK = timedelta(minutes=5)  # clocks of the mediation system may run a little ahead
+PACE_MARGIN_DAYS = 3
+ALLOWANCE_NAMES = {
+    "fr": {"data": "enveloppe internet", "voice": "forfait d'appels", "sms": "forfait SMS"},
+    "en": {"data": "data allowance", "voice": "call allowance", "sms": "text allowance"},
+}
+MAX_RETRIES = 5
+CHUNK = 50  # records per transaction: one NOT contains() each keeps the condition under 4 KB
+
+
+class UsageRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    event_id: str = Field(min_length=1, max_length=128)
+    line_id: str = Field(pattern=r"^ln_[a-z0-9]{4,32}$")
+    kind: Literal["data", "voice", "sms"]
+    quantity: int = Field(ge=0, le=100_000_000, description="data: KB, voice: seconds, sms: messages")
+    occurred_at: datetime
+    roaming_zone: str | None = Field(default=None, max_length=16)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("occurred_at needs a time zone (UTC, ...Z)")
+        if value.astimezone(timezone.utc) > now().replace(microsecond=0) + _FUTURE_SLACK:
+            raise ValueError("occurred_at is in the future")
+        return value.astimezone(timezone.utc)
+
+
+@dataclass
+class _Day:
+    customer_id: str
+    line_id: str
+    day: date
+    cycle: date
+    records: dict[str, UsageRecord] = field(default_factory=dict)  # record hash -> record
+    messages: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    counted: int
+    duplicates: int
+    rejected: int
+    failed_messages: list[str]
+
+
+def record_hash(event_id: str) -> str:
+    """Ids of counted records are kept hashed and short: a day can hold thousands."""
+    return hashlib.sha256(event_id.encode()).hexdigest()[:20]
+
+
+def parse_messages(messages: list[tuple[str, str]]) -> tuple[list[tuple[str, UsageRecord]], int]:
+    """(message id, body) → valid records with their message id, and how many were rejected.
+    A body is one record or a JSON array of records."""
+    valid: list[tuple[str, UsageRecord]] = []
+    rejected = 0
+    for message_id, body in messages:
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            rejected += 1
+            log_event("usage_record_rejected", message=message_id, reason="body is not JSON")
+            continue
+        for index, raw in enumerate(payload if isinstance(payload, list) else [payload]):
+            try:
+                valid.append((message_id, UsageRecord.model_validate(raw)))
+            except ValidationError as error:
+                rejected += 1
+                reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()[:3])
+                log_event("usage_record_rejected", message=message_id, index=index, reason=reasons)
+    return valid, rejected
+
+
+def ingest(messages: list[tuple[str, str]]) -> BatchResult:
+    records, rejected = parse_messages(messages)
+    owners = _owners({r.line_id for _, r in records})
+    days: dict[tuple[str, date], _Day] = {}
+    for message_id, record in records:
+        owner = owners.get(record.line_id)
+        if owner is None:
+            rejected += 1
+            log_event("usage_record_rejected", message=message_id, reason="unknown line")
+            continue
+        day = record.occurred_at.date()
+        group = days.setdefault(
+            (record.line_id, day),
+            _Day(customer_id=owner.customer_id, line_id=record.line_id, day=day, cycle=cycles.cycle_start(day, int(owner.anchor_day))),
+        )
+        group.records.setdefault(record_hash(record.event_id), record)
+        group.messages.add(message_id)
+
+    counted = duplicates = 0
+    failed: set[str] = set()
+    for group in days.values():
+        try:
+            new, dup = _write_day(group)
+            counted, duplicates = counted + new, duplicates + dup
+        except Exception as error:  # noqa: BLE001 - this day's messages are retried, the rest stand
+            log_event("usage_day_failed", line=group.line_id, day=group.day.isoformat(), error=type(error).__name__)
+            failed |= group.messages
+    touched = {(g.customer_id, g.line_id) for g in days.values() if not (g.messages & failed)}
+    for customer_id, line_id in touched:
+        try:
+            check_alerts(customer_id=customer_id, line_id=line_id)
+        except Exception as error:  # noqa: BLE001 - alerts are retried with the next batch of this line
+            log_event("usage_alert_check_failed", line=line_id, error=type(error).__name__)
+    log_event("usage_batch", counted=counted, duplicates=duplicates, rejected=rejected, failed_messages=len(failed), days=len(days))
+    return BatchResult(counted=counted, duplicates=duplicates, rejected=rejected, failed_messages=sorted(failed))
+
+
+def _owners(line_ids: set[str]) -> dict[str, LineOwner]:
+    if not line_ids:
+        return {}
+    found = LineOwner.batch_get([(f"LINE#{lid}", "OWNER") for lid in line_ids])
+    return {o.PK.removeprefix("LINE#"): o for o in found}
+
+
+def _write_day(group: _Day) -> tuple[int, int]:
+    """Count the group's records that are not counted yet; returns (counted, duplicates)."""
+    digests = list(group.records)
+    counted = 0
+    for start in range(0, len(digests), CHUNK):
+        chunk = {h: group.records[h] for h in digests[start : start + CHUNK]}
+        counted += _write_chunk(group, chunk)
+    return counted, len(digests) - counted
+
+
+def _write_chunk(group: _Day, records: dict[str, UsageRecord]) -> int:
+    pending = dict(records)
+    for _ in range(MAX_RETRIES):
+        if not pending:
+            return 0
+        totals = defaultdict(int)
+        for record in pending.values():
+            totals[cycles.BASE_ATTR[record.kind]] += record.quantity
+        newest = iso(max(r.occurred_at for r in pending.values()))
+        pk = customer_pk(group.customer_id)
+        day = DailyUsage(pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}")
+        cycle = CycleUsage(pk, f"LINE#{group.line_id}#C#{group.cycle.isoformat()}")
+        not_counted = None
+        for digest in pending:
+            clause = ~DailyUsage.counted.contains(digest)
+            not_counted = clause if not_counted is None else not_counted & clause
+        fresh = DailyUsage.counted.does_not_exist()
+        try:
+            with transaction() as tx:
+                tx.update(
+                    day,
+                    actions=[
+                        DailyUsage.type.set(DailyUsage),
+                        DailyUsage.line_id.set(group.line_id),
+                        DailyUsage.day.set(group.day.isoformat()),
+                        DailyUsage.counted.add(set(pending)),
+                        *[getattr(DailyUsage, attr).add(value) for attr, value in totals.items()],
+                    ],
+                    condition=fresh | not_counted,
+                    label="not_counted",
+                )
+                tx.update(
+                    cycle,
+                    actions=[
+                        CycleUsage.type.set(CycleUsage),
+                        CycleUsage.line_id.set(group.line_id),
+                        CycleUsage.cycle_start.set(group.cycle.isoformat()),
+                        *[getattr(CycleUsage, attr).add(value) for attr, value in totals.items()],
+                    ],
+                )
+        except ConditionsFailed:
+            counted = DailyUsage.get(pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}", consistent_read=True).counted or set()
+            pending = {h: r for h, r in pending.items() if h not in counted}
+            continue
+        _advance_as_of(cycle, newest)
+        return len(pending)
+    raise RuntimeError("too much contention on one line's day")
+
+
+def _advance_as_of(cycle: CycleUsage, newest: str) -> None:
+    """as_of only moves forward (a late record does not make figures look older)."""
+    from pynamodb.exceptions import UpdateError
+
+    try:
+        cycle.update(actions=[CycleUsage.as_of.set(newest)], condition=CycleUsage.as_of.does_not_exist() | (CycleUsage.as_of < newest))
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+
+
+def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
+    """Raise what the current cycle deserves; dedup keys make each alert once per cycle."""
+    moment = now()
+    items = list(Item.query(customer_pk(customer_id), Item.SK.startswith(f"LINE#{line_id}#"), scan_index_forward=False, limit=3))
+    line = next((i for i in items if isinstance(i, Line)), None)
+    if line is None or line.status != "active":
+        return []
+    start = cycles.cycle_start(moment.date(), int(line.anchor_day))
+    usage = next((u for u in items if isinstance(u, CycleUsage) and u.cycle_start == start.isoformat()), None)
+    if usage is None:
+        return []
+    totals = {k: float(getattr(usage, cycles.BASE_ATTR[k]) or 0) for k in cycles.KINDS}
+    raised = []
+    for figure in cycles.figures(plan=line.plan.as_dict(), options=[plain(o) for o in (line.options or [])], totals=totals, start=start, now=moment):
+        if figure.included is None or not figure.included:
+            continue
+        base = {
+            "line_id": line_id,
+            "msisdn": line.msisdn,
+            "allowance": figure.kind,
+            "allowance_fr": ALLOWANCE_NAMES["fr"][figure.kind],
+            "allowance_en": ALLOWANCE_NAMES["en"][figure.kind],
+            "cycle_start": start.isoformat(),
+        }
+        for threshold in THRESHOLDS:
+            if (figure.percent or 0) >= threshold:
+                key = f"usage:{line_id}:{start.isoformat()}:{figure.kind}:{threshold}"
+                inbox.notify(customer_id=customer_id, kind=f"usage.threshold_{threshold}", data={**base, "percent": str(threshold)}, dedup_key=key)
+                raised.append(key)
+        runs_out = figure.runs_out_on
+        if runs_out is not None and (figure.percent or 0) < 100 and (figure.end - runs_out).days > PACE_MARGIN_DAYS:
+            key = f"usage:{line_id}:{start.isoformat()}:{figure.kind}:pace"
+            inbox.notify(customer_id=customer_id, kind="usage.pace", data={**base, "runs_out_on": runs_out.isoformat()}, dedup_key=key)
+            raised.append(key)
+    return raised

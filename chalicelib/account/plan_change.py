@@ -1,0 +1,211 @@
+"""A plan change that cannot silently cost the customer an option.
+
+The preview lists what is gained and lost (options that cannot stay on the new plan, allowances up
+and down), the monthly price difference and the effective date (the next cycle), and stores itself
+for 15 minutes under a token. Only that token, for that line and plan, turns into a request; the
+request's status (`pending` → `done` | `rejected`) never changes without a reason the customer can
+read, and each change is an alert. Requests are applied on their effective date by
+`apply_due_plan_changes` (a daily schedule).
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import date, timedelta
+from typing import Any
+
+from chalicelib.account import catalog, cycles
+from chalicelib.account.views import line_and_cycles
+from chalicelib.common.clock import epoch, iso, now
+from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
+from chalicelib.notifications import inbox
+from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.models import Line, PlanChangePreview, ServiceRequest, customer_pk, plain
+
+PREVIEW_TTL = timedelta(minutes=15)
+
+
+def _names(entry: dict[str, Any]) -> dict[str, str]:
+    return dict(entry.get("name") or {})
+
+
+def preview(*, customer_id: str, line_id: str, plan_id: str) -> dict[str, Any]:
+    line, _ = line_and_cycles(customer_id, line_id)
+    current = line.plan.as_dict()
+    if current["id"] == plan_id:
+        raise ValidationFailed("This line already has this plan.", code="same_plan")
+    target = catalog.snapshot(catalog.get("plan", plan_id))
+    options = [plain(o) for o in (line.options or [])]
+    kept = [o for o in options if o["id"] in set(target["compatible_options"])]
+    lost = [o for o in options if o not in kept]
+    allowances = []
+    for kind in cycles.KINDS:
+        before, after = cycles.included(current, options, kind), cycles.included(target, kept, kind)
+        change = "same" if before == after else ("up" if after is None or (before is not None and after > before) else "down")
+        allowances.append({"kind": kind, "unit": cycles.UNIT[kind], "before": before, "after": after, "change": change})
+    price_before = int(current["price_amount"]) + sum(int(o["price_amount"]) for o in options)
+    price_after = int(target["price_amount"]) + sum(int(o["price_amount"]) for o in kept)
+    effective = cycles.next_cycle_start(cycles.cycle_start(now().date(), int(line.anchor_day)))
+    token = "pcp_" + secrets.token_hex(16)
+    expires = now() + PREVIEW_TTL
+    summary = {
+        "line_id": line_id,
+        "from_plan": {"id": current["id"], "name": _names(current)},
+        "to_plan": {"id": target["id"], "name": _names(target)},
+        "options_kept": [{"id": o["id"], "name": _names(o)} for o in kept],
+        "options_lost": [{"id": o["id"], "name": _names(o)} for o in lost],
+        "allowances": allowances,
+        "monthly_price": {
+            "before": {"amount": price_before, "currency": current["currency"]},
+            "after": {"amount": price_after, "currency": target["currency"]},
+            "difference": {"amount": price_after - price_before, "currency": target["currency"]},
+        },
+        "effective_date": effective.isoformat(),
+    }
+    PlanChangePreview(customer_pk(customer_id), f"PREVIEW#{token}", line_id=line_id, plan_id=plan_id, summary=summary, expires_at=epoch(expires)).save()
+    return {**summary, "preview_token": token, "preview_expires_at": iso(expires)}
+
+
+def request(*, customer_id: str, line_id: str, plan_id: str, preview_token: str) -> dict[str, Any]:
+    pk = customer_pk(customer_id)
+    try:
+        shown = PlanChangePreview.get(pk, f"PREVIEW#{preview_token}", consistent_read=True)
+    except PlanChangePreview.DoesNotExist:
+        raise ValidationFailed("Show the preview first: this preview token is unknown or already used.", code="preview_required") from None
+    if shown.line_id != line_id or shown.plan_id != plan_id:
+        raise ValidationFailed("This preview was for another line or plan: preview this change first.", code="preview_mismatch")
+    if (shown.expires_at or 0) <= epoch(now()):
+        raise Expired("This preview is more than 15 minutes old: preview the change again.", code="preview_expired")
+    summary = shown.summary.as_dict()
+    moment = iso(now())
+    request_id = f"req_{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
+    reason = {"fr": f"Prévu pour le {summary['effective_date']}.", "en": f"Scheduled for {summary['effective_date']}."}
+    item = ServiceRequest(
+        pk,
+        f"REQUEST#{request_id}",
+        GSI1PK=f"PENDING#{summary['effective_date']}",
+        GSI1SK=f"{customer_id}#{request_id}",
+        request_id=request_id,
+        customer_id=customer_id,
+        request_kind="plan_change",
+        line_id=line_id,
+        status="pending",
+        reason=reason["en"],
+        detail={**summary, "reason_i18n": reason},
+        history=[{"status": "pending", "reason": reason, "at": moment}],
+        effective_date=summary["effective_date"],
+        created_at=moment,
+        updated_at=moment,
+    )
+    try:
+        with transaction() as tx:
+            tx.delete(shown, condition=PlanChangePreview.PK.exists(), label="preview")  # a preview confirms once
+            tx.save(item)
+            # One pending plan change per line: the marker lives as long as the request is pending.
+            tx.save(ServiceRequest(pk, f"PENDING#{line_id}", request_id=request_id, customer_id=customer_id, request_kind="marker",
+                                   line_id=line_id, status="pending", reason="", history=[], created_at=moment, updated_at=moment),
+                    condition=ServiceRequest.PK.does_not_exist(), label="one_pending")
+    except ConditionsFailed as failed:
+        if "one_pending" in failed.labels:
+            raise Conflict("A plan change is already pending on this line.", code="request_pending") from None
+        raise ValidationFailed("This preview token was already used.", code="preview_required") from None
+    _tell(item, "pending", reason)
+    return request_to_wire(item)
+
+
+def request_to_wire(item: ServiceRequest, language: str = "en") -> dict[str, Any]:
+    detail = item.detail.as_dict() if item.detail else {}
+    return {
+        "request_id": item.request_id,
+        "kind": item.request_kind,
+        "line_id": item.line_id,
+        "status": item.status,
+        "reason": item.reason,
+        "effective_date": item.effective_date,
+        "detail": {k: v for k, v in detail.items() if k != "reason_i18n"},
+        "history": [{"status": h["status"], "reason": h["reason"], "at": h["at"]} for h in (plain(x) for x in item.history)],
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+    }
+
+
+def list_requests(*, customer_id: str) -> list[dict[str, Any]]:
+    items = ServiceRequest.query(customer_pk(customer_id), ServiceRequest.SK.startswith("REQUEST#"), scan_index_forward=False, limit=50)
+    return [request_to_wire(i) for i in items]
+
+
+def _tell(item: ServiceRequest, status: str, reason: dict[str, str]) -> None:
+    detail = item.detail.as_dict() if item.detail else {}
+    names = (detail.get("to_plan") or {}).get("name") or {}
+    inbox.notify(
+        customer_id=item.customer_id,
+        kind="service.request_updated",
+        data={
+            "request_id": item.request_id,
+            "status": status,
+            "summary_fr": f"Changement d'offre vers {names.get('fr', '')}".strip(),
+            "summary_en": f"Plan change to {names.get('en', '')}".strip(),
+            "reason_fr": reason["fr"],
+            "reason_en": reason["en"],
+        },
+        dedup_key=f"request:{item.request_id}:{status}",
+    )
+
+
+def _resolve(item: ServiceRequest, status: str, reason: dict[str, str], line_update: Line | None = None, actions: list[Any] | None = None) -> None:
+    moment = iso(now())
+    with transaction() as tx:
+        tx.update(
+            item,
+            actions=[
+                ServiceRequest.status.set(status),
+                ServiceRequest.reason.set(reason["en"]),
+                ServiceRequest.history.set(ServiceRequest.history.append([{"status": status, "reason": reason, "at": moment}])),
+                ServiceRequest.updated_at.set(moment),
+                ServiceRequest.GSI1PK.remove(),
+                ServiceRequest.GSI1SK.remove(),
+            ],
+            condition=ServiceRequest.status == "pending",
+            label="pending",
+        )
+        tx.delete(ServiceRequest(item.PK, f"PENDING#{item.line_id}"))
+        if line_update is not None and actions:
+            tx.update(line_update, actions=actions)
+    _tell(item, status, reason)
+
+
+def apply_due(*, today: date | None = None) -> dict[str, str]:
+    """Apply the pending plan changes whose date has come (idempotent: each resolves once)."""
+    day = today or now().date()
+    outcomes: dict[str, str] = {}
+    for back in range(0, 7):  # a missed run is caught up for a week
+        bucket = f"PENDING#{(day - timedelta(days=back)).isoformat()}"
+        for marker in ServiceRequest.gsi1.query(bucket):
+            item = ServiceRequest.get(marker.PK, marker.SK, consistent_read=True)
+            try:
+                outcomes[item.request_id] = _apply(item)
+            except ConditionsFailed:
+                outcomes[item.request_id] = "already resolved"
+    return outcomes
+
+
+def _apply(item: ServiceRequest) -> str:
+    detail = item.detail.as_dict()
+    try:
+        line = Line.get(item.PK, f"LINE#{item.line_id}#META", consistent_read=True)
+    except Line.DoesNotExist:
+        _resolve(item, "rejected", {"fr": "La ligne n'existe plus.", "en": "The line no longer exists."})
+        return "rejected"
+    if line.status != "active":
+        _resolve(item, "rejected", {"fr": "La ligne est suspendue : contactez-nous pour la réactiver.", "en": "The line is suspended: contact us to reactivate it."})
+        return "rejected"
+    try:
+        target = catalog.snapshot(catalog.get("plan", detail["to_plan"]["id"]))
+    except NotFound:
+        _resolve(item, "rejected", {"fr": "Cette offre n'est plus proposée.", "en": "This plan is no longer offered."})
+        return "rejected"
+    kept_ids = {o["id"] for o in detail.get("options_kept", [])}
+    kept = [plain(o) for o in (line.options or []) if plain(o)["id"] in kept_ids]
+    reason = {"fr": f"Votre nouvelle offre est active depuis le {item.effective_date}.", "en": f"Your new plan is active since {item.effective_date}."}
+    _resolve(item, "done", reason, line, [Line.plan.set(target), Line.options.set(kept), Line.updated_at.set(iso(now()))])
+    return "done"

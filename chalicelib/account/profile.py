@@ -1,0 +1,59 @@
+"""`PATCH /me`: what a customer may change about themselves (contact details, language, time zone,
+postal address). Name and customer number are not theirs to change here."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.account.views import profile_to_wire
+from chalicelib.common.clock import is_time_zone
+from chalicelib.customers.formats import E164
+from chalicelib.errors import NotFound
+from chalicelib.store.models import Customer, customer_pk
+
+# A pragmatic address check (email-validator's full one stays off the API's cold start).
+EMAIL = r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+
+
+class PostalAddress(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    line1: str = Field(min_length=1, max_length=120)
+    line2: str | None = Field(default=None, max_length=120)
+    postal_code: str = Field(min_length=2, max_length=12)
+    city: str = Field(min_length=1, max_length=80)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+
+
+class ProfilePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
+    phone: str | None = Field(default=None, pattern=E164)
+    language: Literal["fr", "en"] | None = None
+    time_zone: str | None = Field(default=None, max_length=64)
+    postal_address: PostalAddress | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and not is_time_zone(value):
+            raise ValueError(f"unknown IANA time zone {value!r}")
+        return value
+
+
+def patch(*, customer_id: str, changes: ProfilePatch) -> dict[str, Any]:
+    fields = changes.model_dump(exclude_unset=True, exclude_none=True)
+    customer = Customer(customer_pk(customer_id), "PROFILE")
+    if fields:
+        actions = [getattr(Customer, name).set(value) for name, value in fields.items()]
+        from pynamodb.exceptions import UpdateError
+
+        try:
+            customer.update(actions=actions, condition=Customer.PK.exists())
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound("No such customer.", code="customer_not_found") from None
+            raise
+    else:
+        customer.refresh()
+    return profile_to_wire(customer)

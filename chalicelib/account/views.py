@@ -1,0 +1,139 @@
+"""What the customer sees: `GET /me`, a line, its usage, its daily history. Each is one DynamoDB read.
+
+Lines (`LINE#<id>#META`) and their cycle totals (`LINE#<id>#C#<start>`) sit in the customer's
+partition between `LINE#` and `PROFILE`, with the profile itself: one Query returns all of `GET /me`.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from chalicelib.account import cycles
+from chalicelib.account.lines import line_to_wire
+from chalicelib.common.clock import now
+from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.store.models import Customer, CycleUsage, DailyUsage, Item, Line, customer_pk, plain
+
+ATTENTION_PERCENT = 80
+MAX_DAILY_RANGE = 93
+
+
+def _current_totals(line: Line, usage: dict[str, CycleUsage], moment: datetime) -> tuple[date, CycleUsage | None]:
+    start = cycles.cycle_start(moment.date(), int(line.anchor_day))
+    return start, usage.get(start.isoformat())
+
+
+def _totals(item: CycleUsage | None) -> dict[str, float]:
+    if item is None:
+        return {}
+    return {kind: float(getattr(item, cycles.BASE_ATTR[kind]) or 0) for kind in cycles.KINDS}
+
+
+def _usage_block(line: Line, item: CycleUsage | None, start: date, moment: datetime) -> dict[str, Any]:
+    options = [plain(o) for o in (line.options or [])]
+    figures = cycles.figures(plan=line.plan.as_dict(), options=options, totals=_totals(item), start=start, now=moment)
+    end = cycles.next_cycle_start(start)
+    return {
+        "cycle": {"start": start.isoformat(), "end": (end - timedelta(days=1)).isoformat(), "days_left": max(0, (end - moment.date()).days)},
+        "as_of": item.as_of if item else None,
+        "allowances": [f.to_wire() for f in figures],
+    }
+
+
+def get_me(*, customer_id: str) -> dict[str, Any]:
+    moment = now()
+    items = list(Item.query(customer_pk(customer_id), Item.SK.between("LINE#", "PROFILE")))
+    customer = next((i for i in items if isinstance(i, Customer)), None)
+    if customer is None:
+        raise NotFound("No such customer.", code="customer_not_found")
+    lines = [i for i in items if isinstance(i, Line)]
+    usage = {(u.line_id, u.cycle_start): u for u in items if isinstance(u, CycleUsage)}
+    wire_lines, attention = [], []
+    for line in sorted(lines, key=lambda l: l.created_at):
+        start = cycles.cycle_start(moment.date(), int(line.anchor_day))
+        block = _usage_block(line, usage.get((line.line_id, start.isoformat())), start, moment)
+        wire_lines.append({**line_to_wire(line, customer.language), "usage": block})
+        for allowance in block["allowances"]:
+            if allowance["percent"] is not None and allowance["percent"] >= ATTENTION_PERCENT and allowance["included"]:
+                attention.append({
+                    "type": "usage_high",
+                    "line_id": line.line_id,
+                    "allowance": allowance["kind"],
+                    "percent": allowance["percent"],
+                    "deep_link": f"selfcare://lines/{line.line_id}/usage",
+                })
+    return {"profile": profile_to_wire(customer), "lines": wire_lines, "attention": attention}
+
+
+def profile_to_wire(customer: Customer) -> dict[str, Any]:
+    return {
+        "customer_id": customer.customer_id,
+        "customer_number": customer.customer_number,
+        "name": customer.name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "language": customer.language,
+        "time_zone": customer.time_zone,
+        "postal_address": customer.postal_address.as_dict() if customer.postal_address else None,
+    }
+
+
+def line_and_cycles(customer_id: str, line_id: str) -> tuple[Line, dict[str, CycleUsage]]:
+    """One Query, newest first: the line (`#META` sorts last) then its latest cycles."""
+    items = list(Item.query(customer_pk(customer_id), Item.SK.startswith(f"LINE#{line_id}#"), scan_index_forward=False, limit=3))
+    line = next((i for i in items if isinstance(i, Line)), None)
+    if line is None:
+        raise NotFound("No such line.", code="line_not_found")
+    return line, {u.cycle_start: u for u in items if isinstance(u, CycleUsage)}
+
+
+def line_view(*, customer_id: str, line_id: str) -> dict[str, Any]:
+    line, _ = line_and_cycles(customer_id, line_id)
+    customer_language = "fr"
+    start = cycles.cycle_start(now().date(), int(line.anchor_day))
+    end = cycles.next_cycle_start(start)
+    options = [plain(o) for o in (line.options or [])]
+    return {
+        **line_to_wire(line, customer_language),
+        "allowances": {
+            kind: {"included": cycles.included(line.plan.as_dict(), options, kind), "unit": cycles.UNIT[kind]} for kind in cycles.KINDS
+        },
+        "cycle": {"start": start.isoformat(), "end": (end - timedelta(days=1)).isoformat()},
+    }
+
+
+def usage_view(*, customer_id: str, line_id: str) -> dict[str, Any]:
+    moment = now()
+    line, usage = line_and_cycles(customer_id, line_id)
+    start, item = _current_totals(line, usage, moment)
+    return {"line_id": line.line_id, **_usage_block(line, item, start, moment)}
+
+
+def daily_usage(*, customer_id: str, line_id: str, start: date, end: date) -> dict[str, Any]:
+    if end < start:
+        raise ValidationFailed("`to` must not be before `from`.")
+    if (end - start).days + 1 > MAX_DAILY_RANGE:
+        raise ValidationFailed(f"At most {MAX_DAILY_RANGE} days at a time.", code="range_too_long")
+    pk = customer_pk(customer_id)
+    days = {
+        d.day: d
+        for d in DailyUsage.query(pk, DailyUsage.SK.between(f"USAGEDAY#{line_id}#{start.isoformat()}", f"USAGEDAY#{line_id}#{end.isoformat()}"))
+    }
+    if not days and not _owns_line(customer_id, line_id):
+        raise NotFound("No such line.", code="line_not_found")
+    series = []
+    day = start
+    while day <= end:
+        item = days.get(day.isoformat())
+        series.append({"date": day.isoformat(), **{k: cycles.to_allowance_unit(k, float(getattr(item, cycles.BASE_ATTR[k]) or 0) if item else 0) for k in cycles.KINDS}})
+        day += timedelta(days=1)
+    return {"line_id": line_id, "units": dict(cycles.UNIT), "days": series}
+
+
+def _owns_line(customer_id: str, line_id: str) -> bool:
+    """Only when the range held no usage: tell an empty range of one's own line from a foreign line."""
+    try:
+        Line.get(customer_pk(customer_id), f"LINE#{line_id}#META")
+        return True
+    except Line.DoesNotExist:
+        return False
