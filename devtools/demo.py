@@ -18,9 +18,17 @@ from devtools.soft_authenticator import SoftAuthenticator
 
 def show(step: str, response: requests.Response, keys: tuple[str, ...] = ()) -> dict[str, Any]:
     body = response.json() if response.content else {}
+    return _print(step, f"{response.request.method} {response.request.path_url} -> {response.status_code}", body, keys)
+
+
+def show_admin(step: str, function: str, result: dict[str, Any]) -> dict[str, Any]:
+    return _print(step, f"admin function {function} -> {'error' if 'error' in result else 'ok'}", result, ())
+
+
+def _print(step: str, what: str, body: Any, keys: tuple[str, ...]) -> Any:
     shown = {k: body[k] for k in keys if k in body} if keys and isinstance(body, dict) else body
     text = json.dumps(shown, indent=2, ensure_ascii=False)
-    print(f"\n== {step}\n   {response.request.method} {response.request.path_url} -> {response.status_code}")
+    print(f"\n== {step}\n   {what}")
     print("   " + (text if len(text) < 1200 else text[:1200] + " ...").replace("\n", "\n   "))
     return body
 
@@ -95,7 +103,25 @@ def main() -> int:
     if inbox.get("items"):
         show("14. The customer opens the newest alert", http.post(f"{api}/me/inbox/{inbox['items'][0]['id']}/read", headers=first), ("title", "read"))
     show("15. Everything read", http.post(f"{api}/me/inbox/read-all", headers=first))
-    show("16. The first device signs out (its push registration goes with it)", http.post(f"{api}/auth/logout", headers=first))
+    line = {"customer_number": number, "line_id": f"ln_d{int(time.time())}", "msisdn": "+33699999999",
+            "plan_id": "essentiel-20", "option_ids": ["data-plus-5"], "anchor_day": 1}
+    show_admin("16. An admin gives the customer a line (from the console)", "admin_set_line", app.admin_set_line(line, None))
+    me = show("17. The home screen: profile, lines, usage, attention", http.get(f"{api}/me", headers=first))
+    line_id = me["lines"][0]["line_id"] if me.get("lines") else None
+    if line_id:
+        preview = show(
+            "18. What would change with Premium 100 Go? (the option that would be lost is listed)",
+            http.get(f"{api}/lines/{line_id}/plan-change/preview?plan_id=premium-100", headers=first),
+            ("options_lost", "monthly_price", "effective_date"),
+        )
+        show(
+            "19. The customer confirms this exact preview: a request, with its reason",
+            http.post(f"{api}/lines/{line_id}/plan-change", headers=first, json={"plan_id": "premium-100", "preview_token": preview["preview_token"]}),
+            ("status", "reason", "effective_date"),
+        )
+    print("\n   Demo customer C-1001's line ln_demo1001 gets usage every 5 s from the simulator:"
+          f" sign in as C-1001 and GET {api}/lines/ln_demo1001/usage")
+    show("20. The first device signs out (its push registration goes with it)", http.post(f"{api}/auth/logout", headers=first))
     print("\nDone.")
     return 0
 

@@ -19,6 +19,7 @@ from devtools import dynamodb_local, tables
 from devtools.dynamodb_local import ROOT
 
 DEMO_CUSTOMER = {"customer_number": "C-1001", "name": "Ada Lovelace", "email": "ada@example.com", "phone": "+33612345678"}
+DEMO_LINE_ID = "ln_demo1001"
 
 # (name, argv) of background processes started beside the API, each with the same environment:
 # the table stream poller and the every-minute schedule (devtools/workers.py). Without
@@ -39,7 +40,26 @@ def seed_demo_customer() -> dict[str, Any]:
         result = app.admin_issue_activation_code({"customer_number": DEMO_CUSTOMER["customer_number"]}, None)
     if "error" in result:
         raise SystemExit(f"Could not seed the demo customer: {result['error']}")
+    _seed_account(app)
     return result
+
+
+def _seed_account(app: Any) -> None:
+    """The catalogue, a line whose cycle began 12 days ago, and 12 days of usage (84 % of data)."""
+    import json
+    from datetime import datetime, timedelta, timezone
+
+    from devtools import usage_simulator
+
+    catalogue = json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text())
+    app.admin_upsert_catalog(catalogue, None)
+    anchor = min(28, (datetime.now(timezone.utc) - timedelta(days=12)).day)
+    line = {"customer_number": DEMO_CUSTOMER["customer_number"], "line_id": DEMO_LINE_ID, "msisdn": DEMO_CUSTOMER["phone"],
+            "plan_id": "essentiel-20", "option_ids": ["data-plus-5"], "anchor_day": anchor, "status": "active"}
+    result = app.admin_set_line(line, None)
+    if "error" in result:
+        raise SystemExit(f"Could not seed the demo line: {result['error']}")
+    usage_simulator.backfill(app.ingest_usage, DEMO_LINE_ID, days=12, data_mb_per_day=1800)
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""`make run`'s background workers: the table stream poller (alerts and pushes) and the
-every-minute schedule (deferred pushes), calling the same handlers Lambda calls in AWS.
+"""`make run`'s background workers, calling the same handlers Lambda calls in AWS: the table stream
+poller (alerts and pushes), the every-minute schedule (deferred pushes), the daily schedule (plan
+changes), and a usage simulator feeding the SQS handler every few seconds.
 """
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import time
 from devtools.stream_poller import StreamPoller
 
 SCHEDULE_EVERY_S = 60
+USAGE_EVERY_S = 5
+DEMO_LINE_ID = "ln_demo1001"
 
 
 def scheduled_event() -> dict[str, object]:
@@ -26,13 +29,24 @@ def main() -> None:
     import app
 
     poller = StreamPoller(endpoint=os.environ["DYNAMODB_ENDPOINT"], table_name=os.environ["APP_TABLE_NAME"], handler=app.on_table_stream)
-    print("Workers: table stream poller (every 1 s), deliver_deferred_alerts (every 60 s)", flush=True)
-    next_schedule = time.monotonic()
+    from devtools import usage_simulator
+
+    print("Workers: table stream poller (1 s), deliver_deferred_alerts (60 s), apply_plan_changes (at start, then daily), "
+          f"usage simulator for {DEMO_LINE_ID} ({USAGE_EVERY_S} s)", flush=True)
+    next_schedule = next_usage = time.monotonic()
+    next_daily = 0.0
     while True:
         poller.poll_once()
-        if time.monotonic() >= next_schedule:
+        clock = time.monotonic()
+        if clock >= next_schedule:
             app.deliver_deferred_alerts(scheduled_event(), None)
-            next_schedule = time.monotonic() + SCHEDULE_EVERY_S
+            next_schedule = clock + SCHEDULE_EVERY_S
+        if clock >= next_daily:
+            app.apply_plan_changes(scheduled_event(), None)
+            next_daily = clock + 86400
+        if clock >= next_usage:
+            usage_simulator.tick(app.ingest_usage, DEMO_LINE_ID)
+            next_usage = clock + USAGE_EVERY_S
         time.sleep(1)
 
 

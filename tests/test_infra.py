@@ -40,3 +40,15 @@ def test_the_table_has_streams_ttl_and_recovery():
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_the_usage_queue_has_a_dead_letter_queue_and_partial_batch_responses(app_module):
+    assert "ingest_usage" in {f.name for f in app_module.app.event_sources}
+    queue = RESOURCES["UsageRecordsQueue"]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] <= 10
+    assert queue["VisibilityTimeout"] >= 6 * RESOURCES["IngestUsage"]["Properties"]["Timeout"]  # AWS's advice
+    source = RESOURCES["IngestUsage"]["Properties"]["Events"]["IngestUsageSqsEventSource"]["Properties"]
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # Chalice names the queue by USAGE_QUEUE_NAME (Fn::Sub); infra creates that queue first.
+    assert "Queue" not in source and RESOURCES["IngestUsage"]["DependsOn"] == ["UsageRecordsQueue"]
+    assert queue["QueueName"] == "selfcare-usage-records"

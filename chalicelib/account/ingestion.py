@@ -123,6 +123,7 @@ def ingest(messages: list[tuple[str, str]]) -> BatchResult:
 
     counted = duplicates = 0
     failed: set[str] = set()
+    newest: dict[tuple[str, str, date], str] = {}  # (customer, line, cycle) -> newest record counted
     for group in days.values():
         try:
             new, dup = _write_day(group)
@@ -130,6 +131,12 @@ def ingest(messages: list[tuple[str, str]]) -> BatchResult:
         except Exception as error:  # noqa: BLE001 - this day's messages are retried, the rest stand
             log_event("usage_day_failed", line=group.line_id, day=group.day.isoformat(), error=type(error).__name__)
             failed |= group.messages
+            continue
+        key = (group.customer_id, group.line_id, group.cycle)
+        latest = iso(max(r.occurred_at for r in group.records.values()))
+        newest[key] = max(newest.get(key, latest), latest)
+    for (customer_id, line_id, cycle), moment in newest.items():
+        _advance_as_of(CycleUsage(customer_pk(customer_id), f"LINE#{line_id}#C#{cycle.isoformat()}"), moment)
     touched = {(g.customer_id, g.line_id) for g in days.values() if not (g.messages & failed)}
     for customer_id, line_id in touched:
         try:
@@ -165,7 +172,6 @@ def _write_chunk(group: _Day, records: dict[str, UsageRecord]) -> int:
         totals = defaultdict(int)
         for record in pending.values():
             totals[cycles.BASE_ATTR[record.kind]] += record.quantity
-        newest = iso(max(r.occurred_at for r in pending.values()))
         pk = customer_pk(group.customer_id)
         day = DailyUsage(pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}")
         cycle = CycleUsage(pk, f"LINE#{group.line_id}#C#{group.cycle.isoformat()}")
@@ -201,13 +207,13 @@ def _write_chunk(group: _Day, records: dict[str, UsageRecord]) -> int:
             counted = DailyUsage.get(pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}", consistent_read=True).counted or set()
             pending = {h: r for h, r in pending.items() if h not in counted}
             continue
-        _advance_as_of(cycle, newest)
         return len(pending)
     raise RuntimeError("too much contention on one line's day")
 
 
 def _advance_as_of(cycle: CycleUsage, newest: str) -> None:
-    """as_of only moves forward (a late record does not make figures look older)."""
+    """as_of only moves forward (a late record does not make figures look older); once per cycle
+    and batch. A replayed record may move it to its own time, which was counted all the same."""
     from pynamodb.exceptions import UpdateError
 
     try:
