@@ -22,11 +22,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.account import cycles
+from chalicelib.account.views import line_and_cycles
 from chalicelib.common.clock import iso, now
+from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import CycleUsage, DailyUsage, Item, Line, LineOwner, customer_pk, plain
+from chalicelib.store.models import (
+    CycleUsage,
+    DailyUsage,
+    LineOwner,
+    customer_pk,
+    plain,
+)
 
 THRESHOLDS = (80, 100)
 _FUTURE_SLACK = timedelta(minutes=5)  # clocks of the mediation system may run a little ahead
@@ -226,12 +234,14 @@ def _advance_as_of(cycle: CycleUsage, newest: str) -> None:
 def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
     """Raise what the current cycle deserves; dedup keys make each alert once per cycle."""
     moment = now()
-    items = list(Item.query(customer_pk(customer_id), Item.SK.startswith(f"LINE#{line_id}#"), scan_index_forward=False, limit=3))
-    line = next((i for i in items if isinstance(i, Line)), None)
-    if line is None or line.status != "active":
+    try:
+        line, by_cycle = line_and_cycles(customer_id, line_id)
+    except NotFound:
+        return []
+    if line.status != "active":
         return []
     start = cycles.cycle_start(moment.date(), int(line.anchor_day))
-    usage = next((u for u in items if isinstance(u, CycleUsage) and u.cycle_start == start.isoformat()), None)
+    usage = by_cycle.get(start.isoformat())
     if usage is None:
         return []
     totals = {k: float(getattr(usage, cycles.BASE_ATTR[k]) or 0) for k in cycles.KINDS}
