@@ -13,10 +13,13 @@ from chalicelib.account import schemas as account_schemas
 from chalicelib.api import principal as auth_edge
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, handled, no_content, ok
-from chalicelib.api.validation import parse_body, parse_query, path_id
+from chalicelib.api.validation import parse_body, parse_idempotency_key, parse_query, path_id
 from chalicelib.auth import keys, passkeys, sessions, wellknown
 from chalicelib.auth import schemas as auth_schemas
 from chalicelib.auth.tokens import principal_from_header
+from chalicelib.billing import bills, methods, payments
+from chalicelib.billing import schemas as billing_schemas
+from chalicelib.billing.pan import refuse_card_numbers
 from chalicelib.config import get_settings
 from chalicelib.notifications import delivery, devices, inbox, preferences
 from chalicelib.notifications import schemas as notification_schemas
@@ -233,6 +236,90 @@ def list_requests() -> Response:
     return ok({"requests": plan_change.list_requests(customer_id=me.customer_id)})
 
 
+# --- bills, payment methods, payments ---------------------------------------------------------------
+
+
+def _bill_id(bill_id: str) -> str:
+    return path_id(bill_id, pattern=billing_schemas.BILL_ID, what="bill")
+
+
+@app.route("/bills", methods=["GET"], authorizer=access_token)
+@handled
+def list_bills() -> Response:
+    me = auth_edge.principal(_request())
+    query = parse_query(billing_schemas.BillsQuery, _request().query_params)
+    return ok(bills.list_bills(customer_id=me.customer_id, status=query.status, cursor=query.cursor, limit=query.limit))
+
+
+@app.route("/bills/{bill_id}", methods=["GET"], authorizer=access_token)
+@handled
+def get_bill(bill_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    bill, paid = bills.get_bill(customer_id=me.customer_id, bill_id=_bill_id(bill_id))
+    return ok(bills.bill_to_wire(bill, paid))
+
+
+@app.route("/me/payment-methods", methods=["POST"], authorizer=access_token)
+@handled
+def add_payment_method() -> Response:
+    me = auth_edge.principal(_request())
+    refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
+    body = parse_body(billing_schemas.AddMethodBody, _request().raw_body)
+    return ok(methods.add(customer_id=me.customer_id, provider_token=body.provider_token, label=body.label), status=201)
+
+
+@app.route("/me/payment-methods", methods=["GET"], authorizer=access_token)
+@handled
+def list_payment_methods() -> Response:
+    me = auth_edge.principal(_request())
+    return ok(methods.list_methods(customer_id=me.customer_id))
+
+
+@app.route("/me/payment-methods/{payment_method_id}", methods=["DELETE"], authorizer=access_token)
+@handled
+def delete_payment_method(payment_method_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    methods.remove(customer_id=me.customer_id, method_id=path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method"))
+    return no_content()
+
+
+@app.route("/me/payment-methods/{payment_method_id}/default", methods=["POST"], authorizer=access_token)
+@handled
+def default_payment_method(payment_method_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    method_id = path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method")
+    return ok(methods.set_default(customer_id=me.customer_id, method_id=method_id))
+
+
+@app.route("/me/autopay", methods=["PUT"], authorizer=access_token)
+@handled
+def put_autopay() -> Response:
+    me = auth_edge.principal(_request())
+    body = parse_body(billing_schemas.AutopayBody, _request().raw_body)
+    return ok(methods.set_autopay(customer_id=me.customer_id, enabled=body.enabled))
+
+
+@app.route("/bills/{bill_id}/payments/challenge", methods=["POST"], authorizer=access_token)
+@handled
+def payment_challenge(bill_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
+    body = parse_body(billing_schemas.ChallengeBody, _request().raw_body)
+    return ok(payments.challenge(customer_id=me.customer_id, bill_id=_bill_id(bill_id), amount=body.amount, method_id=body.payment_method_id))
+
+
+@app.route("/bills/{bill_id}/payments", methods=["POST"], authorizer=access_token)
+@handled
+def pay_bill(bill_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    key = parse_idempotency_key(_request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY)
+    body = parse_body(billing_schemas.PayBody, _request().raw_body)
+    payment = payments.pay(customer_id=me.customer_id, bill_id=_bill_id(bill_id), idempotency_key=key, amount=body.amount,
+                           method_id=body.payment_method_id, challenge_id=body.challenge_id, credential=body.credential)
+    return ok(payment, status=201)
+
+
 # --- devices, notification preferences, inbox -----------------------------------------------------
 
 
@@ -329,6 +416,16 @@ def apply_plan_changes(event: Any) -> dict[str, Any]:
     return {"applied": plan_change.apply_due()}
 
 
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="sweep_pending_payments")
+def sweep_pending_payments(event: Any) -> dict[str, Any]:
+    return {"settled": payments.sweep()}
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="daily_billing")
+def daily_billing(event: Any) -> dict[str, Any]:
+    return {"autopay": payments.autopay(), "reminders": bills.remind_due()}
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")
 def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
     statuses = delivery.deliver_due()
@@ -358,6 +455,11 @@ def admin_set_line(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.account import lines
 
     return run_admin(lines.set_line, lines.SetLineEvent, event)
+
+
+@app.lambda_function(name="import_bills")
+def import_bills(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_admin(bills.import_bills, bills.ImportBillsEvent, event)
 
 
 @app.lambda_function(name="admin_issue_activation_code")

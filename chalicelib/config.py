@@ -50,6 +50,7 @@ class Settings:
     fcm_endpoint: str | None  # a fake of the FCM v1 API (tests, local); unset in AWS
     table_stream_arn: str
     usage_queue_name: str
+    payment_gateway: str  # sandbox | the name of a real provider's adapter
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -87,5 +88,6 @@ def get_settings() -> Settings:
         fcm_endpoint=env("FCM_ENDPOINT") or None,
         # Replaced by the table's real stream ARN when infra/ is merged into the package.
         usage_queue_name=env("USAGE_QUEUE_NAME", "selfcare-usage-records"),
+        payment_gateway=env("PAYMENT_GATEWAY", "sandbox"),
         table_stream_arn=env("TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"),
     )

@@ -35,6 +35,22 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class PaymentFailed(DomainError):
+    """The provider refused the payment; `message` says why and what to do."""
+
+    code = "payment_failed"
+
+
+class Unprocessable(DomainError):
+    code = "unprocessable"
+
+
+class TemporarilyUnavailable(DomainError):
+    """A dependency did not answer; the same request (same Idempotency-Key) can be retried."""
+
+    code = "temporarily_unavailable"
+
+
 class Expired(DomainError):
     code = "expired"
 

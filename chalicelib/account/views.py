@@ -12,7 +12,7 @@ from chalicelib.account import cycles
 from chalicelib.account.lines import line_to_wire
 from chalicelib.common.clock import now
 from chalicelib.errors import NotFound, ValidationFailed
-from chalicelib.store.models import Customer, CycleUsage, DailyUsage, Item, Line, customer_pk, plain
+from chalicelib.store.models import Customer, CycleUsage, DailyUsage, Item, Line, Notice, customer_pk, plain
 
 ATTENTION_PERCENT = 80
 MAX_DAILY_RANGE = 93
@@ -62,6 +62,13 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
                     "percent": allowance["percent"],
                     "deep_link": f"selfcare://lines/{line.line_id}/usage",
                 })
+    for notice in (i for i in items if isinstance(i, Notice)):
+        if notice.notice_kind == "bill_due":
+            attention.append({"type": "bill_due", "bill_id": notice.bill_id, "due_date": notice.due_date,
+                              "amount": {"amount": int(notice.amount or 0), "currency": notice.currency}, "deep_link": f"selfcare://bills/{notice.bill_id}"})
+        elif notice.notice_kind == "payment_failed":
+            attention.append({"type": "payment_failed", "bill_id": notice.bill_id, "message": notice.message,
+                              "deep_link": f"selfcare://bills/{notice.bill_id}"})
     return {"profile": profile_to_wire(customer), "lines": wire_lines, "attention": attention}
 
 

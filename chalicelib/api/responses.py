@@ -16,8 +16,11 @@ from chalicelib.errors import (
     Expired,
     NotFound,
     ServiceMisconfigured,
+    PaymentFailed,
+    TemporarilyUnavailable,
     TooManyAttempts,
     Unauthenticated,
+    Unprocessable,
     ValidationFailed,
 )
 from chalicelib.observability.log import log_event
@@ -25,11 +28,14 @@ from chalicelib.observability.log import log_event
 STATUS: dict[type[DomainError], int] = {
     ValidationFailed: 400,
     Unauthenticated: 401,
+    PaymentFailed: 402,
     NotFound: 404,
     Conflict: 409,
     Expired: 410,
+    Unprocessable: 422,
     TooManyAttempts: 429,
     ServiceMisconfigured: 500,
+    TemporarilyUnavailable: 503,
 }
 
 # Chalice's own error codes (405, 415, 400, 500 it builds itself) → ours.
@@ -59,6 +65,8 @@ def from_domain_error(error: DomainError) -> Response:
         headers["Retry-After"] = str(error.retry_after_s)
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, TemporarilyUnavailable):
+        headers["Retry-After"] = "2"
     return error_response(status, error.code, error.message, headers)
 
 

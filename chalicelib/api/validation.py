@@ -52,3 +52,11 @@ def path_id(value: str, *, pattern: str, what: str) -> str:
     if not re.fullmatch(pattern, value):
         raise ValidationFailed(f"This is not a valid {what} id.", code="invalid_path_id")
     return value
+
+
+def parse_idempotency_key(value: str | None, *, pattern: str) -> str:
+    if not value:
+        raise ValidationFailed("Send an Idempotency-Key header (a new random value per payment, the same on retries).", code="idempotency_key_required")
+    if not re.fullmatch(pattern.strip("^$"), value):
+        raise ValidationFailed("The Idempotency-Key must be 8 to 128 letters, digits or _:.-", code="invalid_idempotency_key")
+    return value

@@ -110,6 +110,18 @@ def authentication_options(*, challenge: bytes) -> dict[str, Any]:
     return json.loads(options_to_json(options))
 
 
+def step_up_options(*, challenge: bytes, allow: list[tuple[str, list[str]]]) -> dict[str, Any]:
+    """Request options for a confirmation by a known customer: only their passkeys are offered."""
+    options = generate_authentication_options(
+        rp_id=get_settings().rp_id,
+        challenge=challenge,
+        timeout=TIMEOUT_MS,
+        allow_credentials=[PublicKeyCredentialDescriptor(id=b64url_decode(c), transports=_transports(t)) for c, t in allow],
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    return json.loads(options_to_json(options))
+
+
 def verify_registration(*, credential: dict[str, Any], challenge: bytes, algorithms: list[int]) -> RegisteredCredential:
     settings = get_settings()
     try:

@@ -5,6 +5,7 @@ conditioned on the item existing, so of two concurrent verifies with one challen
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,7 @@ from chalicelib.store.models import Challenge
 
 REGISTER = "register"
 LOGIN = "login"
+STEP_UP = "step_up"
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,23 @@ class ConsumedChallenge:
     customer_id: str | None
     activation_code_id: str | None
     algorithms: list[int]
+    binding: str | None
 
 
 def issue(
-    *, purpose: str, customer_id: str | None = None, activation_code_id: str | None = None, algorithms: list[int] | None = None
+    *,
+    purpose: str,
+    customer_id: str | None = None,
+    activation_code_id: str | None = None,
+    algorithms: list[int] | None = None,
+    binding: str | None = None,
 ) -> IssuedChallenge:
+    """`binding`: a step-up's transaction (e.g. bill, amount, currency, method); the challenge is
+    then SHA-256(random || binding), so the signature the authenticator returns commits to it."""
     challenge_id = new_id("chl", 16)
     raw = secrets.token_bytes(32)
+    if binding is not None:
+        raw = hashlib.sha256(raw + binding.encode()).digest()
     Challenge(
         f"CHALLENGE#{challenge_id}",
         "CHALLENGE",
@@ -49,6 +61,7 @@ def issue(
         customer_id=customer_id,
         activation_code_id=activation_code_id,
         algorithms=algorithms,
+        binding=binding,
         expires_at=epoch(now() + timedelta(seconds=get_settings().challenge_ttl_s)),
     ).save()
     return IssuedChallenge(challenge_id=challenge_id, challenge=raw)
@@ -80,4 +93,5 @@ def consume(*, challenge_id: str, purpose: str) -> ConsumedChallenge:
         customer_id=item.customer_id,
         activation_code_id=item.activation_code_id,
         algorithms=[int(a) for a in (item.algorithms or [])],
+        binding=item.binding,
     )

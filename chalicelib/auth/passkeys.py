@@ -153,20 +153,24 @@ def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) 
         raise
 
 
-def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
+def _verified(credential: dict[str, Any], challenge: bytes, *, customer_id: str | None = None) -> tuple[Passkey, Any]:
+    """The stored passkey and py_webauthn's verification of this assertion, with our own rules:
+    the user handle owns the credential, backup eligibility is unchanged, the counter does not go
+    back (recorded as a security event). `customer_id` restricts it to that customer's passkeys."""
     from chalicelib.auth import ceremonies
 
-    spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)
     claimed = ceremonies.read_assertion(credential)
     try:
         passkey = Passkey.get(f"CREDENTIAL#{claimed.credential_id}", "CREDENTIAL", consistent_read=True)
     except Passkey.DoesNotExist:
         raise _login_refused("unknown_credential") from None
+    if customer_id is not None and passkey.customer_id != customer_id:
+        raise _login_refused("another_customers_passkey", customer_id=customer_id)
     # Usernameless: the user handle the authenticator returns must be the owner of this credential.
-    if claimed.user_handle != passkey.user_handle:
+    if (claimed.user_handle is not None or customer_id is None) and claimed.user_handle != passkey.user_handle:
         raise _login_refused("user_handle_mismatch", customer_id=passkey.customer_id)
     try:
-        verified = ceremonies.verify_assertion(credential=credential, challenge=spent.challenge, public_key=passkey.public_key)
+        verified = ceremonies.verify_assertion(credential=credential, challenge=challenge, public_key=passkey.public_key)
     except Unauthenticated as invalid:
         log_event("sign_in_refused", reason="invalid_assertion", detail=invalid.message, customer_id=passkey.customer_id)
         raise
@@ -180,21 +184,43 @@ def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None)
             {"passkey_id": passkey.credential_id, "stored": stored, "presented": verified.sign_count},
         ).save()
         raise _login_refused("sign_count_regression", customer_id=passkey.customer_id)
+    return passkey, verified
 
+
+def _counter_update(passkey: Passkey, verified: Any) -> tuple[list[Any], Any]:
+    """The passkey's new counter and last use, moving only from the value we judged."""
+    actions = [
+        Passkey.sign_count.set(verified.sign_count),
+        Passkey.backed_up.set(verified.backed_up),
+        Passkey.last_used_at.set(iso(now())),
+    ]
+    return actions, Passkey.sign_count == int(passkey.sign_count)
+
+
+def confirm(*, customer_id: str, challenge: bytes, credential: dict[str, Any]) -> str:
+    """Step-up: this customer confirmed with one of their passkeys (Face ID / fingerprint).
+    Returns the passkey id. The challenge (already consumed by the caller) binds what is confirmed."""
+    passkey, verified = _verified(credential, challenge, customer_id=customer_id)
+    actions, condition = _counter_update(passkey, verified)
+    try:
+        passkey.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            raise _login_refused("concurrent_sign_count_update", customer_id=customer_id) from None
+        raise
+    log_event("step_up_confirmed", customer_id=customer_id)
+    return passkey.credential_id
+
+
+def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
+    spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)
+    passkey, verified = _verified(credential, spent.challenge)
     session, tokens = sessions.new_session(customer_id=passkey.customer_id, device=device, passkey_id=passkey.credential_id)
+    actions, condition = _counter_update(passkey, verified)
     try:
         with transaction() as tx:
-            tx.update(
-                passkey,
-                actions=[
-                    Passkey.sign_count.set(verified.sign_count),
-                    Passkey.backed_up.set(verified.backed_up),
-                    Passkey.last_used_at.set(iso(now())),
-                ],
-                # The counter moves only from the value we judged: a concurrent sign-in loses.
-                condition=Passkey.sign_count == stored,
-                label="sign_count",
-            )
+            # The counter moves only from the value we judged: a concurrent sign-in loses.
+            tx.update(passkey, actions=actions, condition=condition, label="sign_count")
             tx.save(session)
             tx.save(security_events.security_event(passkey.customer_id, security_events.NEW_SESSION, {"session_id": tokens.session_id, "device": session.device}))
     except ConditionsFailed:

@@ -113,6 +113,7 @@ class Challenge(Item, discriminator="challenge"):
     customer_id = UnicodeAttribute(null=True)
     activation_code_id = UnicodeAttribute(null=True)  # set when enrolling with an activation code
     algorithms = ListAttribute(of=NumberAttribute, null=True)
+    binding = UnicodeAttribute(null=True)  # step-up: the transaction the challenge commits to
 
 
 class Passkey(Item, discriminator="passkey"):
@@ -320,6 +321,115 @@ class ServiceRequest(Item, discriminator="service_request"):
     effective_date = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+
+
+# --- billing: bills, payments, payment methods, idempotency --------------------------------------
+
+
+class Bill(Item, discriminator="bill"):
+    """PK=CUSTOMER#<id> SK=BILL#<bill id>#0; its payments are `BILL#<bill id>#PAY#<payment id>`, so
+    one Query (`begins_with BILL#<bill id>#`) reads a bill with its payments.
+    GSI1: BILLS#<customer> / <issued_at>#<bill id> lists bills newest first."""
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute()
+    GSI1SK = UnicodeAttribute()
+    bill_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    line_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    period_start = UnicodeAttribute()
+    period_end = UnicodeAttribute()
+    issued_at = UnicodeAttribute()
+    due_date = UnicodeAttribute()
+    currency = UnicodeAttribute()
+    items = ListAttribute(of=MapAttribute)  # label, amount, tax (minor units)
+    total_amount = NumberAttribute()  # items' amounts + taxes
+    total_tax = NumberAttribute()
+    balance = NumberAttribute()  # left to pay
+    available = NumberAttribute()  # balance minus payments in flight: what a new payment may take
+    status = UnicodeAttribute()  # open | paid
+    content_hash = UnicodeAttribute()  # of the imported document: the same bill again changes nothing
+    paid_at = UnicodeAttribute(null=True)
+
+
+class Notice(Item, discriminator="notice"):
+    """PK=CUSTOMER#<id> SK=NOTICE#<kind>#<ref>: something the customer should act on (a bill due, a
+    failed payment), read by GET /me's single Query (NOTICE# sorts between LINE# and PROFILE).
+    Bill-due notices carry GSI1: DUE#<due date> / <customer>#<bill id> (reminders, autopay)."""
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    notice_kind = UnicodeAttribute()  # bill_due | payment_failed
+    customer_id = UnicodeAttribute()
+    bill_id = UnicodeAttribute()
+    due_date = UnicodeAttribute(null=True)
+    amount = NumberAttribute(null=True)
+    currency = UnicodeAttribute(null=True)
+    message = UnicodeAttribute(null=True)
+
+
+class Payment(Item, discriminator="payment"):
+    """PK=CUSTOMER#<id> SK=BILL#<bill id>#PAY#<payment id>. pending → succeeded | failed, by
+    conditional writes. While pending, GSI1 = PAYMENTS#PENDING / <created_at>#... for the sweeper."""
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    payment_id = UnicodeAttribute()
+    bill_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    method_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    failure_code = UnicodeAttribute(null=True)
+    failure_message = UnicodeAttribute(null=True)
+    initiated_by = UnicodeAttribute()  # customer | autopay
+    charge_id = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class PaymentMethod(Item, discriminator="payment_method"):
+    """PK=CUSTOMER#<id> SK=PM#<method id>: a provider's reusable method; never card data."""
+
+    method_id = UnicodeAttribute()
+    provider_ref = UnicodeAttribute()
+    brand = UnicodeAttribute()
+    last4 = UnicodeAttribute()
+    exp_month = NumberAttribute()
+    exp_year = NumberAttribute()
+    label = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class BillingSettings(Item, discriminator="billing_settings"):
+    """PK=CUSTOMER#<id> SK=SETTINGS#BILLING: default payment method and autopay."""
+
+    default_method_id = UnicodeAttribute(null=True)
+    autopay = BooleanAttribute(default=False)
+
+
+class IdempotencyRecord(Item, discriminator="idempotency_record"):
+    """PK=CUSTOMER#<id> SK=IDEMP#<key>: an Idempotency-Key's request fingerprint and, once done,
+    its outcome (kept 24 h). Keys are scoped to the customer."""
+
+    fingerprint = UnicodeAttribute()
+    state = UnicodeAttribute()  # in_progress | done
+    locked_until = NumberAttribute()
+    outcome = UnicodeAttribute(null=True)  # JSON
+
+
+class SandboxCharge(Item, discriminator="sandbox_charge"):
+    """PK=SANDBOX#CHARGE#<idempotency key> SK=CHARGE: the sandbox provider's own memory of a charge
+    (what a real provider keeps on its side), so its idempotency holds across Lambda containers."""
+
+    charge_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    decline_code = UnicodeAttribute(null=True)
 
 
 def plain(value: Any) -> Any:

@@ -1,0 +1,98 @@
+"""Idempotency-Key, as the best payment APIs define it: the same key with the same request answers
+the first outcome (waiting for it while it is still running, never running it twice); the same key
+with another request is refused; keys are kept 24 h and scoped to the customer.
+
+A retryable failure (503) is not an outcome: the key is freed and the next retry resumes. The
+in-progress lock has a lease: if the first request died, a retry after the lease runs the
+operation again, which must itself resume safely (payments derive their ids and the provider's
+idempotency key from the key, so a resumed payment never charges twice).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib import errors
+from chalicelib.common.clock import epoch, now
+from chalicelib.store.models import IdempotencyRecord, customer_pk
+
+KEEP = timedelta(hours=24)
+LEASE_S = 30
+WAIT_S = 10.0
+
+
+class IdempotencyMismatch(errors.Unprocessable):
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the first run answered: a result, or a domain error to raise again."""
+
+    result: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+
+    def replay(self) -> dict[str, Any]:
+        if self.error is not None:
+            cls = getattr(errors, self.error["class"], errors.DomainError)
+            raise cls(self.error["message"], code=self.error["code"]) if cls is not errors.TooManyAttempts else cls(
+                self.error["message"], retry_after_s=60, code=self.error["code"])
+        return self.result or {}
+
+
+def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    record = IdempotencyRecord(customer_pk(customer_id), f"IDEMP#{key}")
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        moment = epoch(now())
+        try:
+            record.fingerprint, record.state, record.locked_until = fingerprint, "in_progress", moment + LEASE_S
+            record.expires_at = epoch(now() + KEEP)
+            record.save(condition=IdempotencyRecord.PK.does_not_exist())
+            break  # ours to run
+        except PutError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+        existing = IdempotencyRecord.get(record.PK, record.SK, consistent_read=True)
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyMismatch("This Idempotency-Key was used with another request: use a new key for a new payment.")
+        if existing.state == "done" and existing.outcome:
+            return Outcome(**json.loads(existing.outcome)).replay()
+        if existing.locked_until < moment and _take_over(record, existing.locked_until, moment):
+            break  # the first run died: resume it (the operation itself is resumable)
+        if time.monotonic() > deadline:
+            raise errors.Conflict("This payment is still being processed: retry with the same key in a moment.", code="request_in_progress")
+        time.sleep(0.1)
+
+    try:
+        result = operation()
+    except errors.TemporarilyUnavailable:
+        # Retryable: not an outcome. Free the key so the retry resumes the (resumable) operation.
+        record.delete(condition=IdempotencyRecord.state == "in_progress")
+        raise
+    except errors.DomainError as error:
+        _finish(record, Outcome(error={"class": type(error).__name__, "code": error.code, "message": error.message}))
+        raise
+    _finish(record, Outcome(result=result))
+    return result
+
+
+def _take_over(record: IdempotencyRecord, seen_lock: int, moment: int) -> bool:
+    try:
+        record.update(actions=[IdempotencyRecord.locked_until.set(moment + LEASE_S)],
+                      condition=(IdempotencyRecord.state == "in_progress") & (IdempotencyRecord.locked_until == seen_lock))
+    except UpdateError as error:
+        if error.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _finish(record: IdempotencyRecord, outcome: Outcome) -> None:
+    record.update(actions=[IdempotencyRecord.state.set("done"),
+                           IdempotencyRecord.outcome.set(json.dumps({"result": outcome.result, "error": outcome.error}))])

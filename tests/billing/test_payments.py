@@ -1,0 +1,170 @@
+"""Paying: a fresh, transaction-bound passkey confirmation; exactly one charge per key; readable
+failures; recovery without a second charge."""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+
+from chalicelib.store.models import SandboxCharge
+from tests.billing.conftest import confirm
+
+
+def _pay(api, enrolled, bill_id, body, key=None):
+    return api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def _balance(api, enrolled, bill_id) -> int:
+    return api.get(f"/bills/{bill_id}", token=enrolled.token).body["balance"]["amount"]
+
+
+def _charges(payment_id: str) -> int:
+    return sum(1 for _ in SandboxCharge.query(f"SANDBOX#CHARGE#{payment_id}"))
+
+
+def test_pay_in_full_with_a_passkey(api, billed):
+    enrolled, bill_id, method = billed()
+    paid = _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 1800, method))
+    assert paid.status == 201 and paid.body["status"] == "succeeded"
+    bill = api.get(f"/bills/{bill_id}", token=enrolled.token).body
+    assert bill["status"] == "paid" and bill["balance"]["amount"] == 0 and bill["payments"][0]["payment_id"] == paid.body["payment_id"]
+    assert all(a["type"] != "bill_due" for a in api.get("/me", token=enrolled.token).body["attention"])
+    assert "billing.payment_succeeded" in [i["kind"] for i in api.get("/me/inbox", token=enrolled.token).body["items"]]
+
+
+def test_partial_payments_and_never_more_than_the_balance(api, billed):
+    enrolled, bill_id, method = billed()
+    assert _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 500, method)).status == 201
+    assert _balance(api, enrolled, bill_id) == 1300
+    too_much = api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 1301, "payment_method_id": method}, token=enrolled.token)
+    assert too_much.status == 400 and too_much.error_code == "amount_exceeds_balance"
+    assert api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 0, "payment_method_id": method}, token=enrolled.token).status == 400
+
+
+def test_the_confirmation_is_bound_to_the_transaction(api, billed):
+    enrolled, bill_id, method = billed()
+    body = confirm(api, enrolled, bill_id, 500, method)
+    other_amount = _pay(api, enrolled, bill_id, {**body, "amount": 1800})
+    assert other_amount.status == 401 and other_amount.error_code == "step_up_mismatch"
+    assert _balance(api, enrolled, bill_id) == 1800
+    # The challenge was spent by that attempt: the right body now needs a fresh confirmation.
+    assert _pay(api, enrolled, bill_id, body).status == 404
+
+
+def test_a_confirmation_for_another_bill_is_refused(api, billed, app_module):
+    from tests.billing.conftest import bill_document
+
+    enrolled, bill_a, method = billed()
+    other = bill_document(enrolled.customer["customer_number"])
+    app_module.import_bills({"bills": [other]}, None)
+    body = confirm(api, enrolled, bill_a, 500, method)
+    response = _pay(api, enrolled, other["bill_id"], body)
+    assert response.status == 401 and _balance(api, enrolled, other["bill_id"]) == 1800
+
+
+def test_another_customers_passkey_cannot_confirm(api, billed, enrol):
+    enrolled, bill_id, method = billed()
+    intruder = enrol()
+    challenge = api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 500, "payment_method_id": method}, token=enrolled.token).body
+    credential = intruder.authenticator.get({"challenge": challenge["options"]["challenge"]})
+    body = {"amount": 500, "payment_method_id": method, "challenge_id": challenge["challenge_id"], "credential": credential}
+    assert _pay(api, enrolled, bill_id, body).status == 401
+    assert _balance(api, enrolled, bill_id) == 1800
+
+
+def test_twenty_concurrent_requests_with_one_key_charge_once_and_answer_the_same(api, billed):
+    from chalicelib.billing import payments
+
+    enrolled, bill_id, method = billed()
+    body = confirm(api, enrolled, bill_id, 700, method)
+    key = str(uuid.uuid4())
+    cid = enrolled.customer["customer_id"]
+
+    def attempt(_: int):
+        try:
+            return ("ok", payments.pay(customer_id=cid, bill_id=bill_id, idempotency_key=key, amount=700, method_id=method,
+                                       challenge_id=body["challenge_id"], credential=body["credential"]))
+        except Exception as error:  # noqa: BLE001
+            return ("error", type(error).__name__)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(attempt, range(20)))
+    assert {r[0] for r in results} == {"ok"}, results
+    assert len({r[1]["payment_id"] for r in results}) == 1
+    assert _charges(results[0][1]["payment_id"]) == 1
+    assert _balance(api, enrolled, bill_id) == 1100
+    again = _pay(api, enrolled, bill_id, body, key=key)  # a retry after the fact: the same answer
+    assert again.status == 201 and again.body["payment_id"] == results[0][1]["payment_id"]
+    assert _balance(api, enrolled, bill_id) == 1100
+
+
+def test_the_same_key_with_another_body_is_a_422(api, billed):
+    enrolled, bill_id, method = billed()
+    key = str(uuid.uuid4())
+    body = confirm(api, enrolled, bill_id, 300, method)
+    assert _pay(api, enrolled, bill_id, body, key=key).status == 201
+    other = confirm(api, enrolled, bill_id, 400, method)
+    reused = _pay(api, enrolled, bill_id, other, key=key)
+    assert reused.status == 422 and reused.error_code == "idempotency_key_reused"
+    assert _balance(api, enrolled, bill_id) == 1500
+
+
+def test_a_missing_or_bad_idempotency_key(api, billed):
+    enrolled, bill_id, method = billed()
+    body = confirm(api, enrolled, bill_id, 300, method)
+    missing = api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token)
+    assert missing.status == 400 and missing.error_code == "idempotency_key_required"
+    assert _pay(api, enrolled, bill_id, body, key="short").status == 400
+
+
+def test_a_declined_card_leaves_the_balance_and_says_why(api, billed):
+    enrolled, bill_id, method = billed(token="tok_insufficient_funds")
+    key = str(uuid.uuid4())
+    declined = _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 1800, method), key=key)
+    assert declined.status == 402 and declined.error_code == "insufficient_funds"
+    assert "Insufficient funds" in declined.body["error"]["message"]
+    bill = api.get(f"/bills/{bill_id}", token=enrolled.token).body
+    assert bill["balance"]["amount"] == 1800 and bill["payments"][0]["status"] == "failed"
+    attention = api.get("/me", token=enrolled.token).body["attention"]
+    assert any(a["type"] == "payment_failed" and a["bill_id"] == bill_id for a in attention)
+    assert "billing.payment_failed" in [i["kind"] for i in api.get("/me/inbox", token=enrolled.token).body["items"]]
+    # The money is available again for another card.
+    visa = api.post("/me/payment-methods", {"provider_token": "tok_visa_2"}, token=enrolled.token).body["payment_method_id"]
+    assert _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 1800, visa)).status == 201
+    assert all(a["type"] != "payment_failed" for a in api.get("/me", token=enrolled.token).body["attention"])
+
+
+def test_a_provider_timeout_is_recovered_without_a_second_charge(api, billed):
+    from chalicelib.billing import payments
+
+    enrolled, bill_id, method = billed(token="tok_timeout")
+    key = str(uuid.uuid4())
+    body = confirm(api, enrolled, bill_id, 1800, method)
+    first = _pay(api, enrolled, bill_id, body, key=key)
+    assert first.status == 503 and first.headers.get("Retry-After")
+    payment_id = payments.payment_id_for(enrolled.customer["customer_id"], key)
+    assert _charges(payment_id) == 1  # the provider did charge
+    # Nobody retries: the sweeper asks the provider and finishes the payment.
+    settled = payments.sweep(moment=datetime.now(timezone.utc) + timedelta(minutes=3))
+    assert settled[payment_id] == "succeeded"
+    assert _balance(api, enrolled, bill_id) == 0 and _charges(payment_id) == 1
+    # The app's late retry with the same key gets the payment, not a new charge.
+    retried = _pay(api, enrolled, bill_id, body, key=key)
+    assert retried.status == 201 and retried.body["status"] == "succeeded" and _charges(payment_id) == 1
+
+
+def test_autopay_pays_due_bills_once(api, app_module, enrol):
+    from datetime import date
+
+    from chalicelib.billing import payments
+    from tests.billing.conftest import bill_document
+
+    enrolled = enrol()
+    api.post("/me/payment-methods", {"provider_token": "tok_visa"}, token=enrolled.token)
+    api.request("PUT", "/me/autopay", {"enabled": True}, token=enrolled.token)
+    document = bill_document(enrolled.customer["customer_number"], due=date.today())
+    app_module.import_bills({"bills": [document]}, None)
+    assert payments.autopay()[document["bill_id"]] == "succeeded"
+    assert document["bill_id"] not in payments.autopay()  # paid: its due notice is gone
+    bill = api.get(f"/bills/{document['bill_id']}", token=enrolled.token).body
+    assert bill["status"] == "paid" and [p["initiated_by"] for p in bill["payments"]] == ["autopay"]
