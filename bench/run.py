@@ -8,7 +8,7 @@ from pathlib import Path
 
 import argparse
 
-from bench import account, cold_start, fanout, sign_in
+from bench import account, cold_start, fanout, payment, sign_in
 from bench.common import count_dynamodb_calls, machine, start_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -30,6 +30,7 @@ def main() -> None:
             "sign_in": sign_in.run(),
             "push_fanout": fanout.run(customers=500 if args.quick else 5000),
             "account": account.run(records=2000 if args.quick else 10_000),
+            "payment": payment.run(),
         }
     finally:
         ddb.terminate()

@@ -45,9 +45,11 @@ class Outcome:
         return self.result or {}
 
 
-def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
+    """Run `operation(resumed)` once for this key; `resumed` is True when an earlier run died."""
     record = IdempotencyRecord(customer_pk(customer_id), f"IDEMP#{key}")
     deadline = time.monotonic() + WAIT_S
+    resumed = False
     while True:
         moment = epoch(now())
         try:
@@ -64,16 +66,17 @@ def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callabl
         if existing.state == "done" and existing.outcome:
             return Outcome(**json.loads(existing.outcome)).replay()
         if existing.locked_until < moment and _take_over(record, existing.locked_until, moment):
-            break  # the first run died: resume it (the operation itself is resumable)
+            resumed = True  # the first run died (or freed the key on a 503): resume it
+            break
         if time.monotonic() > deadline:
             raise errors.Conflict("This payment is still being processed: retry with the same key in a moment.", code="request_in_progress")
         time.sleep(0.1)
 
     try:
-        result = operation()
+        result = operation(resumed)
     except errors.TemporarilyUnavailable:
-        # Retryable: not an outcome. Free the key so the retry resumes the (resumable) operation.
-        record.delete(condition=IdempotencyRecord.state == "in_progress")
+        # Retryable: not an outcome. Free the key (lease over) so a retry resumes the operation.
+        record.update(actions=[IdempotencyRecord.locked_until.set(0)], condition=IdempotencyRecord.state == "in_progress")
         raise
     except errors.DomainError as error:
         _finish(record, Outcome(error={"class": type(error).__name__, "code": error.code, "message": error.message}))

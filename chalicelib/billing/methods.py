@@ -3,6 +3,7 @@ last 4 and expiry come from the provider, never from the client. One default; au
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 from chalicelib.billing.gateway import get_gateway
@@ -42,8 +43,9 @@ def add(*, customer_id: str, provider_token: str, label: str | None) -> dict[str
     if len(existing) >= MAX_METHODS:
         raise Conflict(f"At most {MAX_METHODS} payment methods: remove one first.", code="too_many_methods")
     info = get_gateway().create_method(provider_token=provider_token)
+    # Sortable by creation (milliseconds first), unguessable (random tail).
     method = PaymentMethod(
-        customer_pk(customer_id), f"PM#pm_{secrets.token_hex(8)}",
+        customer_pk(customer_id), f"PM#pm_{int(time.time() * 1000):011x}{secrets.token_hex(3)[:5]}",
         method_id="", provider_ref=info.provider_ref, brand=info.brand, last4=info.last4,
         exp_month=info.exp_month, exp_year=info.exp_year, label=label, created_at=iso(now()),
     )
@@ -59,7 +61,7 @@ def add(*, customer_id: str, provider_token: str, label: str | None) -> dict[str
 def list_methods(*, customer_id: str) -> dict[str, Any]:
     settings = _settings(customer_id)
     return {
-        "payment_methods": [method_to_wire(m, settings.default_method_id) for m in sorted(_methods(customer_id), key=lambda m: m.created_at)],
+        "payment_methods": [method_to_wire(m, settings.default_method_id) for m in sorted(_methods(customer_id), key=lambda m: m.method_id)],
         "autopay": bool(settings.autopay),
     }
 
@@ -78,7 +80,7 @@ def remove(*, customer_id: str, method_id: str) -> None:
         raise Conflict("Autopay uses this card: choose another default or turn autopay off first.", code="method_in_use")
     method.delete()
     if settings.default_method_id == method_id:
-        others = sorted(_methods(customer_id), key=lambda m: m.created_at)
+        others = sorted(_methods(customer_id), key=lambda m: m.method_id)
         settings.default_method_id = others[0].method_id if others else None
         settings.save()
 

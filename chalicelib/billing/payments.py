@@ -29,7 +29,7 @@ from chalicelib.errors import Conflict, NotFound, PaymentFailed, TemporarilyUnav
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Bill, Notice, Payment, Passkey, customer_pk
+from chalicelib.store.models import Bill, Notice, Passkey, Payment, PaymentMethod, customer_pk
 
 SWEEP_AFTER = timedelta(minutes=2)
 
@@ -47,22 +47,22 @@ def binding(*, bill_id: str, amount: int, currency: str, method_id: str) -> str:
     return json.dumps({"bill": bill_id, "amount": amount, "currency": currency, "method": method_id}, sort_keys=True, separators=(",", ":"))
 
 
-def _payable(customer_id: str, bill_id: str, amount: int, method_id: str) -> Bill:
+def _payable(customer_id: str, bill_id: str, amount: int, method_id: str) -> tuple[Bill, PaymentMethod]:
     bill, _ = bills.get_bill(customer_id=customer_id, bill_id=bill_id)
-    methods.get_owned(customer_id, method_id)
+    method = methods.get_owned(customer_id, method_id)
     if bill.status == "paid" or int(bill.balance) == 0:
         raise Conflict("This bill is already paid.", code="bill_already_paid")
     if amount < 1:
         raise ValidationFailed("The amount must be at least 1 (minor units).", code="invalid_amount")
     if amount > int(bill.available):
         raise ValidationFailed(f"The amount is more than what is left to pay ({int(bill.available)} {bill.currency}).", code="amount_exceeds_balance")
-    return bill
+    return bill, method
 
 
 def challenge(*, customer_id: str, bill_id: str, amount: int, method_id: str) -> dict[str, Any]:
     from chalicelib.auth import ceremonies
 
-    bill = _payable(customer_id, bill_id, amount, method_id)
+    bill, _ = _payable(customer_id, bill_id, amount, method_id)
     bound = binding(bill_id=bill_id, amount=amount, currency=bill.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
     allowed = [(p.credential_id, list(p.transports or [])) for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))]
@@ -87,17 +87,19 @@ def pay(*, customer_id: str, bill_id: str, idempotency_key: str, amount: int, me
         customer_id=customer_id,
         key=idempotency_key,
         fingerprint=fingerprint,
-        operation=lambda: _pay(customer_id=customer_id, bill_id=bill_id, key=idempotency_key, amount=amount, method_id=method_id,
-                               challenge_id=challenge_id, credential=credential),
+        operation=lambda resumed: _pay(customer_id=customer_id, bill_id=bill_id, key=idempotency_key, amount=amount, method_id=method_id,
+                                       challenge_id=challenge_id, credential=credential, resumed=resumed),
     )
 
 
-def _pay(*, customer_id: str, bill_id: str, key: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any]) -> dict[str, Any]:
+def _pay(*, customer_id: str, bill_id: str, key: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any],
+         resumed: bool) -> dict[str, Any]:
     payment_id = payment_id_for(customer_id, key)
-    existing = _find(customer_id, bill_id, payment_id)
-    if existing is not None:  # a resumed request: the step-up was checked when it was created
-        return _finish(existing)
-    bill = _payable(customer_id, bill_id, amount, method_id)
+    if resumed:  # an earlier run of this key died: it may have created the payment already
+        existing = _find(customer_id, bill_id, payment_id)
+        if existing is not None:  # the step-up was checked when it was created
+            return _finish(existing)
+    bill, method = _payable(customer_id, bill_id, amount, method_id)
     spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.STEP_UP)
     expected = binding(bill_id=bill_id, amount=amount, currency=bill.currency, method_id=method_id)
     if spent.customer_id != customer_id or spent.binding != expected:
@@ -105,7 +107,7 @@ def _pay(*, customer_id: str, bill_id: str, key: str, amount: int, method_id: st
         raise Unauthenticated("This confirmation was for another payment: confirm this one again.", code="step_up_mismatch")
     passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
     payment = _create(customer_id=customer_id, bill=bill, payment_id=payment_id, amount=amount, method_id=method_id, initiated_by="customer")
-    return _finish(payment)
+    return _finish(payment, method=method, bill=bill)
 
 
 def _find(customer_id: str, bill_id: str, payment_id: str) -> Payment | None:
@@ -138,25 +140,27 @@ def _create(*, customer_id: str, bill: Bill, payment_id: str, amount: int, metho
     return payment
 
 
-def _finish(payment: Payment) -> dict[str, Any]:
+def _finish(payment: Payment, *, method: PaymentMethod | None = None, bill: Bill | None = None) -> dict[str, Any]:
+    """Charge a pending payment and settle it. `method` and `bill` as already read by this request
+    (the bill as it was before the reservation; its balance is re-read only if it moved)."""
     if payment.status == "pending":
-        method = methods.get_owned(payment.customer_id, payment.method_id)
+        method = method or methods.get_owned(payment.customer_id, payment.method_id)
         try:
             charge = get_gateway().charge(provider_ref=method.provider_ref, amount=int(payment.amount), currency=payment.currency,
                                           idempotency_key=payment.payment_id)
         except GatewayTimeout:
             log_event("payment_provider_timeout", customer_id=payment.customer_id, payment=payment.payment_id)
             raise TemporarilyUnavailable("The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be charged twice.") from None
-        payment = _settle(payment, charge)
+        payment = _settle(payment, charge, bill=bill)
     if payment.status == "failed":
         raise PaymentFailed(payment.failure_message or "The payment failed.", code=payment.failure_code or "payment_failed")
     return bills.payment_to_wire(payment)
 
 
-def _settle(payment: Payment, charge: Charge | None) -> Payment:
+def _settle(payment: Payment, charge: Charge | None, *, bill: Bill | None = None) -> Payment:
     """pending → succeeded | failed, with the bill, in one transaction; idempotent."""
     pk = customer_pk(payment.customer_id)
-    bill = Bill.get(pk, f"BILL#{payment.bill_id}#0", consistent_read=True)
+    bill = bill or Bill.get(pk, f"BILL#{payment.bill_id}#0", consistent_read=True)
     moment = iso(now())
     amount = int(payment.amount)
     succeeded = charge is not None and charge.status == "succeeded"
@@ -183,12 +187,23 @@ def _settle(payment: Payment, charge: Charge | None) -> Payment:
                                bill_id=payment.bill_id, amount=amount, currency=payment.currency, message=en))
     except ConditionsFailed as failed:
         if "balance" in failed.labels:
-            return _settle(payment, charge)  # another payment of this bill settled meanwhile: recompute
+            return _settle(payment, charge)  # the balance moved (another payment settled): re-read it
         return Payment.get(payment.PK, payment.SK, consistent_read=True)  # settled by another run
-    settled = Payment.get(payment.PK, payment.SK, consistent_read=True)
+    settled = _settled_copy(payment, charge, moment)
     _tell(settled)
     log_event("payment_settled", customer_id=payment.customer_id, payment=payment.payment_id, status=settled.status)
     return settled
+
+
+def _settled_copy(payment: Payment, charge: Charge | None, moment: str) -> Payment:
+    """The payment as the transaction just wrote it (no read back)."""
+    payment.updated_at, payment.GSI1PK, payment.GSI1SK = moment, None, None
+    if charge is not None and charge.status == "succeeded":
+        payment.status, payment.charge_id = "succeeded", charge.charge_id
+    else:
+        code = (charge.decline_code if charge else None) or "not_charged"
+        payment.status, payment.failure_code, payment.failure_message = "failed", code, DECLINES.get(code, DECLINES["card_declined"])[1]
+    return payment
 
 
 def _tell(payment: Payment) -> None:
@@ -236,10 +251,13 @@ def autopay(*, today: datetime | None = None) -> dict[str, str]:
         try:
             existing = _find(notice.customer_id, notice.bill_id, payment_id)
             if existing is None:
-                bill = _payable(notice.customer_id, notice.bill_id, int(Bill.get(customer_pk(notice.customer_id), f"BILL#{notice.bill_id}#0").available), settings.default_method_id)
+                bill, _ = bills.get_bill(customer_id=notice.customer_id, bill_id=notice.bill_id)
+                bill, method = _payable(notice.customer_id, notice.bill_id, int(bill.available), settings.default_method_id)
                 existing = _create(customer_id=notice.customer_id, bill=bill, payment_id=payment_id, amount=int(bill.available),
                                    method_id=settings.default_method_id, initiated_by="autopay")
-            outcomes[notice.bill_id] = _finish(existing)["status"]
+                outcomes[notice.bill_id] = _finish(existing, method=method, bill=bill)["status"]
+            else:
+                outcomes[notice.bill_id] = _finish(existing)["status"]
         except (PaymentFailed, Conflict, ValidationFailed, NotFound, TemporarilyUnavailable) as error:
             outcomes[notice.bill_id] = error.code
     return outcomes
