@@ -119,9 +119,28 @@ def main() -> int:
             http.post(f"{api}/lines/{line_id}/plan-change", headers=first, json={"plan_id": "premium-100", "preview_token": preview["preview_token"]}),
             ("status", "reason", "effective_date"),
         )
+    bill_id = f"B-DEMO-{int(time.time())}"
+    show_admin("20. The billing system sends this month's bill", "import_bills", app.import_bills({"bills": [{
+        "bill_id": bill_id, "customer_number": number, "period": {"start": "2026-10-01", "end": "2026-10-31"},
+        "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "due_date": "2026-12-15", "currency": "EUR",
+        "items": [{"label": "Forfait Essentiel 20 Go", "amount": 1083, "tax": 216}, {"label": "Option Data +5 Go", "amount": 417, "tax": 83}],
+        "total": 1799}]}, None))
+    card = show("21. The app adds a card (a token from the provider's SDK, never the card number)",
+                http.post(f"{api}/me/payment-methods", headers=first, json={"provider_token": "tok_visa", "label": "Ma carte"}),
+                ("payment_method_id", "brand", "last4"))
+    confirm = show("22. Pay 17.99 EUR: the app gets a challenge bound to this bill, amount and card",
+                   http.post(f"{api}/bills/{bill_id}/payments/challenge", headers=first, json={"amount": 1799, "payment_method_id": card["payment_method_id"]}),
+                   ("challenge_id", "transaction"))
+    body = {"amount": 1799, "payment_method_id": card["payment_method_id"], "challenge_id": confirm["challenge_id"],
+            "credential": phone.get(confirm["options"])}
+    key = {"Idempotency-Key": f"demo-{int(time.time())}", **first}
+    show("23. Face ID confirms: one tap, paid", http.post(f"{api}/bills/{bill_id}/payments", headers=key, json=body), ("payment_id", "status", "amount"))
+    show("24. The network hiccups and the app retries with the same key: the same payment, no second charge",
+         http.post(f"{api}/bills/{bill_id}/payments", headers=key, json=body), ("payment_id", "status"))
+    show("25. The bill", http.get(f"{api}/bills/{bill_id}", headers=first), ("status", "balance", "payments"))
     print("\n   Demo customer C-1001's line ln_demo1001 gets usage every 5 s from the simulator:"
           f" sign in as C-1001 and GET {api}/lines/ln_demo1001/usage")
-    show("20. The first device signs out (its push registration goes with it)", http.post(f"{api}/auth/logout", headers=first))
+    show("26. The first device signs out (its push registration goes with it)", http.post(f"{api}/auth/logout", headers=first))
     print("\nDone.")
     return 0
 

@@ -60,6 +60,13 @@ def _seed_account(app: Any) -> None:
     if "error" in result:
         raise SystemExit(f"Could not seed the demo line: {result['error']}")
     usage_simulator.backfill(app.ingest_usage, DEMO_LINE_ID, days=12, data_mb_per_day=1800)
+    month = datetime.now(timezone.utc).strftime("%Y%m")
+    app.import_bills({"bills": [{  # the same id every run this month: imported once, then "unchanged"
+        "bill_id": f"B-{month}-1001", "customer_number": DEMO_CUSTOMER["customer_number"], "line_ids": [DEMO_LINE_ID],
+        "period": {"start": "2026-10-01", "end": "2026-10-31"}, "issued_at": datetime.now(timezone.utc).strftime("%Y-%m-01T06:00:00Z"),
+        "due_date": (datetime.now(timezone.utc) + timedelta(days=10)).strftime("%Y-%m-%d"), "currency": "EUR",
+        "items": [{"label": "Forfait Essentiel 20 Go", "amount": 1083, "tax": 216}, {"label": "Option Data +5 Go", "amount": 417, "tax": 83}],
+        "total": 1799}]}, None)
 
 
 def main() -> None:

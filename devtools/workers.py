@@ -31,7 +31,8 @@ def main() -> None:
     poller = StreamPoller(endpoint=os.environ["DYNAMODB_ENDPOINT"], table_name=os.environ["APP_TABLE_NAME"], handler=app.on_table_stream)
     from devtools import usage_simulator
 
-    print("Workers: table stream poller (1 s), deliver_deferred_alerts (60 s), apply_plan_changes (at start, then daily), "
+    print("Workers: table stream poller (1 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
+          "apply_plan_changes and daily_billing (at start, then daily), "
           f"usage simulator for {DEMO_LINE_ID} ({USAGE_EVERY_S} s)", flush=True)
     next_schedule = next_usage = time.monotonic()
     next_daily = 0.0
@@ -40,9 +41,11 @@ def main() -> None:
         clock = time.monotonic()
         if clock >= next_schedule:
             app.deliver_deferred_alerts(scheduled_event(), None)
+            app.sweep_pending_payments(scheduled_event(), None)
             next_schedule = clock + SCHEDULE_EVERY_S
         if clock >= next_daily:
             app.apply_plan_changes(scheduled_event(), None)
+            app.daily_billing(scheduled_event(), None)
             next_daily = clock + 86400
         if clock >= next_usage:
             usage_simulator.tick(app.ingest_usage, DEMO_LINE_ID)
