@@ -314,6 +314,7 @@ def payment_challenge(bill_id: str) -> Response:
 def pay_bill(bill_id: str) -> Response:
     me = auth_edge.principal(_request())
     key = parse_idempotency_key(_request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY)
+    refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
     body = parse_body(billing_schemas.PayBody, _request().raw_body)
     payment = payments.pay(customer_id=me.customer_id, bill_id=_bill_id(bill_id), idempotency_key=key, amount=body.amount,
                            method_id=body.payment_method_id, challenge_id=body.challenge_id, credential=body.credential)
