@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.common.clock import iso, now
+from chalicelib.common.strict import Strict
 from chalicelib.errors import NotFound
 from chalicelib.store.models import CatalogEntry
 
@@ -22,8 +23,7 @@ class Allowances(BaseModel):
     sms: float | None = Field(default=0, ge=0)
 
 
-class EntryEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class EntryEvent(Strict):
     id: str = Field(pattern=ENTRY_ID)
     name: dict[Literal["fr", "en"], str] = Field(min_length=1)
     allowances: Allowances = Field(default_factory=Allowances)

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from chalicelib.account import cycles
 from chalicelib.account.views import line_and_cycles
 from chalicelib.common.clock import iso, now
+from chalicelib.common.strict import Strict
 from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
@@ -47,8 +48,7 @@ MAX_RETRIES = 5
 CHUNK = 50  # records per transaction: one NOT contains() each keeps the condition under 4 KB
 
 
-class UsageRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class UsageRecord(Strict):
     event_id: str = Field(min_length=1, max_length=128)
     line_id: str = Field(pattern=r"^ln_[a-z0-9]{4,32}$")
     kind: Literal["data", "voice", "sms"]

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from chalicelib.account import catalog
 from chalicelib.common.clock import iso, now
+from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.store.db import ConditionsFailed, transaction
@@ -15,8 +16,7 @@ from chalicelib.store.models import CustomerNumber, Line, LineOwner, customer_pk
 LINE_ID = r"^ln_[a-z0-9]{4,32}$"
 
 
-class SetLineEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class SetLineEvent(Strict):
     customer_number: str = Field(pattern=CUSTOMER_NUMBER)
     line_id: str = Field(pattern=LINE_ID)
     msisdn: str = Field(pattern=E164)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from chalicelib.account.views import profile_to_wire
 from chalicelib.common.clock import is_time_zone
+from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import E164
 from chalicelib.errors import NotFound
 from chalicelib.store.models import Customer, customer_pk
@@ -16,8 +17,7 @@ from chalicelib.store.models import Customer, customer_pk
 EMAIL = r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
 
 
-class PostalAddress(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class PostalAddress(Strict):
     line1: str = Field(min_length=1, max_length=120)
     line2: str | None = Field(default=None, max_length=120)
     postal_code: str = Field(min_length=2, max_length=12)
@@ -25,8 +25,7 @@ class PostalAddress(BaseModel):
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
 
-class ProfilePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ProfilePatch(Strict):
     email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
     phone: str | None = Field(default=None, pattern=E164)
     language: Literal["fr", "en"] | None = None

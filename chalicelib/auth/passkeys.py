@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
-from chalicelib.store.db import ConditionsFailed, transaction
 
 from chalicelib.auth import activation, challenges, security_events, sessions
 from chalicelib.auth.sessions import SessionTokens
 from chalicelib.common.clock import iso, now
 from chalicelib.errors import Conflict, DomainError, Expired, NotFound, Unauthenticated, ValidationFailed
 from chalicelib.observability.log import log_event
+from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import ActivationCode, Customer, Passkey, customer_pk, number_pk
 
 DEFAULT_NAME = "Passkey"

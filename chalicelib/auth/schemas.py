@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import CUSTOMER_NUMBER
 
 # Ids as they appear in paths: base64url credential ids (≤1023 bytes → ≤1364 chars), our session ids.
@@ -13,22 +14,19 @@ SESSION_ID = r"ses_[0-9a-f]{24}"
 CHALLENGE_ID = r"^chl_[0-9a-f]{32}$"
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-
-class EmptyBody(_Body):
+class EmptyBody(Strict):
     """Routes that take no body accept nothing or `{}`."""
 
 
-class RegisterOptionsBody(_Body):
+class RegisterOptionsBody(Strict):
     """Empty with an access token (add a passkey); both fields without one (first passkey)."""
 
     customer_number: str | None = Field(default=None, pattern=CUSTOMER_NUMBER)
     activation_code: str | None = Field(default=None, min_length=4, max_length=40)
 
 
-class CredentialBody(_Body):
+class CredentialBody(Strict):
     challenge_id: str = Field(pattern=CHALLENGE_ID)
     # The WebAuthn JSON (`PublicKeyCredential.toJSON()`): py_webauthn checks its structure.
     credential: dict[str, Any]
@@ -38,9 +36,9 @@ class RegisterVerifyBody(CredentialBody):
     name: str | None = Field(default=None, min_length=1, max_length=64)
 
 
-class RefreshBody(_Body):
+class RefreshBody(Strict):
     refresh_token: str = Field(min_length=10, max_length=300)
 
 
-class RenamePasskeyBody(_Body):
+class RenamePasskeyBody(Strict):
     name: str = Field(min_length=1, max_length=64)

@@ -16,7 +16,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.auth import security_events
 from chalicelib.auth.tokens import issue_access_token
 from chalicelib.common.clock import epoch, from_epoch, iso, now
-from chalicelib.common.secrets import new_id, sha256_hex, same
+from chalicelib.common.secrets import new_id, same, sha256_hex
 from chalicelib.config import get_settings
 from chalicelib.errors import NotFound, Unauthenticated
 from chalicelib.observability.log import log_event

@@ -8,8 +8,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from chalicelib.api.validation import describe_validation_error
 from chalicelib.common.clock import iso, now
+from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import CUSTOMER_NUMBER
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.notifications import inbox
@@ -21,8 +23,7 @@ PAGE_DEFAULT, PAGE_MAX = 20, 50
 REMIND_DAYS_BEFORE = 3
 
 
-class BillItem(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class BillItem(Strict):
     label: str = Field(min_length=1, max_length=120)
     amount: int = Field(description="Minor units, before tax (negative for a credit)")
     tax: int = Field(ge=0)
@@ -34,8 +35,7 @@ class Period(BaseModel):
     end: date
 
 
-class BillDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class BillDocument(Strict):
     bill_id: str = Field(pattern=BILL_ID)
     customer_number: str = Field(pattern=CUSTOMER_NUMBER)
     line_ids: list[str] = Field(default_factory=list, max_length=20)

@@ -3,33 +3,32 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from chalicelib.common.strict import Strict
 
 BILL_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{2,40}"
 METHOD_ID = r"pm_[0-9a-f]{16}"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9_:.-]{8,128}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-
-class BillsQuery(_Strict):
+class BillsQuery(Strict):
     status: Literal["open", "paid"] | None = None
     cursor: str | None = Field(default=None, max_length=1024)
     limit: int | None = Field(default=None, ge=1, le=50)
 
 
-class AddMethodBody(_Strict):
+class AddMethodBody(Strict):
     provider_token: str = Field(min_length=4, max_length=255, description="From the provider's SDK in the app")
     label: str | None = Field(default=None, min_length=1, max_length=40)
 
 
-class AutopayBody(_Strict):
+class AutopayBody(Strict):
     enabled: bool
 
 
-class ChallengeBody(_Strict):
+class ChallengeBody(Strict):
     amount: int = Field(ge=1, description="Minor units")
     payment_method_id: str = Field(pattern=f"^{METHOD_ID}$")
 

@@ -2,25 +2,22 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Literal
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
-from chalicelib.store.db import ConditionsFailed, transaction
+from pydantic import EmailStr, Field, field_validator
 
 from chalicelib.auth import activation
 from chalicelib.common.clock import is_time_zone, iso, now
 from chalicelib.common.secrets import b64url, new_id
+from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability.log import log_event
+from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Customer, CustomerNumber, customer_pk, number_pk
 
 
-
-class CreateCustomerEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class CreateCustomerEvent(Strict):
 
     customer_number: str = Field(pattern=CUSTOMER_NUMBER, description="Customer-facing number, e.g. C-1001")
     name: str = Field(min_length=1, max_length=120)
@@ -37,8 +34,7 @@ class CreateCustomerEvent(BaseModel):
         return value
 
 
-class IssueActivationCodeEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class IssueActivationCodeEvent(Strict):
 
     customer_number: str = Field(pattern=CUSTOMER_NUMBER)
 
