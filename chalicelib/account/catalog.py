@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from chalicelib.common.clock import iso, now
 from chalicelib.common.strict import Strict
@@ -14,10 +14,9 @@ ENTRY_ID = r"^[a-z0-9][a-z0-9_-]{1,40}$"
 CURRENCY = r"^[A-Z]{3}$"
 
 
-class Allowances(BaseModel):
+class Allowances(Strict):
     """Absent: not included; null: unlimited; a number: the monthly quantity."""
 
-    model_config = ConfigDict(extra="forbid")
     data_mb: float | None = Field(default=0, ge=0)
     voice_min: float | None = Field(default=0, ge=0)
     sms: float | None = Field(default=0, ge=0)
@@ -32,8 +31,7 @@ class EntryEvent(Strict):
     compatible_options: list[str] | None = None  # plans only
 
 
-class UpsertCatalogEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UpsertCatalogEvent(Strict):
     plans: list[EntryEvent] = Field(default_factory=list, max_length=100)
     options: list[EntryEvent] = Field(default_factory=list, max_length=100)
 

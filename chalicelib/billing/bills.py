@@ -7,7 +7,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from chalicelib.api.validation import describe_validation_error
 from chalicelib.common.clock import iso, now
@@ -29,8 +29,7 @@ class BillItem(Strict):
     tax: int = Field(ge=0)
 
 
-class Period(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Period(Strict):
     start: date
     end: date
 
@@ -58,8 +57,7 @@ class BillDocument(Strict):
         return self
 
 
-class ImportBillsEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ImportBillsEvent(Strict):
     bills: list[dict[str, Any]] = Field(min_length=1, max_length=500)
 
 
