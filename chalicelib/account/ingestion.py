@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError, field_validator
 from chalicelib.account import cycles
 from chalicelib.account.views import line_and_cycles
 from chalicelib.common.clock import iso, now
-from chalicelib.common.strict import Strict
+from chalicelib.common.strict import Strict, describe_validation_error
 from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
@@ -106,8 +106,7 @@ def parse_messages(messages: list[tuple[str, str]]) -> tuple[list[tuple[str, Usa
                 valid.append((message_id, UsageRecord.model_validate(raw)))
             except ValidationError as error:
                 rejected += 1
-                reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'record'}: {e['msg']}" for e in error.errors()[:3])
-                log_event("usage_record_rejected", message=message_id, index=index, reason=reasons)
+                log_event("usage_record_rejected", message=message_id, index=index, reason=describe_validation_error(error, most=3))
     return valid, rejected
 
 

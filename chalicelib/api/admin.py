@@ -9,7 +9,7 @@ from typing import Any, Callable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.api.validation import describe_validation_error
+from chalicelib.common.strict import describe_validation_error
 from chalicelib.errors import DomainError
 from chalicelib.observability.log import log_event
 

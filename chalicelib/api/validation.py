@@ -7,20 +7,12 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.common.strict import describe_validation_error
 from chalicelib.errors import ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
 MAX_BODY_BYTES = 64 * 1024
-
-
-def describe_validation_error(error: ValidationError) -> str:
-    parts = []
-    for issue in error.errors()[:5]:
-        where = ".".join(str(p) for p in issue["loc"]) or "body"
-        what = "unknown field, not accepted" if issue["type"] == "extra_forbidden" else issue["msg"]
-        parts.append(f"{where}: {what}")
-    return "; ".join(parts)
 
 
 def parse_body(model: type[M], raw: bytes | None) -> M:

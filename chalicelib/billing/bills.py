@@ -9,9 +9,8 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from chalicelib.api.validation import describe_validation_error
 from chalicelib.common.clock import iso, now
-from chalicelib.common.strict import Strict
+from chalicelib.common.strict import Strict, describe_validation_error
 from chalicelib.customers.formats import CUSTOMER_NUMBER
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.notifications import inbox
