@@ -1,9 +1,7 @@
 """Bills: imported from the billing system, read by their owner, reminded before they are due."""
 from __future__ import annotations
 
-import base64
 import hashlib
-import json
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -14,6 +12,7 @@ from chalicelib.common.strict import Strict, describe_validation_error
 from chalicelib.customers.formats import CUSTOMER_NUMBER
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.notifications import inbox
+from chalicelib.store import cursor as cursor_codec
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Bill, CustomerNumber, Item, Notice, Payment, customer_pk, number_pk, plain
 
@@ -115,12 +114,13 @@ def _import_one(document: BillDocument) -> str:
         raise ValidationFailed("This bill was already imported with different content; bills are immutable.") from None
     if balance:
         inbox.notify(customer_id=customer_id, kind="billing.bill_issued",
-                     data={"bill_id": document.bill_id, "amount": _money(balance, document.currency), "due_date": bill.due_date},
+                     data={"bill_id": document.bill_id, "amount": format_money(balance, document.currency), "due_date": bill.due_date},
                      dedup_key=f"bill:{document.bill_id}:issued")
     return "imported"
 
 
-def _money(amount: int, currency: str) -> str:
+def format_money(amount: int, currency: str) -> str:
+    """For alert texts (2-decimal currencies)."""
     return f"{amount / 100:.2f} {currency}"
 
 
@@ -167,29 +167,14 @@ def get_bill(*, customer_id: str, bill_id: str) -> tuple[Bill, list[Payment]]:
 
 def list_bills(*, customer_id: str, status: str | None, cursor: str | None, limit: int | None) -> dict[str, Any]:
     size = min(max(1, limit or PAGE_DEFAULT), PAGE_MAX)
-    start = _decode_cursor(customer_id, cursor) if cursor else None
+    start = cursor_codec.decode(cursor, fixed={"PK": customer_pk(customer_id), "GSI1PK": f"BILLS#{customer_id}"}, sk_prefix="BILL#") if cursor else None
     result = Bill.gsi1.query(
         f"BILLS#{customer_id}", scan_index_forward=False, limit=size, last_evaluated_key=start,
         filter_condition=(Bill.status == status) if status else None,
     )
     bills = [bill_to_wire(b) for b in result]
     last = result.last_evaluated_key
-    return {"bills": bills, "next_cursor": _encode_cursor(last) if last else None}
-
-
-def _encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({k: v["S"] for k, v in key.items()}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(customer_id: str, cursor: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        assert set(key) == {"PK", "SK", "GSI1PK", "GSI1SK"} and all(isinstance(v, str) for v in key.values())
-    except (ValueError, AssertionError, TypeError):
-        raise ValidationFailed("The cursor is not valid; start again without it.", code="invalid_cursor") from None
-    if key["GSI1PK"] != f"BILLS#{customer_id}" or key["PK"] != customer_pk(customer_id):
-        raise ValidationFailed("The cursor is not valid; start again without it.", code="invalid_cursor")
-    return {k: {"S": v} for k, v in key.items()}
+    return {"bills": bills, "next_cursor": cursor_codec.encode(last) if last else None}
 
 
 def remind_due(*, today: date | None = None) -> int:
@@ -198,7 +183,7 @@ def remind_due(*, today: date | None = None) -> int:
     sent = 0
     for notice in Notice.gsi1.query(f"DUE#{day.isoformat()}"):
         inbox.notify(customer_id=notice.customer_id, kind="billing.bill_due",
-                     data={"bill_id": notice.bill_id, "amount": _money(int(notice.amount or 0), notice.currency or "EUR"), "due_date": notice.due_date},
+                     data={"bill_id": notice.bill_id, "amount": format_money(int(notice.amount or 0), notice.currency or "EUR"), "due_date": notice.due_date},
                      dedup_key=f"bill:{notice.bill_id}:due-reminder")
         sent += 1
     return sent

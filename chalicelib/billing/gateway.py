@@ -74,9 +74,6 @@ class SandboxGateway(PaymentGateway):
         return MethodInfo(provider_ref=ref, brand=brand, last4=last4, exp_month=12, exp_year=2030)
 
     def charge(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str) -> Charge:
-        existing = self.get_charge(idempotency_key=idempotency_key)
-        if existing is not None:
-            return existing
         behaviour = next((b for t, (_, _, b) in _TEST_CARDS.items() if provider_ref.startswith("pm_sandbox_" + t.removeprefix("tok_"))), None)
         status = "declined" if behaviour in ("card_declined", "insufficient_funds") else "succeeded"
         charge = SandboxCharge(
@@ -93,7 +90,8 @@ class SandboxGateway(PaymentGateway):
         except PutError as error:
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
-            # A concurrent call with this key made it first: answer that one.
+            # This key was charged before (a retry, a resumed payment, a concurrent call): answer
+            # that charge, never a new one; and no timeout this time.
             return self.get_charge(idempotency_key=idempotency_key) or Charge(charge.charge_id, status, charge.decline_code)
         if behaviour == "timeout":
             raise GatewayTimeout("the sandbox provider timed out (after charging)")

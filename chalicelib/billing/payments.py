@@ -47,8 +47,10 @@ def binding(*, bill_id: str, amount: int, currency: str, method_id: str) -> str:
     return json.dumps({"bill": bill_id, "amount": amount, "currency": currency, "method": method_id}, sort_keys=True, separators=(",", ":"))
 
 
-def _payable(customer_id: str, bill_id: str, amount: int, method_id: str) -> tuple[Bill, PaymentMethod]:
-    bill, _ = bills.get_bill(customer_id=customer_id, bill_id=bill_id)
+def _payable(customer_id: str, bill_id: str, amount: int, method_id: str, *, bill: Bill | None = None) -> tuple[Bill, PaymentMethod]:
+    """The bill (read here unless given) and the method, if `amount` may be paid with it now."""
+    if bill is None:
+        bill, _ = bills.get_bill(customer_id=customer_id, bill_id=bill_id)
     method = methods.get_owned(customer_id, method_id)
     if bill.status == "paid" or int(bill.balance) == 0:
         raise Conflict("This bill is already paid.", code="bill_already_paid")
@@ -207,7 +209,7 @@ def _settled_copy(payment: Payment, charge: Charge | None, moment: str) -> Payme
 
 
 def _tell(payment: Payment) -> None:
-    amount = f"{int(payment.amount) / 100:.2f} {payment.currency}"
+    amount = bills.format_money(int(payment.amount), payment.currency)
     if payment.status == "succeeded":
         inbox.notify(customer_id=payment.customer_id, kind="billing.payment_succeeded",
                      data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, "amount": amount},
@@ -252,7 +254,7 @@ def autopay(*, today: datetime | None = None) -> dict[str, str]:
             existing = _find(notice.customer_id, notice.bill_id, payment_id)
             if existing is None:
                 bill, _ = bills.get_bill(customer_id=notice.customer_id, bill_id=notice.bill_id)
-                bill, method = _payable(notice.customer_id, notice.bill_id, int(bill.available), settings.default_method_id)
+                bill, method = _payable(notice.customer_id, notice.bill_id, int(bill.available), settings.default_method_id, bill=bill)
                 existing = _create(customer_id=notice.customer_id, bill=bill, payment_id=payment_id, amount=int(bill.available),
                                    method_id=settings.default_method_id, initiated_by="autopay")
                 outcomes[notice.bill_id] = _finish(existing, method=method, bill=bill)["status"]

@@ -6,8 +6,6 @@ unread counter. The item's insertion then drives the push through the table's st
 """
 from __future__ import annotations
 
-import base64
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from typing import Any
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.notifications.catalog import as_strings, kind_of
+from chalicelib.store import cursor as cursor_codec
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import AlertDedup, Customer, InboxCounter, InboxItem, customer_pk
 
@@ -102,19 +101,9 @@ def to_wire(item: InboxItem) -> dict[str, Any]:
     }
 
 
-def _encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"sk": key["SK"]["S"]}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(customer_id: str, cursor: str) -> dict[str, Any]:
-    try:
-        sk = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))["sk"]
-    except (ValueError, KeyError, TypeError):
-        raise ValidationFailed("The cursor is not valid; start again without it.", code="invalid_cursor") from None
-    if not isinstance(sk, str) or not sk.startswith("INBOX#alr_"):
-        raise ValidationFailed("The cursor is not valid; start again without it.", code="invalid_cursor")
+def _resume_from(customer_id: str, cursor: str) -> dict[str, Any]:
     # The partition is always the caller's: a cursor can only move within their own inbox.
-    return {"PK": {"S": customer_pk(customer_id)}, "SK": {"S": sk}}
+    return {**cursor_codec.decode(cursor, fixed={}, sk_prefix="INBOX#alr_"), "PK": {"S": customer_pk(customer_id)}}
 
 
 def list_inbox(*, customer_id: str, cursor: str | None, limit: int | None) -> dict[str, Any]:
@@ -124,12 +113,12 @@ def list_inbox(*, customer_id: str, cursor: str | None, limit: int | None) -> di
         InboxItem.SK.startswith("INBOX#"),
         scan_index_forward=False,
         limit=size,
-        last_evaluated_key=_decode_cursor(customer_id, cursor) if cursor else None,
+        last_evaluated_key=_resume_from(customer_id, cursor) if cursor else None,
     )
     moment = epoch(now())
     items = [to_wire(i) for i in result if (i.expires_at or 0) > moment]
     last = result.last_evaluated_key
-    return {"items": items, "next_cursor": _encode_cursor(last) if last else None}
+    return {"items": items, "next_cursor": cursor_codec.encode(last) if last else None}
 
 
 def unread_count(*, customer_id: str) -> int:
