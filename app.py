@@ -17,6 +17,8 @@ from chalicelib.api.validation import parse_body, parse_idempotency_key, parse_q
 from chalicelib.auth import keys, passkeys, sessions, wellknown
 from chalicelib.auth import schemas as auth_schemas
 from chalicelib.auth.tokens import principal_from_header
+from chalicelib.bidding import bids, closing, offers
+from chalicelib.bidding import schemas as bidding_schemas
 from chalicelib.billing import bills, methods, payments
 from chalicelib.billing import schemas as billing_schemas
 from chalicelib.billing.pan import refuse_card_numbers
@@ -321,6 +323,55 @@ def pay_bill(bill_id: str) -> Response:
     return ok(payment, status=201)
 
 
+# --- upgrade bidding -----------------------------------------------------------------------------------
+
+
+def _offer_id(offer_id: str) -> str:
+    return path_id(offer_id, pattern=bidding_schemas.OFFER_ID, what="offer")
+
+
+@app.route("/offers", methods=["GET"], authorizer=access_token)
+@handled
+def list_offers() -> Response:
+    me = auth_edge.principal(_request())
+    parse_query(auth_schemas.EmptyBody, _request().query_params)
+    return ok(offers.list_offers(customer_id=me.customer_id))
+
+
+@app.route("/offers/{offer_id}", methods=["GET"], authorizer=access_token)
+@handled
+def get_offer(offer_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    query = parse_query(bidding_schemas.OfferQuery, _request().query_params)
+    return ok(bids.offer_view(customer_id=me.customer_id, offer_id=_offer_id(offer_id), candidate=query.amount))
+
+
+@app.route("/offers/{offer_id}/bid/challenge", methods=["POST"], authorizer=access_token)
+@handled
+def bid_challenge(offer_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    body = parse_body(bidding_schemas.BidChallengeBody, _request().raw_body)
+    return ok(bids.challenge(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id))
+
+
+@app.route("/offers/{offer_id}/bid", methods=["PUT"], authorizer=access_token)
+@handled
+def place_bid(offer_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    body = parse_body(bidding_schemas.PlaceBidBody, _request().raw_body)
+    bid, created = bids.place(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id,
+                              challenge_id=body.challenge_id, credential=body.credential)
+    return ok(bid, status=201 if created else 200)
+
+
+@app.route("/offers/{offer_id}/bid", methods=["DELETE"], authorizer=access_token)
+@handled
+def withdraw_bid(offer_id: str) -> Response:
+    me = auth_edge.principal(_request())
+    bids.withdraw(customer_id=me.customer_id, offer_id=_offer_id(offer_id))
+    return no_content()
+
+
 # --- devices, notification preferences, inbox -----------------------------------------------------
 
 
@@ -427,6 +478,11 @@ def daily_billing(event: Any) -> dict[str, Any]:
     return {"autopay": payments.autopay(), "reminders": bills.remind_due()}
 
 
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="clear_offers")
+def clear_offers(event: Any) -> dict[str, Any]:
+    return {"offers": closing.run()}
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")
 def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
     statuses = delivery.deliver_due()
@@ -468,3 +524,18 @@ def admin_issue_activation_code(event: dict[str, Any], context: Any) -> dict[str
     from chalicelib.customers import admin
 
     return run_admin(admin.issue_activation_code, admin.IssueActivationCodeEvent, event)
+
+
+@app.lambda_function(name="admin_create_offer")
+def admin_create_offer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_admin(offers.create_offer, offers.CreateOfferEvent, event)
+
+
+@app.lambda_function(name="admin_cancel_offer")
+def admin_cancel_offer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_admin(offers.cancel_offer, offers.CancelOfferEvent, event)
+
+
+@app.lambda_function(name="admin_offer_result")
+def admin_offer_result(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return run_admin(offers.offer_result, offers.OfferResultEvent, event)

@@ -20,7 +20,7 @@ def run(*, repeat: int = 100) -> dict[str, Any]:
     import boto3
 
     import app
-    from chalicelib.auth import challenges, passkeys
+    from chalicelib.auth import passkeys
     from chalicelib.billing import gateway as gateway_module
     from chalicelib.billing import payments
     from devtools.soft_authenticator import SoftAuthenticator

@@ -10,6 +10,7 @@ import time
 from devtools.stream_poller import StreamPoller
 
 SCHEDULE_EVERY_S = 60
+CLEARING_EVERY_S = 10  # every minute in AWS; faster here so a demo offer clears while you watch
 USAGE_EVERY_S = 5
 DEMO_LINE_ID = "ln_demo1001"
 
@@ -31,10 +32,10 @@ def main() -> None:
     poller = StreamPoller(endpoint=os.environ["DYNAMODB_ENDPOINT"], table_name=os.environ["APP_TABLE_NAME"], handler=app.on_table_stream)
     from devtools import usage_simulator
 
-    print("Workers: table stream poller (1 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
+    print("Workers: table stream poller (1 s), clear_offers (10 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
           "apply_plan_changes and daily_billing (at start, then daily), "
           f"usage simulator for {DEMO_LINE_ID} ({USAGE_EVERY_S} s)", flush=True)
-    next_schedule = next_usage = time.monotonic()
+    next_schedule = next_usage = next_clearing = time.monotonic()
     next_daily = 0.0
     while True:
         poller.poll_once()
@@ -43,6 +44,9 @@ def main() -> None:
             app.deliver_deferred_alerts(scheduled_event(), None)
             app.sweep_pending_payments(scheduled_event(), None)
             next_schedule = clock + SCHEDULE_EVERY_S
+        if clock >= next_clearing:
+            app.clear_offers(scheduled_event(), None)
+            next_clearing = clock + CLEARING_EVERY_S
         if clock >= next_daily:
             app.apply_plan_changes(scheduled_event(), None)
             app.daily_billing(scheduled_event(), None)

@@ -52,3 +52,10 @@ def test_the_usage_queue_has_a_dead_letter_queue_and_partial_batch_responses(app
     # Chalice names the queue by USAGE_QUEUE_NAME (Fn::Sub); infra creates that queue first.
     assert "Queue" not in source and RESOURCES["IngestUsage"]["DependsOn"] == ["UsageRecordsQueue"]
     assert queue["QueueName"] == "selfcare-usage-records"
+
+
+def test_the_clearing_function_has_the_time_its_budget_assumes():
+    from chalicelib.bidding.closing import BUDGET_S, LEASE_S
+
+    timeout = RESOURCES["ClearOffers"]["Properties"]["Timeout"]
+    assert BUDGET_S + LEASE_S <= timeout  # a run stops (and releases) before Lambda kills it

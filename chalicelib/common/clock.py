@@ -12,6 +12,12 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def iso_ms(moment: datetime) -> str:
+    """With milliseconds, fixed width: orders bids and compares as text in DynamoDB conditions."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
 def epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 

@@ -1,6 +1,7 @@
 """Admin actions on customers, run as Lambda functions from the AWS console (see infra/admin-events/)."""
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any, Literal
 
@@ -10,7 +11,7 @@ from chalicelib.auth import activation
 from chalicelib.common.clock import is_time_zone, iso, now
 from chalicelib.common.secrets import b64url, new_id
 from chalicelib.common.strict import Strict
-from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
+from chalicelib.customers.formats import CUSTOMER_NUMBER, E164, SEGMENT
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
@@ -25,6 +26,15 @@ class CreateCustomerEvent(Strict):
     phone: str | None = Field(default=None, pattern=E164)
     language: Literal["fr", "en"] = "fr"
     time_zone: str = Field(default="Europe/Paris", description="IANA time zone")
+    segments: list[str] = Field(default_factory=list, max_length=20, description="Marketing segments, e.g. loyal-5y (offers' eligibility)")
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(SEGMENT, name):
+                raise ValueError(f"segment {name!r}: lowercase letters, digits and dashes, 1 to 40")
+        return sorted(set(value))
 
     @field_validator("time_zone")
     @classmethod
@@ -55,6 +65,7 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
         created_at=iso(now()),
         language=event.language,
         time_zone=event.time_zone,
+        segments=set(event.segments) or None,
     )
     code, code_item = activation.new_code(customer_id=customer_id, customer_number=event.customer_number)
     try:

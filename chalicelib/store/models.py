@@ -82,6 +82,7 @@ class Customer(Item, discriminator="customer"):
     language = UnicodeAttribute(default="fr")  # of alerts and messages: "fr" | "en"
     time_zone = UnicodeAttribute(default="Europe/Paris")  # IANA; quiet hours are in it
     postal_address = MapAttribute(null=True)  # line1, line2, postal_code, city, country
+    segments = UnicodeSetAttribute(null=True)  # marketing segments set by admins (offers' eligibility)
 
 
 class CustomerNumber(Item, discriminator="customer_number"):
@@ -430,6 +431,84 @@ class SandboxCharge(Item, discriminator="sandbox_charge"):
     amount = NumberAttribute()
     currency = UnicodeAttribute()
     decline_code = UnicodeAttribute(null=True)
+
+
+# --- upgrade bidding: offers, their gates, bids, results ------------------------------------------
+
+
+class Offer(Item, discriminator="offer"):
+    """PK=OFFER#<id> SK=OFFER. While work remains (bidding, clearing, telling bidders), GSI1 =
+    OFFERS#ACTIVE / <closes_at>#<id>: the list of open offers and the clearing job's to-do list.
+    status: open → clearing → cleared, or open → cancelled; every move a conditional write. The
+    clearing job holds a lease (`lease_owner`, `lease_until`) so overlapping runs never work on one
+    offer at once; a run that dies leaves a lease that expires and the next run resumes."""
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    offer_id = UnicodeAttribute()
+    title = MapAttribute()  # {"fr": ..., "en": ...}
+    description = MapAttribute()
+    inventory = NumberAttribute()
+    currency = UnicodeAttribute()
+    min_bid = NumberAttribute()
+    max_bid = NumberAttribute()  # the list price: bidding never costs more than buying
+    increment = NumberAttribute()
+    opens_at = UnicodeAttribute()  # UTC ISO 8601 with milliseconds: compared as strings in conditions
+    closes_at = UnicodeAttribute()
+    eligibility = MapAttribute()  # plan_ids, segments (empty lists: everyone)
+    shards = NumberAttribute()  # bids live in OFFER#<id>#S#<0..shards-1>, each with its gate
+    status = UnicodeAttribute()
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)  # epoch seconds
+    result = MapAttribute(null=True)  # summary: counts, revenue, digest of the pages, cleared_at
+    result_pages = NumberAttribute(null=True)  # RESULT#<n> items written
+    notified_pages = NumberAttribute(default=0)  # result pages whose bidders have been told
+    cancel_reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class OfferGate(Item, discriminator="offer_gate"):
+    """PK=OFFER#<id>#S#<n> SK=GATE: the door of one bid shard. Placing, changing or withdrawing a
+    bid is a transaction that checks its shard's gate is open and `closes_at` is after the server's
+    clock; the clearing job closes every gate before reading the bids, so no bid gets in after."""
+
+    offer_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # open | closed | cancelled
+    opens_at = UnicodeAttribute()
+    closes_at = UnicodeAttribute()
+
+
+class OfferBid(Item, discriminator="offer_bid"):
+    """PK=OFFER#<id>#S#<n> SK=BID#<customer id>: a customer's one bid (the shard is a hash of the
+    customer, spreading a popular offer's writes over partitions). GSI1 = BIDS#<offer id> /
+    <rank key> sorts bids in clearing order, so a bid's strength is a bounded count of the bids
+    ahead of it. The clearing job records each charge's outcome here before the next charge."""
+
+    gsi1 = GSI1()
+    GSI1PK = UnicodeAttribute()
+    GSI1SK = UnicodeAttribute()
+    bid_id = UnicodeAttribute()
+    offer_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    method_id = UnicodeAttribute()
+    placed_at = UnicodeAttribute()  # of the last change, milliseconds: the tie-break
+    challenge_id = UnicodeAttribute()  # the confirmation that placed it: a retried PUT finds it
+    outcome = UnicodeAttribute(null=True)  # won | declined, once charged
+    charge_id = UnicodeAttribute(null=True)
+    decline_code = UnicodeAttribute(null=True)
+    decided_at = UnicodeAttribute(null=True)
+
+
+class OfferResultPage(Item, discriminator="offer_result_page"):
+    """PK=OFFER#<id> SK=RESULT#<page, 5 digits>: the immutable result, in clearing order, as JSON
+    (one entry per bid: rank, bid id, bidder, amount, tie-break time, outcome, reason). Written
+    once with a not-exists condition."""
+
+    entries = UnicodeAttribute()
 
 
 def plain(value: Any) -> Any:

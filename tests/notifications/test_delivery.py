@@ -187,12 +187,16 @@ def test_every_kind_builds_a_push_that_matches_its_schema_and_fits_4kb():
     from chalicelib.notifications import payloads
     from chalicelib.notifications.catalog import KINDS
 
+    from tests.support.push_contract import schema_for
+
     for kind in KINDS.values():
-        data = {k: "x" * 3000 for k in kind.data_keys}  # oversized values: the body shrinks, the ids stay
-        title, body, link = kind.render("fr", {k: "v" for k in kind.data_keys})
+        fields = schema_for(kind.kind)["allOf"][1]["properties"]["data"]["properties"]
+        # "v" for every value, or the first allowed one where the contract lists them
+        values = {k: fields.get(k, {}).get("enum", ["v"])[0] for k in kind.data_keys}
+        title, body, link = kind.render("fr", values)
         message = payloads.message_for(
             target="fid-123456789",
-            alert={"id": "alr_" + "0" * 24, "kind": kind.kind, "category": kind.category, "title": title, "body": body * 40, "deep_link": link, "data": {k: "v" for k in data}},
+            alert={"id": "alr_" + "0" * 24, "kind": kind.kind, "category": kind.category, "title": title, "body": body * 40, "deep_link": link, "data": values},
             badge=3,
         )
         validate_push(message)

@@ -1,0 +1,336 @@
+"""The clearing job (every minute): closes offers past `closes_at`, charges the winners, stores the
+immutable result and tells every bidder, exactly once whatever the number of overlapping runs.
+
+For each offer with work left (GSI1 OFFERS#ACTIVE):
+1. Claim: one conditional update takes a lease (`open` past closes_at → `clearing`, or a
+   clearing/cleared/cancelled offer whose lease expired). Another run finds the lease and skips.
+2. Close every gate, then read the bids with consistent Queries: the set is frozen.
+3. Charge in the published order (`clearing.next_to_charge`), one bid at a time, each charge with
+   an idempotency key derived from (offer, bidder) and its outcome recorded on the bid (conditional)
+   before the next charge. A run that dies resumes from the recorded outcomes; a charge whose
+   outcome was not recorded is asked again with the same key and the provider answers the same
+   charge: nobody is charged twice.
+4. Write the result pages (not-exists conditions: immutable) and move `clearing → cleared` with a
+   summary and a digest of the pages.
+5. Tell the bidders page by page (`notify` is deduplicated per offer and bidder), then leave the
+   to-do list.
+Each step is bounded by the time left in the invocation; the next run goes on from the table.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from chalicelib.bidding import clearing
+from chalicelib.bidding.offers import ACTIVE, RESULT_PAGE_SIZE, get_offer
+from chalicelib.billing import bills, methods
+from chalicelib.billing.gateway import GatewayTimeout, get_gateway
+from chalicelib.billing.payments import DECLINES
+from chalicelib.common.clock import epoch, iso_ms, now
+from chalicelib.common.secrets import new_id
+from chalicelib.errors import NotFound
+from chalicelib.notifications import inbox
+from chalicelib.observability.log import log_event
+from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.models import Offer, OfferBid, OfferGate, OfferResultPage, plain
+
+LEASE_S = 60
+BUDGET_S = 240.0  # of the function's 300 s timeout (infra/resources.json)
+
+
+@dataclass
+class Budget:
+    seconds: float = BUDGET_S
+    started: float = field(default_factory=time.monotonic)
+
+    def left(self) -> float:
+        return self.seconds - (time.monotonic() - self.started)
+
+
+class LeaseLost(Exception):
+    """Another run holds the offer now (ours expired): stop, it goes on."""
+
+
+class Stopped(Exception):
+    """Out of time, or the provider did not answer: the next run resumes."""
+
+
+def run(*, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None) -> dict[str, str]:
+    """One scheduled run over every offer with work left; returns offer id → where it got to."""
+    budget = budget or Budget()
+    done: dict[str, str] = {}
+    moment = iso_ms(now())
+    for item in Offer.gsi1.query(ACTIVE):
+        if budget.left() <= 0:
+            break
+        if item.status == "open" and item.closes_at > moment:
+            continue  # still open: GSI1 is sorted by closes_at, but cancelled ones may come later
+        done[item.offer_id] = clear_offer(item.offer_id, budget=budget, hooks=hooks or {})
+    return done
+
+
+def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None) -> str:
+    budget, hooks = budget or Budget(), hooks or {}
+    lease = _claim(offer_id)
+    if lease is None:
+        return "busy_or_not_due"
+    offer = get_offer(offer_id, consistent=True)
+    try:
+        if offer.status == "clearing":
+            entries = _charge_winners(offer, lease, budget, hooks)
+            _store_result(offer, lease, entries, cleared=True)
+        elif offer.status == "cancelled" and offer.result_pages is None:
+            entries = [clearing.Entry(rank=i, bid=b, outcome="cancelled", reason="offer_cancelled")
+                       for i, b in enumerate(clearing.order(x.rule_bid() for x in _frozen_bids(offer)), start=1)]
+            _store_result(offer, lease, entries, cleared=False)
+        offer = get_offer(offer_id, consistent=True)
+        _tell_bidders(offer, lease, budget)
+        _finish(offer, lease)
+        return offer.status + ":done"
+    except (Stopped, LeaseLost) as stop:
+        log_event("clearing_paused", offer=offer_id, reason=str(stop))
+        _release(offer_id, lease)
+        return "paused"
+
+
+def _claim(offer_id: str) -> str | None:
+    lease = new_id("lease", 8)
+    moment, clock = iso_ms(now()), epoch(now())
+    offer = Offer(f"OFFER#{offer_id}", "OFFER")
+    free = Offer.lease_until.does_not_exist() | (Offer.lease_until < clock)
+    due = (Offer.status == "open") & (Offer.closes_at <= moment)
+    resumable = Offer.status.is_in("clearing", "cleared", "cancelled") & Offer.GSI1PK.exists()
+    try:
+        with transaction() as tx:
+            tx.update(offer, actions=[Offer.lease_owner.set(lease), Offer.lease_until.set(clock + LEASE_S), Offer.updated_at.set(moment)],
+                      condition=free & (due | resumable), label="claim")
+    except ConditionsFailed:
+        return None
+    try:
+        with transaction() as tx:
+            tx.update(offer, actions=[Offer.status.set("clearing")], condition=(Offer.status == "open") & (Offer.lease_owner == lease), label="open")
+        log_event("clearing_started", offer=offer_id)
+    except ConditionsFailed:
+        pass  # it was already clearing / cleared / cancelled: resume
+    return lease
+
+
+def _renew(offer: Offer, lease: str) -> None:
+    try:
+        with transaction() as tx:
+            tx.update(offer, actions=[Offer.lease_until.set(epoch(now()) + LEASE_S)], condition=Offer.lease_owner == lease, label="lease")
+    except ConditionsFailed:
+        raise LeaseLost("lease taken over") from None
+
+
+def _release(offer_id: str, lease: str) -> None:
+    try:
+        with transaction() as tx:
+            tx.update(Offer(f"OFFER#{offer_id}", "OFFER"), actions=[Offer.lease_until.set(0)], condition=Offer.lease_owner == lease, label="lease")
+    except ConditionsFailed:
+        pass
+
+
+@dataclass(frozen=True)
+class FrozenBid:
+    """What clearing needs of a bid, read raw: building 100,000 pynamodb models costs more than the
+    Query itself."""
+
+    PK: str
+    SK: str
+    bid_id: str
+    customer_id: str
+    amount: int
+    currency: str
+    method_id: str
+    placed_at: str
+    outcome: str | None
+    decline_code: str | None
+
+    @classmethod
+    def from_raw(cls, item: dict[str, Any]) -> "FrozenBid":
+        def text(name: str) -> str | None:
+            value = item.get(name)
+            return value["S"] if value and "S" in value else None
+
+        return cls(PK=item["PK"]["S"], SK=item["SK"]["S"], bid_id=item["bid_id"]["S"], customer_id=item["customer_id"]["S"],
+                   amount=int(item["amount"]["N"]), currency=item["currency"]["S"], method_id=item["method_id"]["S"],
+                   placed_at=item["placed_at"]["S"], outcome=text("outcome"), decline_code=text("decline_code"))
+
+    def rule_bid(self) -> clearing.Bid:
+        return clearing.Bid(bid_id=self.bid_id, bidder_id=self.customer_id, amount=self.amount, placed_at=self.placed_at)
+
+
+_WANTED = ["PK", "SK", "bid_id", "customer_id", "amount", "currency", "method_id", "placed_at", "outcome", "decline_code"]
+
+
+def _frozen_bids(offer: Offer) -> list[FrozenBid]:
+    """Close the gates first (idempotent), then read with consistent Queries: no bid can enter or
+    leave after. Only the attributes clearing uses."""
+    shards = [f"OFFER#{offer.offer_id}#S#{n}" for n in range(int(offer.shards))]
+    gate_state = "cancelled" if offer.status == "cancelled" else "closed"
+    for pk in shards:
+        OfferGate(pk, "GATE").update(actions=[OfferGate.status.set(gate_state)])
+    table = OfferBid._get_connection()
+    found: list[FrozenBid] = []
+    for pk in shards:
+        start: dict[str, Any] | None = None
+        while True:
+            page = table.query(pk, OfferBid.SK.startswith("BID#"), consistent_read=True, attributes_to_get=_WANTED, exclusive_start_key=start)
+            found.extend(FrozenBid.from_raw(i) for i in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+    return found
+
+
+def charge_key(offer_id: str, customer_id: str) -> str:
+    return "bidchg_" + hashlib.sha256(f"{offer_id}|{customer_id}".encode()).hexdigest()[:32]
+
+
+def _charge_winners(offer: Offer, lease: str, budget: Budget, hooks: dict[str, Callable[..., None]]) -> list[clearing.Entry]:
+    items = {b.bid_id: b for b in _frozen_bids(offer)}
+    ordered = clearing.order(b.rule_bid() for b in items.values())
+    decided = {i: b.outcome for i, b in items.items() if b.outcome}
+    reasons = {i: b.decline_code or "card_declined" for i, b in items.items() if b.outcome == clearing.DECLINED}
+    inventory = int(offer.inventory)
+    renewed = time.monotonic()
+    while (nxt := clearing.next_to_charge(ordered, decided, inventory)) is not None:
+        if budget.left() <= 0:
+            raise Stopped("out of time")
+        if time.monotonic() - renewed > LEASE_S / 3:
+            _renew(offer, lease)
+            renewed = time.monotonic()
+        bid = items[nxt.bid_id]
+        outcome, charge_id, code = _charge(offer, bid)
+        hooks.get("charged", lambda **_: None)(bid=bid, outcome=outcome)
+        try:  # one conditional UpdateItem (a transaction would cost twice the capacity)
+            OfferBid(bid.PK, bid.SK).update(
+                actions=[OfferBid.outcome.set(outcome), OfferBid.charge_id.set(charge_id), OfferBid.decline_code.set(code),
+                         OfferBid.decided_at.set(iso_ms(now()))],
+                condition=OfferBid.outcome.does_not_exist(),
+            )
+        except UpdateError as error:
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+            recorded = OfferBid.get(bid.PK, bid.SK, consistent_read=True)  # by an earlier run: it decides
+            outcome, code = recorded.outcome or outcome, recorded.decline_code
+        decided[nxt.bid_id] = outcome
+        if outcome == clearing.DECLINED:
+            reasons[nxt.bid_id] = code or "card_declined"
+        log_event("bid_charged", offer=offer.offer_id, customer_id=bid.customer_id, outcome=outcome)
+    return clearing.result(ordered, decided, reasons, inventory)
+
+
+def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
+    try:
+        method = methods.get_owned(bid.customer_id, bid.method_id)
+    except NotFound:
+        return clearing.DECLINED, None, "payment_method_removed"
+    try:
+        charge = get_gateway().charge(provider_ref=method.provider_ref, amount=int(bid.amount), currency=bid.currency,
+                                      idempotency_key=charge_key(offer.offer_id, bid.customer_id))
+    except GatewayTimeout:
+        raise Stopped("payment provider timeout") from None
+    if charge.status == "succeeded":
+        return clearing.WON, charge.charge_id, None
+    return clearing.DECLINED, charge.charge_id, charge.decline_code or "card_declined"
+
+
+def _entry_to_wire(entry: clearing.Entry, currency: str) -> dict[str, Any]:
+    return {"rank": entry.rank, "bid_id": entry.bid.bid_id, "customer_id": entry.bid.bidder_id, "amount": entry.bid.amount,
+            "currency": currency, "placed_at": entry.bid.placed_at, "outcome": entry.outcome, "reason": entry.reason}
+
+
+def _store_result(offer: Offer, lease: str, entries: list[clearing.Entry], *, cleared: bool) -> None:
+    wire = [_entry_to_wire(e, offer.currency) for e in entries]
+    pages = [wire[i:i + RESULT_PAGE_SIZE] for i in range(0, len(wire), RESULT_PAGE_SIZE)] or [[]]
+    digest = hashlib.sha256()
+    for n, page in enumerate(pages):
+        text = json.dumps(page, separators=(",", ":"), sort_keys=True)
+        digest.update(text.encode())
+        try:
+            OfferResultPage(offer.PK, f"RESULT#{n:05d}", entries=text).save(condition=OfferResultPage.PK.does_not_exist())
+        except PutError as error:  # written by a run that died after it: same bids, same decisions, same page
+            if error.cause_response_code != "ConditionalCheckFailedException":
+                raise
+    counts = {k: sum(1 for e in entries if e.outcome == k) for k in (clearing.WON, clearing.DECLINED, clearing.LOST, "cancelled")}
+    summary = {
+        "bids": len(entries), "won": counts[clearing.WON], "declined": counts[clearing.DECLINED], "lost": counts[clearing.LOST],
+        "cancelled": counts["cancelled"], "units_left": int(offer.inventory) - counts[clearing.WON],
+        "revenue": {"amount": sum(e.bid.amount for e in entries if e.outcome == clearing.WON), "currency": offer.currency},
+        "digest": "sha256:" + digest.hexdigest(), "pages": len(pages), "cleared_at": iso_ms(now()),
+    }
+    actions = [Offer.result.set(summary), Offer.result_pages.set(len(pages)), Offer.updated_at.set(iso_ms(now()))]
+    if cleared:
+        actions.append(Offer.status.set("cleared"))
+    try:
+        with transaction() as tx:
+            tx.update(offer, actions=actions, condition=(Offer.lease_owner == lease) & Offer.result_pages.does_not_exist(), label="lease")
+    except ConditionsFailed:
+        raise LeaseLost("result already stored or lease taken over") from None
+    log_event("clearing_done" if cleared else "cancellation_recorded", offer=offer.offer_id, won=counts[clearing.WON],
+              declined=counts[clearing.DECLINED], bids=len(entries))
+
+
+_LOST_REASONS = {
+    "outbid": ("D'autres offres plus hautes ont remporté les unités. Rien n'a été prélevé.",
+               "Higher bids won the units. Nothing was charged."),
+    "offer_cancelled": ("L'offre a été annulée. Rien n'a été prélevé.", "The offer was cancelled. Nothing was charged."),
+}
+_METHOD_REMOVED = ("Le moyen de paiement choisi a été supprimé avant la clôture.", "The payment method you chose was removed before closing.")
+
+
+def _tell(offer: Offer, entry: dict[str, Any]) -> None:
+    title = plain(offer.title)
+    data: dict[str, Any] = {"offer_id": offer.offer_id, "title_fr": title["fr"], "title_en": title["en"],
+                            "amount": bills.format_money(int(entry["amount"]), offer.currency)}
+    if entry["outcome"] == clearing.WON:
+        kind = "bidding.won"
+    elif entry["outcome"] == clearing.DECLINED:
+        kind = "bidding.declined"
+        fr, en = _METHOD_REMOVED if entry["reason"] == "payment_method_removed" else DECLINES.get(entry["reason"] or "", DECLINES["card_declined"])
+        data.update(reason=entry["reason"], reason_fr=fr, reason_en=en)
+    else:
+        kind = "bidding.lost"
+        reason = entry["reason"] or "outbid"
+        if offer.status == "cancelled" and offer.cancel_reason:
+            fr, en = (lambda r: (r["fr"] + " Rien n'a été prélevé.", r["en"] + " Nothing was charged."))(json.loads(offer.cancel_reason))
+        else:
+            fr, en = _LOST_REASONS.get(reason, _LOST_REASONS["outbid"])
+        data.update(reason=reason, reason_fr=fr, reason_en=en)
+    try:
+        inbox.notify(customer_id=entry["customer_id"], kind=kind, data=data, dedup_key=f"offer:{offer.offer_id}:outcome")
+    except NotFound:  # the customer was removed since: nobody to tell
+        log_event("bidder_gone", offer=offer.offer_id, customer_id=entry["customer_id"])
+
+
+def _tell_bidders(offer: Offer, lease: str, budget: Budget) -> None:
+    pages = int(offer.result_pages or 0)
+    for n in range(int(offer.notified_pages or 0), pages):
+        if budget.left() <= 0:
+            raise Stopped("out of time")
+        _renew(offer, lease)
+        page = OfferResultPage.get(offer.PK, f"RESULT#{n:05d}", consistent_read=True)
+        for entry in json.loads(page.entries):
+            _tell(offer, entry)
+        try:
+            with transaction() as tx:
+                tx.update(offer, actions=[Offer.notified_pages.set(n + 1)], condition=Offer.lease_owner == lease, label="lease")
+        except ConditionsFailed:
+            raise LeaseLost("lease taken over") from None
+
+
+def _finish(offer: Offer, lease: str) -> None:
+    """Off the to-do list once every bidder was told."""
+    try:
+        with transaction() as tx:
+            tx.update(offer, actions=[Offer.GSI1PK.remove(), Offer.GSI1SK.remove(), Offer.lease_owner.remove(), Offer.lease_until.remove()],
+                      condition=(Offer.lease_owner == lease) & (Offer.notified_pages == Offer.result_pages), label="lease")
+    except ConditionsFailed:
+        raise LeaseLost("lease taken over") from None

@@ -1,0 +1,284 @@
+"""Offers: created and cancelled by admins from the console, listed and read by eligible customers.
+
+An offer's bids are spread over `shards` partitions (`OFFER#<id>#S#<n>`), each with a gate item
+that bids check in their transaction; cancelling closes every gate in the same transaction as the
+status change, so nobody bids on a cancelled offer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from chalicelib.bidding import clearing
+from chalicelib.common.clock import iso_ms, now
+from chalicelib.common.secrets import new_id
+from chalicelib.common.strict import Strict
+from chalicelib.customers.formats import SEGMENT
+from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.observability.log import log_event
+from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.models import Customer, Item, Line, Offer, OfferBid, OfferGate, OfferResultPage, customer_pk, plain
+
+from chalicelib.bidding.schemas import OFFER_ID
+SHARDS = 8
+ACTIVE = "OFFERS#ACTIVE"
+MAX_LISTED = 100
+RESULT_PAGE_SIZE = 1000
+
+
+def shard_of(offer: Offer | str, customer_id: str, shards: int = SHARDS) -> str:
+    offer_id = offer if isinstance(offer, str) else offer.offer_id
+    count = shards if isinstance(offer, str) else int(offer.shards)
+    n = int(hashlib.sha256(customer_id.encode()).hexdigest()[:8], 16) % count
+    return f"OFFER#{offer_id}#S#{n}"
+
+
+def bid_key(offer: Offer, customer_id: str) -> tuple[str, str]:
+    return shard_of(offer, customer_id), f"BID#{customer_id}"
+
+
+def gate_key(offer: Offer, customer_id: str) -> tuple[str, str]:
+    return shard_of(offer, customer_id), "GATE"
+
+
+# --- admins ------------------------------------------------------------------------------------------
+
+
+class Texts(Strict):
+    fr: str = Field(min_length=1, max_length=400)
+    en: str = Field(min_length=1, max_length=400)
+
+
+class Eligibility(Strict):
+    plan_ids: list[str] = Field(default_factory=list, max_length=50, description="Customers with an active line on one of these plans")
+    segments: list[str] = Field(default_factory=list, max_length=50, description="Customers in one of these segments")
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, value: list[str]) -> list[str]:
+        import re
+
+        bad = [s for s in value if not re.fullmatch(SEGMENT, s)]
+        if bad:
+            raise ValueError(f"unknown segment format: {bad[0]!r}")
+        return value
+
+
+class CreateOfferEvent(Strict):
+    offer_id: str | None = Field(default=None, pattern=f"^{OFFER_ID}$", description="Optional: makes the creation safe to repeat")
+    title: Texts
+    description: Texts
+    inventory: int = Field(ge=1, le=100_000, description="Units to award")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    min_bid: int = Field(ge=1, description="Minor units")
+    max_bid: int = Field(ge=1, description="Minor units: the list price")
+    increment: int = Field(ge=1, description="Minor units")
+    opens_at: datetime
+    closes_at: datetime
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "CreateOfferEvent":
+        if self.opens_at.tzinfo is None or self.closes_at.tzinfo is None:
+            raise ValueError("opens_at and closes_at need a time zone (e.g. 2026-12-01T09:00:00Z)")
+        if self.max_bid < self.min_bid:
+            raise ValueError("max_bid (the list price) is below min_bid")
+        if (self.max_bid - self.min_bid) % self.increment:
+            raise ValueError("max_bid must be min_bid plus a whole number of increments")
+        if self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        if self.closes_at <= now():
+            raise ValueError("closes_at is in the past")
+        if self.closes_at - self.opens_at > timedelta(days=90):
+            raise ValueError("bidding may stay open 90 days at most")
+        return self
+
+
+class OfferRefEvent(Strict):
+    offer_id: str = Field(pattern=f"^{OFFER_ID}$")
+
+
+class CancelOfferEvent(OfferRefEvent):
+    reason: Texts | None = None
+
+
+class OfferResultEvent(OfferRefEvent):
+    page: int = Field(default=0, ge=0, description="Result page (1,000 bids each)")
+
+
+def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
+    """The offer and its gates in one transaction; the same offer_id again is refused, never overwritten."""
+    from chalicelib.account import catalog
+
+    for plan_id in event.eligibility.plan_ids:
+        catalog.get("plan", plan_id)  # NotFound names the unknown plan
+    offer_id = event.offer_id or new_id("off")
+    opens, closes, moment = iso_ms(event.opens_at), iso_ms(event.closes_at), iso_ms(now())
+    offer = Offer(
+        f"OFFER#{offer_id}", "OFFER",
+        GSI1PK=ACTIVE, GSI1SK=f"{closes}#{offer_id}",
+        offer_id=offer_id, title=event.title.model_dump(), description=event.description.model_dump(), inventory=event.inventory,
+        currency=event.currency, min_bid=event.min_bid, max_bid=event.max_bid, increment=event.increment, opens_at=opens,
+        closes_at=closes, eligibility=event.eligibility.model_dump(), shards=SHARDS, status="open", notified_pages=0,
+        created_at=moment, updated_at=moment,
+    )
+    try:
+        with transaction() as tx:
+            tx.save(offer, condition=Offer.PK.does_not_exist(), label="new")
+            for n in range(SHARDS):
+                tx.save(OfferGate(f"OFFER#{offer_id}#S#{n}", "GATE", offer_id=offer_id, status="open", opens_at=opens, closes_at=closes))
+    except ConditionsFailed:
+        raise Conflict(f"Offer {offer_id} already exists.", code="offer_exists") from None
+    log_event("offer_created", offer=offer_id, inventory=event.inventory)
+    return {"offer_id": offer_id, "status": "open", "opens_at": opens, "closes_at": closes}
+
+
+def get_offer(offer_id: str, *, consistent: bool = False) -> Offer:
+    try:
+        return Offer.get(f"OFFER#{offer_id}", "OFFER", consistent_read=consistent)
+    except Offer.DoesNotExist:
+        raise NotFound("No such offer.", code="offer_not_found") from None
+
+
+def cancel_offer(event: CancelOfferEvent) -> dict[str, Any]:
+    """open → cancelled with every gate closed, in one transaction, only before closes_at. The
+    clearing job then records the result (nobody charged) and tells the bidders."""
+    offer = get_offer(event.offer_id, consistent=True)
+    moment = iso_ms(now())
+    reason = event.reason.model_dump() if event.reason else {"fr": "L'offre a été annulée.", "en": "The offer was cancelled."}
+    try:
+        with transaction() as tx:
+            tx.update(offer, actions=[Offer.status.set("cancelled"), Offer.cancel_reason.set(json.dumps(reason)), Offer.updated_at.set(moment)],
+                      condition=(Offer.status == "open") & (Offer.closes_at > moment), label="open")
+            for n in range(int(offer.shards)):
+                tx.update(OfferGate(f"OFFER#{offer.offer_id}#S#{n}", "GATE"), actions=[OfferGate.status.set("cancelled")])
+    except ConditionsFailed:
+        raise Conflict(f"Offer {offer.offer_id} is {offer.status if offer.status != 'open' else 'closed'}: it can no longer be cancelled.",
+                       code="offer_not_cancellable") from None
+    log_event("offer_cancelled", offer=offer.offer_id)
+    return {"offer_id": offer.offer_id, "status": "cancelled", "message": "Cancelled: nobody will be charged; bidders are told within a minute."}
+
+
+def offer_result(event: OfferResultEvent) -> dict[str, Any]:
+    offer = get_offer(event.offer_id, consistent=True)
+    answer: dict[str, Any] = {"offer_id": offer.offer_id, "status": offer.status, "closes_at": offer.closes_at,
+                              "inventory": int(offer.inventory), "currency": offer.currency}
+    if offer.result is None:
+        answer["message"] = "No result yet: bidding is open or the clearing is running."
+        return answer
+    answer["summary"] = plain(offer.result)
+    answer["notified_pages"] = int(offer.notified_pages or 0)
+    try:
+        page = OfferResultPage.get(offer.PK, f"RESULT#{event.page:05d}", consistent_read=True)
+    except OfferResultPage.DoesNotExist:
+        answer["page"], answer["entries"] = event.page, []
+        return answer
+    answer["page"], answer["entries"] = event.page, json.loads(page.entries)
+    return answer
+
+
+# --- customers ---------------------------------------------------------------------------------------
+
+
+class Viewer:
+    """What eligibility needs of the caller, from one Query of their partition (lines and profile)."""
+
+    def __init__(self, customer_id: str) -> None:
+        items = list(Item.query(customer_pk(customer_id), Item.SK.between("LINE#", "PROFILE")))
+        self.customer_id = customer_id
+        self.profile = next((i for i in items if isinstance(i, Customer)), None)
+        self.plan_ids = {plain(i.plan).get("id") for i in items if isinstance(i, Line) and i.status == "active"}
+        self.segments = set(self.profile.segments or ()) if self.profile else set()
+        self.language = self.profile.language if self.profile else "fr"
+
+    def eligible(self, offer: Offer) -> bool:
+        rules = plain(offer.eligibility) or {}
+        plans, segments = set(rules.get("plan_ids") or ()), set(rules.get("segments") or ())
+        return (not plans or bool(plans & self.plan_ids)) and (not segments or bool(segments & self.segments))
+
+
+def phase(offer: Offer, moment: str) -> str:
+    """What the customer sees: upcoming, open, closed (clearing), cleared, cancelled."""
+    if offer.status == "open":
+        if moment < offer.opens_at:
+            return "upcoming"
+        return "open" if moment < offer.closes_at else "closed"
+    return {"clearing": "closed"}.get(offer.status, offer.status)
+
+
+def money(amount: int, currency: str) -> dict[str, Any]:
+    return {"amount": int(amount), "currency": currency}
+
+
+def offer_to_wire(offer: Offer, moment: str) -> dict[str, Any]:
+    return {
+        "offer_id": offer.offer_id,
+        "title": plain(offer.title),
+        "description": plain(offer.description),
+        "status": phase(offer, moment),
+        "inventory": int(offer.inventory),
+        "min_bid": money(offer.min_bid, offer.currency),
+        "max_bid": money(offer.max_bid, offer.currency),
+        "increment": money(offer.increment, offer.currency),
+        "opens_at": offer.opens_at,
+        "closes_at": offer.closes_at,
+    }
+
+
+def list_offers(*, customer_id: str) -> dict[str, Any]:
+    """Open and upcoming offers the caller may bid on, each with the caller's bid: one Query of the
+    active offers, one of the caller's partition, one BatchGetItem of their bids."""
+    moment = iso_ms(now())
+    viewer = Viewer(customer_id)
+    offers = [o for o in Offer.gsi1.query(ACTIVE, Offer.GSI1SK > moment, limit=MAX_LISTED)
+              if o.status == "open" and viewer.eligible(o)]
+    keys = [bid_key(o, customer_id) for o in offers]
+    mine = {b.offer_id: b for b in OfferBid.batch_get(keys)} if keys else {}
+    return {"offers": [{**offer_to_wire(o, moment), "my_bid": bid_to_wire(mine[o.offer_id]) if o.offer_id in mine else None} for o in offers]}
+
+
+def bid_to_wire(bid: OfferBid) -> dict[str, Any]:
+    return {
+        "amount": money(bid.amount, bid.currency),
+        "payment_method_id": bid.method_id,
+        "placed_at": bid.placed_at,
+    }
+
+
+def visible_offer(customer_id: str, offer_id: str) -> tuple[Offer, Viewer, OfferBid | None]:
+    """The offer if the caller may see it (eligible, or bid on it); otherwise 404, like an unknown id."""
+    offer = get_offer(offer_id)
+    viewer = Viewer(customer_id)
+    try:
+        bid: OfferBid | None = OfferBid.get(*bid_key(offer, customer_id))
+    except OfferBid.DoesNotExist:
+        bid = None
+    if bid is None and not viewer.eligible(offer):
+        raise NotFound("No such offer.", code="offer_not_found")
+    return offer, viewer, bid
+
+
+def outcome_of(offer: Offer, bid: OfferBid | None) -> dict[str, Any] | None:
+    """The caller's outcome once the offer is cleared or cancelled (from their bid item alone: bids
+    never charged lost)."""
+    if bid is None or offer.status not in ("cleared", "cancelled"):
+        return None
+    if offer.status == "cancelled":
+        return {"status": "cancelled", "reason": "offer_cancelled", "charged": None}
+    if bid.outcome == clearing.WON:
+        return {"status": "won", "reason": None, "charged": money(bid.amount, bid.currency), "charge_id": bid.charge_id}
+    if bid.outcome == clearing.DECLINED:
+        return {"status": "declined", "reason": bid.decline_code or "card_declined", "charged": None}
+    return {"status": "lost", "reason": "outbid", "charged": None}
+
+
+def validate_amount(offer: Offer, amount: int) -> None:
+    low, high, step = int(offer.min_bid), int(offer.max_bid), int(offer.increment)
+    if amount < low or amount > high:
+        raise ValidationFailed(f"Bids go from {low} to {high} ({offer.currency} minor units).", code="bid_out_of_range")
+    if (amount - low) % step:
+        raise ValidationFailed(f"Bids go up in steps of {step} from {low}: {amount} is not on a step.", code="bid_off_increment")
