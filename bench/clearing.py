@@ -116,6 +116,7 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
 
     # Telling bidders: the first pages.
     offer = offers.get_offer(offer_id, consistent=True)
+    pages_written = int(offer.result_pages or 0)
     offer.result_pages = tell_pages  # only the pages whose bidders have profiles here
     with calls() as told_calls:
         started = time.perf_counter()
@@ -133,7 +134,8 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
         "clearing_s": round(clearing_s, 2),
         "ratio_to_raw_query": round(clearing_s / raw_s, 2),
         "clearing_dynamodb_calls": dict(used),
-        "result_pages": int(offer.result_pages or 0),
+        "result_pages_written": pages_written,
+        "items_read": bids,
         "telling": {"alerts": told, "seconds": round(tell_s, 2), "alerts_per_s": round(told / tell_s, 1),
                     "dynamodb_calls_per_alert": round(sum(told_calls.values()) / told, 2)},
     }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import argparse
 
-from bench import account, cold_start, fanout, payment, sign_in
+from bench import account, clearing, cold_start, fanout, payment, sign_in
 from bench.common import count_dynamodb_calls, machine, start_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -16,7 +16,7 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="fan-out of 1,000 alerts instead of 10,000")
+    parser.add_argument("--quick", action="store_true", help="smaller runs: 1,000 alerts instead of 10,000, 10,000 bids instead of 100,000")
     args = parser.parse_args()
     logging.getLogger("selfcare").setLevel(logging.WARNING)  # the app's per-request lines would bury the report
     ddb = start_stack()
@@ -31,6 +31,7 @@ def main() -> None:
             "push_fanout": fanout.run(customers=500 if args.quick else 5000),
             "account": account.run(records=2000 if args.quick else 10_000),
             "payment": payment.run(),
+            "clearing": clearing.run(bids=10_000 if args.quick else 100_000, units=50 if args.quick else 500),
         }
     finally:
         ddb.terminate()

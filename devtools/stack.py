@@ -67,6 +67,27 @@ def _seed_account(app: Any) -> None:
         "due_date": (datetime.now(timezone.utc) + timedelta(days=10)).strftime("%Y-%m-%d"), "currency": "EUR",
         "items": [{"label": "Forfait Essentiel 20 Go", "amount": 1083, "tax": 216}, {"label": "Option Data +5 Go", "amount": 417, "tax": 83}],
         "total": 1799}]}, None)
+    _seed_offer(app)
+
+
+def _seed_offer(app: Any) -> None:
+    """An upgrade offer open for bids, closing 15 minutes after this start (then cleared by the
+    clear_offers worker within 10 s): one unit, so a second bidder can be outbid."""
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime.now(timezone.utc)
+    result = app.admin_create_offer({
+        "offer_id": "off_demo_" + start.strftime("%Y%m%d%H%M"),
+        "title": {"fr": "Premium 100 Go pendant 3 mois", "en": "Premium 100 GB for 3 months"},
+        "description": {"fr": "Le forfait Premium 100 Go pendant 3 mois, puis retour à votre forfait.",
+                        "en": "The Premium 100 GB plan for 3 months, then back to your plan."},
+        "inventory": 1, "currency": "EUR", "min_bid": 500, "max_bid": 2900, "increment": 100,
+        "opens_at": (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "closes_at": (start + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eligibility": {"plan_ids": ["essentiel-20"], "segments": []},
+    }, None)
+    if "error" in result and result["error"]["code"] != "offer_exists":
+        raise SystemExit(f"Could not seed the demo offer: {result['error']}")
 
 
 def main() -> None:
@@ -129,6 +150,8 @@ def main() -> None:
    curl -s {base}/.well-known/jwks.json
    curl -s -X POST {base}/auth/passkeys/login/options
    make invoke FUNCTION=admin_create_customer EVENT=infra/admin-events/admin_create_customer.json
+   An upgrade offer closes 15 minutes from now: GET /offers with the demo customer's token,
+   bid with a passkey, and watch clear_offers charge the winner and fill the inbox.
 
  The contract: mobile_contract/openapi.yaml.   Ctrl-C stops everything.
 ==============================================================================
