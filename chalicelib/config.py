@@ -51,11 +51,32 @@ class Settings:
     table_stream_arn: str
     usage_queue_name: str
     payment_gateway: str  # sandbox | the name of a real provider's adapter
+    stage: str  # the metrics' Stage dimension: local | dev | prod
+    rate_limits: dict[str, tuple[int, int]]  # name -> (requests, per seconds)
 
     @property
     def allowed_origins(self) -> list[str]:
         """Exact origins a WebAuthn response may come from: web/iOS origins plus each Android signing cert."""
         return list(self.web_origins) + [android_origin(fp) for fp in self.android_cert_fingerprints]
+
+
+# Per client (the caller's IP, as API Gateway saw it) for the unauthenticated sign-in routes; per
+# customer for money. Generous for people, tight for scripts. RATE_LIMITS="name=N/S,..." overrides.
+DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "sign_in_client": (30, 60),  # login and registration options/verify, token refresh
+    "activation_client": (10, 600),  # tries of an activation code (the per-number lockout is apart)
+    "payment_customer": (10, 60),  # payment challenges and payments
+    "bid_customer": (20, 60),  # bid challenges, bids, withdrawals
+}
+
+
+def _rate_limits(spec: str) -> dict[str, tuple[int, int]]:
+    limits = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, value = part.partition("=")
+        count, _, seconds = value.partition("/")
+        limits[name.strip()] = (int(count), int(seconds))
+    return limits
 
 
 def _int(name: str, default: int) -> int:
@@ -89,5 +110,7 @@ def get_settings() -> Settings:
         # Replaced by the table's real stream ARN when infra/ is merged into the package.
         usage_queue_name=env("USAGE_QUEUE_NAME", "selfcare-usage-records"),
         payment_gateway=env("PAYMENT_GATEWAY", "sandbox"),
+        stage=env("STAGE", "local"),
+        rate_limits={**DEFAULT_RATE_LIMITS, **_rate_limits(env("RATE_LIMITS", ""))},
         table_stream_arn=env("TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"),
     )

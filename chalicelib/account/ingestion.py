@@ -28,6 +28,7 @@ from chalicelib.common.strict import Strict, describe_validation_error
 from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
+from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import (
     CycleUsage,
@@ -151,6 +152,10 @@ def ingest(messages: list[tuple[str, str]]) -> BatchResult:
         except Exception as error:  # noqa: BLE001 - alerts are retried with the next batch of this line
             log_event("usage_alert_check_failed", line=line_id, error=type(error).__name__)
     log_event("usage_batch", counted=counted, duplicates=duplicates, rejected=rejected, failed_messages=len(failed), days=len(days))
+    if rejected:
+        emit("UsageRecordsRejected", rejected)
+    if newest:  # how far behind real time the feed is: the newest record counted in this batch
+        emit("UsageIngestionLagSeconds", max(0.0, (now() - max(datetime.fromisoformat(m.replace("Z", "+00:00")) for m in newest.values())).total_seconds()), "Seconds")
     return BatchResult(counted=counted, duplicates=duplicates, rejected=rejected, failed_messages=sorted(failed))
 
 

@@ -18,6 +18,7 @@ from chalicelib.auth.sessions import SessionTokens
 from chalicelib.common.clock import iso, now
 from chalicelib.errors import Conflict, DomainError, Expired, NotFound, Unauthenticated, ValidationFailed
 from chalicelib.observability.log import log_event
+from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import ActivationCode, Customer, Passkey, customer_pk, number_pk
 
@@ -125,6 +126,7 @@ def register(*, challenge_id: str, credential: dict[str, Any], name: str | None,
             raise Conflict("This passkey is already registered.", code="credential_already_registered") from None
         raise Expired("This activation code has already been used.", code="activation_code_used") from None
     log_event("passkey_registered", customer_id=customer.customer_id, with_activation_code=bool(spent.activation_code_id))
+    emit("SignInSucceeded")
     return tokens
 
 
@@ -146,11 +148,14 @@ def _login_refused(reason: str, **fields: Any) -> Unauthenticated:
 def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
     """Every attempt is logged: `signed_in`, or `sign_in_refused` with the reason."""
     try:
-        return _login(challenge_id=challenge_id, credential=credential, device=device)
+        tokens = _login(challenge_id=challenge_id, credential=credential, device=device)
     except DomainError as refused:
         if refused.code != "invalid_credential":  # those were logged with their precise reason
             log_event("sign_in_refused", reason=refused.code)
+        emit("SignInRefused")
         raise
+    emit("SignInSucceeded")
+    return tokens
 
 
 def _verified(credential: dict[str, Any], challenge: bytes, *, customer_id: str | None = None) -> tuple[Passkey, Any]:

@@ -20,6 +20,7 @@ from chalicelib.billing import bills, methods
 from chalicelib.common.clock import iso_ms, now
 from chalicelib.errors import Conflict, NotFound, TemporarilyUnavailable, Unauthenticated
 from chalicelib.observability.log import log_event
+from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Offer, OfferBid, OfferGate, Passkey, customer_pk
 
@@ -188,6 +189,7 @@ def place(*, customer_id: str, offer_id: str, amount: int, method_id: str, chall
 
     _gated(offer, customer_id, write)
     log_event("bid_placed", customer_id=customer_id, offer=offer.offer_id, amount=amount, changed=previous is not None)
+    emit("BidPlaced")
     return bid_to_wire(bid), previous is None
 
 

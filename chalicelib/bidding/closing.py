@@ -36,6 +36,7 @@ from chalicelib.common.secrets import new_id
 from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
+from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Offer, OfferBid, OfferGate, OfferResultPage, plain
 
@@ -224,6 +225,7 @@ def _charge_winners(offer: Offer, lease: str, budget: Budget, hooks: dict[str, C
         if outcome == clearing.DECLINED:
             reasons[nxt.bid_id] = code or "card_declined"
         log_event("bid_charged", offer=offer.offer_id, customer_id=bid.customer_id, outcome=outcome)
+        emit("ClearingCharges")
     return clearing.result(ordered, decided, reasons, inventory)
 
 
@@ -274,6 +276,8 @@ def _store_result(offer: Offer, lease: str, entries: list[clearing.Entry], *, cl
             tx.update(offer, actions=actions, condition=(Offer.lease_owner == lease) & Offer.result_pages.does_not_exist(), label="lease")
     except ConditionsFailed:
         raise LeaseLost("result already stored or lease taken over") from None
+    if cleared:
+        emit("OfferCleared")
     log_event("clearing_done" if cleared else "cancellation_recorded", offer=offer.offer_id, won=counts[clearing.WON],
               declined=counts[clearing.DECLINED], bids=len(entries))
 

@@ -28,10 +28,12 @@ from chalicelib.common.clock import iso, now
 from chalicelib.errors import Conflict, NotFound, PaymentFailed, TemporarilyUnavailable, Unauthenticated, ValidationFailed
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
+from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Bill, Notice, Passkey, Payment, PaymentMethod, customer_pk
 
 SWEEP_AFTER = timedelta(minutes=2)
+STUCK_AFTER = timedelta(minutes=15)
 
 DECLINES = {
     "card_declined": ("Votre banque a refusé le paiement. Essayez une autre carte ou contactez votre banque.",
@@ -194,6 +196,7 @@ def _settle(payment: Payment, charge: Charge | None, *, bill: Bill | None = None
     settled = _settled_copy(payment, charge, moment)
     _tell(settled)
     log_event("payment_settled", customer_id=payment.customer_id, payment=payment.payment_id, status=settled.status)
+    emit("PaymentSucceeded" if settled.status == "succeeded" else "PaymentFailed")
     return settled
 
 
@@ -226,12 +229,15 @@ def sweep(*, moment: datetime | None = None) -> dict[str, str]:
     provider what happened with the payment's key, never charge again."""
     moment = moment or now()
     done: dict[str, str] = {}
+    stuck = 0
     for item in Payment.gsi1.query("PAYMENTS#PENDING", Payment.GSI1SK < iso(moment - SWEEP_AFTER)):
+        stuck += item.GSI1SK < iso(moment - STUCK_AFTER)
         payment = Payment.get(item.PK, item.SK, consistent_read=True)
         if payment.status != "pending":
             continue
         charge = get_gateway().get_charge(idempotency_key=payment.payment_id)
         done[payment.payment_id] = _settle(payment, charge).status
+    emit("PaymentsStuckPending", stuck)  # an alarm fires above 0: the provider keeps not answering
     return done
 
 

@@ -22,6 +22,7 @@ from chalicelib.notifications import devices as device_store
 from chalicelib.notifications import inbox, payloads, preferences, senders
 from chalicelib.notifications.senders import PushSender
 from chalicelib.observability.log import log_event
+from chalicelib.observability.metrics import emit
 from chalicelib.store.models import Customer, Device, InboxCounter, InboxItem, Item, NotificationPreferences, customer_pk
 
 IO_THREADS = 4  # overlap a batch's DynamoDB round-trips (DynamoDB Local serialises writes: no gain there)
@@ -166,6 +167,9 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
         for device, outcome in results:
             delivered.setdefault(device.installation_id, f"failed: {outcome.detail}")
     sent = any(v == "sent" for v in delivered.values())
+    fresh = [device for device, _ in results]
+    emit("PushSent", sum(1 for d in fresh if delivered.get(d.installation_id) == "sent"))
+    emit("PushFailed", sum(1 for d in fresh if str(delivered.get(d.installation_id, "")).startswith(("failed", "rejected"))))
     status = "sent" if sent else ("no_devices" if all(v == "unregistered" for v in delivered.values()) else "failed")
     log_event("push_delivered", customer_id=item.customer_id, alert=item.alert_id, status=status, devices=len(delivered))
     return _finish(item, status, delivered)

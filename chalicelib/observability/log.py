@@ -32,3 +32,8 @@ def log_event(event: str, *, level: int = logging.INFO, customer_id: str | None 
     if customer_id:
         record["customer"] = customer_ref(customer_id)
     _logger.log(level, json.dumps(record, default=str, separators=(",", ":")))
+
+
+def write_line(line: str) -> None:
+    """A raw line on the log stream (EMF metrics), quieted with the rest."""
+    _logger.info(line)
