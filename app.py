@@ -539,3 +539,31 @@ def admin_cancel_offer(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @app.lambda_function(name="admin_offer_result")
 def admin_offer_result(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run_admin(offers.offer_result, offers.OfferResultEvent, event)
+
+
+@app.lambda_function(name="admin_reset_passkeys")
+def admin_reset_passkeys(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.customers import admin
+
+    return run_admin(admin.reset_passkeys, admin.CustomerRefEvent, event)
+
+
+@app.lambda_function(name="admin_revoke_sessions")
+def admin_revoke_sessions(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.customers import admin
+
+    return run_admin(admin.revoke_sessions, admin.CustomerRefEvent, event)
+
+
+@app.lambda_function(name="admin_set_segments")
+def admin_set_segments(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.customers import admin
+
+    return run_admin(admin.set_segments, admin.SetSegmentsEvent, event)
+
+
+@app.lambda_function(name="admin_send_announcement")
+def admin_send_announcement(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.notifications import announcements
+
+    return run_admin(announcements.send, announcements.AnnouncementEvent, event)

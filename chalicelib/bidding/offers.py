@@ -11,13 +11,13 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from chalicelib.bidding import clearing
 from chalicelib.common.clock import iso_ms, now
 from chalicelib.common.secrets import new_id
 from chalicelib.common.strict import Strict
-from chalicelib.customers.formats import SEGMENT
+from chalicelib.customers.formats import SegmentName
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
@@ -55,17 +55,7 @@ class Texts(Strict):
 
 class Eligibility(Strict):
     plan_ids: list[str] = Field(default_factory=list, max_length=50, description="Customers with an active line on one of these plans")
-    segments: list[str] = Field(default_factory=list, max_length=50, description="Customers in one of these segments")
-
-    @field_validator("segments")
-    @classmethod
-    def _segments(cls, value: list[str]) -> list[str]:
-        import re
-
-        bad = [s for s in value if not re.fullmatch(SEGMENT, s)]
-        if bad:
-            raise ValueError(f"unknown segment format: {bad[0]!r}")
-        return value
+    segments: list[SegmentName] = Field(default_factory=list, max_length=50, description="Customers in one of these segments")
 
 
 class CreateOfferEvent(Strict):

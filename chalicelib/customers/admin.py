@@ -1,7 +1,6 @@
 """Admin actions on customers, run as Lambda functions from the AWS console (see infra/admin-events/)."""
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any, Literal
 
@@ -11,11 +10,11 @@ from chalicelib.auth import activation
 from chalicelib.common.clock import is_time_zone, iso, now
 from chalicelib.common.secrets import b64url, new_id
 from chalicelib.common.strict import Strict
-from chalicelib.customers.formats import CUSTOMER_NUMBER, E164, SEGMENT
+from chalicelib.customers.formats import CUSTOMER_NUMBER, E164, SegmentName
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Customer, CustomerNumber, customer_pk, number_pk
+from chalicelib.store.models import Customer, CustomerNumber, Passkey, SegmentMember, customer_pk, number_pk
 
 
 class CreateCustomerEvent(Strict):
@@ -26,15 +25,7 @@ class CreateCustomerEvent(Strict):
     phone: str | None = Field(default=None, pattern=E164)
     language: Literal["fr", "en"] = "fr"
     time_zone: str = Field(default="Europe/Paris", description="IANA time zone")
-    segments: list[str] = Field(default_factory=list, max_length=20, description="Marketing segments, e.g. loyal-5y (offers' eligibility)")
-
-    @field_validator("segments")
-    @classmethod
-    def _segment_names(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if not re.fullmatch(SEGMENT, name):
-                raise ValueError(f"segment {name!r}: lowercase letters, digits and dashes, 1 to 40")
-        return sorted(set(value))
+    segments: list[SegmentName] = Field(default_factory=list, max_length=20, description="Marketing segments, e.g. loyal-5y (offers' eligibility)")
 
     @field_validator("time_zone")
     @classmethod
@@ -47,6 +38,18 @@ class CreateCustomerEvent(Strict):
 class IssueActivationCodeEvent(Strict):
 
     customer_number: str = Field(pattern=CUSTOMER_NUMBER)
+
+
+class CustomerRefEvent(Strict):
+
+    customer_number: str = Field(pattern=CUSTOMER_NUMBER)
+    reason: str = Field(default="admin", min_length=1, max_length=60, description="Kept on the sessions ended, e.g. lost_phone")
+
+
+class SetSegmentsEvent(Strict):
+
+    customer_number: str = Field(pattern=CUSTOMER_NUMBER)
+    segments: list[SegmentName] = Field(max_length=20, description="The customer's whole list of segments (replaces the previous one)")
 
 
 def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
@@ -67,6 +70,7 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
         time_zone=event.time_zone,
         segments=set(event.segments) or None,
     )
+    members = [SegmentMember(f"SEGMENT#{name}", f"CUSTOMER#{customer_id}", customer_id=customer_id) for name in sorted({"all", *event.segments})]
     code, code_item = activation.new_code(customer_id=customer_id, customer_number=event.customer_number)
     try:
         with transaction() as tx:
@@ -78,6 +82,8 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
             tx.save(customer, condition=Customer.PK.does_not_exist(), label="id")
             tx.save(code_item)
             tx.delete(activation.reset_failures(event.customer_number))
+            for member in members:
+                tx.save(member)
     except ConditionsFailed as failed:
         if "number" in failed.labels:
             raise Conflict(f"Customer number {event.customer_number} already exists.", code="customer_number_taken") from None
@@ -108,3 +114,59 @@ def issue_activation_code(event: IssueActivationCodeEvent) -> dict[str, Any]:
         "activation_code": code.code,
         "activation_code_expires_at": code.expires_at,
     }
+
+
+def _customer_id(customer_number: str) -> str:
+    try:
+        return CustomerNumber.get(number_pk(customer_number), "CUSTNUM", consistent_read=True).customer_id
+    except CustomerNumber.DoesNotExist:
+        raise NotFound(f"No customer with number {customer_number}.", code="customer_not_found") from None
+
+
+def revoke_sessions(event: CustomerRefEvent) -> dict[str, Any]:
+    """End every session of a customer (a stolen phone): refresh stops at once; access tokens
+    already issued live until their expiry (15 minutes at most)."""
+    from chalicelib.auth import sessions
+
+    customer_id = _customer_id(event.customer_number)
+    ended = 0
+    for session in sessions.active_sessions(customer_id):
+        sessions.revoke(customer_id=customer_id, session_id=session.session_id, reason=event.reason)
+        ended += 1
+    log_event("sessions_revoked_by_admin", customer_id=customer_id, ended=ended)
+    return {"customer_number": event.customer_number, "sessions_ended": ended,
+            "message": "Refresh tokens stop working now; access tokens already issued expire within 15 minutes."}
+
+
+def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
+    """The customer lost every device: remove all their passkeys, end all sessions, and issue a
+    new activation code to enrol again (the customer is told of each removed passkey)."""
+    from chalicelib.auth import security_events
+
+    customer_id = _customer_id(event.customer_number)
+    passkeys = list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")))
+    with transaction() as tx:
+        for passkey in passkeys:
+            tx.delete(passkey)
+            tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED,
+                                                   {"passkey_id": passkey.credential_id, "name": passkey.name, "by": "admin"}))
+        tx.update(Customer(customer_pk(customer_id), "PROFILE"), actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists())
+    ended = revoke_sessions(CustomerRefEvent(customer_number=event.customer_number, reason=event.reason))["sessions_ended"]
+    code = issue_activation_code(IssueActivationCodeEvent(customer_number=event.customer_number))
+    log_event("passkeys_reset_by_admin", customer_id=customer_id, removed=len(passkeys))
+    return {"customer_number": event.customer_number, "passkeys_removed": len(passkeys), "sessions_ended": ended,
+            "activation_code": code["activation_code"], "activation_code_expires_at": code["activation_code_expires_at"]}
+
+
+def set_segments(event: SetSegmentsEvent) -> dict[str, Any]:
+    """Replace a customer's segments (offers' eligibility, announcements' audience)."""
+    customer_id = _customer_id(event.customer_number)
+    customer = Customer.get(customer_pk(customer_id), "PROFILE", consistent_read=True)
+    before, after = set(customer.segments or ()), set(event.segments)
+    with transaction() as tx:
+        tx.update(customer, actions=[Customer.segments.set(after) if after else Customer.segments.remove()])
+        for name in after - before:
+            tx.save(SegmentMember(f"SEGMENT#{name}", f"CUSTOMER#{customer_id}", customer_id=customer_id))
+        for name in before - after:
+            tx.delete(SegmentMember(f"SEGMENT#{name}", f"CUSTOMER#{customer_id}"))
+    return {"customer_number": event.customer_number, "segments": sorted(after)}

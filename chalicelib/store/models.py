@@ -85,6 +85,13 @@ class Customer(Item, discriminator="customer"):
     segments = UnicodeSetAttribute(null=True)  # marketing segments set by admins (offers' eligibility)
 
 
+class SegmentMember(Item, discriminator="segment_member"):
+    """PK=SEGMENT#<name> SK=CUSTOMER#<id>: who is in a segment (every customer is in `all`), for
+    announcements; kept in step with Customer.segments by the admin actions."""
+
+    customer_id = UnicodeAttribute()
+
+
 class CustomerNumber(Item, discriminator="customer_number"):
     """PK=CUSTNUM#<number> SK=CUSTNUM: makes customer numbers unique and maps them to ids."""
 
