@@ -11,6 +11,7 @@ from chalice.app import AuthRequest, DynamoDBEvent, Request, SQSEvent
 from chalicelib.account import ingestion, plan_change, profile, views
 from chalicelib.account import schemas as account_schemas
 from chalicelib.api import principal as auth_edge
+from chalicelib.api import ratelimit
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, handled, no_content, ok
 from chalicelib.api.validation import parse_body, parse_idempotency_key, parse_query, path_id
@@ -51,6 +52,11 @@ def _device() -> str | None:
     return _request().headers.get("user-agent")
 
 
+def _client() -> str:
+    """The caller's address as API Gateway saw it (not a header the client could set)."""
+    return str(((_request().context or {}).get("identity") or {}).get("sourceIp") or "unknown")
+
+
 # --- well-known documents --------------------------------------------------------------------------
 
 
@@ -78,7 +84,10 @@ def apple_app_site_association() -> Response:
 @app.route("/auth/passkeys/register/options", methods=["POST"])
 @handled
 def register_options() -> Response:
+    ratelimit.check("sign_in_client", _client())
     body = parse_body(auth_schemas.RegisterOptionsBody, _request().raw_body)
+    if body.activation_code is not None:
+        ratelimit.check("activation_client", _client())
     authorization = _request().headers.get("authorization")  # present when adding another passkey
     signed_in = principal_from_header(authorization) if authorization else None
     options = passkeys.registration_options(
@@ -92,6 +101,7 @@ def register_options() -> Response:
 @app.route("/auth/passkeys/register/verify", methods=["POST"])
 @handled
 def register_verify() -> Response:
+    ratelimit.check("sign_in_client", _client())
     body = parse_body(auth_schemas.RegisterVerifyBody, _request().raw_body)
     tokens = passkeys.register(challenge_id=body.challenge_id, credential=body.credential, name=body.name, device=_device())
     return ok(tokens.to_wire(), status=201)
@@ -100,6 +110,7 @@ def register_verify() -> Response:
 @app.route("/auth/passkeys/login/options", methods=["POST"])
 @handled
 def login_options() -> Response:
+    ratelimit.check("sign_in_client", _client())
     parse_body(auth_schemas.EmptyBody, _request().raw_body)
     return ok(passkeys.login_options().to_wire())
 
@@ -107,6 +118,7 @@ def login_options() -> Response:
 @app.route("/auth/passkeys/login/verify", methods=["POST"])
 @handled
 def login_verify() -> Response:
+    ratelimit.check("sign_in_client", _client())
     body = parse_body(auth_schemas.CredentialBody, _request().raw_body)
     return ok(passkeys.login(challenge_id=body.challenge_id, credential=body.credential, device=_device()).to_wire())
 
@@ -114,6 +126,7 @@ def login_verify() -> Response:
 @app.route("/auth/token/refresh", methods=["POST"])
 @handled
 def refresh_token() -> Response:
+    ratelimit.check("sign_in_client", _client())
     body = parse_body(auth_schemas.RefreshBody, _request().raw_body)
     return ok(sessions.refresh(refresh_token=body.refresh_token).to_wire())
 
@@ -306,6 +319,7 @@ def put_autopay() -> Response:
 @handled
 def payment_challenge(bill_id: str) -> Response:
     me = auth_edge.principal(_request())
+    ratelimit.check("payment_customer", me.customer_id)
     refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
     body = parse_body(billing_schemas.ChallengeBody, _request().raw_body)
     return ok(payments.challenge(customer_id=me.customer_id, bill_id=_bill_id(bill_id), amount=body.amount, method_id=body.payment_method_id))
@@ -315,6 +329,7 @@ def payment_challenge(bill_id: str) -> Response:
 @handled
 def pay_bill(bill_id: str) -> Response:
     me = auth_edge.principal(_request())
+    ratelimit.check("payment_customer", me.customer_id)
     key = parse_idempotency_key(_request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY)
     refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
     body = parse_body(billing_schemas.PayBody, _request().raw_body)
@@ -350,6 +365,7 @@ def get_offer(offer_id: str) -> Response:
 @handled
 def bid_challenge(offer_id: str) -> Response:
     me = auth_edge.principal(_request())
+    ratelimit.check("bid_customer", me.customer_id)
     body = parse_body(bidding_schemas.BidChallengeBody, _request().raw_body)
     return ok(bids.challenge(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id))
 
@@ -358,6 +374,7 @@ def bid_challenge(offer_id: str) -> Response:
 @handled
 def place_bid(offer_id: str) -> Response:
     me = auth_edge.principal(_request())
+    ratelimit.check("bid_customer", me.customer_id)
     body = parse_body(bidding_schemas.PlaceBidBody, _request().raw_body)
     bid, created = bids.place(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id,
                               challenge_id=body.challenge_id, credential=body.credential)
@@ -368,6 +385,7 @@ def place_bid(offer_id: str) -> Response:
 @handled
 def withdraw_bid(offer_id: str) -> Response:
     me = auth_edge.principal(_request())
+    ratelimit.check("bid_customer", me.customer_id)
     bids.withdraw(customer_id=me.customer_id, offer_id=_offer_id(offer_id))
     return no_content()
 

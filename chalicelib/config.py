@@ -63,8 +63,9 @@ class Settings:
 # Per client (the caller's IP, as API Gateway saw it) for the unauthenticated sign-in routes; per
 # customer for money. Generous for people, tight for scripts. RATE_LIMITS="name=N/S,..." overrides.
 DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
-    "sign_in_client": (30, 60),  # login and registration options/verify, token refresh
-    "activation_client": (10, 600),  # tries of an activation code (the per-number lockout is apart)
+    # Per address: generous, since many customers can share one (carrier-grade NAT).
+    "sign_in_client": (120, 60),  # login and registration options/verify, token refresh
+    "activation_client": (20, 600),  # tries of an activation code (the per-number lockout is apart)
     "payment_customer": (10, 60),  # payment challenges and payments
     "bid_customer": (20, 60),  # bid challenges, bids, withdrawals
 }

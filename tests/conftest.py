@@ -41,6 +41,9 @@ def pytest_configure(config: pytest.Config) -> None:
         FCM_PROJECT_ID="selfcare-test",
         FIREBASE_CREDENTIALS="none",
         FCM_ENDPOINT=_state["fcm"].url,
+        # The whole suite signs in and pays from one address at machine speed: limits far above it
+        # (tests/test_rate_limits.py checks the real limiter with tight ones).
+        RATE_LIMITS="sign_in_client=100000/60,activation_client=100000/60,payment_customer=100000/60,bid_customer=100000/60",
     )
     tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
 

@@ -85,6 +85,13 @@ class Customer(Item, discriminator="customer"):
     segments = UnicodeSetAttribute(null=True)  # marketing segments set by admins (offers' eligibility)
 
 
+class RateWindow(Item, discriminator="rate_window"):
+    """PK=RATE#<limit>#<hash of the client or customer> SK=W#<window length>#<window start, epoch s>: requests
+    counted in one fixed window (conditional ADD: never past the limit), gone by TTL after it."""
+
+    count = NumberAttribute(default=0)
+
+
 class SegmentMember(Item, discriminator="segment_member"):
     """PK=SEGMENT#<name> SK=CUSTOMER#<id>: who is in a segment (every customer is in `all`), for
     announcements; kept in step with Customer.segments by the admin actions."""
