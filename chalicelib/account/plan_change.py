@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.account import catalog, cycles
-from chalicelib.account.views import line_and_cycles
+from chalicelib.account.views import line_and_cycles, owns_line
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
 from chalicelib.notifications import inbox
@@ -71,6 +71,8 @@ def request(*, customer_id: str, line_id: str, plan_id: str, preview_token: str)
     try:
         shown = PlanChangePreview.get(pk, f"PREVIEW#{preview_token}", consistent_read=True)
     except PlanChangePreview.DoesNotExist:
+        if not owns_line(customer_id, line_id):  # another customer's line: as unknown as any (404)
+            raise NotFound("No such line.", code="line_not_found") from None
         raise ValidationFailed("Show the preview first: this preview token is unknown or already used.", code="preview_required") from None
     if shown.line_id != line_id or shown.plan_id != plan_id:
         raise ValidationFailed("This preview was for another line or plan: preview this change first.", code="preview_mismatch")

@@ -126,7 +126,7 @@ def daily_usage(*, customer_id: str, line_id: str, start: date, end: date) -> di
         d.day: d
         for d in DailyUsage.query(pk, DailyUsage.SK.between(f"USAGEDAY#{line_id}#{start.isoformat()}", f"USAGEDAY#{line_id}#{end.isoformat()}"))
     }
-    if not days and not _owns_line(customer_id, line_id):
+    if not days and not owns_line(customer_id, line_id):
         raise NotFound("No such line.", code="line_not_found")
     series = []
     day = start
@@ -137,8 +137,8 @@ def daily_usage(*, customer_id: str, line_id: str, start: date, end: date) -> di
     return {"line_id": line_id, "units": dict(cycles.UNIT), "days": series}
 
 
-def _owns_line(customer_id: str, line_id: str) -> bool:
-    """Only when the range held no usage: tell an empty range of one's own line from a foreign line."""
+def owns_line(customer_id: str, line_id: str) -> bool:
+    """For error paths only: tell one's own line from a foreign one (which answers 404)."""
     try:
         Line.get(customer_pk(customer_id), f"LINE#{line_id}#META")
         return True
