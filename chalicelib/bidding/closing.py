@@ -97,6 +97,15 @@ def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str,
         log_event("clearing_paused", offer=offer_id, reason=str(stop))
         _release(offer_id, lease)
         return "paused"
+    except Exception as error:
+        # DynamoDB failing past the SDK's retries: hand the offer back at once (best effort; else
+        # the lease expires) and let the scheduler's next run resume from what was recorded.
+        log_event("clearing_failed", offer=offer_id, error=type(error).__name__)
+        try:
+            _release(offer_id, lease)
+        except Exception:  # noqa: BLE001
+            pass
+        raise
 
 
 def _claim(offer_id: str) -> str | None:

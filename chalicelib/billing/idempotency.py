@@ -81,6 +81,15 @@ def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callabl
     except errors.DomainError as error:
         _finish(record, Outcome(error={"class": type(error).__name__, "code": error.code, "message": error.message}))
         raise
+    except Exception:
+        # Our own failure (DynamoDB unavailable after the SDK's retries...): not an outcome either.
+        # Free the key at once so the client's retry resumes now rather than after the lease.
+        try:
+            record.update(actions=[IdempotencyRecord.locked_until.set(0)], condition=IdempotencyRecord.state == "in_progress")
+        except Exception:  # noqa: BLE001 - the lease then frees it in LEASE_S
+            pass
+        raise errors.TemporarilyUnavailable("Something failed on our side before the payment finished: retry with the same Idempotency-Key; "
+                                            "you will not be charged twice.") from None
     _finish(record, Outcome(result=result))
     return result
 
