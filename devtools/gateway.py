@@ -62,3 +62,11 @@ def install() -> None:
     local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
     local.LocalGateway._selfcare_installed = True  # type: ignore[attr-defined]
     local.ChaliceRequestHandler.disable_nagle_algorithm = True
+    # http.server answers methods it has no do_X for with its own HTML 501; API Gateway answers
+    # them like any unknown route. Route them through the gateway (which finds no route).
+    def any_method(self: Any, name: str) -> Any:
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
+    local.ChaliceRequestHandler.__getattr__ = any_method  # type: ignore[attr-defined]
