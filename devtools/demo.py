@@ -138,11 +138,63 @@ def main() -> int:
     show("24. The network hiccups and the app retries with the same key: the same payment, no second charge",
          http.post(f"{api}/bills/{bill_id}/payments", headers=key, json=body), ("payment_id", "status"))
     show("25. The bill", http.get(f"{api}/bills/{bill_id}", headers=first), ("status", "balance", "payments"))
+    if line_id:
+        import uuid
+
+        from devtools.usage_simulator import sqs_event
+
+        record = {"event_id": str(uuid.uuid4()), "line_id": line_id, "kind": "data", "quantity": 21 * 1024 * 1024,
+                  "occurred_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))}
+        print("\n== 26. The network reports 21 GB of data on the line (SQS -> ingest_usage)")
+        app.ingest_usage(sqs_event([record]), None)
+        show("27. Told before having to ask: the usage alert in the inbox", http.get(f"{api}/me/inbox?limit=3", headers=first))
+    _bid(api, http, app, first, phone, card["payment_method_id"])
     print("\n   Demo customer C-1001's line ln_demo1001 gets usage every 5 s from the simulator:"
           f" sign in as C-1001 and GET {api}/lines/ln_demo1001/usage")
-    show("26. The first device signs out (its push registration goes with it)", http.post(f"{api}/auth/logout", headers=first))
+    show("34. The first device signs out (its push registration goes with it)", http.post(f"{api}/auth/logout", headers=first))
     print("\nDone.")
     return 0
+
+
+def _bid(api: str, http: requests.Session, app: Any, bearer: dict[str, str], phone: SoftAuthenticator, method_id: str) -> None:
+    """An upgrade offer closing in 20 s: the customer bids, a rival outbids, the customer raises;
+    the clear_offers worker (every 10 s under `make run`) charges the winner; the outcome."""
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime.now(timezone.utc)
+    offer_id = f"off_demo{int(time.time())}"
+    show_admin("28. An admin opens an upgrade auction: 1 unit, closes in 20 s", "admin_create_offer", app.admin_create_offer({
+        "offer_id": offer_id, "title": {"fr": "Premium 100 Go pendant 3 mois", "en": "Premium 100 GB for 3 months"},
+        "description": {"fr": "Le forfait Premium 3 mois.", "en": "The Premium plan for 3 months."}, "inventory": 1, "currency": "EUR",
+        "min_bid": 500, "max_bid": 2900, "increment": 100, "opens_at": (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "closes_at": (start + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%SZ")}, None))
+
+    def place(who: dict[str, str], authenticator: SoftAuthenticator, method: str, amount: int, step: str) -> None:
+        challenge = http.post(f"{api}/offers/{offer_id}/bid/challenge", headers=who, json={"amount": amount, "payment_method_id": method}).json()
+        print(f"\n   {challenge.get('transaction', {}).get('statement', {}).get('en', challenge)}")
+        body = {"amount": amount, "payment_method_id": method, "challenge_id": challenge["challenge_id"], "credential": authenticator.get(challenge["options"])}
+        show(step, http.put(f"{api}/offers/{offer_id}/bid", headers=who, json=body), ("amount", "placed_at"))
+
+    place(bearer, phone, method_id, 1200, "29. The customer bids 12.00 EUR, confirmed with Face ID")
+    rival_number = f"R-{int(time.time())}"
+    rival = app.admin_create_customer({"customer_number": rival_number, "name": "Rival"}, None)
+    rival_phone = SoftAuthenticator(origin=phone.origin)
+    options = http.post(f"{api}/auth/passkeys/register/options", json={"customer_number": rival_number, "activation_code": rival["activation_code"]}).json()
+    tokens = http.post(f"{api}/auth/passkeys/register/verify", json={"challenge_id": options["challenge_id"], "credential": rival_phone.create(options["options"])}).json()
+    rival_bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    rival_card = http.post(f"{api}/me/payment-methods", headers=rival_bearer, json={"provider_token": "tok_visa"}).json()["payment_method_id"]
+    place(rival_bearer, rival_phone, rival_card, 1500, "30. Another customer bids 15.00 EUR")
+    show("31. The customer's bid is now weaker, without seeing the rival's amount", http.get(f"{api}/offers/{offer_id}?amount=1800", headers=bearer),
+         ("my_bid", "candidate", "rule"))
+    place(bearer, phone, method_id, 1800, "32. The customer raises to 18.00 EUR")
+    print("\n   Waiting for the close and the clearing worker ...", flush=True)
+    for _ in range(60):
+        time.sleep(1)
+        outcome = http.get(f"{api}/offers/{offer_id}", headers=bearer).json().get("outcome")
+        if outcome:
+            break
+    show("33. The outcome: won, charged what was bid; the inbox says so", http.get(f"{api}/offers/{offer_id}", headers=bearer), ("status", "outcome"))
+    show("    The customer's newest alerts", http.get(f"{api}/me/inbox?limit=2", headers=bearer), ("items",))
 
 
 if __name__ == "__main__":

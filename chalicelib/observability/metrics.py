@@ -35,10 +35,17 @@ METRICS: dict[str, str] = {
 def emit(name: str, value: float = 1, unit: Unit = "Count") -> None:
     if name not in METRICS:
         raise ValueError(f"unknown metric {name}: declare it in METRICS")
-    record = {
+    stage = get_settings().stage
+    if stage == "local":
+        return  # no CloudWatch here: keep `make run`'s console for the logs
+    record = emf(name, value, unit, stage)
+    write_line(json.dumps(record, separators=(",", ":")))
+
+
+def emf(name: str, value: float, unit: Unit, stage: str) -> dict[str, object]:
+    return {
         "_aws": {"Timestamp": int(time.time() * 1000),
                  "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Stage"]], "Metrics": [{"Name": name, "Unit": unit}]}]},
-        "Stage": get_settings().stage,
+        "Stage": stage,
         name: value,
     }
-    write_line(json.dumps(record, separators=(",", ":")))
