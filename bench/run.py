@@ -8,7 +8,7 @@ from pathlib import Path
 
 import argparse
 
-from bench import account, clearing, cold_start, fanout, payment, sign_in
+from bench import account, clearing, cold_start, fanout, load, payment, sign_in
 from bench.common import count_dynamodb_calls, machine, start_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -31,6 +31,7 @@ def main() -> None:
             "push_fanout": fanout.run(customers=500 if args.quick else 5000),
             "account": account.run(records=2000 if args.quick else 10_000),
             "payment": payment.run(),
+            "load": load.run(customers=20 if args.quick else 60),
             "clearing": clearing.run(bids=10_000 if args.quick else 100_000, units=50 if args.quick else 500),
         }
     finally:
