@@ -27,6 +27,7 @@ from chalicelib.config import get_settings
 from chalicelib.notifications import delivery, devices, inbox, preferences
 from chalicelib.notifications import schemas as notification_schemas
 from chalicelib.notifications import stream as table_stream
+from chalicelib.observability.log import logged_handler
 
 app = Chalice(app_name="selfcare")
 
@@ -470,38 +471,45 @@ def read_all_alerts() -> Response:
 
 
 @app.on_dynamodb_record(stream_arn=get_settings().table_stream_arn, batch_size=100, name="table_stream")
+@logged_handler("table_stream")
 def on_table_stream(event: DynamoDBEvent) -> dict[str, Any]:
     failed = table_stream.handle_records(event.to_dict()["Records"])
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
 
 
 @app.on_sqs_message(queue=get_settings().usage_queue_name, batch_size=100, name="ingest_usage")
+@logged_handler("ingest_usage")
 def ingest_usage(event: SQSEvent) -> dict[str, Any]:
     result = ingestion.ingest([(record.to_dict()["messageId"], record.body) for record in event])
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in result.failed_messages]}
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS), name="apply_plan_changes")
+@logged_handler("apply_plan_changes")
 def apply_plan_changes(event: Any) -> dict[str, Any]:
     return {"applied": plan_change.apply_due()}
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="sweep_pending_payments")
+@logged_handler("sweep_pending_payments")
 def sweep_pending_payments(event: Any) -> dict[str, Any]:
     return {"settled": payments.sweep()}
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS), name="daily_billing")
+@logged_handler("daily_billing")
 def daily_billing(event: Any) -> dict[str, Any]:
     return {"autopay": payments.autopay(), "reminders": bills.remind_due()}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="clear_offers")
+@logged_handler("clear_offers")
 def clear_offers(event: Any) -> dict[str, Any]:
     return {"offers": closing.run()}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")
+@logged_handler("deliver_deferred_alerts")
 def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
     statuses = delivery.deliver_due()
     return {"processed": len(statuses), "statuses": statuses}

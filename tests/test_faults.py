@@ -77,7 +77,7 @@ def test_a_payment_is_charged_exactly_once(api, app_module, enrol):
     with dynamodb_faults(**FAULTS, seed=5) as seen:
         body, key = confirmed(), str(uuid.uuid4())
         for _ in range(20):
-            paid = _retrying(lambda: api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token, headers={"Idempotency-Key": key}))
+            paid = _retrying(lambda b=body, k=key: api.post(f"/bills/{bill_id}/payments", b, token=enrolled.token, headers={"Idempotency-Key": k}))
             if paid.status == 201:
                 break
             # The confirmation was spent by a run that failed before creating the payment: confirm

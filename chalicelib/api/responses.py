@@ -80,8 +80,12 @@ def handled(view: F) -> F:
             return view(*args, **kwargs)
         except DomainError as error:
             return from_domain_error(error)
-        except Exception:  # noqa: BLE001 - the edge of the service: nothing escapes unshaped
-            logging.getLogger("selfcare").exception("unhandled error in %s", view.__name__)
+        except Exception as error:  # noqa: BLE001 - the edge of the service: nothing escapes unshaped
+            import traceback
+
+            # One JSON line, like every other; the frames say where, the type what (no locals).
+            where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in traceback.extract_tb(error.__traceback__)][-5:]
+            log_event("unhandled_error", level=logging.ERROR, view=view.__name__, error=type(error).__name__, where=where)
             return error_response(500, "internal_error", "The service had a problem; please try again.")
 
     wrapper.__selfcare_handled__ = True  # type: ignore[attr-defined]

@@ -5,11 +5,13 @@ are hashed so that logs can be correlated without naming the customer.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
 import sys
-from typing import Any
+import time
+from typing import Any, Callable, TypeVar
 
 from chalicelib.common.clock import iso, now
 
@@ -37,3 +39,29 @@ def log_event(event: str, *, level: int = logging.INFO, customer_id: str | None 
 def write_line(line: str) -> None:
     """A raw line on the log stream (EMF metrics), quieted with the rest."""
     _logger.info(line)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def logged_handler(name: str) -> Callable[[F], F]:
+    """One line per event a non-HTTP function handles (SQS batch, stream batch, schedule): which,
+    how long, the Lambda request id, and whether it raised."""
+
+    def wrap(handler: F) -> F:
+        @functools.wraps(handler)
+        def run(event: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            context = getattr(event, "context", None) or (args[0] if args else None)
+            outcome = "error"
+            try:
+                result = handler(event, *args, **kwargs)
+                outcome = "ok"
+                return result
+            finally:
+                log_event("lambda_event", function=name, outcome=outcome, latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                          request_id=getattr(context, "aws_request_id", None))
+
+        return run  # type: ignore[return-value]
+
+    return wrap

@@ -9,7 +9,7 @@ import random
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from botocore.awsrequest import AWSResponse
 from botocore.endpoint import Endpoint
@@ -25,9 +25,9 @@ class _Raw:
         yield self._body
 
 
-def _error(request: object, status: int, kind: str) -> AWSResponse:
+def _error(request: Any, status: int, kind: str) -> AWSResponse:
     body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": "injected fault"}).encode()
-    return AWSResponse(getattr(request, "url"), status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}, _Raw(body))
+    return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}, _Raw(body))
 
 
 @contextmanager
