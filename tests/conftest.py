@@ -59,11 +59,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def app_module() -> Any:
+    from chalice.local import LocalChalice
+
     from devtools import gateway
 
     gateway.install()
     import app
 
+    # Chalice's test client keeps `app.current_request` in one attribute shared by every thread;
+    # the suite sends concurrent requests of different customers, so give each thread its own, as
+    # `chalice local` does (and as Lambda does, one request per process at a time).
+    class ThreadLocalApp(LocalChalice, type(app.app)):  # type: ignore[misc, valid-type]
+        pass
+
+    app.app.__class__ = ThreadLocalApp
     return app
 
 
