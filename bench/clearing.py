@@ -19,7 +19,6 @@ from typing import Any
 
 from bench.common import calls
 
-SHARDS = 8
 
 
 def _write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
@@ -36,6 +35,7 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
     from chalicelib.bidding import bids as bids_module
     from chalicelib.bidding import closing, offers
     from chalicelib.common.clock import iso_ms
+    from devtools.time_travel import close_now
 
     client = boto3.client("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"], region_name="eu-west-3")
     table = os.environ["APP_TABLE_NAME"]
@@ -56,11 +56,10 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
         amount = 100 * rng.randint(1, 1000)
         at = iso_ms(placed + timedelta(milliseconds=rng.randint(0, 3_600_000)))
         bid_id = bids_module.bid_id_for(offer_id, customer)
-        shard = int(hashlib.sha256(customer.encode()).hexdigest()[:8], 16) % SHARDS
-        rows.append((amount, at, bid_id, customer, shard))
+        rows.append((amount, at, bid_id, customer, offers.shard_of(offer_id, customer)))
     rows.sort(key=lambda r: (-r[0], r[1], r[2]))
     items = [{
-        "PK": {"S": f"OFFER#{offer_id}#S#{shard}"}, "SK": {"S": f"BID#{customer}"}, "type": {"S": "offer_bid"},
+        "PK": {"S": shard}, "SK": {"S": f"BID#{customer}"}, "type": {"S": "offer_bid"},
         "GSI1PK": {"S": f"BIDS#{offer_id}"}, "GSI1SK": {"S": bids_module.rank_key(amount, at, bid_id)},
         "bid_id": {"S": bid_id}, "offer_id": {"S": offer_id}, "customer_id": {"S": customer}, "amount": {"N": str(amount)},
         "currency": {"S": "EUR"}, "method_id": {"S": "pm_" + hashlib.sha256(customer.encode()).hexdigest()[:16]},
@@ -84,29 +83,23 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
     # The baseline: every bid read once, as fast as boto3 pages them.
     started = time.perf_counter()
     raw_items = raw_pages = 0
-    for shard in range(SHARDS):
+    for shard in offers.shard_pks(offer_id):
         for page in client.get_paginator("query").paginate(
             TableName=table, ConsistentRead=True, KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
-            ExpressionAttributeValues={":pk": {"S": f"OFFER#{offer_id}#S#{shard}"}, ":b": {"S": "BID#"}},
+            ExpressionAttributeValues={":pk": {"S": shard}, ":b": {"S": "BID#"}},
         ):
             raw_items += page["Count"]
             raw_pages += 1
     raw_s = time.perf_counter() - started
     assert raw_items == bids, raw_items
 
-    # Time passes: the offer closes (its closing time, and its gates', moved to now).
-    from chalicelib.store.models import Offer, OfferGate
-
-    moment = iso_ms(datetime.now(timezone.utc))
-    Offer(f"OFFER#{offer_id}", "OFFER").update(actions=[Offer.closes_at.set(moment), Offer.GSI1SK.set(f"{moment}#{offer_id}")])
-    for shard in range(SHARDS):
-        OfferGate(f"OFFER#{offer_id}#S#{shard}", "GATE").update(actions=[OfferGate.closes_at.set(moment)])
+    close_now(offer_id)  # time passes: the offer closes
     budget = closing.Budget(seconds=3600)
     with calls() as used:
         started = time.perf_counter()
-        lease = closing._claim(offer_id)
-        assert lease is not None
-        offer = offers.get_offer(offer_id, consistent=True)
+        claimed = closing._claim(offer_id)
+        assert claimed is not None
+        lease, offer = claimed
         entries = closing._charge_winners(offer, lease, budget, {})
         closing._store_result(offer, lease, entries, cleared=True)
         clearing_s = time.perf_counter() - started

@@ -176,10 +176,15 @@ def list_sessions(*, customer_id: str, current_session_id: str) -> list[dict[str
     ]
 
 
-def revoke_sessions_of_passkey(*, customer_id: str, passkey_id: str) -> int:
+def revoke_all(*, customer_id: str, reason: str, passkey_id: str | None = None) -> int:
+    """End every active session of a customer (or only those a passkey opened); how many."""
     ended = 0
     for s in active_sessions(customer_id):
-        if s.passkey_id == passkey_id:
-            revoke(customer_id=customer_id, session_id=s.session_id, reason="passkey_removed")
+        if passkey_id is None or s.passkey_id == passkey_id:
+            revoke(customer_id=customer_id, session_id=s.session_id, reason=reason)
             ended += 1
     return ended
+
+
+def revoke_sessions_of_passkey(*, customer_id: str, passkey_id: str) -> int:
+    return revoke_all(customer_id=customer_id, reason="passkey_removed", passkey_id=passkey_id)

@@ -14,7 +14,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.auth import challenges, passkeys
 from chalicelib.bidding.offers import (
-    bid_key, bid_to_wire, gate_key, get_offer, money, offer_to_wire, outcome_of, phase, validate_amount, visible_offer,
+    Viewer, bid_key, bid_to_wire, gate_key, money, offer_to_wire, outcome_of, phase, validate_amount, visible_offer,
 )
 from chalicelib.billing import bills, methods
 from chalicelib.common.clock import iso_ms, now
@@ -22,7 +22,7 @@ from chalicelib.errors import Conflict, NotFound, TemporarilyUnavailable, Unauth
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Offer, OfferBid, OfferGate, Passkey, customer_pk
+from chalicelib.store.models import Offer, OfferBid, OfferGate, Passkey, PaymentMethod, customer_pk
 
 RANK_CEILING = 10**12  # amounts are below it: the rank key sorts the highest amount first
 T = TypeVar("T")
@@ -84,7 +84,7 @@ def strength(offer: Offer, *, amount: int, placed_at: str, bid_id: str, exclude:
 
 
 def offer_view(*, customer_id: str, offer_id: str, candidate: int | None) -> dict[str, Any]:
-    offer, viewer, bid = visible_offer(customer_id, offer_id)
+    offer, _, bid = visible_offer(customer_id, offer_id)
     moment = iso_ms(now())
     state = phase(offer, moment)
     answer = {**offer_to_wire(offer, moment), "rule": RULE, "my_bid": None, "candidate": None, "outcome": outcome_of(offer, bid)}
@@ -103,14 +103,13 @@ def offer_view(*, customer_id: str, offer_id: str, candidate: int | None) -> dic
 # --- placing, changing, withdrawing ---------------------------------------------------------------------
 
 
-def _biddable(customer_id: str, offer_id: str, amount: int, method_id: str) -> Offer:
-    offer, viewer, bid = visible_offer(customer_id, offer_id)
+def _check_biddable(offer: Offer, viewer: Viewer, customer_id: str, amount: int, method_id: str) -> PaymentMethod:
+    """The caller may bid this amount with this method now; returns the method."""
     if not viewer.eligible(offer):
         raise NotFound("No such offer.", code="offer_not_found")
     _refuse_unless_open(offer)
     validate_amount(offer, amount)
-    methods.get_owned(customer_id, method_id)
-    return offer
+    return methods.get_owned(customer_id, method_id)
 
 
 def _refuse_unless_open(offer: Offer, gate: OfferGate | None = None) -> None:
@@ -120,7 +119,7 @@ def _refuse_unless_open(offer: Offer, gate: OfferGate | None = None) -> None:
         raise Conflict("This offer was cancelled.", code="offer_cancelled")
     if moment < offer.opens_at:
         raise Conflict(f"Bidding opens at {offer.opens_at}.", code="offer_not_open_yet")
-    if status not in ("open",) or moment >= offer.closes_at:
+    if status != "open" or moment >= offer.closes_at:
         raise Conflict(f"Bidding closed at {offer.closes_at}.", code="offer_closed")
 
 
@@ -128,8 +127,8 @@ def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -
     """Request options whose challenge commits to the bid, and the exact total charged if it wins."""
     from chalicelib.auth import ceremonies
 
-    offer = _biddable(customer_id, offer_id, amount, method_id)
-    method = methods.get_owned(customer_id, method_id)
+    offer, viewer, _ = visible_offer(customer_id, offer_id)
+    method = _check_biddable(offer, viewer, customer_id, amount, method_id)
     bound = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
     allowed = [(p.credential_id, list(p.transports or [])) for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))]
@@ -157,22 +156,20 @@ def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -
 def place(*, customer_id: str, offer_id: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Place or change the caller's bid; returns (bid, created). A retried request whose
     confirmation was already spent on this very bid answers that bid."""
-    offer = get_offer(offer_id)
+    offer, viewer, previous = visible_offer(customer_id, offer_id, consistent=True)
     try:
         spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.STEP_UP)
     except NotFound:
-        existing = _current(offer, customer_id)
-        if existing is not None and existing.challenge_id == challenge_id and int(existing.amount) == amount and existing.method_id == method_id:
-            return bid_to_wire(existing), False
+        if previous is not None and previous.challenge_id == challenge_id and int(previous.amount) == amount and previous.method_id == method_id:
+            return bid_to_wire(previous), False
         raise
     expected = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
     if spent.customer_id != customer_id or spent.binding != expected:
         log_event("bid_refused", customer_id=customer_id, offer=offer.offer_id, reason="challenge_for_another_bid")
         raise Unauthenticated("This confirmation was for another bid: confirm this one again.", code="step_up_mismatch")
-    _biddable(customer_id, offer_id, amount, method_id)
+    _check_biddable(offer, viewer, customer_id, amount, method_id)
     passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
 
-    previous = _current(offer, customer_id)
     moment = iso_ms(now())
     bid_id = bid_id_for(offer.offer_id, customer_id)
     pk, sk = bid_key(offer, customer_id)
@@ -222,10 +219,3 @@ def _gated(offer: Offer, customer_id: str, write: Callable[[], None]) -> None:
         raise Conflict(f"Bidding closed at {offer.closes_at}.", code="offer_closed") from None
     except TransactWriteError:
         raise TemporarilyUnavailable("Too many bids at once on this offer: try again in a moment.") from None
-
-
-def _current(offer: Offer, customer_id: str) -> OfferBid | None:
-    try:
-        return OfferBid.get(*bid_key(offer, customer_id), consistent_read=True)
-    except OfferBid.DoesNotExist:
-        return None

@@ -27,7 +27,7 @@ from typing import Any, Callable
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.bidding import clearing
-from chalicelib.bidding.offers import ACTIVE, RESULT_PAGE_SIZE, get_offer
+from chalicelib.bidding.offers import ACTIVE, RESULT_PAGE_SIZE, shard_pks
 from chalicelib.billing import bills, methods
 from chalicelib.billing.gateway import GatewayTimeout, get_gateway
 from chalicelib.billing.payments import DECLINES
@@ -37,7 +37,6 @@ from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Offer, OfferBid, OfferGate, OfferResultPage, plain
 
 LEASE_S = 60
@@ -77,10 +76,10 @@ def run(*, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] |
 
 def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None) -> str:
     budget, hooks = budget or Budget(), hooks or {}
-    lease = _claim(offer_id)
-    if lease is None:
+    claimed = _claim(offer_id)
+    if claimed is None:
         return "busy_or_not_due"
-    offer = get_offer(offer_id, consistent=True)
+    lease, offer = claimed
     try:
         if offer.status == "clearing":
             entries = _charge_winners(offer, lease, budget, hooks)
@@ -89,7 +88,6 @@ def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str,
             entries = [clearing.Entry(rank=i, bid=b, outcome="cancelled", reason="offer_cancelled")
                        for i, b in enumerate(clearing.order(x.rule_bid() for x in _frozen_bids(offer)), start=1)]
             _store_result(offer, lease, entries, cleared=False)
-        offer = get_offer(offer_id, consistent=True)
         _tell_bidders(offer, lease, budget)
         _finish(offer, lease)
         return offer.status + ":done"
@@ -108,42 +106,42 @@ def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str,
         raise
 
 
-def _claim(offer_id: str) -> str | None:
+def _update_if(offer: Offer, actions: list[Any], condition: Any) -> bool:
+    """One conditional UpdateItem on the offer (one item needs no transaction, which would cost
+    twice the capacity); False when the condition does not hold. `offer` is refreshed with the
+    item as written, so no read follows."""
+    try:
+        offer.update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+def _claim(offer_id: str) -> tuple[str, Offer] | None:
+    """The lease on an offer that is due (or whose clearing a dead run left), with the offer."""
     lease = new_id("lease", 8)
     moment, clock = iso_ms(now()), epoch(now())
     offer = Offer(f"OFFER#{offer_id}", "OFFER")
     free = Offer.lease_until.does_not_exist() | (Offer.lease_until < clock)
     due = (Offer.status == "open") & (Offer.closes_at <= moment)
     resumable = Offer.status.is_in("clearing", "cleared", "cancelled") & Offer.GSI1PK.exists()
-    try:
-        with transaction() as tx:
-            tx.update(offer, actions=[Offer.lease_owner.set(lease), Offer.lease_until.set(clock + LEASE_S), Offer.updated_at.set(moment)],
-                      condition=free & (due | resumable), label="claim")
-    except ConditionsFailed:
+    if not _update_if(offer, [Offer.lease_owner.set(lease), Offer.lease_until.set(clock + LEASE_S), Offer.updated_at.set(moment)],
+                      free & (due | resumable)):
         return None
-    try:
-        with transaction() as tx:
-            tx.update(offer, actions=[Offer.status.set("clearing")], condition=(Offer.status == "open") & (Offer.lease_owner == lease), label="open")
+    if offer.status == "open" and _update_if(offer, [Offer.status.set("clearing")], (Offer.status == "open") & (Offer.lease_owner == lease)):
         log_event("clearing_started", offer=offer_id)
-    except ConditionsFailed:
-        pass  # it was already clearing / cleared / cancelled: resume
-    return lease
+    return lease, offer
 
 
 def _renew(offer: Offer, lease: str) -> None:
-    try:
-        with transaction() as tx:
-            tx.update(offer, actions=[Offer.lease_until.set(epoch(now()) + LEASE_S)], condition=Offer.lease_owner == lease, label="lease")
-    except ConditionsFailed:
-        raise LeaseLost("lease taken over") from None
+    if not _update_if(offer, [Offer.lease_until.set(epoch(now()) + LEASE_S)], Offer.lease_owner == lease):
+        raise LeaseLost("lease taken over")
 
 
 def _release(offer_id: str, lease: str) -> None:
-    try:
-        with transaction() as tx:
-            tx.update(Offer(f"OFFER#{offer_id}", "OFFER"), actions=[Offer.lease_until.set(0)], condition=Offer.lease_owner == lease, label="lease")
-    except ConditionsFailed:
-        pass
+    _update_if(Offer(f"OFFER#{offer_id}", "OFFER"), [Offer.lease_until.set(0)], Offer.lease_owner == lease)
 
 
 @dataclass(frozen=True)
@@ -182,7 +180,7 @@ _WANTED = ["PK", "SK", "bid_id", "customer_id", "amount", "currency", "method_id
 def _frozen_bids(offer: Offer) -> list[FrozenBid]:
     """Close the gates first (idempotent), then read with consistent Queries: no bid can enter or
     leave after. Only the attributes clearing uses."""
-    shards = [f"OFFER#{offer.offer_id}#S#{n}" for n in range(int(offer.shards))]
+    shards = shard_pks(offer.offer_id, int(offer.shards))
     gate_state = "cancelled" if offer.status == "cancelled" else "closed"
     for pk in shards:
         OfferGate(pk, "GATE").update(actions=[OfferGate.status.set(gate_state)])
@@ -280,11 +278,8 @@ def _store_result(offer: Offer, lease: str, entries: list[clearing.Entry], *, cl
     actions = [Offer.result.set(summary), Offer.result_pages.set(len(pages)), Offer.updated_at.set(iso_ms(now()))]
     if cleared:
         actions.append(Offer.status.set("cleared"))
-    try:
-        with transaction() as tx:
-            tx.update(offer, actions=actions, condition=(Offer.lease_owner == lease) & Offer.result_pages.does_not_exist(), label="lease")
-    except ConditionsFailed:
-        raise LeaseLost("result already stored or lease taken over") from None
+    if not _update_if(offer, actions, (Offer.lease_owner == lease) & Offer.result_pages.does_not_exist()):
+        raise LeaseLost("result already stored or lease taken over")
     if cleared:
         emit("OfferCleared")
     log_event("clearing_done" if cleared else "cancellation_recorded", offer=offer.offer_id, won=counts[clearing.WON],
@@ -313,7 +308,8 @@ def _tell(offer: Offer, entry: dict[str, Any]) -> None:
         kind = "bidding.lost"
         reason = entry["reason"] or "outbid"
         if offer.status == "cancelled" and offer.cancel_reason:
-            fr, en = (lambda r: (r["fr"] + " Rien n'a été prélevé.", r["en"] + " Nothing was charged."))(json.loads(offer.cancel_reason))
+            said = json.loads(offer.cancel_reason)
+            fr, en = said["fr"] + " Rien n'a été prélevé.", said["en"] + " Nothing was charged."
         else:
             fr, en = _LOST_REASONS.get(reason, _LOST_REASONS["outbid"])
         data.update(reason=reason, reason_fr=fr, reason_en=en)
@@ -332,18 +328,12 @@ def _tell_bidders(offer: Offer, lease: str, budget: Budget) -> None:
         page = OfferResultPage.get(offer.PK, f"RESULT#{n:05d}", consistent_read=True)
         for entry in json.loads(page.entries):
             _tell(offer, entry)
-        try:
-            with transaction() as tx:
-                tx.update(offer, actions=[Offer.notified_pages.set(n + 1)], condition=Offer.lease_owner == lease, label="lease")
-        except ConditionsFailed:
-            raise LeaseLost("lease taken over") from None
+        if not _update_if(offer, [Offer.notified_pages.set(n + 1)], Offer.lease_owner == lease):
+            raise LeaseLost("lease taken over")
 
 
 def _finish(offer: Offer, lease: str) -> None:
     """Off the to-do list once every bidder was told."""
-    try:
-        with transaction() as tx:
-            tx.update(offer, actions=[Offer.GSI1PK.remove(), Offer.GSI1SK.remove(), Offer.lease_owner.remove(), Offer.lease_until.remove()],
-                      condition=(Offer.lease_owner == lease) & (Offer.notified_pages == Offer.result_pages), label="lease")
-    except ConditionsFailed:
-        raise LeaseLost("lease taken over") from None
+    if not _update_if(offer, [Offer.GSI1PK.remove(), Offer.GSI1SK.remove(), Offer.lease_owner.remove(), Offer.lease_until.remove()],
+                      (Offer.lease_owner == lease) & (Offer.notified_pages == Offer.result_pages)):
+        raise LeaseLost("lease taken over")

@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from chalicelib.bidding import clearing
+from chalicelib.bidding.schemas import OFFER_ID
 from chalicelib.common.clock import iso_ms, now
 from chalicelib.common.secrets import new_id
 from chalicelib.common.strict import Strict
@@ -23,18 +25,22 @@ from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Customer, Item, Line, Offer, OfferBid, OfferGate, OfferResultPage, customer_pk, plain
 
-from chalicelib.bidding.schemas import OFFER_ID
 SHARDS = 8
 ACTIVE = "OFFERS#ACTIVE"
 MAX_LISTED = 100
 RESULT_PAGE_SIZE = 1000
 
 
+def shard_pks(offer_id: str, shards: int = SHARDS) -> list[str]:
+    """The partitions of an offer's bids, each with its gate."""
+    return [f"OFFER#{offer_id}#S#{n}" for n in range(shards)]
+
+
 def shard_of(offer: Offer | str, customer_id: str, shards: int = SHARDS) -> str:
+    """The partition of a customer's bid (a hash of the customer spreads an offer's writes)."""
     offer_id = offer if isinstance(offer, str) else offer.offer_id
     count = shards if isinstance(offer, str) else int(offer.shards)
-    n = int(hashlib.sha256(customer_id.encode()).hexdigest()[:8], 16) % count
-    return f"OFFER#{offer_id}#S#{n}"
+    return shard_pks(offer_id, count)[int(hashlib.sha256(customer_id.encode()).hexdigest()[:8], 16) % count]
 
 
 def bid_key(offer: Offer, customer_id: str) -> tuple[str, str]:
@@ -119,8 +125,8 @@ def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
     try:
         with transaction() as tx:
             tx.save(offer, condition=Offer.PK.does_not_exist(), label="new")
-            for n in range(SHARDS):
-                tx.save(OfferGate(f"OFFER#{offer_id}#S#{n}", "GATE", offer_id=offer_id, status="open", opens_at=opens, closes_at=closes))
+            for pk in shard_pks(offer_id):
+                tx.save(OfferGate(pk, "GATE", offer_id=offer_id, status="open", opens_at=opens, closes_at=closes))
     except ConditionsFailed:
         raise Conflict(f"Offer {offer_id} already exists.", code="offer_exists") from None
     log_event("offer_created", offer=offer_id, inventory=event.inventory)
@@ -144,8 +150,8 @@ def cancel_offer(event: CancelOfferEvent) -> dict[str, Any]:
         with transaction() as tx:
             tx.update(offer, actions=[Offer.status.set("cancelled"), Offer.cancel_reason.set(json.dumps(reason)), Offer.updated_at.set(moment)],
                       condition=(Offer.status == "open") & (Offer.closes_at > moment), label="open")
-            for n in range(int(offer.shards)):
-                tx.update(OfferGate(f"OFFER#{offer.offer_id}#S#{n}", "GATE"), actions=[OfferGate.status.set("cancelled")])
+            for pk in shard_pks(offer.offer_id, int(offer.shards)):
+                tx.update(OfferGate(pk, "GATE"), actions=[OfferGate.status.set("cancelled")])
     except ConditionsFailed:
         raise Conflict(f"Offer {offer.offer_id} is {offer.status if offer.status != 'open' else 'closed'}: it can no longer be cancelled.",
                        code="offer_not_cancellable") from None
@@ -175,20 +181,27 @@ def offer_result(event: OfferResultEvent) -> dict[str, Any]:
 
 
 class Viewer:
-    """What eligibility needs of the caller, from one Query of their partition (lines and profile)."""
+    """What eligibility needs of the caller: their active lines' plans and their segments, from one
+    Query of their partition (lines and profile), made on the first question only (withdrawing or
+    reading an offer one has bid on needs none)."""
 
     def __init__(self, customer_id: str) -> None:
-        items = list(Item.query(customer_pk(customer_id), Item.SK.between("LINE#", "PROFILE")))
         self.customer_id = customer_id
-        self.profile = next((i for i in items if isinstance(i, Customer)), None)
-        self.plan_ids = {plain(i.plan).get("id") for i in items if isinstance(i, Line) and i.status == "active"}
-        self.segments = set(self.profile.segments or ()) if self.profile else set()
-        self.language = self.profile.language if self.profile else "fr"
+
+    @cached_property
+    def _plans_and_segments(self) -> tuple[set[str], set[str]]:
+        items = list(Item.query(customer_pk(self.customer_id), Item.SK.between("LINE#", "PROFILE")))
+        profile = next((i for i in items if isinstance(i, Customer)), None)
+        plans = {plain(i.plan).get("id") for i in items if isinstance(i, Line) and i.status == "active"}
+        return plans, set(profile.segments or ()) if profile else set()
 
     def eligible(self, offer: Offer) -> bool:
         rules = plain(offer.eligibility) or {}
-        plans, segments = set(rules.get("plan_ids") or ()), set(rules.get("segments") or ())
-        return (not plans or bool(plans & self.plan_ids)) and (not segments or bool(segments & self.segments))
+        wanted_plans, wanted_segments = set(rules.get("plan_ids") or ()), set(rules.get("segments") or ())
+        if not wanted_plans and not wanted_segments:
+            return True
+        plans, segments = self._plans_and_segments
+        return (not wanted_plans or bool(wanted_plans & plans)) and (not wanted_segments or bool(wanted_segments & segments))
 
 
 def phase(offer: Offer, moment: str) -> str:
@@ -239,12 +252,13 @@ def bid_to_wire(bid: OfferBid) -> dict[str, Any]:
     }
 
 
-def visible_offer(customer_id: str, offer_id: str) -> tuple[Offer, Viewer, OfferBid | None]:
-    """The offer if the caller may see it (eligible, or bid on it); otherwise 404, like an unknown id."""
+def visible_offer(customer_id: str, offer_id: str, *, consistent: bool = False) -> tuple[Offer, Viewer, OfferBid | None]:
+    """The offer if the caller may see it (eligible, or bid on it); otherwise 404, like an unknown
+    id. With the caller's bid, read consistently when the caller is about to change it."""
     offer = get_offer(offer_id)
     viewer = Viewer(customer_id)
     try:
-        bid: OfferBid | None = OfferBid.get(*bid_key(offer, customer_id))
+        bid: OfferBid | None = OfferBid.get(*bid_key(offer, customer_id), consistent_read=consistent)
     except OfferBid.DoesNotExist:
         bid = None
     if bid is None and not viewer.eligible(offer):

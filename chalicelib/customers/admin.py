@@ -97,30 +97,26 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
     }
 
 
-def issue_activation_code(event: IssueActivationCodeEvent) -> dict[str, Any]:
-    """Replace the customer's activation code (the old one stops working) and lift a lockout."""
-    try:
-        mapping = CustomerNumber.get(number_pk(event.customer_number), "CUSTNUM", consistent_read=True)
-    except CustomerNumber.DoesNotExist:
-        raise NotFound(f"No customer with number {event.customer_number}.", code="customer_not_found") from None
-    code, code_item = activation.new_code(customer_id=mapping.customer_id, customer_number=event.customer_number)
-    with transaction() as tx:
-        tx.save(code_item)
-        tx.delete(activation.reset_failures(event.customer_number))
-    log_event("activation_code_issued", customer_id=mapping.customer_id)
-    return {
-        "customer_id": mapping.customer_id,
-        "customer_number": event.customer_number,
-        "activation_code": code.code,
-        "activation_code_expires_at": code.expires_at,
-    }
-
-
 def _customer_id(customer_number: str) -> str:
     try:
         return CustomerNumber.get(number_pk(customer_number), "CUSTNUM", consistent_read=True).customer_id
     except CustomerNumber.DoesNotExist:
         raise NotFound(f"No customer with number {customer_number}.", code="customer_not_found") from None
+
+
+def _new_code(customer_id: str, customer_number: str) -> dict[str, Any]:
+    code, code_item = activation.new_code(customer_id=customer_id, customer_number=customer_number)
+    with transaction() as tx:
+        tx.save(code_item)
+        tx.delete(activation.reset_failures(customer_number))
+    log_event("activation_code_issued", customer_id=customer_id)
+    return {"customer_id": customer_id, "customer_number": customer_number, "activation_code": code.code,
+            "activation_code_expires_at": code.expires_at}
+
+
+def issue_activation_code(event: IssueActivationCodeEvent) -> dict[str, Any]:
+    """Replace the customer's activation code (the old one stops working) and lift a lockout."""
+    return _new_code(_customer_id(event.customer_number), event.customer_number)
 
 
 def revoke_sessions(event: CustomerRefEvent) -> dict[str, Any]:
@@ -129,10 +125,7 @@ def revoke_sessions(event: CustomerRefEvent) -> dict[str, Any]:
     from chalicelib.auth import sessions
 
     customer_id = _customer_id(event.customer_number)
-    ended = 0
-    for session in sessions.active_sessions(customer_id):
-        sessions.revoke(customer_id=customer_id, session_id=session.session_id, reason=event.reason)
-        ended += 1
+    ended = sessions.revoke_all(customer_id=customer_id, reason=event.reason)
     log_event("sessions_revoked_by_admin", customer_id=customer_id, ended=ended)
     return {"customer_number": event.customer_number, "sessions_ended": ended,
             "message": "Refresh tokens stop working now; access tokens already issued expire within 15 minutes."}
@@ -141,7 +134,7 @@ def revoke_sessions(event: CustomerRefEvent) -> dict[str, Any]:
 def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
     """The customer lost every device: remove all their passkeys, end all sessions, and issue a
     new activation code to enrol again (the customer is told of each removed passkey)."""
-    from chalicelib.auth import security_events
+    from chalicelib.auth import security_events, sessions
 
     customer_id = _customer_id(event.customer_number)
     passkeys = list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")))
@@ -151,9 +144,9 @@ def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
             tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED,
                                                    {"passkey_id": passkey.credential_id, "name": passkey.name, "by": "admin"}))
         tx.update(Customer(customer_pk(customer_id), "PROFILE"), actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists())
-    ended = revoke_sessions(CustomerRefEvent(customer_number=event.customer_number, reason=event.reason))["sessions_ended"]
-    code = issue_activation_code(IssueActivationCodeEvent(customer_number=event.customer_number))
-    log_event("passkeys_reset_by_admin", customer_id=customer_id, removed=len(passkeys))
+    ended = sessions.revoke_all(customer_id=customer_id, reason=event.reason)
+    code = _new_code(customer_id, event.customer_number)
+    log_event("passkeys_reset_by_admin", customer_id=customer_id, removed=len(passkeys), sessions_ended=ended)
     return {"customer_number": event.customer_number, "passkeys_removed": len(passkeys), "sessions_ended": ended,
             "activation_code": code["activation_code"], "activation_code_expires_at": code["activation_code_expires_at"]}
 

@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import pytest
 
+from devtools.time_travel import close_now  # noqa: F401 - the bidding tests' clock
+
 _offers = itertools.count(1)
 
 
@@ -81,15 +83,3 @@ def confirmed_bid(api: Any, who: Bidder, offer_id: str, amount: int) -> dict[str
 
 def place(api: Any, who: Bidder, offer_id: str, amount: int) -> Any:
     return api.put(f"/offers/{offer_id}/bid", confirmed_bid(api, who, offer_id, amount), token=who.token)
-
-
-def close_now(offer_id: str) -> None:
-    """Time passes: move the offer's closing time (and its gates') to now, as the clock would."""
-    from chalicelib.common.clock import iso_ms, now
-    from chalicelib.store.models import Offer, OfferGate
-
-    moment = iso_ms(now())
-    offer = Offer.get(f"OFFER#{offer_id}", "OFFER", consistent_read=True)
-    offer.update(actions=[Offer.closes_at.set(moment), Offer.GSI1SK.set(f"{moment}#{offer_id}")])
-    for n in range(int(offer.shards)):
-        OfferGate(f"OFFER#{offer_id}#S#{n}", "GATE").update(actions=[OfferGate.closes_at.set(moment)])
