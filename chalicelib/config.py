@@ -10,6 +10,12 @@ import base64
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Mapping
+
+# Stages that run on a developer's machine or in the test suite: local stand-ins (the sandbox
+# payment provider, the console push sender, a key file, RP ID localhost) are allowed there only.
+LOCAL_STAGES = ("local", "test")
+DEPLOYED_STAGES = ("dev", "prod")
 
 
 def _csv(value: str) -> tuple[str, ...]:
@@ -40,6 +46,10 @@ class Settings:
     jwt_issuer: str
     jwt_audience: str
     jwt_key_source: str  # file:<path> | ssm:<parameter name> | secretsmanager:<secret id>
+    # The authorizer's source: public keys only, as a JWKS document (same schemes). Unset: the
+    # public halves of JWT_KEY_SOURCE (local runs).
+    jwt_public_key_source: str | None
+    jwt_key_refresh_s: int  # key ring reloaded this often, so a rotation needs no redeploy
     access_token_ttl_s: int
     refresh_token_ttl_s: int
     challenge_ttl_s: int
@@ -50,7 +60,10 @@ class Settings:
     fcm_endpoint: str | None  # a fake of the FCM v1 API (tests, local); unset in AWS
     table_stream_arn: str
     usage_queue_name: str
-    payment_gateway: str  # sandbox | the name of a real provider's adapter
+    payment_gateway: str  # sandbox (local runs and tests only) | stripe
+    stripe_secret_key: str | None  # a secret source: ssm:<name> | secretsmanager:<id> | file:<path> | env:<VAR>
+    stripe_webhook_secret: str | None  # a secret source, as above (the endpoint's signing secret, whsec_...)
+    stripe_api_base: str | None  # a local fake of Stripe's HTTP API (tests, local); unset in AWS
     stage: str  # the metrics' Stage dimension: local | dev | prod
     rate_limits: dict[str, tuple[int, int]]  # name -> (requests, per seconds)
 
@@ -68,6 +81,7 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "activation_client": (20, 600),  # tries of an activation code (the per-number lockout is apart)
     "payment_customer": (10, 60),  # payment challenges and payments
     "bid_customer": (20, 60),  # bid challenges, bids, withdrawals
+    "offer_view_customer": (60, 60),  # GET /offers/{id} (the strength indicator: bounded reads, but reads)
 }
 
 
@@ -80,13 +94,18 @@ def _rate_limits(spec: str) -> dict[str, tuple[int, int]]:
     return limits
 
 
-def _int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
-
-
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    env = os.environ.get
+    return load_settings(os.environ)
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Settings from an environment (os.environ at run time; a stage's variables for `make package`)."""
+    env = environ.get
+
+    def _int(name: str, default: int) -> int:
+        return int(environ.get(name, default))
+
     return Settings(
         table_name=env("APP_TABLE_NAME", "selfcare-dev"),
         dynamodb_endpoint=env("DYNAMODB_ENDPOINT") or None,
@@ -100,6 +119,8 @@ def get_settings() -> Settings:
         jwt_issuer=env("JWT_ISSUER", "http://localhost:8000"),
         jwt_audience=env("JWT_AUDIENCE", "selfcare-app"),
         jwt_key_source=env("JWT_KEY_SOURCE", "file:.local/jwt-keys.json"),
+        jwt_public_key_source=env("JWT_PUBLIC_KEY_SOURCE") or None,
+        jwt_key_refresh_s=max(1, min(_int("JWT_KEY_REFRESH_SECONDS", 300), 900)),
         access_token_ttl_s=min(_int("ACCESS_TOKEN_TTL_SECONDS", 900), 900),  # never above 15 min
         refresh_token_ttl_s=_int("REFRESH_TOKEN_TTL_SECONDS", 30 * 24 * 3600),
         challenge_ttl_s=min(_int("CHALLENGE_TTL_SECONDS", 300), 300),  # never above 5 min
@@ -111,7 +132,52 @@ def get_settings() -> Settings:
         # Replaced by the table's real stream ARN when infra/ is merged into the package.
         usage_queue_name=env("USAGE_QUEUE_NAME", "selfcare-usage-records"),
         payment_gateway=env("PAYMENT_GATEWAY", "sandbox"),
+        stripe_secret_key=env("STRIPE_SECRET_KEY") or None,
+        stripe_webhook_secret=env("STRIPE_WEBHOOK_SECRET") or None,
+        stripe_api_base=env("STRIPE_API_BASE") or None,
         stage=env("STAGE", "local"),
         rate_limits={**DEFAULT_RATE_LIMITS, **_rate_limits(env("RATE_LIMITS", ""))},
         table_stream_arn=env("TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"),
     )
+
+
+def unsafe_for_deployment(settings: Settings) -> list[str]:
+    """Why these settings must not serve a deployed stage (dev, prod): empty when they may.
+
+    Local stand-ins exist so that `make run` and the tests need no cloud account; a deployed stage
+    that fell back on one would take no money (sandbox), tell nobody (console push) or sign tokens
+    with a key nobody manages. Local stages (`local`, `test`) may use them all.
+    """
+    if settings.stage in LOCAL_STAGES:
+        return []
+    problems = []
+    if settings.stage not in DEPLOYED_STAGES:
+        problems.append(f"STAGE must be one of {', '.join(LOCAL_STAGES + DEPLOYED_STAGES)} (got {settings.stage!r})")
+    if settings.payment_gateway != "stripe":
+        problems.append(f"PAYMENT_GATEWAY is {settings.payment_gateway!r}: a deployed stage takes real payments (stripe)")
+    for name, source in (("STRIPE_SECRET_KEY", settings.stripe_secret_key), ("STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret)):
+        if not source or not source.startswith(("ssm:", "secretsmanager:")):
+            problems.append(f"{name} must name an SSM parameter or a secret (ssm:/..., secretsmanager:...)")
+    if settings.stripe_api_base:
+        problems.append("STRIPE_API_BASE points at a local fake of Stripe")
+    if not settings.fcm_project_id or not settings.firebase_credentials or not settings.firebase_credentials.startswith(("ssm:", "secretsmanager:")):
+        problems.append("FCM_PROJECT_ID and FIREBASE_CREDENTIALS (ssm:/... or secretsmanager:...) are required: "
+                        "without them pushes would only be printed")
+    if settings.fcm_endpoint:
+        problems.append("FCM_ENDPOINT points at a local fake of FCM")
+    for name, source in (("JWT_KEY_SOURCE", settings.jwt_key_source), ("JWT_PUBLIC_KEY_SOURCE", settings.jwt_public_key_source)):
+        if not source or not source.startswith(("ssm:", "secretsmanager:")):
+            problems.append(f"{name} must be ssm:/... or secretsmanager:... (a key file is for local runs)")
+    if settings.rp_id in ("localhost", "127.0.0.1") or not settings.rp_id:
+        problems.append(f"WEBAUTHN_RP_ID is {settings.rp_id!r}: set the service's own domain")
+    if not settings.web_origins or any(not o.startswith("https://") for o in settings.web_origins):
+        problems.append("WEBAUTHN_ORIGINS must be https origins")
+    if not settings.android_cert_fingerprints:
+        problems.append("ANDROID_CERT_SHA256 is empty: the Android app could not sign in")
+    if not settings.ios_app_ids:
+        problems.append("IOS_APP_IDS is empty: the iOS app could not sign in")
+    if not settings.jwt_issuer.startswith("https://"):
+        problems.append("JWT_ISSUER must be the service's https URL")
+    if settings.dynamodb_endpoint:
+        problems.append("DYNAMODB_ENDPOINT points at a local DynamoDB")
+    return problems

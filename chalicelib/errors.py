@@ -9,12 +9,16 @@ from __future__ import annotations
 
 class DomainError(Exception):
     code = "error"
+    # When set, the answer carries `Retry-After` (seconds): a 409 in progress, a 429, a 503.
+    retry_after_s: int | None = None
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
 
 
 class ValidationFailed(DomainError):
@@ -59,8 +63,7 @@ class TooManyAttempts(DomainError):
     code = "too_many_attempts"
 
     def __init__(self, message: str, *, retry_after_s: int, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.retry_after_s = retry_after_s
+        super().__init__(message, code=code, retry_after_s=retry_after_s)
 
 
 class ServiceMisconfigured(DomainError):

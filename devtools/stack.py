@@ -141,7 +141,8 @@ def main() -> None:
 ==============================================================================
  Self-care API on {base}   (DynamoDB Local on {endpoint})
 
- Demo customer  {demo['customer_number']}   activation code  {demo['activation_code']}
+ Demo customer  {demo['customer_number']}   enrolment handle  {demo['enrolment_handle']}
+                activation code  {demo['activation_code']}
                 (valid until {demo['activation_code_expires_at']}; a new one at every `make run`)
 
  Try next, in another terminal:

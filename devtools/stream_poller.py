@@ -53,7 +53,7 @@ class StreamPoller:
                 self._deliver(records)
         return read
 
-    def drain(self, *, settle_s: float = 0.05, max_rounds: int = 50) -> int:
+    def drain(self, *, settle_s: float = 0.05, max_rounds: int = 1000) -> int:
         """Poll until nothing new arrives (handlers may write more records, e.g. an alert's item)."""
         total = 0
         for _ in range(max_rounds):

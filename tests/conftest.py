@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
         FCM_ENDPOINT=_state["fcm"].url,
         # The whole suite signs in and pays from one address at machine speed: limits far above it
         # (tests/test_rate_limits.py checks the real limiter with tight ones).
-        RATE_LIMITS="sign_in_client=100000/60,activation_client=100000/60,payment_customer=100000/60,bid_customer=100000/60",
+        RATE_LIMITS="sign_in_client=100000/60,activation_client=100000/60,payment_customer=100000/60,bid_customer=100000/60,offer_view_customer=100000/60",
     )
     tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
 
@@ -82,7 +82,8 @@ def api(app_module: Any) -> Iterator[Any]:
 
     from tests.support.contract import ApiClient
 
-    with Client(app_module.app, stage_name="dev", project_dir=str(ROOT)) as client:
+    # "local": no deployed stage's settings (SSM sources, its domain) leak into the test process.
+    with Client(app_module.app, stage_name="local", project_dir=str(ROOT)) as client:
         yield ApiClient(client)
 
 
@@ -129,7 +130,7 @@ def enrol(api: Any, new_customer: Callable[..., dict[str, Any]]) -> Callable[...
         authenticator = SoftAuthenticator(**authenticator_options)
         options = api.post(
             "/auth/passkeys/register/options",
-            {"customer_number": customer["customer_number"], "activation_code": customer["activation_code"]},
+            {"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]},
         )
         assert options.status == 200, options.body
         verify = api.post(

@@ -28,7 +28,7 @@ def test_resetting_passkeys_removes_them_ends_sessions_and_gives_a_new_code(api,
     assert api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]}).status == 401
     # The customer enrols again with the new code.
     fresh = SoftAuthenticator()
-    options = api.post("/auth/passkeys/register/options", {"customer_number": number, "activation_code": answer["activation_code"]})
+    options = api.post("/auth/passkeys/register/options", {"enrolment_handle": answer["enrolment_handle"], "activation_code": answer["activation_code"]})
     assert options.status == 200, options.body
     verify = api.post("/auth/passkeys/register/verify", {"challenge_id": options.body["challenge_id"], "credential": fresh.create(options.body["options"])})
     assert verify.status == 201
@@ -74,3 +74,25 @@ def test_an_announcement_out_of_time_says_to_run_it_again(app_module, enrol):
         {"announcement_id": "budget-test", "segment": "all", "message": {"fr": "x", "en": "x"}})
     paused = announcements.send(event, budget_s=-1)
     assert paused["done"] is False and "run the same event again" in paused["message"]
+
+
+def test_resetting_works_for_any_number_of_passkeys(api, app_module, enrol):
+    """60 passkeys (planted: an account from before the limit of 10): one transaction would exceed
+    DynamoDB's 100 actions. Mutation: delete them in one transaction → the reset fails and
+    nothing is removed."""
+    from chalicelib.store.models import Customer, Passkey, customer_pk
+
+    enrolled = enrol()
+    customer_id = enrolled.customer["customer_id"]
+    template = Passkey.get(*next((p.PK, p.SK) for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))))
+    for n in range(59):
+        planted = Passkey(f"CREDENTIAL#planted{n:04d}{customer_id}", "CREDENTIAL", **{
+            k: v for k, v in template.attribute_values.items() if k not in ("PK", "SK", "credential_id", "GSI1SK")})
+        planted.credential_id, planted.GSI1SK = f"planted{n:04d}{customer_id}", f"PASSKEY#2026-01-01T00:00:00Z#{n:04d}"
+        planted.save()
+    Customer(customer_pk(customer_id), "PROFILE").update(actions=[Customer.passkey_count.set(60)])
+    answer = app_module.admin_reset_passkeys({"customer_number": enrolled.customer["customer_number"], "reason": "lost_all_devices"}, None)
+    assert answer["passkeys_removed"] == 60 and answer["sessions_ended"] == 1, answer
+    assert answer["enrolment_handle"].startswith("enr_") and answer["activation_code"]
+    assert list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))) == []
+    assert Customer.get(customer_pk(customer_id), "PROFILE").passkey_count == 0

@@ -2,6 +2,8 @@
 DynamoDB so every Lambda container shares the count."""
 from __future__ import annotations
 
+from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
+
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -28,14 +30,14 @@ def test_sign_in_is_limited_per_client(api, tight):
 def test_activation_codes_are_limited_per_client(api, tight, new_customer):
     tight("activation_client", 2, 3600)
     customer = new_customer()
-    statuses = [api.post("/auth/passkeys/register/options", {"customer_number": customer["customer_number"], "activation_code": "WRONG-CODE-1"}).status
+    statuses = [api.post("/auth/passkeys/register/options", {"enrolment_handle": customer["enrolment_handle"], "activation_code": "WRONG-CODE-1"}).status
                 for _ in range(3)]
     assert statuses == [401, 401, 429]
 
 
 def _card_holder(api, enrol):
     enrolled = enrol()
-    method = api.post("/me/payment-methods", {"provider_token": "tok_visa"}, token=enrolled.token)
+    method = add_card(api, enrolled)
     return enrolled, method.body["payment_method_id"]
 
 
@@ -68,3 +70,26 @@ def test_bids_are_limited_per_customer(api, tight, enrol, app_module):
     statuses = [api.post(f"/offers/{offer_id}/bid/challenge", body, token=enrolled.token).status for _ in range(2)]
     assert statuses == [200, 200]
     assert api.delete(f"/offers/{offer_id}/bid", token=enrolled.token).status == 429
+
+
+def test_ipv6_clients_are_counted_per_64_prefix(tight):
+    """A client rotating through addresses of its own /64 is one client. Mutation: key by the full
+    IPv6 address → every rotated address gets a fresh window."""
+    from chalicelib.api import ratelimit
+    from chalicelib.errors import TooManyAttempts
+
+    assert ratelimit.client_key("2001:db8:1:2:aaaa::1") == ratelimit.client_key("2001:db8:1:2:ffff:ffff:ffff:fffe") == "2001:db8:1:2::/64"
+    assert ratelimit.client_key("2001:db8:1:3::1") != ratelimit.client_key("2001:db8:1:2::1")
+    assert ratelimit.client_key("::ffff:192.0.2.7") == "192.0.2.7" and ratelimit.client_key("192.0.2.7") == "192.0.2.7"
+    tight("sign_in_client", 2, 3600)
+    import secrets
+
+    prefix = f"2001:db8:{secrets.randbelow(65535):x}:{secrets.randbelow(65535):x}"
+    outcomes = []
+    for n in range(3):
+        try:
+            ratelimit.check("sign_in_client", ratelimit.client_key(f"{prefix}::{n + 1:x}"))
+            outcomes.append("ok")
+        except TooManyAttempts:
+            outcomes.append("429")
+    assert outcomes == ["ok", "ok", "429"]

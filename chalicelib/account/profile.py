@@ -40,9 +40,22 @@ class ProfilePatch(Strict):
         return value
 
 
+CONTACT_FIELDS = ("email", "phone", "postal_address")
+
+
 def patch(*, customer_id: str, changes: ProfilePatch) -> dict[str, Any]:
-    fields = changes.model_dump(exclude_unset=True, exclude_none=True)
+    """Apply the changes (the edge checked the step-up for contact fields); each contact detail
+    that changed is a security event: every device is told, with the old value masked."""
+    from chalicelib.auth import security_events, stepup
+
+    fields = changes.model_dump(include=set(ProfilePatch.model_fields), exclude_unset=True, exclude_none=True)
     customer = Customer(customer_pk(customer_id), "PROFILE")
+    before: Customer | None = None
+    if any(name in fields for name in CONTACT_FIELDS):
+        try:
+            before = Customer.get(customer_pk(customer_id), "PROFILE", consistent_read=True)
+        except Customer.DoesNotExist:
+            raise NotFound("No such customer.", code="customer_not_found") from None
     if fields:
         actions = [getattr(Customer, name).set(value) for name, value in fields.items()]
         from pynamodb.exceptions import UpdateError
@@ -55,4 +68,10 @@ def patch(*, customer_id: str, changes: ProfilePatch) -> dict[str, Any]:
             raise
     else:
         customer.refresh()
+    if before is not None:
+        for name in CONTACT_FIELDS:
+            old = getattr(before, name)
+            old_plain = old.as_dict() if hasattr(old, "as_dict") else old
+            if name in fields and fields[name] != old_plain:
+                security_events.account_changed(customer_id, name, old=stepup.masked(name, old_plain) if old_plain else None)
     return profile_to_wire(customer)

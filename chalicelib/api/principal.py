@@ -11,13 +11,15 @@ from chalicelib.errors import Unauthenticated
 from chalicelib.observability.log import log_event
 
 
-def authorize(auth_request: AuthRequest) -> AuthResponse | dict[str, Any]:
+def authorize(auth_request: AuthRequest, *, refuse_all: bool = False) -> AuthResponse | dict[str, Any]:
     """Allow the request with the token's customer and session, or deny it explicitly.
 
     API Gateway answers a deny with 401 (the gateway responses in infra/ give it our JSON error
-    shape); the route then never runs.
+    shape); the route then never runs. `refuse_all`: a deployed stage with unsafe settings.
     """
     try:
+        if refuse_all:
+            raise Unauthenticated("The service refuses to run with these settings.", code="service_misconfigured")
         principal = principal_from_header(auth_request.token)
     except Unauthenticated as refused:
         log_event("access_refused", reason=refused.code)

@@ -7,6 +7,7 @@ yet); money routes per customer. Limits are settings (`RATE_LIMITS`, see config.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import time
 
 from pynamodb.exceptions import UpdateError
@@ -16,6 +17,20 @@ from chalicelib.errors import TooManyAttempts
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.models import RateWindow
+
+
+def client_key(source_ip: str) -> str:
+    """The unit a per-client limit counts: an IPv4 address, or an IPv6 /64 (one subscriber's
+    prefix: a client that rotates through its 2^64 addresses is still one client)."""
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return source_ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def check(name: str, key: str) -> None:

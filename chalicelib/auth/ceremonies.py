@@ -20,9 +20,13 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers import parse_authentication_credential_json, parse_registration_credential_json
+from webauthn.helpers import (
+    decode_credential_public_key,
+    decoded_public_key_to_cryptography,
+    parse_authentication_credential_json,
+    parse_registration_credential_json,
+)
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
-from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
@@ -32,9 +36,11 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from chalicelib.common.pan import redact_pans
 from chalicelib.common.secrets import b64url, b64url_decode
 from chalicelib.config import get_settings
 from chalicelib.errors import Unauthenticated, ValidationFailed
+from chalicelib.observability.log import log_event
 
 # EdDSA first: authenticators pick the first they support; ES256 is what almost all platform
 # authenticators use; RS256 for Windows Hello.
@@ -45,6 +51,22 @@ ALGORITHMS = [
 ]
 MAX_CREDENTIAL_ID_BYTES = 1023
 TIMEOUT_MS = 300_000
+
+# What the client is told when py_webauthn refuses a credential: one sentence per ceremony, the same
+# whatever the reason, and the same as for a credential we do not know (`passkeys`), so the answer
+# tells an attacker nothing about which credentials exist. The library's text goes to the log.
+REFUSED = "This passkey cannot sign in."
+NOT_REGISTERED = "The passkey could not be registered."
+MALFORMED = "The credential is malformed."
+# Beyond its own exceptions, py_webauthn lets IndexError, KeyError, TypeError... escape on crafted
+# bytes (a COSE key that is a CBOR list, or lacks its algorithm): any failure to read or verify what
+# the client sent is a refusal, never a 500. Its type is logged, so a failure of ours still shows.
+_LIBRARY_ERRORS = (Exception,)
+
+
+def _rejected(step: str, exc: Exception) -> None:
+    """py_webauthn's reason, for the log only (card numbers redacted: its text may quote input)."""
+    log_event("webauthn_rejected", step=step, error=type(exc).__name__, detail=redact_pans(str(exc))[:300])
 
 
 @dataclass(frozen=True)
@@ -135,8 +157,13 @@ def verify_registration(*, credential: dict[str, Any], challenge: bytes, algorit
             require_user_verification=True,
             supported_pub_key_algs=[COSEAlgorithmIdentifier(a) for a in algorithms] or ALGORITHMS,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise Unauthenticated(f"The passkey could not be registered: {exc}", code="invalid_credential") from None
+        # With "none" attestation nothing has used the public key yet: load it now, so a key that
+        # could never verify a signature (x and y that are not bytes...) is refused here rather
+        # than stored and failing at every sign-in.
+        decoded_public_key_to_cryptography(decode_credential_public_key(verified.credential_public_key))
+    except _LIBRARY_ERRORS as exc:
+        _rejected("registration", exc)
+        raise Unauthenticated(NOT_REGISTERED, code="invalid_credential") from None
     if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
         raise ValidationFailed("The credential id is longer than 1023 bytes.", code="invalid_credential")
     transports = [t.value for t in (parsed.response.transports or [])]
@@ -154,8 +181,9 @@ def verify_registration(*, credential: dict[str, Any], challenge: bytes, algorit
 def read_assertion(credential: dict[str, Any]) -> AssertionIds:
     try:
         parsed = parse_authentication_credential_json(credential)
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise ValidationFailed(f"The credential is malformed: {exc}", code="invalid_credential") from None
+    except _LIBRARY_ERRORS as exc:
+        _rejected("read_assertion", exc)
+        raise ValidationFailed(MALFORMED, code="invalid_credential") from None
     if len(parsed.raw_id) > MAX_CREDENTIAL_ID_BYTES:
         raise ValidationFailed("The credential id is longer than 1023 bytes.", code="invalid_credential")
     handle = parsed.response.user_handle
@@ -175,8 +203,9 @@ def verify_assertion(*, credential: dict[str, Any], challenge: bytes, public_key
             credential_current_sign_count=0,
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError) as exc:
-        raise Unauthenticated(f"The passkey assertion is not valid: {exc}", code="invalid_credential") from None
+    except _LIBRARY_ERRORS as exc:
+        _rejected("assertion", exc)
+        raise Unauthenticated(REFUSED, code="invalid_credential") from None
     return VerifiedAssertion(
         sign_count=verified.new_sign_count,
         backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,

@@ -1,19 +1,28 @@
-"""ES256 signing keys for access tokens, loaded once per cold start.
+"""ES256 signing keys for access tokens, reloaded every few minutes.
 
 The key source is a JSON document `{"active_kid": "...", "keys": [{"kid": "...", "private_key_pem":
 "..."}]}` with room for two keys during a rotation (sign with the active one, publish both). It
 comes from a local file in development (created on first use) and from SSM Parameter Store
 (SecureString) or Secrets Manager in AWS; it is never in the repository.
+
+The authorizer verifies with public keys only: `JWT_PUBLIC_KEY_SOURCE` names a JWKS document
+(`{"keys": [<EC JWK>...]}`, the same as `/.well-known/jwks.json`), so the function that checks every
+request can neither read nor leak a signing key. Without it (local runs) the public halves of the
+signing keys are used.
+
+Both are reloaded every `JWT_KEY_REFRESH_SECONDS` (5 minutes): adding a key, switching the active
+kid or removing a key takes effect in every warm container within that time, no redeploy.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import threading
+import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Generic, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,16 +39,7 @@ class SigningKey:
 
     @property
     def public_jwk(self) -> dict[str, str]:
-        numbers = self.private_key.public_key().public_numbers()
-        return {
-            "kty": "EC",
-            "crv": "P-256",
-            "x": b64url(numbers.x.to_bytes(32, "big")),
-            "y": b64url(numbers.y.to_bytes(32, "big")),
-            "use": "sig",
-            "alg": "ES256",
-            "kid": self.kid,
-        }
+        return public_jwk(self.kid, self.private_key.public_key())
 
 
 @dataclass(frozen=True)
@@ -107,15 +107,95 @@ def parse_key_document(text: str) -> KeyRing:
         raise ServiceMisconfigured(f"The token signing key document is invalid ({type(exc).__name__}).") from None
 
 
-@lru_cache(maxsize=1)
-def key_ring() -> KeyRing:
-    source = get_settings().jwt_key_source
+T = TypeVar("T")
+
+
+class _Refreshing(Generic[T]):
+    """A value loaded at first use and again once it is older than the refresh interval."""
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._loaded_at = 0.0
+
+    def get(self) -> T:
+        ttl = get_settings().jwt_key_refresh_s
+        if self._value is None or time.monotonic() - self._loaded_at >= ttl:
+            with self._lock:
+                if self._value is None or time.monotonic() - self._loaded_at >= ttl:
+                    self._value = self._load()
+                    self._loaded_at = time.monotonic()
+        assert self._value is not None
+        return self._value
+
+    def forget(self) -> None:
+        """Load again at the next use (tests, and after a SnapStart restore)."""
+        with self._lock:
+            self._value = None
+
+
+def _read(source: str, setting: str) -> str:
     scheme, _, location = source.partition(":")
     reader = _READERS.get(scheme)
     if reader is None or not location:
-        raise ServiceMisconfigured("JWT_KEY_SOURCE must be file:<path>, ssm:<name> or secretsmanager:<id>.")
-    return parse_key_document(reader(location))
+        raise ServiceMisconfigured(f"{setting} must be file:<path>, ssm:<name> or secretsmanager:<id>.")
+    if scheme == "file" and setting != "JWT_KEY_SOURCE":
+        return Path(location).read_text()  # only the signing key file is created on first use
+    return reader(location)
+
+
+def _load_ring() -> KeyRing:
+    return parse_key_document(_read(get_settings().jwt_key_source, "JWT_KEY_SOURCE"))
+
+
+def parse_jwks(text: str) -> dict[str, ec.EllipticCurvePublicKey]:
+    from jwt.algorithms import ECAlgorithm
+
+    try:
+        keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        for jwk in json.loads(text)["keys"]:
+            key = ECAlgorithm.from_jwk(json.dumps(jwk))
+            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+                raise ValueError("verification keys must be public EC P-256 keys")
+            keys[str(jwk["kid"])] = key
+        return keys
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ServiceMisconfigured(f"The token verification key document is invalid ({type(exc).__name__}).") from None
+
+
+def _load_public() -> dict[str, ec.EllipticCurvePublicKey]:
+    source = get_settings().jwt_public_key_source
+    if source:
+        return parse_jwks(_read(source, "JWT_PUBLIC_KEY_SOURCE"))
+    return {kid: key.private_key.public_key() for kid, key in key_ring().keys.items()}
+
+
+_ring: _Refreshing[KeyRing] = _Refreshing(_load_ring)
+_public: _Refreshing[dict[str, ec.EllipticCurvePublicKey]] = _Refreshing(_load_public)
+
+
+def key_ring() -> KeyRing:
+    """The signing keys (token issuers only)."""
+    return _ring.get()
+
+
+def public_keys() -> dict[str, ec.EllipticCurvePublicKey]:
+    """kid → public key, for verifying (the authorizer loads nothing else)."""
+    return _public.get()
+
+
+def reload() -> None:
+    """Forget the loaded keys: the next use reads the sources again."""
+    _ring.forget()
+    _public.forget()
+
+
+def public_jwk(kid: str, key: ec.EllipticCurvePublicKey) -> dict[str, str]:
+    numbers = key.public_numbers()
+    return {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big")),
+            "use": "sig", "alg": "ES256", "kid": kid}
 
 
 def jwks() -> dict[str, list[dict[str, str]]]:
-    return {"keys": [key.public_jwk for key in key_ring().keys.values()]}
+    return {"keys": [public_jwk(kid, key) for kid, key in public_keys().items()]}

@@ -23,6 +23,7 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import ActivationCode, Customer, Passkey, customer_pk, number_pk
 
 DEFAULT_NAME = "Passkey"
+MAX_PASSKEYS = 10  # per customer, enforced in the enrolment transaction
 
 
 @dataclass(frozen=True)
@@ -49,21 +50,24 @@ def _passkeys_of(customer_id: str) -> list[Passkey]:
 
 
 def registration_options(
-    *, customer_id: str | None = None, customer_number: str | None = None, activation_code: str | None = None
+    *, customer_id: str | None = None, enrolment_handle: str | None = None, activation_code: str | None = None
 ) -> CeremonyOptions:
-    """Options to create a passkey: for a signed-in customer (`customer_id` from the access token),
-    or for a first passkey with a customer number and its activation code."""
+    """Options to create a passkey: for a signed-in customer (`customer_id` from the access token,
+    the step-up already confirmed by the caller), or for a first passkey with the letter's
+    enrolment handle and activation code."""
     from chalicelib.auth import ceremonies
 
     code_id = None
-    if customer_id is not None and (customer_number or activation_code):
+    if customer_id is not None and (enrolment_handle or activation_code):
         raise ValidationFailed("Send either an access token or an activation code, not both.")
     if customer_id is None:
-        if not customer_number or not activation_code:
-            raise ValidationFailed("customer_number and activation_code are required to enrol a first passkey.")
-        valid = activation.check(customer_number=customer_number, code=activation_code)
+        if not enrolment_handle or not activation_code:
+            raise ValidationFailed("enrolment_handle and activation_code (both on the letter) are required to enrol a first passkey.")
+        valid = activation.check(enrolment_handle=enrolment_handle, code=activation_code)
         customer_id, code_id = valid.customer_id, valid.code_id
     customer = _customer(customer_id)
+    if int(customer.passkey_count or 0) >= MAX_PASSKEYS:
+        raise _too_many_passkeys()
     exclude = [(p.credential_id, p.transports or []) for p in _passkeys_of(customer_id)]
     issued = challenges.issue(
         purpose=challenges.REGISTER,
@@ -112,7 +116,9 @@ def register(*, challenge_id: str, credential: dict[str, Any], name: str | None,
         with transaction() as tx:
             # A credential id is unique whoever holds it: the conditional put refuses a second owner.
             tx.save(passkey, condition=Passkey.PK.does_not_exist(), label="credential")
-            tx.update(customer, actions=[Customer.passkey_count.add(1)])
+            # Counted in the same transaction: concurrent enrolments never pass the limit.
+            tx.update(customer, actions=[Customer.passkey_count.add(1)],
+                      condition=Customer.passkey_count.does_not_exist() | (Customer.passkey_count < MAX_PASSKEYS), label="limit")
             tx.save(session)
             tx.save(security_events.security_event(customer.customer_id, security_events.PASSKEY_ADDED, {"passkey_id": registered.credential_id, "name": passkey.name}))
             if spent.activation_code_id:
@@ -124,10 +130,17 @@ def register(*, challenge_id: str, credential: dict[str, Any], name: str | None,
     except ConditionsFailed as failed:
         if "credential" in failed.labels:
             raise Conflict("This passkey is already registered.", code="credential_already_registered") from None
+        if "limit" in failed.labels:
+            raise _too_many_passkeys() from None
         raise Expired("This activation code has already been used.", code="activation_code_used") from None
     log_event("passkey_registered", customer_id=customer.customer_id, with_activation_code=bool(spent.activation_code_id))
     emit("SignInSucceeded")
     return tokens
+
+
+def _too_many_passkeys() -> Conflict:
+    return Conflict(f"You have {MAX_PASSKEYS} passkeys, the most an account can have: remove one you no longer use first.",
+                    code="passkey_limit_reached")
 
 
 # --- sign-in -------------------------------------------------------------------------------------
@@ -177,7 +190,7 @@ def _verified(credential: dict[str, Any], challenge: bytes, *, customer_id: str 
     try:
         verified = ceremonies.verify_assertion(credential=credential, challenge=challenge, public_key=passkey.public_key)
     except Unauthenticated as invalid:
-        log_event("sign_in_refused", reason="invalid_assertion", detail=invalid.message, customer_id=passkey.customer_id)
+        log_event("sign_in_refused", reason="invalid_assertion", customer_id=passkey.customer_id)  # the reason: webauthn_rejected
         raise
     if verified.backup_eligible != passkey.backup_eligible:
         raise _login_refused("backup_eligibility_changed", customer_id=passkey.customer_id)
@@ -251,6 +264,11 @@ def _to_wire(p: Passkey) -> dict[str, Any]:
 
 def list_passkeys(*, customer_id: str) -> list[dict[str, Any]]:
     return [_to_wire(p) for p in _passkeys_of(customer_id)]
+
+
+def name_of(*, customer_id: str, passkey_id: str) -> str:
+    """The name of one of the caller's passkeys (404 for anyone else's)."""
+    return str(_owned(customer_id, passkey_id).name)
 
 
 def _owned(customer_id: str, passkey_id: str) -> Passkey:

@@ -6,7 +6,6 @@ from typing import Any
 from pydantic import Field
 
 from chalicelib.common.strict import Strict
-from chalicelib.customers.formats import CUSTOMER_NUMBER
 
 # Ids as they appear in paths: base64url credential ids (≤1023 bytes → ≤1364 chars), our session ids.
 PASSKEY_ID = r"[A-Za-z0-9_-]{16,1364}"
@@ -17,13 +16,6 @@ CHALLENGE_ID = r"^chl_[0-9a-f]{32}$"
 
 class EmptyBody(Strict):
     """Routes that take no body accept nothing or `{}`."""
-
-
-class RegisterOptionsBody(Strict):
-    """Empty with an access token (add a passkey); both fields without one (first passkey)."""
-
-    customer_number: str | None = Field(default=None, pattern=CUSTOMER_NUMBER)
-    activation_code: str | None = Field(default=None, min_length=4, max_length=40)
 
 
 class CredentialBody(Strict):

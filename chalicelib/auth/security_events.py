@@ -19,6 +19,38 @@ PASSKEY_REMOVED = "passkey_removed"
 NEW_SESSION = "new_session"
 SIGN_COUNT_REGRESSION = "sign_count_regression"
 REFRESH_TOKEN_REUSE = "refresh_token_reuse"
+ACCOUNT_CHANGED = "account_changed"
+
+# What changed, as the alert says it (fr, en). Every device and the inbox are told.
+CHANGES: dict[str, tuple[str, str]] = {
+    "email": ("votre adresse e-mail a été modifiée", "your email address was changed"),
+    "phone": ("votre numéro de téléphone a été modifié", "your phone number was changed"),
+    "postal_address": ("votre adresse postale a été modifiée", "your postal address was changed"),
+    "payment_method_added": ("une carte de paiement a été ajoutée", "a payment card was added"),
+    "payment_method_removed": ("une carte de paiement a été supprimée", "a payment card was removed"),
+    "payment_method_default": ("votre carte de paiement par défaut a changé", "your default payment card changed"),
+    "autopay_on": ("le paiement automatique a été activé", "automatic payment was turned on"),
+    "autopay_off": ("le paiement automatique a été désactivé", "automatic payment was turned off"),
+}
+
+
+# The User-Agent is whatever the caller sent, so an alert never quotes it: it names the kind of
+# device only (a push must never carry free text that a stranger chose).
+_DEVICE_LABELS = (("iphone", "iPhone"), ("ipad", "iPad"), ("android", "Android"), ("macintosh", "Mac"), ("mac os", "Mac"),
+                  ("windows", "Windows"), ("cros", "Chromebook"), ("linux", "Linux"))
+
+
+def device_label(user_agent: str | None) -> str:
+    ua = (user_agent or "").lower()
+    return next((label for marker, label in _DEVICE_LABELS if marker in ua), "?")
+
+
+def account_changed(customer_id: str, change: str, *, old: str | None = None) -> None:
+    """Record a factor, contact or payment change (the stream turns it into an alert on every
+    device). `old`: the previous contact detail, masked, so the owner can tell what was replaced."""
+    if change not in CHANGES:
+        raise ValueError(f"unknown account change {change!r}")
+    security_event(customer_id, ACCOUNT_CHANGED, {"change": change, **({"old": old} if old else {})}).save()
 
 
 def security_event(customer_id: str, kind: str, detail: dict[str, Any] | None = None) -> SecurityEvent:

@@ -3,9 +3,19 @@
 The refresh token is `<customer id>.<session id>.<256 random bits>`; only the SHA-256 of the random
 part is stored. Each refresh replaces the hash with a conditional write, keeping the last spent
 hashes: presenting a spent token again (stolen, or replayed) revokes the whole session (RFC 9700).
+
+An app that lost the answer of a refresh (a timeout) retries with the token it just spent: within
+`GRACE_S` of that rotation it gets the same new refresh token (sealed on the session item with a
+key derived from the spent token, so the table never holds it in clear) and an access token of the
+same session. After the window, the spent token is a reuse and ends the session.
+
+Ending a session, by any path, unregisters the push devices it registered. `require_live` is the
+one consistent read that factor, session, contact and money routes make: a token of an ended
+session is refused there at once, not only when it expires.
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,7 +26,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.auth import security_events
 from chalicelib.auth.tokens import issue_access_token
 from chalicelib.common.clock import epoch, from_epoch, iso, now
-from chalicelib.common.secrets import new_id, same, sha256_hex
+from chalicelib.common.secrets import b64url, b64url_decode, new_id, same, sha256_hex
 from chalicelib.config import get_settings
 from chalicelib.errors import NotFound, Unauthenticated
 from chalicelib.observability.log import log_event
@@ -24,6 +34,7 @@ from chalicelib.store.models import Session, customer_pk
 
 SPENT_HASHES_KEPT = 50  # reuse of a token older than 50 rotations is merely "invalid"
 REVOKED_RETENTION = timedelta(days=7)
+GRACE_S = 10  # an app's retry after a lost answer; a thief's replay comes later (and ends the session)
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,10 @@ def refresh(*, refresh_token: str) -> SessionTokens:
 
     presented = sha256_hex(secret)
     if not same(presented, session.refresh_hash):
+        replayed = _within_grace(session, secret, presented)
+        if replayed is not None:
+            log_event("session_refresh_replayed", customer_id=customer_id, session=session_id)
+            return _tokens(customer_id=customer_id, session_id=session_id, secret=replayed)
         if presented in (session.spent_hashes or []):
             _revoke_for_reuse(session)
         raise _invalid_refresh()
@@ -112,17 +127,54 @@ def refresh(*, refresh_token: str) -> SessionTokens:
                 Session.refresh_hash.set(sha256_hex(new_secret)),
                 Session.spent_hashes.set(spent),
                 Session.last_refreshed_at.set(iso(now())),
+                Session.previous_hash.set(presented),
+                Session.rotated_at.set(epoch(now())),
+                Session.grace_box.set(_seal(new_secret, spent_secret=secret)),
             ],
             condition=(Session.refresh_hash == presented) & Session.revoked_at.does_not_exist(),
         )
     except UpdateError as exc:
         if exc.cause_response_code != "ConditionalCheckFailedException":
             raise
-        # Another refresh with this same token won the race: by definition a reuse.
-        _revoke_for_reuse(Session.get(*_session_key(customer_id, session_id), consistent_read=True))
+        # Another refresh with this same token won the race: the app's own retry gets that
+        # rotation's answer; anything else is a reuse.
+        latest = Session.get(*_session_key(customer_id, session_id), consistent_read=True)
+        replayed = _within_grace(latest, secret, presented)
+        if replayed is not None:
+            return _tokens(customer_id=customer_id, session_id=session_id, secret=replayed)
+        _revoke_for_reuse(latest)
         raise _invalid_refresh() from None
     log_event("session_refreshed", customer_id=customer_id, session=session_id)
     return _tokens(customer_id=customer_id, session_id=session_id, secret=new_secret)
+
+
+def _box_key(spent_secret: str) -> bytes:
+    return hashlib.sha256(b"selfcare-refresh-grace|" + spent_secret.encode()).digest()
+
+
+def _seal(new_secret: str, *, spent_secret: str) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = secrets.token_bytes(12)
+    return b64url(nonce + AESGCM(_box_key(spent_secret)).encrypt(nonce, new_secret.encode(), b"refresh"))
+
+
+def _within_grace(session: Session, secret: str, presented: str) -> str | None:
+    """The secret this spent token was rotated into, if it is the last one spent, within GRACE_S,
+    and the session still live; else None."""
+    if session.revoked_at or not session.previous_hash or not session.grace_box or not same(presented, session.previous_hash):
+        return None
+    if epoch(now()) - int(session.rotated_at or 0) > GRACE_S:
+        return None
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    raw = b64url_decode(session.grace_box)
+    try:
+        new_secret = AESGCM(_box_key(secret)).decrypt(raw[:12], raw[12:], b"refresh").decode()
+    except (InvalidTag, ValueError):
+        return None
+    return new_secret if same(sha256_hex(new_secret), session.refresh_hash) else None
 
 
 def _revoke_for_reuse(session: Session) -> None:
@@ -133,8 +185,32 @@ def _revoke_for_reuse(session: Session) -> None:
     log_event("refresh_token_reuse", customer_id=session.customer_id, session=session.session_id)
 
 
+def require_live(*, customer_id: str, session_id: str) -> None:
+    """The session behind an access token has not ended (one consistent GetItem)."""
+    try:
+        session = Session.get(*_session_key(customer_id, session_id), consistent_read=True)
+    except Session.DoesNotExist:
+        session = None
+    if session is None or session.revoked_at or (session.expires_at or 0) <= epoch(now()):
+        log_event("access_refused", customer_id=customer_id, reason="session_ended")
+        raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
+
+
 def revoke(*, customer_id: str, session_id: str, reason: str) -> None:
-    """End one session (idempotent); unknown or another customer's session → NotFound."""
+    """End one session (idempotent) and unregister its devices; unknown or another customer's
+    session → NotFound."""
+    _mark_revoked(customer_id=customer_id, session_id=session_id, reason=reason)
+    _unregister_devices(customer_id, {session_id})
+
+
+def _unregister_devices(customer_id: str, session_ids: set[str]) -> None:
+    from chalicelib.notifications import devices
+
+    if session_ids:
+        devices.unregister_session_devices(customer_id=customer_id, session_ids=session_ids)
+
+
+def _mark_revoked(*, customer_id: str, session_id: str, reason: str) -> None:
     session = Session(*_session_key(customer_id, session_id))
     moment = now()
     try:
@@ -177,13 +253,15 @@ def list_sessions(*, customer_id: str, current_session_id: str) -> list[dict[str
 
 
 def revoke_all(*, customer_id: str, reason: str, passkey_id: str | None = None) -> int:
-    """End every active session of a customer (or only those a passkey opened); how many."""
-    ended = 0
+    """End every active session of a customer (or only those a passkey opened), and unregister
+    their devices; how many."""
+    ended: set[str] = set()
     for s in active_sessions(customer_id):
         if passkey_id is None or s.passkey_id == passkey_id:
-            revoke(customer_id=customer_id, session_id=s.session_id, reason=reason)
-            ended += 1
-    return ended
+            _mark_revoked(customer_id=customer_id, session_id=s.session_id, reason=reason)
+            ended.add(s.session_id)
+    _unregister_devices(customer_id, ended)
+    return len(ended)
 
 
 def revoke_sessions_of_passkey(*, customer_id: str, passkey_id: str) -> int:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import jwt
 
-from chalicelib.auth.keys import key_ring
+from chalicelib.auth.keys import key_ring, public_keys
 from chalicelib.common.clock import epoch, now
 from chalicelib.common.secrets import new_id
 from chalicelib.config import get_settings
@@ -61,13 +61,13 @@ def verify_access_token(token: str) -> Principal:
         raise Unauthenticated("The access token's algorithm is not accepted.", code="invalid_token")
     if header.get("typ") != TOKEN_TYPE:
         raise Unauthenticated("This is not an access token.", code="invalid_token")
-    key = key_ring().keys.get(str(header.get("kid")))
+    key = public_keys().get(str(header.get("kid")))
     if key is None:
         raise Unauthenticated("The access token was not signed by a current key.", code="invalid_token")
     try:
         claims = jwt.decode(
             token,
-            key.private_key.public_key(),
+            key,
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -77,6 +77,9 @@ def verify_access_token(token: str) -> Principal:
         raise Unauthenticated("The access token has expired; refresh the session.", code="token_expired") from None
     except jwt.PyJWTError as exc:
         raise Unauthenticated(f"The access token is not valid ({type(exc).__name__}).", code="invalid_token") from None
+    # A token that claims a longer life than we ever issue was not issued by us as it stands.
+    if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int) or not 0 < claims["exp"] - claims["iat"] <= settings.access_token_ttl_s:
+        raise Unauthenticated("The access token's lifetime is not accepted.", code="invalid_token")
     return Principal(customer_id=str(claims["sub"]), session_id=str(claims["sid"]))
 
 

@@ -17,6 +17,11 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Customer, CustomerNumber, Passkey, SegmentMember, customer_pk, number_pk
 
 
+# A passkey removed is two actions (the delete, the security event) and the count one more: 40 per
+# transaction stays well inside DynamoDB's 100 actions.
+RESET_CHUNK = 40
+
+
 class CreateCustomerEvent(Strict):
 
     customer_number: str = Field(pattern=CUSTOMER_NUMBER, description="Customer-facing number, e.g. C-1001")
@@ -71,7 +76,7 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
         segments=set(event.segments) or None,
     )
     members = [SegmentMember(f"SEGMENT#{name}", f"CUSTOMER#{customer_id}", customer_id=customer_id) for name in sorted({"all", *event.segments})]
-    code, code_item = activation.new_code(customer_id=customer_id, customer_number=event.customer_number)
+    code, code_items = activation.new_code(customer_id=customer_id, customer_number=event.customer_number)
     try:
         with transaction() as tx:
             tx.save(
@@ -80,8 +85,8 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
                 label="number",
             )
             tx.save(customer, condition=Customer.PK.does_not_exist(), label="id")
-            tx.save(code_item)
-            tx.delete(activation.reset_failures(event.customer_number))
+            for item in code_items:
+                tx.save(item)
             for member in members:
                 tx.save(member)
     except ConditionsFailed as failed:
@@ -92,9 +97,13 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
     return {
         "customer_id": customer_id,
         "customer_number": event.customer_number,
-        "activation_code": code.code,
-        "activation_code_expires_at": code.expires_at,
+        **_letter(code),
     }
+
+
+def _letter(code: activation.NewActivationCode) -> dict[str, str]:
+    """What the letter (or SMS) to the customer carries; shown once, never logged."""
+    return {"enrolment_handle": code.enrolment_handle, "activation_code": code.code, "activation_code_expires_at": code.expires_at}
 
 
 def _customer_id(customer_number: str) -> str:
@@ -105,50 +114,58 @@ def _customer_id(customer_number: str) -> str:
 
 
 def _new_code(customer_id: str, customer_number: str) -> dict[str, Any]:
-    code, code_item = activation.new_code(customer_id=customer_id, customer_number=customer_number)
+    code, code_items = activation.new_code(customer_id=customer_id, customer_number=customer_number)
     with transaction() as tx:
-        tx.save(code_item)
-        tx.delete(activation.reset_failures(customer_number))
+        for item in code_items:
+            tx.save(item)
     log_event("activation_code_issued", customer_id=customer_id)
-    return {"customer_id": customer_id, "customer_number": customer_number, "activation_code": code.code,
-            "activation_code_expires_at": code.expires_at}
+    return {"customer_id": customer_id, "customer_number": customer_number, **_letter(code)}
 
 
 def issue_activation_code(event: IssueActivationCodeEvent) -> dict[str, Any]:
-    """Replace the customer's activation code (the old one stops working) and lift a lockout."""
+    """Replace the customer's activation code and enrolment handle (the old letter stops working)."""
     return _new_code(_customer_id(event.customer_number), event.customer_number)
 
 
 def revoke_sessions(event: CustomerRefEvent) -> dict[str, Any]:
-    """End every session of a customer (a stolen phone): refresh stops at once; access tokens
-    already issued live until their expiry (15 minutes at most)."""
+    """End every session of a customer (a stolen phone): refresh stops at once, factor, contact and
+    money routes refuse its access tokens at once, its devices stop receiving pushes; read-only
+    views accept an access token already issued until its expiry (15 minutes at most)."""
     from chalicelib.auth import sessions
 
     customer_id = _customer_id(event.customer_number)
     ended = sessions.revoke_all(customer_id=customer_id, reason=event.reason)
     log_event("sessions_revoked_by_admin", customer_id=customer_id, ended=ended)
     return {"customer_number": event.customer_number, "sessions_ended": ended,
-            "message": "Refresh tokens stop working now; access tokens already issued expire within 15 minutes."}
+            "message": "Sessions ended: refresh, payments and account changes are refused now, pushes stop; "
+                       "read-only views accept tokens already issued until they expire (15 minutes at most)."}
 
 
 def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
-    """The customer lost every device: remove all their passkeys, end all sessions, and issue a
-    new activation code to enrol again (the customer is told of each removed passkey)."""
+    """The customer lost every device: end all sessions (first, so no stolen session outlives the
+    reset), remove all their passkeys, whatever their number, in chunks that fit a transaction, and
+    issue a new activation code to enrol again (the customer is told of each removed passkey).
+
+    Safe to run again: a run that stopped half-way removed whole chunks; the next removes the rest."""
     from chalicelib.auth import security_events, sessions
 
     customer_id = _customer_id(event.customer_number)
-    passkeys = list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")))
-    with transaction() as tx:
-        for passkey in passkeys:
-            tx.delete(passkey)
-            tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED,
-                                                   {"passkey_id": passkey.credential_id, "name": passkey.name, "by": "admin"}))
-        tx.update(Customer(customer_pk(customer_id), "PROFILE"), actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists())
     ended = sessions.revoke_all(customer_id=customer_id, reason=event.reason)
+    passkeys = list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")))
+    for start in range(0, len(passkeys), RESET_CHUNK):
+        chunk = passkeys[start : start + RESET_CHUNK]
+        with transaction() as tx:
+            for passkey in chunk:
+                tx.delete(passkey)
+                tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED,
+                                                       {"passkey_id": passkey.credential_id, "name": passkey.name, "by": "admin"}))
+            tx.update(Customer(customer_pk(customer_id), "PROFILE"), actions=[Customer.passkey_count.add(-len(chunk))],
+                      condition=Customer.PK.exists())
+    Customer(customer_pk(customer_id), "PROFILE").update(actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists())
     code = _new_code(customer_id, event.customer_number)
     log_event("passkeys_reset_by_admin", customer_id=customer_id, removed=len(passkeys), sessions_ended=ended)
     return {"customer_number": event.customer_number, "passkeys_removed": len(passkeys), "sessions_ended": ended,
-            "activation_code": code["activation_code"], "activation_code_expires_at": code["activation_code_expires_at"]}
+            **{k: v for k, v in code.items() if k not in ("customer_id", "customer_number")}}
 
 
 def set_segments(event: SetSegmentsEvent) -> dict[str, Any]:

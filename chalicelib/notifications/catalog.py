@@ -71,6 +71,17 @@ KINDS: dict[str, AlertKind] = {
             data_keys=("session_id", "device"),
         ),
         AlertKind(
+            kind="security.account_changed",
+            category="security",
+            title={"fr": "Votre compte a changé", "en": "Your account changed"},
+            body={
+                "fr": "Avec votre confirmation par clé d'accès, {change_fr}. Ce n'est pas vous ? Fermez vos sessions et contactez-nous.",
+                "en": "With your passkey confirmation, {change_en}. Not you? End your sessions and contact us.",
+            },
+            deep_link="selfcare://security/sessions",
+            data_keys=("change", "change_fr", "change_en"),
+        ),
+        AlertKind(
             kind="security.suspicious_activity",
             category="security",
             title={"fr": "Activité inhabituelle", "en": "Unusual activity"},

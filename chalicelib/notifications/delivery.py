@@ -154,6 +154,8 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
         elif outcome.status == senders.UNREGISTERED:
             device_store.remove_dead(customer_id=item.customer_id, installation_id=device.installation_id, seen_updated_at=device.updated_at)
             delivered[device.installation_id] = "unregistered"
+        elif outcome.status == senders.NOT_SENT:
+            delivered[device.installation_id] = "not_sent"
         elif outcome.status == senders.REJECTED:
             delivered[device.installation_id] = f"rejected: {outcome.detail}"
             log_event("push_rejected", customer_id=item.customer_id, alert=item.alert_id, detail=outcome.detail)
@@ -170,7 +172,12 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
     fresh = [device for device, _ in results]
     emit("PushSent", sum(1 for d in fresh if delivered.get(d.installation_id) == "sent"))
     emit("PushFailed", sum(1 for d in fresh if str(delivered.get(d.installation_id, "")).startswith(("failed", "rejected"))))
-    status = "sent" if sent else ("no_devices" if all(v == "unregistered" for v in delivered.values()) else "failed")
+    if sent:
+        status = "sent"
+    elif delivered and all(v == "not_sent" for v in delivered.values()):
+        status = "not_sent"  # the console sender: nobody was told
+    else:
+        status = "no_devices" if all(v == "unregistered" for v in delivered.values()) else "failed"
     log_event("push_delivered", customer_id=item.customer_id, alert=item.alert_id, status=status, devices=len(delivered))
     return _finish(item, status, delivered)
 

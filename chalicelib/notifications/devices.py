@@ -2,6 +2,11 @@
 
 An installation belongs to one customer at a time: when a phone signs in to another account, the
 previous customer's device entry goes, so their alerts never reach someone else's hands.
+
+Installation ids are not secrets, so owning one is not proof of holding the phone. Moving an
+installation from one account to another takes proof: the caller presents the FCM registration
+token last registered for it, which only the phone itself (and FCM) knows. Without it the answer
+is 409 `device_proof_required`, and the other account keeps its device.
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 from pynamodb.exceptions import DeleteError
 
 from chalicelib.common.clock import epoch, iso, now
+from chalicelib.common.secrets import same, sha256_hex
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Device, Installation, customer_pk
@@ -37,11 +43,16 @@ def register(
 ) -> dict[str, Any]:
     """Register or refresh (a refreshed token replaces the old one)."""
     moment = now()
+    token_hash = sha256_hex(fcm_token)
     for _ in range(3):  # optimistic: retried if the installation changes hands concurrently
         try:
-            owner = Installation.get(f"INSTALLATION#{installation_id}", "INSTALLATION", consistent_read=True).customer_id
+            current = Installation.get(f"INSTALLATION#{installation_id}", "INSTALLATION", consistent_read=True)
+            owner, owner_token = current.customer_id, current.token_hash
         except Installation.DoesNotExist:
-            owner = None
+            owner, owner_token = None, None
+        if owner and owner != customer_id and not (owner_token and same(owner_token, token_hash)):
+            raise Conflict("This phone is registered to another account: sign out of it there first, then try again.",
+                           code="device_proof_required")
         try:
             existing = Device.get(customer_pk(customer_id), f"DEVICE#{installation_id}", consistent_read=True)
             created = existing.created_at
@@ -62,7 +73,7 @@ def register(
             updated_at=iso(moment),
             expires_at=epoch(moment + STALE_AFTER),
         )
-        mapping = Installation(f"INSTALLATION#{installation_id}", "INSTALLATION", customer_id=customer_id)
+        mapping = Installation(f"INSTALLATION#{installation_id}", "INSTALLATION", customer_id=customer_id, token_hash=token_hash)
         try:
             with transaction() as tx:
                 tx.save(
@@ -101,11 +112,11 @@ def unregister(*, customer_id: str, installation_id: str) -> None:
         Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete()
 
 
-def unregister_session_devices(*, customer_id: str, session_id: str) -> int:
-    """Signing out a session unregisters the device it registered."""
+def unregister_session_devices(*, customer_id: str, session_ids: set[str]) -> int:
+    """Ending sessions (by any path) unregisters the devices they registered."""
     gone = 0
-    for device in list_device_items(customer_id):
-        if device.session_id == session_id:
+    for device in Device.query(customer_pk(customer_id), Device.SK.startswith("DEVICE#")):
+        if device.session_id in session_ids:
             try:
                 unregister(customer_id=customer_id, installation_id=device.installation_id)
                 gone += 1

@@ -102,8 +102,8 @@ def to_wire(item: InboxItem) -> dict[str, Any]:
 
 
 def _resume_from(customer_id: str, cursor: str) -> dict[str, Any]:
-    # The partition is always the caller's: a cursor can only move within their own inbox.
-    return {**cursor_codec.decode(cursor, fixed={}, sk_prefix="INBOX#alr_"), "PK": {"S": customer_pk(customer_id)}}
+    # A cursor is the caller's own: another customer's (or another list's) is refused, not reread.
+    return cursor_codec.decode(cursor, fixed={"PK": customer_pk(customer_id)}, sk_prefix="INBOX#alr_")
 
 
 def list_inbox(*, customer_id: str, cursor: str | None, limit: int | None) -> dict[str, Any]:

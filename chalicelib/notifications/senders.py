@@ -23,6 +23,7 @@ SENT = "sent"
 UNREGISTERED = "unregistered"  # the token/installation is gone: remove the device
 RETRY = "retry"  # transient (UNAVAILABLE, INTERNAL, QUOTA_EXCEEDED): try again later
 REJECTED = "rejected"  # our message is wrong: do not retry, look at the logs
+NOT_SENT = "not_sent"  # the console sender (local runs): printed, never counted as sent
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,14 @@ class PushSender(abc.ABC):
 
 
 class ConsoleSender(PushSender):
-    """Without Firebase credentials (local runs): print what would be sent."""
+    """Without Firebase credentials (local runs and tests only; a deployed stage refuses to start
+    without them, see chalicelib/api/guard.py): print what would be sent. Nothing reaches a phone,
+    so nothing is counted as sent."""
 
     def send(self, messages: list[dict[str, Any]]) -> list[Outcome]:
         for message in messages:
             print("PUSH (console sender, not sent) " + json.dumps(message, ensure_ascii=False), flush=True)
-        return [Outcome(SENT) for _ in messages]
+        return [Outcome(NOT_SENT, detail="console sender: printed, not sent") for _ in messages]
 
 
 class FcmSender(PushSender):

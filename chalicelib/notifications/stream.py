@@ -19,15 +19,26 @@ from chalicelib.store.models import InboxItem, Item, SecurityEvent
 SECURITY_ALERTS: dict[str, tuple[str, Any]] = {
     security_events.PASSKEY_ADDED: ("security.passkey_added", lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")}),
     security_events.PASSKEY_REMOVED: ("security.passkey_removed", lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")}),
-    security_events.NEW_SESSION: ("security.new_session", lambda d: {"session_id": d.get("session_id"), "device": d.get("device") or "?"}),
+    security_events.NEW_SESSION: ("security.new_session", lambda d: {"session_id": d.get("session_id"), "device": security_events.device_label(d.get("device"))}),
     security_events.SIGN_COUNT_REGRESSION: ("security.suspicious_activity", lambda d: {"reason": "passkey_counter"}),
     security_events.REFRESH_TOKEN_REUSE: ("security.suspicious_activity", lambda d: {"reason": "refresh_token_reuse"}),
+    security_events.ACCOUNT_CHANGED: ("security.account_changed", lambda d: {
+        "change": d.get("change"),
+        "change_fr": security_events.CHANGES.get(str(d.get("change")), ("", ""))[0],
+        "change_en": security_events.CHANGES.get(str(d.get("change")), ("", ""))[1],
+    }),
 }
+
+
+# The only item types this handler reads; every other record is skipped without being decoded,
+# so an item of another kind that cannot be read (a bad import, a manual edit) never blocks the
+# stream behind it (AWS retries every record after the lowest failed one).
+_WANTED = ("inbox_item", "security_event")
 
 
 def _image(record: dict[str, Any], which: str) -> Item | None:
     raw = record.get("dynamodb", {}).get(which)
-    if not raw or "type" not in raw:
+    if not raw or (raw.get("type") or {}).get("S") not in _WANTED:
         return None
     return Item.from_raw_data(raw)
 

@@ -29,6 +29,11 @@ METRICS: dict[str, str] = {
     "PushFailed": "pushes FCM refused for good or that failed after every retry",
     "UsageIngestionLagSeconds": "age of the newest usage record of a batch when counted",
     "UsageRecordsRejected": "usage records skipped as invalid",
+    "ActivationCodeRejected": "a wrong activation code or unknown enrolment handle (a burst alarms)",
+    "UnsafeSettings": "a function of a deployed stage started with local stand-ins and refuses to serve",
+    "BatchItemFailed": "one item of a batch job (a payment, an offer's clearing, a plan change...) failed; the job went on, the next run retries it",
+    "PaymentLateChargeRefunded": "a charge that showed up after its payment had failed was refunded",
+    "PaymentChargeMismatch": "a provider charge did not match its payment (amount, currency, reference)",
 }
 
 

@@ -15,12 +15,22 @@ def test_refresh_rotates_both_tokens(api, enrol):
     assert again.status == 200
 
 
+def _age_rotation(enrolled, seconds: int = 60) -> None:
+    """Move the session's last rotation back in time, past the grace window."""
+    from chalicelib.store.models import Session, customer_pk
+
+    customer_id, session_id, _ = enrolled.session["refresh_token"].split(".")
+    session = Session.get(customer_pk(customer_id), f"SESSION#{session_id}", consistent_read=True)
+    session.update(actions=[Session.rotated_at.set(int(session.rotated_at) - seconds)])
+
+
 def test_reusing_a_spent_refresh_token_ends_the_whole_session(api, enrol, app_module):
     from chalicelib.store.models import Item, SecurityEvent, customer_pk
 
     enrolled = enrol()
     spent = enrolled.session["refresh_token"]
     current = api.post("/auth/token/refresh", {"refresh_token": spent}).body["refresh_token"]
+    _age_rotation(enrolled)
     reuse = api.post("/auth/token/refresh", {"refresh_token": spent})
     assert reuse.status == 401
     after = api.post("/auth/token/refresh", {"refresh_token": current})
@@ -29,7 +39,32 @@ def test_reusing_a_spent_refresh_token_ends_the_whole_session(api, enrol, app_mo
     assert "refresh_token_reuse" in kinds
 
 
-def test_concurrent_refreshes_with_one_token_never_yield_two_live_tokens(api, enrol):
+def test_a_retry_within_the_grace_window_gets_the_same_new_pair(api, enrol):
+    """An app that lost the answer retries with the token it just spent: same new refresh token,
+    an access token of the same session, and the session goes on. Mutation: drop the grace check
+    → the retry is a reuse and ends the session."""
+    enrolled = enrol()
+    spent = enrolled.session["refresh_token"]
+    first = api.post("/auth/token/refresh", {"refresh_token": spent})
+    retry = api.post("/auth/token/refresh", {"refresh_token": spent})
+    assert first.status == retry.status == 200
+    assert retry.body["refresh_token"] == first.body["refresh_token"]
+    assert api.get("/me/sessions", token=retry.body["access_token"]).status == 200
+    assert api.post("/auth/token/refresh", {"refresh_token": first.body["refresh_token"]}).status == 200
+
+
+def test_the_grace_window_covers_only_the_last_rotation(api, enrol):
+    enrolled = enrol()
+    spent = enrolled.session["refresh_token"]
+    second = api.post("/auth/token/refresh", {"refresh_token": spent}).body["refresh_token"]
+    api.post("/auth/token/refresh", {"refresh_token": second})
+    # `spent` is two rotations old: a reuse, even within seconds.
+    assert api.post("/auth/token/refresh", {"refresh_token": spent}).status == 401
+
+
+def test_concurrent_refreshes_with_one_token_yield_one_pair(api, enrol):
+    """Six retries racing on one token: every success answers the same new refresh token, and it
+    is the only live one. Mutation: no grace → one winner and the session ended."""
     from chalicelib.auth import sessions
     from chalicelib.errors import DomainError
 
@@ -44,11 +79,9 @@ def test_concurrent_refreshes_with_one_token_never_yield_two_live_tokens(api, en
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(attempt, range(6)))
-    winners = [r for r in results if r]
-    assert len(winners) <= 1
-    if len(results) - len(winners) > 0:
-        # A race on one token is a reuse: the session is ended, the winner's token included.
-        assert all(api.post("/auth/token/refresh", {"refresh_token": w}).status == 401 for w in winners)
+    winners = set(results)
+    assert len(winners) == 1 and None not in winners
+    assert api.post("/auth/token/refresh", {"refresh_token": winners.pop()}).status == 200
 
 
 def test_a_forged_refresh_token_is_refused_without_ending_the_session(api, enrol):

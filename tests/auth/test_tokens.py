@@ -119,3 +119,83 @@ def test_a_broken_key_document_is_a_configuration_error():
 
     with pytest.raises(ServiceMisconfigured):
         parse_key_document('{"active_kid": "x", "keys": []}')
+
+
+def test_a_token_claiming_a_longer_life_than_we_issue_is_refused(api, enrol):
+    """Signed with our key but `exp - iat` past 15 minutes: refused. Mutation: drop the bound."""
+    enrolled = enrol()
+    now = int(time.time())
+    long_lived = _signed(_claims(enrolled, iat=now, exp=now + 24 * 3600))
+    assert api.get("/me/sessions", token=long_lived).status == 401
+    from chalicelib.auth.tokens import verify_access_token
+    from chalicelib.errors import Unauthenticated
+
+    with pytest.raises(Unauthenticated) as refused:
+        verify_access_token(long_lived)
+    assert refused.value.code == "invalid_token"
+    assert api.get("/me/sessions", token=_signed(_claims(enrolled, iat=now, exp=now + 600))).status == 200
+
+
+def test_key_rotation_works_without_a_redeploy(api, enrol, monkeypatch, tmp_path):
+    """The README's rotation: add a key (both published), switch the active kid (old tokens stay
+    valid to expiry), remove the old key (its tokens are refused within the refresh interval).
+    Mutation: cache the key ring for the life of the container → the new kid is never used."""
+    import dataclasses
+
+    from chalicelib.auth import keys, tokens
+    from chalicelib.config import get_settings
+
+    document = json.loads(open(get_settings().jwt_key_source.partition(":")[2]).read())
+    path = tmp_path / "ring.json"
+    path.write_text(json.dumps(document))
+    settings = dataclasses.replace(get_settings(), jwt_key_source=f"file:{path}", jwt_key_refresh_s=1)
+    monkeypatch.setattr(keys, "get_settings", lambda: settings)
+    monkeypatch.setattr(tokens, "get_settings", lambda: settings)
+    keys.reload()
+    try:
+        enrolled = enrol()
+        old_token = enrolled.token
+        old_kid = document["active_kid"]
+        # 1. Add a key: both published, the old one still signs.
+        added = keys.new_key_document()["keys"][0]
+        document["keys"].append(added)
+        path.write_text(json.dumps(document))
+        time.sleep(1.1)
+        assert {k["kid"] for k in api.get("/.well-known/jwks.json").body["keys"]} == {old_kid, added["kid"]}
+        # 2. Switch the active kid: new tokens carry it; the old token is still valid.
+        document["active_kid"] = added["kid"]
+        path.write_text(json.dumps(document))
+        time.sleep(1.1)
+        fresh = api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]}).body["access_token"]
+        assert _segments(fresh)[0]["kid"] == added["kid"]
+        assert api.get("/me/sessions", token=old_token).status == 200
+        # 3. Remove the old key: its tokens are refused within the refresh interval.
+        document["keys"] = [added]
+        path.write_text(json.dumps(document))
+        time.sleep(1.1)
+        assert api.get("/me/sessions", token=old_token).status == 401
+        assert api.get("/me/sessions", token=fresh).status == 200
+    finally:
+        keys.reload()
+
+
+def test_the_authorizer_verifies_with_public_keys_only(api, enrol, monkeypatch, tmp_path):
+    """With JWT_PUBLIC_KEY_SOURCE (as the deployed authorizer has), verification reads the JWKS and
+    never the signing keys. Mutation: verify with key_ring() → the unreadable signing source fails."""
+    import dataclasses
+
+    from chalicelib.auth import keys, tokens
+    from chalicelib.config import get_settings
+
+    enrolled = enrol()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(api.get("/.well-known/jwks.json").body))
+    settings = dataclasses.replace(get_settings(), jwt_public_key_source=f"file:{jwks}", jwt_key_source="file:/nonexistent/dir/keys.json")
+    monkeypatch.setattr(keys, "get_settings", lambda: settings)
+    monkeypatch.setattr(tokens, "get_settings", lambda: settings)
+    keys.reload()
+    try:
+        assert tokens.verify_access_token(enrolled.token).customer_id == enrolled.customer["customer_id"]
+        assert all(isinstance(k, ec.EllipticCurvePublicKey) for k in keys.public_keys().values())
+    finally:
+        keys.reload()

@@ -214,3 +214,14 @@ def test_a_worker_that_dies_mid_send_is_taken_over_after_its_lease(customer_with
     taken_over = delivery.deliver_due(moment=moment + timedelta(seconds=61))
     assert taken_over == {alert: "sent"}
     assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+
+
+def test_an_unreadable_item_of_another_kind_never_blocks_the_stream(app_module):
+    """AWS retries every record after the lowest failed one: a record of a kind this handler does
+    not read (here a payment with a corrupt amount) must not fail. Mutation: decode every image."""
+    record = {"eventID": "p", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-3",
+              "dynamodb": {"Keys": {}, "NewImage": {"PK": {"S": "CUSTOMER#x"}, "SK": {"S": "BILL#b#PAY#p"}, "type": {"S": "payment"},
+                                                    "amount": {"S": "not a number"}},
+                           "SequenceNumber": "7", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+              "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x"}
+    assert app_module.on_table_stream({"Records": [record]}, None) == {"batchItemFailures": []}

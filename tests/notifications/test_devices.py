@@ -63,3 +63,54 @@ def test_a_customer_keeps_at_most_twenty_devices(api, enrol):
     devices = api.get("/me/devices", token=enrolled.token).body["devices"]
     assert len(devices) == 20
     assert "fidMANY000000" not in {d["installation_id"] for d in devices}
+
+
+def test_moving_an_installation_to_another_account_needs_its_token(api, enrol):
+    """Installation ids are not secrets: another customer who presents the id with any other FCM
+    token is refused (409) and the owner keeps the device; the phone itself (same token) moves.
+    Mutation: drop the token check → the stranger takes the victim's installation."""
+    victim, stranger = enrol(), enrol()
+    _put(api, victim, "fidVICTIM0001", token="tok-victim-secret-1")
+    taken = _put(api, stranger, "fidVICTIM0001", token="tok-stranger-000001")
+    assert taken.status == 409 and taken.error_code == "device_proof_required"
+    assert [d["installation_id"] for d in api.get("/me/devices", token=victim.token).body["devices"]] == ["fidVICTIM0001"]
+    assert api.get("/me/devices", token=stranger.token).body["devices"] == []
+    # The phone itself, signed in to the other account, presents the same token: it moves.
+    assert _put(api, stranger, "fidVICTIM0001", token="tok-victim-secret-1").status == 200
+    assert api.get("/me/devices", token=victim.token).body["devices"] == []
+
+
+def test_ending_a_session_by_any_path_unregisters_its_devices(api, app_module, enrol, sign_in):
+    """DELETE /me/sessions/{id}, passkey removal, admin revoke and admin reset all end sessions;
+    each unregisters the devices those sessions registered. Mutation: unregister on logout only."""
+    from tests.support.stepup import confirmation
+
+    enrolled = enrol()
+    other = sign_in(enrolled.authenticator).body
+    api.request("PUT", "/me/devices/fidENDED000001", {"fcm_token": "tok-dddddddddddd", "platform": "android", "app_version": "1", "locale": "fr"},
+                token=other["access_token"])
+    _put(api, enrolled, "fidKEPT0000001")
+    other_sid = next(s["session_id"] for s in api.get("/me/sessions", token=other["access_token"]).body["sessions"] if s["current"])
+    assert api.delete(f"/me/sessions/{other_sid}", token=enrolled.token).status == 204
+    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == ["fidKEPT0000001"]
+
+    # A passkey's removal ends the sessions it opened, and their devices go with them.
+    options = api.post("/auth/passkeys/register/options", {"confirmation": confirmation(api, enrolled, "passkey.add")}, token=enrolled.token)
+    from devtools.soft_authenticator import SoftAuthenticator
+
+    tablet = SoftAuthenticator()
+    assert api.post("/auth/passkeys/register/verify", {"challenge_id": options.body["challenge_id"], "credential": tablet.create(options.body["options"]),
+                                                        "name": "Tablet"}).status == 201
+    tablet_session = sign_in(tablet).body
+    api.request("PUT", "/me/devices/fidTABLET00001", {"fcm_token": "tok-eeeeeeeeeeee", "platform": "ios", "app_version": "1", "locale": "fr"},
+                token=tablet_session["access_token"])
+    tablet_id = next(p["id"] for p in api.get("/me/passkeys", token=enrolled.token).body["passkeys"] if p["name"] == "Tablet")
+    assert api.delete(f"/me/passkeys/{tablet_id}", {"confirmation": confirmation(api, enrolled, "passkey.remove", passkey_id=tablet_id)},
+                      token=enrolled.token).status == 204
+    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == ["fidKEPT0000001"]
+
+    # The admin's revoke ends the rest.
+    app_module.admin_revoke_sessions({"customer_number": enrolled.customer["customer_number"], "reason": "lost_phone"}, None)
+    from chalicelib.notifications import devices
+
+    assert devices.list_devices(customer_id=enrolled.customer["customer_id"]) == []

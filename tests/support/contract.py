@@ -118,5 +118,5 @@ class ApiClient:
     def put(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
         return self.request("PUT", path, body, **kw)
 
-    def delete(self, path: str, **kw: Any) -> ApiResponse:
-        return self.request("DELETE", path, **kw)
+    def delete(self, path: str, body: Any = None, **kw: Any) -> ApiResponse:
+        return self.request("DELETE", path, body, **kw)

@@ -1,0 +1,120 @@
+"""Bodies of the routes that change factors, contact details and payment methods: the capability's
+own body plus the step-up `confirmation` (see chalicelib/auth/stepup.py). Edge models only: the
+services keep their own schemas."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, RootModel
+
+from chalicelib.account.profile import EMAIL, PostalAddress, ProfilePatch
+from chalicelib.auth.schemas import CHALLENGE_ID, PASSKEY_ID
+from chalicelib.billing.schemas import METHOD_ID, AddMethodBody, AutopayBody
+from chalicelib.common.strict import Strict
+from chalicelib.customers.formats import E164
+from chalicelib.errors import Unauthenticated, ValidationFailed
+
+CONTACT_FIELDS = ("email", "phone", "postal_address")
+
+
+class Confirmation(Strict):
+    """The answer to `POST /me/step-up`: its challenge id and `PublicKeyCredential.toJSON()`."""
+
+    challenge_id: str = Field(pattern=CHALLENGE_ID)
+    credential: dict[str, Any]
+
+
+class ConfirmedBody(Strict):
+    confirmation: Confirmation
+
+
+class ConfirmedAddMethodBody(AddMethodBody):
+    confirmation: Confirmation
+
+
+class ConfirmedAutopayBody(AutopayBody):
+    confirmation: Confirmation
+
+
+class ConfirmedProfilePatch(ProfilePatch):
+    """Language and time zone change freely; email, phone and postal address need a confirmation."""
+
+    confirmation: Confirmation | None = None
+
+
+class RegisterOptionsBody(Strict):
+    """Without an access token: the letter's enrolment handle and activation code (first passkey).
+    With one: a confirmation of `passkey.add` (another passkey)."""
+
+    enrolment_handle: str | None = Field(default=None, pattern=r"^enr_[A-Za-z0-9_-]{22,64}$")
+    activation_code: str | None = Field(default=None, min_length=4, max_length=40)
+    confirmation: Confirmation | None = None
+
+    def check_for(self, *, signed_in: bool) -> None:
+        if signed_in and (self.enrolment_handle or self.activation_code):
+            raise ValidationFailed("Send either an access token or an activation code, not both.")
+        if not signed_in and self.confirmation is not None:
+            raise ValidationFailed("A confirmation is sent with an access token only (adding another passkey).")
+
+
+# --- POST /me/step-up: which change to confirm -------------------------------------------------------
+
+
+class _PasskeyAdd(Strict):
+    action: Literal["passkey.add"]
+
+
+class _PasskeyRemove(Strict):
+    action: Literal["passkey.remove"]
+    passkey_id: str = Field(pattern=f"^{PASSKEY_ID}$")
+
+
+class _ContactChanges(Strict):
+    email: str | None = Field(default=None, pattern=EMAIL, max_length=254)
+    phone: str | None = Field(default=None, pattern=E164)
+    postal_address: PostalAddress | None = None
+
+
+class _ProfileUpdate(Strict):
+    action: Literal["profile.update"]
+    changes: _ContactChanges
+
+
+class _MethodAdd(Strict):
+    action: Literal["payment_method.add"]
+    provider_token: str = Field(min_length=4, max_length=255)
+
+
+class _MethodRemove(Strict):
+    action: Literal["payment_method.remove"]
+    payment_method_id: str = Field(pattern=f"^{METHOD_ID}$")
+
+
+class _MethodDefault(Strict):
+    action: Literal["payment_method.default"]
+    payment_method_id: str = Field(pattern=f"^{METHOD_ID}$")
+
+
+class _Autopay(Strict):
+    action: Literal["autopay.set"]
+    enabled: bool
+
+
+class StepUpBody(RootModel[Annotated[Union[_PasskeyAdd, _PasskeyRemove, _ProfileUpdate, _MethodAdd, _MethodRemove, _MethodDefault, _Autopay],
+                                     Field(discriminator="action")]]):
+    """One change to confirm, with exactly the parameters the change itself will carry."""
+
+    def params(self) -> dict[str, Any]:
+        """The parameters bound into the challenge (everything but the action)."""
+        return self.root.model_dump(exclude={"action"}, exclude_none=True, mode="json")
+
+
+def contact_params(changes: ProfilePatch) -> dict[str, Any] | None:
+    """The contact part of a profile change, as bound into its confirmation; None if there is none."""
+    contact = changes.model_dump(include=set(CONTACT_FIELDS), exclude_unset=True, exclude_none=True, mode="json")
+    return {"changes": contact} if contact else None
+
+
+def step_up_required(action: str) -> Unauthenticated:
+    return Unauthenticated(f"This change needs your passkey: ask POST /me/step-up for `{action}`, confirm, and send the "
+                           "`confirmation` with it.", code="step_up_required")
