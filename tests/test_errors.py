@@ -53,3 +53,11 @@ def test_an_unexpected_failure_is_a_json_500_that_reveals_nothing(api, monkeypat
     response = api.post("/auth/passkeys/login/options")
     assert response.status == 500 and response.error_code == "internal_error"
     assert "hunter2" not in str(response.body)
+
+
+def test_chalice_errors_are_told_in_our_words_without_echoing_the_request(api):
+    """Chalice's own 415 message repeats the Content-Type sent. Mutation: pass Chalice's Message through."""
+    response = api.post("/auth/token/refresh", raw=b"x", headers={"Content-Type": "text/4242-4242-4242-4242"})
+    assert response.status == 415 and response.error_code == "unsupported_media_type"
+    assert "4242" not in response.body["error"]["message"] and "Unsupported media type" not in response.body["error"]["message"]
+

@@ -47,6 +47,15 @@ _CHALICE_CODES = {
     "InternalServerError": "internal_error",
 }
 
+# Our words for them: Chalice's messages repeat what the client sent (`Unsupported media type: <its
+# Content-Type>`), and no library text reaches a client.
+_CHALICE_MESSAGES = {
+    "method_not_allowed": "This method is not allowed on this route.",
+    "unsupported_media_type": "Send the body as JSON (Content-Type: application/json).",
+    "bad_request": "The request could not be read.",
+    "internal_error": "The service had a problem; please try again.",
+}
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -61,12 +70,12 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 def from_domain_error(error: DomainError) -> Response:
     status = next((s for cls, s in STATUS.items() if isinstance(error, cls)), 500)
     headers: dict[str, str] = {}
-    if isinstance(error, TooManyAttempts):
+    if error.retry_after_s is not None:
         headers["Retry-After"] = str(error.retry_after_s)
+    elif isinstance(error, TemporarilyUnavailable):
+        headers["Retry-After"] = "2"
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(error, TemporarilyUnavailable):
-        headers["Retry-After"] = "2"
     return error_response(status, error.code, error.message, headers)
 
 
@@ -105,19 +114,34 @@ def normalise_chalice_error(response: Response) -> Response:
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "error" not in body:
         code = _CHALICE_CODES.get(str(body["Code"]), "bad_request" if response.status_code < 500 else "internal_error")
-        message = str(body.get("Message", ""))
-        if response.status_code >= 500:
-            message = "The service had a problem; please try again."
+        message = _CHALICE_MESSAGES["internal_error" if response.status_code >= 500 else code]
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
         return error_response(response.status_code, code, message, headers)
     return response
 
 
+# Documents anyone may fetch and cache (each route sets its own Cache-Control, or none).
+PUBLIC_PREFIX = "/.well-known/"
+
+
+def apply_cache_policy(route: str | None, response: Response) -> Response:
+    """Nothing personal is kept by a cache (the app's HTTP stack, a proxy, a CDN): every answer is
+    `no-store`, errors included, except the public .well-known documents when they succeed, which
+    keep whatever caching their route chose."""
+    if response.status_code < 400 and (route or "").startswith(PUBLIC_PREFIX):
+        return response
+    headers = {k: v for k, v in (response.headers or {}).items() if k.lower() != "cache-control"}
+    headers["Cache-Control"] = "no-store"
+    response.headers = headers
+    return response
+
+
 def access_log_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
-    """One structured line per request: route, status, latency, caller (hashed), request id."""
+    """One structured line per request: route, status, latency, caller (hashed), request id; and
+    the cache policy, set here once for every route."""
     started = time.perf_counter()
-    response = normalise_chalice_error(get_response(request))
     context = request.context or {}
+    response = apply_cache_policy(context.get("resourcePath"), normalise_chalice_error(get_response(request)))
     authorizer = context.get("authorizer") or {}
     log_event(
         "http_request",

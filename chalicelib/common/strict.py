@@ -1,7 +1,12 @@
 """The base of every request body, query string and admin event: an allow-list."""
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from chalicelib.common.pan import redact_pans
 
 
 class Strict(BaseModel):
@@ -12,11 +17,50 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
-def describe_validation_error(error: ValidationError, *, most: int = 5) -> str:
-    """`field.path: what is wrong; ...` — for a person fixing the request, event or record."""
+# A location part is shown when it reads like a field name; anything else (an unknown key someone
+# sent, which could be anything) is not repeated back.
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# pydantic's own messages are templates (limits, patterns, expected values) that never hold the
+# input; messages raised by validators (ours, email-validator's) may quote it.
+_FROM_CODE = {"value_error", "assertion_error"}
+_MAX_MESSAGE = 200
+
+
+def _where(loc: tuple[Any, ...]) -> str:
     parts = []
-    for issue in error.errors()[:most]:
-        where = ".".join(str(p) for p in issue["loc"]) or "body"
-        what = "unknown field, not accepted" if issue["type"] == "extra_forbidden" else issue["msg"]
-        parts.append(f"{where}: {what}")
-    return "; ".join(parts)
+    for part in loc:
+        if isinstance(part, int) or (isinstance(part, str) and _FIELD_NAME.fullmatch(part)):
+            parts.append(str(part))
+        else:
+            parts.append("(key)")
+    return ".".join(parts) or "body"
+
+
+def _without_input(message: str, value: Any) -> str:
+    """`message` with the value that failed taken out, wherever a validator quoted it."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return message
+    text = str(value)
+    if len(text) < 3:  # too short to tell apart from the message's own words, and harmless
+        return message
+    for shown in (repr(value), f'"{text}"', text):
+        message = message.replace(shown, "(the value sent)")
+    return message
+
+
+def describe_validation_error(error: ValidationError, *, most: int = 5) -> str:
+    """`field.path: what is wrong; ...` — for a person fixing the request, event or record.
+
+    Never repeats what was sent: unknown keys are named only when they read like field names, the
+    failing value is taken out of validators' messages, and card numbers are redacted as a last net."""
+    parts = []
+    for issue in error.errors(include_url=False, include_context=False)[:most]:
+        where = _where(tuple(issue["loc"]))
+        if issue["type"] == "extra_forbidden":
+            what = "unknown field, not accepted"
+        elif issue["type"] in _FROM_CODE:
+            what = _without_input(str(issue["msg"]), issue.get("input"))
+        else:
+            what = str(issue["msg"])
+        parts.append(f"{where}: {what[:_MAX_MESSAGE]}")
+    return redact_pans("; ".join(parts))
