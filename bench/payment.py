@@ -21,14 +21,14 @@ def run(*, repeat: int = 100) -> dict[str, Any]:
 
     import app
     from chalicelib.auth import passkeys
-    from chalicelib.billing import gateway as gateway_module
+    from chalicelib.billing import sandbox_gateway as gateway_module
     from chalicelib.billing import payments
     from devtools.soft_authenticator import SoftAuthenticator
 
     customer = app.admin_create_customer({"customer_number": "BP-1", "name": "Payer"}, None)
     cid = customer["customer_id"]
     phone = SoftAuthenticator()
-    options = passkeys.registration_options(customer_number="BP-1", activation_code=customer["activation_code"])
+    options = passkeys.registration_options(enrolment_handle=customer["enrolment_handle"], activation_code=customer["activation_code"])
     passkeys.register(challenge_id=options.challenge_id, credential=phone.create(options.options), name="bench", device=None)
     from chalicelib.billing import methods
 

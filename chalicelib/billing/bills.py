@@ -1,4 +1,5 @@
-"""Bills: imported from the billing system, read by their owner, reminded before they are due."""
+"""Bills: imported from the billing system, read by their owner, reminded before they are due.
+Money amounts in documents are JSON integers of minor units (a string or a decimal is refused)."""
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +8,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
+from chalicelib.billing import jobs
+from chalicelib.billing.money import NonNegativeMinorUnits, SignedMinorUnits
+from chalicelib.billing.money import format_money as _format_money
 from chalicelib.common.clock import iso, now
 from chalicelib.common.strict import Strict, describe_validation_error
 from chalicelib.customers.formats import CUSTOMER_NUMBER
@@ -23,8 +27,8 @@ REMIND_DAYS_BEFORE = 3
 
 class BillItem(Strict):
     label: str = Field(min_length=1, max_length=120)
-    amount: int = Field(description="Minor units, before tax (negative for a credit)")
-    tax: int = Field(ge=0)
+    amount: SignedMinorUnits = Field(description="Minor units, before tax (negative for a credit)")
+    tax: NonNegativeMinorUnits
 
 
 class Period(Strict):
@@ -41,7 +45,7 @@ class BillDocument(Strict):
     due_date: date
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     items: list[BillItem] = Field(min_length=1, max_length=200)
-    total: int = Field(ge=0, description="Minor units, taxes included: must equal the items' amounts plus taxes")
+    total: NonNegativeMinorUnits = Field(description="Minor units, taxes included: must equal the items' amounts plus taxes")
     status: Literal["open", "paid"] = "open"
 
     @model_validator(mode="after")
@@ -119,9 +123,9 @@ def _import_one(document: BillDocument) -> str:
     return "imported"
 
 
-def format_money(amount: int, currency: str) -> str:
-    """For alert texts (2-decimal currencies)."""
-    return f"{amount / 100:.2f} {currency}"
+def format_money(amount: int, currency: str, *, language: str | None = None) -> str:
+    """Minor units as money: `42.00 EUR` (alert data), or in a language (`42,00 €`, `€42.00`)."""
+    return _format_money(amount, currency, language=language)
 
 
 def bill_to_wire(bill: Bill, payments: list[Payment] | None = None) -> dict[str, Any]:
@@ -178,12 +182,16 @@ def list_bills(*, customer_id: str, status: str | None, cursor: str | None, limi
 
 
 def remind_due(*, today: date | None = None) -> int:
-    """Bills due in 3 days and unpaid: one reminder each (dedup per bill)."""
+    """Bills due in 3 days and unpaid: one reminder each (dedup per bill). Each on its own: one
+    that fails is logged and counted, the others are reminded."""
     day = (today or now().date()) + timedelta(days=REMIND_DAYS_BEFORE)
-    sent = 0
-    for notice in Notice.gsi1.query(f"DUE#{day.isoformat()}"):
+
+    def remind(raw: jobs.Raw) -> str:
+        notice = Notice.from_raw_data(raw)
         inbox.notify(customer_id=notice.customer_id, kind="billing.bill_due",
                      data={"bill_id": notice.bill_id, "amount": format_money(int(notice.amount or 0), notice.currency or "EUR"), "due_date": notice.due_date},
                      dedup_key=f"bill:{notice.bill_id}:due-reminder")
-        sent += 1
-    return sent
+        return "sent"
+
+    outcomes = jobs.each("remind_due_bills", jobs.index_items(f"DUE#{day.isoformat()}"), remind, key=lambda raw: jobs.text(raw, "SK"), into={})
+    return sum(1 for outcome in outcomes.values() if outcome == "sent")

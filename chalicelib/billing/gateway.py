@@ -1,25 +1,32 @@
-"""The payment provider, behind a small port. A real provider (Stripe PaymentIntents, Adyen...) is
-one new module implementing PaymentGateway; the sandbox serves local runs and tests with
-deterministic test tokens:
+"""The payment provider, behind a small port: one abstract class, two adapters, their own
+exceptions. Services talk to `PaymentGateway` only; the provider's library never leaks past its
+adapter.
 
-| token | behaviour |
-|---|---|
-| `tok_visa` (or any `tok_visa_*`) | charges succeed |
-| `tok_card_declined` | charges are declined: `card_declined` |
-| `tok_insufficient_funds` | charges are declined: `insufficient_funds` |
-| `tok_timeout` | the charge succeeds at the provider but the call times out (a crash between their charge and our write) |
+- `SandboxGateway` (sandbox_gateway.py): local runs and tests, deterministic test tokens.
+- `StripeGateway` (stripe_gateway.py): Stripe PaymentIntents, confirmed off-session with the saved
+  card; its module (and the `stripe` library) is imported only when PAYMENT_GATEWAY=stripe.
+
+What every adapter guarantees:
+- `charge` is idempotent at the provider per `idempotency_key`: the same key with the same
+  parameters answers the first charge; the same key with other parameters is refused
+  (`GatewayRejected`), never charged.
+- The provider keeps our `reference` (what is charged: a payment id, a bid id) with the charge,
+  and every `Charge` carries back the amount, currency and reference the provider holds, so that
+  settlement can check them against what we meant to charge.
+- `GatewayTimeout` means the outcome is unknown: the charge may exist. Ask `get_charge` later;
+  never assume either way.
 """
 from __future__ import annotations
 
 import abc
-import hashlib
-from dataclasses import dataclass
-
-from pynamodb.exceptions import PutError
+import threading
+from dataclasses import dataclass, field
+from typing import Literal, Mapping
 
 from chalicelib.config import get_settings
-from chalicelib.errors import ServiceMisconfigured, ValidationFailed
-from chalicelib.store.models import SandboxCharge
+from chalicelib.errors import ServiceMisconfigured
+
+ChargeStatus = Literal["succeeded", "declined", "requires_action", "processing"]
 
 
 @dataclass(frozen=True)
@@ -29,90 +36,136 @@ class MethodInfo:
     last4: str
     exp_month: int
     exp_year: int
+    customer_ref: str | None = None  # the provider's customer the method is attached to, if it has such a thing
 
 
 @dataclass(frozen=True)
 class Charge:
+    """What the provider holds for one charge attempt."""
+
+    charge_id: str | None  # None when the provider refused before creating anything
+    status: ChargeStatus
+    amount: int  # minor units, as the provider holds it
+    currency: str  # ISO 4217, upper case
+    reference: str | None  # our reference, as the provider holds it
+    decline_code: str | None = None  # why, when declined or requiring action
+
+
+@dataclass(frozen=True)
+class Refund:
+    refund_id: str
     charge_id: str
-    status: str  # succeeded | declined
-    decline_code: str | None = None
+    amount: int
+    status: str  # succeeded | pending | failed (the provider's word)
 
 
-class GatewayTimeout(Exception):
-    """The provider did not answer: the charge may or may not exist; ask again with get_charge."""
+@dataclass(frozen=True)
+class ProviderEvent:
+    """A verified notification from the provider."""
+
+    event_id: str
+    kind: str  # the provider's event type, e.g. payment_intent.succeeded
+    charge: Charge | None  # for events about a charge
+    metadata: Mapping[str, str] = field(default_factory=dict)  # what we stored with the charge
+
+
+class GatewayError(Exception):
+    """Base of the port's exceptions. Messages are for logs: never a key or card data."""
+
+
+class GatewayTimeout(GatewayError):
+    """The provider did not answer, or is still working on this key: the charge may exist."""
+
+
+class GatewayRejected(GatewayError):
+    """The provider refused the request itself (not a card decline): nothing was charged by it.
+    `code`: `idempotency_key_reused` (the key was first used with other parameters), or the
+    provider's own code."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MethodRejected(GatewayError):
+    """The token or payment method cannot be used (unknown, not a card, someone else's)."""
+
+
+class EventRejected(GatewayError):
+    """A webhook whose signature, age or body does not check out."""
+
+
+class GatewayMisconfigured(GatewayError):
+    """Our credentials or settings for the provider are wrong."""
 
 
 class PaymentGateway(abc.ABC):
-    @abc.abstractmethod
-    def create_method(self, *, provider_token: str) -> MethodInfo:
-        """Turn the app's one-time token into a reusable method; details come from the provider."""
+    name: str = "abstract"
 
     @abc.abstractmethod
-    def charge(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str) -> Charge:
-        """Charge once per idempotency key: a second call with the key returns the first charge."""
+    def create_method(self, *, provider_token: str, customer_id: str, customer_ref: str | None) -> MethodInfo:
+        """Turn what the app's provider SDK gave (a token, a PaymentMethod id) into a reusable
+        method of this customer (`customer_ref`: their record at the provider, if any yet);
+        brand, last 4 and expiry come from the provider. Raises MethodRejected."""
 
     @abc.abstractmethod
-    def get_charge(self, *, idempotency_key: str) -> Charge | None:
-        """The charge made with this key, if any."""
+    def charge(self, *, provider_ref: str, amount: int, currency: str, reference: str, idempotency_key: str,
+               customer_ref: str | None = None, metadata: Mapping[str, str] | None = None) -> Charge:
+        """Charge the saved method, off-session, once per `idempotency_key`. `metadata` is kept
+        beside the reference (it lets a provider's event find what it is about). A card decline is
+        a Charge (`declined`, `requires_action`), not an exception. Raises GatewayTimeout,
+        GatewayRejected, GatewayMisconfigured."""
 
+    @abc.abstractmethod
+    def get_charge(self, *, reference: str | None = None, idempotency_key: str | None = None) -> Charge | None:
+        """The charge made for `reference` with `idempotency_key` (either may be omitted, not
+        both), or None when the provider has none. Never charges. Raises GatewayTimeout."""
 
-_TEST_CARDS = {
-    "tok_visa": ("visa", "4242", None),
-    "tok_card_declined": ("visa", "0002", "card_declined"),
-    "tok_insufficient_funds": ("mastercard", "9995", "insufficient_funds"),
-    "tok_timeout": ("visa", "0119", "timeout"),
-}
+    @abc.abstractmethod
+    def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> Refund:
+        """Refund (part of) a succeeded charge, once per `idempotency_key`. Raises GatewayTimeout,
+        GatewayRejected."""
 
-
-class SandboxGateway(PaymentGateway):
-    def create_method(self, *, provider_token: str) -> MethodInfo:
-        base = "tok_visa" if provider_token.startswith("tok_visa") else provider_token
-        if base not in _TEST_CARDS:
-            raise ValidationFailed("The payment provider does not know this token.", code="invalid_provider_token")
-        brand, last4, _ = _TEST_CARDS[base]
-        ref = "pm_sandbox_" + base.removeprefix("tok_") + "_" + hashlib.sha256(provider_token.encode()).hexdigest()[:8]
-        return MethodInfo(provider_ref=ref, brand=brand, last4=last4, exp_month=12, exp_year=2030)
-
-    def charge(self, *, provider_ref: str, amount: int, currency: str, idempotency_key: str) -> Charge:
-        behaviour = next((b for t, (_, _, b) in _TEST_CARDS.items() if provider_ref.startswith("pm_sandbox_" + t.removeprefix("tok_"))), None)
-        status = "declined" if behaviour in ("card_declined", "insufficient_funds") else "succeeded"
-        charge = SandboxCharge(
-            f"SANDBOX#CHARGE#{idempotency_key}",
-            "CHARGE",
-            charge_id="ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20],
-            status=status,
-            amount=amount,
-            currency=currency,
-            decline_code=behaviour if status == "declined" else None,
-        )
-        try:
-            charge.save(condition=SandboxCharge.PK.does_not_exist())  # the provider's own idempotency
-        except PutError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            # This key was charged before (a retry, a resumed payment, a concurrent call): answer
-            # that charge, never a new one; and no timeout this time.
-            return self.get_charge(idempotency_key=idempotency_key) or Charge(charge.charge_id, status, charge.decline_code)
-        if behaviour == "timeout":
-            raise GatewayTimeout("the sandbox provider timed out (after charging)")
-        return Charge(charge_id=charge.charge_id, status=status, decline_code=charge.decline_code)
-
-    def get_charge(self, *, idempotency_key: str) -> Charge | None:
-        try:
-            found = SandboxCharge.get(f"SANDBOX#CHARGE#{idempotency_key}", "CHARGE", consistent_read=True)
-        except SandboxCharge.DoesNotExist:
-            return None
-        return Charge(charge_id=found.charge_id, status=found.status, decline_code=found.decline_code)
+    @abc.abstractmethod
+    def parse_event(self, *, payload: bytes, signature: str | None) -> ProviderEvent:
+        """Verify a webhook's signature (and age) and read it. Raises EventRejected."""
 
 
 _gateway: PaymentGateway | None = None
+_lock = threading.Lock()
 
 
 def get_gateway() -> PaymentGateway:
+    """The configured adapter, built once per container (Stripe's keys are read then, once)."""
     global _gateway
     if _gateway is None:
-        name = get_settings().payment_gateway
-        if name != "sandbox":
-            raise ServiceMisconfigured(f"Unknown PAYMENT_GATEWAY {name!r}: add its adapter module.")
-        _gateway = SandboxGateway()
+        with _lock:
+            if _gateway is None:
+                _gateway = _build()
     return _gateway
+
+
+def install_gateway(gateway: PaymentGateway | None) -> PaymentGateway | None:
+    """Use this adapter from now on (tests, local tools); None goes back to the settings' choice.
+    Returns the one it replaces."""
+    global _gateway
+    with _lock:
+        previous, _gateway = _gateway, gateway
+    return previous
+
+
+def _build() -> PaymentGateway:
+    settings = get_settings()
+    if settings.payment_gateway == "sandbox":
+        from chalicelib.billing.sandbox_gateway import SandboxGateway
+
+        return SandboxGateway()
+    if settings.payment_gateway == "stripe":
+        from chalicelib.billing.secrets import read_secret
+        from chalicelib.billing.stripe_gateway import StripeGateway
+
+        if not settings.stripe_secret_key:
+            raise ServiceMisconfigured("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY (a secret source).")
+        webhook_secret = read_secret(settings.stripe_webhook_secret) if settings.stripe_webhook_secret else None
+        return StripeGateway(api_key=read_secret(settings.stripe_secret_key), webhook_secret=webhook_secret, api_base=settings.stripe_api_base)
+    raise ServiceMisconfigured(f"Unknown PAYMENT_GATEWAY {settings.payment_gateway!r}: sandbox or stripe.")

@@ -2,10 +2,14 @@
 the first outcome (waiting for it while it is still running, never running it twice); the same key
 with another request is refused; keys are kept 24 h and scoped to the customer.
 
-A retryable failure (503) is not an outcome: the key is freed and the next retry resumes. The
-in-progress lock has a lease: if the first request died, a retry after the lease runs the
-operation again, which must itself resume safely (payments derive their ids and the provider's
-idempotency key from the key, so a resumed payment never charges twice).
+A retryable failure (503, or our own misconfiguration) is not an outcome: the key is freed and the
+next retry resumes. The in-progress lock has a lease longer than a request can live (the API
+function's 10 s timeout): if the first request died, a retry after the lease runs the operation
+again, which must itself resume safely (a payment's id derives from the key, and its provider
+idempotency key is stored on it: a resumed payment never charges twice).
+
+A request that finds its key still running waits at most WAIT_S (well under the function's
+timeout), then answers 409 `request_in_progress` with Retry-After: the app retries with the key.
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ from chalicelib.common.clock import epoch, now
 from chalicelib.store.models import IdempotencyRecord, customer_pk
 
 KEEP = timedelta(hours=24)
-LEASE_S = 30
-WAIT_S = 10.0
+LEASE_S = 15  # > the API function's 10 s timeout: a live run never loses its lease
+WAIT_S = 2.0
+RETRY_AFTER_S = 2
 
 
 class IdempotencyMismatch(errors.Unprocessable):
@@ -43,6 +48,21 @@ class Outcome:
             raise cls(self.error["message"], code=self.error["code"]) if cls is not errors.TooManyAttempts else cls(
                 self.error["message"], retry_after_s=60, code=self.error["code"])
         return self.result or {}
+
+
+def replay_finished(*, customer_id: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+    """The first outcome of a finished key (raised again if it was an error), without taking the
+    key; None if the key is new or still running. One consistent GetItem: cheap enough to answer a
+    retry before any rate limit is counted. The same key with another request is a 422 here too."""
+    try:
+        existing = IdempotencyRecord.get(customer_pk(customer_id), f"IDEMP#{key}", consistent_read=True)
+    except IdempotencyRecord.DoesNotExist:
+        return None
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyMismatch("This Idempotency-Key was used with another request: use a new key for a new payment.")
+    if existing.state == "done" and existing.outcome:
+        return Outcome(**json.loads(existing.outcome)).replay()
+    return None
 
 
 def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
@@ -69,13 +89,15 @@ def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callabl
             resumed = True  # the first run died (or freed the key on a 503): resume it
             break
         if time.monotonic() > deadline:
-            raise errors.Conflict("This payment is still being processed: retry with the same key in a moment.", code="request_in_progress")
+            raise errors.Conflict("This payment is still being processed: retry with the same key in a moment.", code="request_in_progress",
+                                  retry_after_s=RETRY_AFTER_S)
         time.sleep(0.1)
 
     try:
         result = operation(resumed)
-    except errors.TemporarilyUnavailable:
-        # Retryable: not an outcome. Free the key (lease over) so a retry resumes the operation.
+    except (errors.TemporarilyUnavailable, errors.ServiceMisconfigured):
+        # Retryable (a slow provider; our settings, once fixed): not an outcome. Free the key
+        # (lease over) so a retry resumes the operation.
         record.update(actions=[IdempotencyRecord.locked_until.set(0)], condition=IdempotencyRecord.state == "in_progress")
         raise
     except errors.DomainError as error:

@@ -1,14 +1,16 @@
-"""Payment methods: the app tokenizes the card with the provider's SDK and sends the token; brand,
-last 4 and expiry come from the provider, never from the client. One default; autopay uses it."""
+"""Payment methods: the app tokenizes the card with the provider's SDK and sends the token (Stripe:
+the PaymentMethod id); brand, last 4 and expiry come from the provider, never from the client. The
+method is attached to the customer's record at the provider (created with the first method and
+kept in BillingSettings). One default; autopay uses it."""
 from __future__ import annotations
 
 import secrets
 import time
 from typing import Any
 
-from chalicelib.billing.gateway import get_gateway
+from chalicelib.billing.gateway import GatewayMisconfigured, GatewayRejected, GatewayTimeout, MethodRejected, get_gateway
 from chalicelib.common.clock import iso, now
-from chalicelib.errors import Conflict, NotFound, ValidationFailed
+from chalicelib.errors import Conflict, NotFound, ServiceMisconfigured, TemporarilyUnavailable, ValidationFailed
 from chalicelib.store.models import BillingSettings, PaymentMethod, customer_pk
 
 MAX_METHODS = 10
@@ -42,18 +44,29 @@ def add(*, customer_id: str, provider_token: str, label: str | None) -> dict[str
     existing = _methods(customer_id)
     if len(existing) >= MAX_METHODS:
         raise Conflict(f"At most {MAX_METHODS} payment methods: remove one first.", code="too_many_methods")
-    info = get_gateway().create_method(provider_token=provider_token)
+    settings = _settings(customer_id)
+    try:
+        info = get_gateway().create_method(provider_token=provider_token, customer_id=customer_id, customer_ref=settings.provider_customer_ref)
+    except (MethodRejected, GatewayRejected):
+        raise ValidationFailed("The payment provider does not know this token.", code="invalid_provider_token") from None
+    except GatewayTimeout:
+        raise TemporarilyUnavailable("The payment provider is slow to answer: try again in a moment.") from None
+    except GatewayMisconfigured:
+        raise ServiceMisconfigured("Cards cannot be added right now; try again later.") from None
     # Sortable by creation (milliseconds first), unguessable (random tail).
     method = PaymentMethod(
         customer_pk(customer_id), f"PM#pm_{int(time.time() * 1000):011x}{secrets.token_hex(3)[:5]}",
-        method_id="", provider_ref=info.provider_ref, brand=info.brand, last4=info.last4,
+        method_id="", provider_ref=info.provider_ref, provider_customer_ref=info.customer_ref, brand=info.brand, last4=info.last4,
         exp_month=info.exp_month, exp_year=info.exp_year, label=label, created_at=iso(now()),
     )
     method.method_id = method.SK.removeprefix("PM#")
     method.save()
-    settings = _settings(customer_id)
+    changed = False
+    if info.customer_ref and settings.provider_customer_ref != info.customer_ref:
+        settings.provider_customer_ref, changed = info.customer_ref, True
     if not settings.default_method_id:
-        settings.default_method_id = method.method_id
+        settings.default_method_id, changed = method.method_id, True
+    if changed:
         settings.save()
     return method_to_wire(method, settings.default_method_id)
 

@@ -1,48 +1,51 @@
 """Paying a bill: confirmed with a passkey bound to the transaction, charged exactly once.
 
 1. `challenge` stores a step-up challenge whose bytes commit to (bill, amount, currency, method)
-   and answers WebAuthn request options listing the customer's passkeys (5 minutes).
-2. `pay` runs once per Idempotency-Key (see idempotency.py). The payment's id is derived from the
-   customer and the key, so a retried or resumed request finds the same payment. It consumes the
-   challenge, checks that it was for this exact transaction, verifies the assertion with one of
-   the customer's passkeys, then creates the payment `pending` while reserving the amount on the
-   bill (`available`, conditional: concurrent payments never exceed the balance), charges the
-   provider with the payment id as the provider's idempotency key, and moves the payment to
-   `succeeded` (with the bill's balance and status, in the same transaction) or `failed` (the
-   reservation released).
-3. If the provider does not answer, the payment stays `pending`: a retry with the same key, or the
-   sweeper (every 5 minutes), asks the provider for the charge made with that key and finishes it:
-   never a second charge.
+   and answers WebAuthn request options listing the customer's passkeys (5 minutes), with a
+   statement, in the customer's language, of what will be charged to which card.
+2. `pay` runs once per Idempotency-Key (see idempotency.py). The payment's id derives from the
+   customer and the key in the `client` namespace, so a retried or resumed request finds the same
+   payment, and no client key can name another customer's payment or a system one (autopay's
+   live in their own namespace). It consumes the challenge, checks that it was for this exact
+   transaction, verifies the assertion with one of the customer's passkeys, then creates the
+   payment `pending` with a random attempt id, while reserving the amount on the bill
+   (`available`, conditional: concurrent payments never exceed the balance); charges the provider
+   with the payment id as reference and the attempt id as the provider's idempotency key (never
+   anything the client chose); and settles it (settlement.py: the charge is checked against the
+   payment first).
+3. If the provider does not answer, the payment stays `pending`: a retry with the same key (which
+   charges again with the same attempt key only within CALL_WINDOW, and after that only asks), the
+   provider's webhook, or the sweeper settles it: never a second charge.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta
+import logging
+from datetime import datetime
 from typing import Any
 
 from chalicelib.auth import challenges, passkeys
-from chalicelib.billing import bills, idempotency, methods
-from chalicelib.billing.gateway import Charge, GatewayTimeout, get_gateway
+from chalicelib.billing import bills, idempotency, jobs, methods, settlement
+from chalicelib.billing.gateway import GatewayMisconfigured, GatewayRejected, GatewayTimeout, get_gateway
+from chalicelib.billing.settlement import DECLINES, ChargeMismatch, sweep  # noqa: F401 - DECLINES and sweep are part of this module's API
 from chalicelib.common.clock import iso, now
-from chalicelib.errors import Conflict, NotFound, PaymentFailed, TemporarilyUnavailable, Unauthenticated, ValidationFailed
-from chalicelib.notifications import inbox
+from chalicelib.common.secrets import new_id
+from chalicelib.errors import (
+    Conflict,
+    DomainError,
+    NotFound,
+    PaymentFailed,
+    ServiceMisconfigured,
+    TemporarilyUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+)
 from chalicelib.observability.log import log_event
-from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Bill, Notice, Passkey, Payment, PaymentMethod, customer_pk
+from chalicelib.store.models import Bill, BillingSettings, Customer, Notice, Passkey, Payment, PaymentMethod, customer_pk
 
-SWEEP_AFTER = timedelta(minutes=2)
-STUCK_AFTER = timedelta(minutes=15)
-
-DECLINES = {
-    "card_declined": ("Votre banque a refusé le paiement. Essayez une autre carte ou contactez votre banque.",
-                      "Your bank declined the payment. Try another card or contact your bank."),
-    "insufficient_funds": ("Provision insuffisante sur cette carte. Essayez une autre carte ou un montant plus petit.",
-                           "Insufficient funds on this card. Try another card or a smaller amount."),
-    "not_charged": ("Le paiement n'a pas pu aboutir et rien n'a été prélevé. Vous pouvez réessayer.",
-                    "The payment could not go through and nothing was charged. You can try again."),
-}
+CLIENT, AUTOPAY = "client", "autopay"  # namespaces of payment ids
 
 
 def binding(*, bill_id: str, amount: int, currency: str, method_id: str) -> str:
@@ -59,34 +62,70 @@ def _payable(customer_id: str, bill_id: str, amount: int, method_id: str, *, bil
     if amount < 1:
         raise ValidationFailed("The amount must be at least 1 (minor units).", code="invalid_amount")
     if amount > int(bill.available):
-        raise ValidationFailed(f"The amount is more than what is left to pay ({int(bill.available)} {bill.currency}).", code="amount_exceeds_balance")
+        left = bills.format_money(int(bill.available), bill.currency)
+        raise ValidationFailed(f"The amount is more than what is left to pay ({left}).", code="amount_exceeds_balance")
     return bill, method
+
+
+def _language(customer_id: str) -> str:
+    try:
+        language = Customer.get(customer_pk(customer_id), "PROFILE").language
+    except Customer.DoesNotExist:
+        language = "fr"
+    return language if language in ("fr", "en") else "fr"
+
+
+def statement(*, amount: int, currency: str, method: PaymentMethod, language: str) -> str:
+    """What the customer confirms, in their language: « 42,00 € seront prélevés sur visa •••• 4242 »."""
+    total = bills.format_money(amount, currency, language=language)
+    card = f"{method.brand} •••• {method.last4}"
+    if language == "en":
+        return f"{total} will be charged to {card}."
+    return f"{total} seront prélevés sur {card}."
 
 
 def challenge(*, customer_id: str, bill_id: str, amount: int, method_id: str) -> dict[str, Any]:
     from chalicelib.auth import ceremonies
 
-    bill, _ = _payable(customer_id, bill_id, amount, method_id)
+    bill, method = _payable(customer_id, bill_id, amount, method_id)
     bound = binding(bill_id=bill_id, amount=amount, currency=bill.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
     allowed = [(p.credential_id, list(p.transports or [])) for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))]
     return {
         "challenge_id": issued.challenge_id,
         "options": ceremonies.step_up_options(challenge=issued.challenge, allow=allowed),
-        "transaction": {"bill_id": bill_id, "amount": {"amount": amount, "currency": bill.currency}, "payment_method_id": method_id},
+        "transaction": {"bill_id": bill_id, "amount": {"amount": amount, "currency": bill.currency}, "payment_method_id": method_id,
+                        "statement": statement(amount=amount, currency=bill.currency, method=method, language=_language(customer_id))},
     }
 
 
-def payment_id_for(customer_id: str, key: str) -> str:
-    return "pay_" + hashlib.sha256(f"{customer_id}|{key}".encode()).hexdigest()[:24]
+def payment_id_for(*, namespace: str, customer_id: str, key: str) -> str:
+    """A payment's id from its idempotency key: domain-separated by namespace (`client`: the
+    customer's Idempotency-Key; `autopay`: the bill id) and customer, so no client key can reach a
+    system payment or another customer's. The provider never sees a key derived from this."""
+    material = json.dumps([namespace, customer_id, key], separators=(",", ":"))
+    return "pay_" + hashlib.sha256(material.encode()).hexdigest()[:24]
+
+
+def _fingerprint(*, bill_id: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any]) -> str:
+    return hashlib.sha256(
+        json.dumps({"bill": bill_id, "amount": amount, "method": method_id, "challenge": challenge_id, "credential": credential},
+                   sort_keys=True).encode()
+    ).hexdigest()
+
+
+def replay_finished(*, customer_id: str, bill_id: str, idempotency_key: str, amount: int, method_id: str, challenge_id: str,
+                    credential: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer of a finished payment request with this key and body (its error raised again),
+    or None when the key is new or still running. For the route to call before the rate limit: a
+    retry of a finished payment answers even when the customer's limit is spent."""
+    fingerprint = _fingerprint(bill_id=bill_id, amount=amount, method_id=method_id, challenge_id=challenge_id, credential=credential)
+    return idempotency.replay_finished(customer_id=customer_id, key=idempotency_key, fingerprint=fingerprint)
 
 
 def pay(*, customer_id: str, bill_id: str, idempotency_key: str, amount: int, method_id: str, challenge_id: str,
         credential: dict[str, Any]) -> dict[str, Any]:
-    fingerprint = hashlib.sha256(
-        json.dumps({"bill": bill_id, "amount": amount, "method": method_id, "challenge": challenge_id, "credential": credential},
-                   sort_keys=True).encode()
-    ).hexdigest()
+    fingerprint = _fingerprint(bill_id=bill_id, amount=amount, method_id=method_id, challenge_id=challenge_id, credential=credential)
     return idempotency.run_once(
         customer_id=customer_id,
         key=idempotency_key,
@@ -98,7 +137,7 @@ def pay(*, customer_id: str, bill_id: str, idempotency_key: str, amount: int, me
 
 def _pay(*, customer_id: str, bill_id: str, key: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any],
          resumed: bool) -> dict[str, Any]:
-    payment_id = payment_id_for(customer_id, key)
+    payment_id = payment_id_for(namespace=CLIENT, customer_id=customer_id, key=key)
     if resumed:  # an earlier run of this key died: it may have created the payment already
         existing = _find(customer_id, bill_id, payment_id)
         if existing is not None:  # the step-up was checked when it was created
@@ -125,9 +164,10 @@ def _create(*, customer_id: str, bill: Bill, payment_id: str, amount: int, metho
     moment = iso(now())
     payment = Payment(
         customer_pk(customer_id), f"BILL#{bill.bill_id}#PAY#{payment_id}",
-        GSI1PK="PAYMENTS#PENDING", GSI1SK=f"{moment}#{customer_id}#{bill.bill_id}#{payment_id}",
+        GSI1PK=settlement.PENDING, GSI1SK=f"{moment}#{customer_id}#{bill.bill_id}#{payment_id}",
         payment_id=payment_id, bill_id=bill.bill_id, customer_id=customer_id, amount=amount, currency=bill.currency,
         method_id=method_id, status="pending", initiated_by=initiated_by, created_at=moment, updated_at=moment,
+        attempt_id=new_id("att", 16),  # the provider's idempotency key: random, ours, stored with the payment
     )
     try:
         with transaction() as tx:
@@ -139,133 +179,87 @@ def _create(*, customer_id: str, bill: Bill, payment_id: str, amount: int, metho
             found = _find(customer_id, bill.bill_id, payment_id)
             if found is not None:
                 return found
-        raise ValidationFailed("The amount is more than what is left to pay.", code="amount_exceeds_balance") from None
+        left = bills.format_money(max(int(bill.available), 0), bill.currency)
+        raise ValidationFailed(f"The amount is more than what is left to pay ({left} at most).", code="amount_exceeds_balance") from None
     log_event("payment_created", customer_id=customer_id, payment=payment_id, amount=amount)
     return payment
 
 
 def _finish(payment: Payment, *, method: PaymentMethod | None = None, bill: Bill | None = None) -> dict[str, Any]:
-    """Charge a pending payment and settle it. `method` and `bill` as already read by this request
-    (the bill as it was before the reservation; its balance is re-read only if it moved)."""
+    """Charge a pending payment (or, once its attempt is older than CALL_WINDOW, only ask the
+    provider) and settle it. `method` and `bill` as already read by this request (the bill as it
+    was before the reservation; its balance is re-read only if it moved)."""
     if payment.status == "pending":
-        method = method or methods.get_owned(payment.customer_id, payment.method_id)
         try:
-            charge = get_gateway().charge(provider_ref=method.provider_ref, amount=int(payment.amount), currency=payment.currency,
-                                          idempotency_key=payment.payment_id)
-        except GatewayTimeout:
-            log_event("payment_provider_timeout", customer_id=payment.customer_id, payment=payment.payment_id)
-            raise TemporarilyUnavailable("The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be charged twice.") from None
-        payment = _settle(payment, charge, bill=bill)
+            payment = _charge_and_settle(payment, method=method, bill=bill)
+        except ChargeMismatch:
+            raise Conflict("We could not confirm this payment with the payment provider: it is being checked and you will be told the "
+                           "outcome. Do not pay again meanwhile.", code="payment_under_review") from None
+    if payment.status == "pending":
+        raise TemporarilyUnavailable("The payment is still being processed: retry with the same Idempotency-Key in a moment; you will not "
+                                     "be charged twice.", code="payment_processing")
     if payment.status == "failed":
         raise PaymentFailed(payment.failure_message or "The payment failed.", code=payment.failure_code or "payment_failed")
     return bills.payment_to_wire(payment)
 
 
-def _settle(payment: Payment, charge: Charge | None, *, bill: Bill | None = None) -> Payment:
-    """pending → succeeded | failed, with the bill, in one transaction; idempotent."""
-    pk = customer_pk(payment.customer_id)
-    bill = bill or Bill.get(pk, f"BILL#{payment.bill_id}#0", consistent_read=True)
-    moment = iso(now())
-    amount = int(payment.amount)
-    succeeded = charge is not None and charge.status == "succeeded"
+def _charge_and_settle(payment: Payment, *, method: PaymentMethod | None, bill: Bill | None) -> Payment:
+    if method is None and settlement.age(payment) < settlement.CALL_WINDOW:
+        try:
+            method = methods.get_owned(payment.customer_id, payment.method_id)
+        except NotFound:
+            method = None  # removed since: never charge it again, only ask
+    if method is None or settlement.age(payment) >= settlement.CALL_WINDOW:
+        try:
+            return settlement.reconcile(payment, via="request")
+        except GatewayTimeout:
+            raise TemporarilyUnavailable("The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be "
+                                         "charged twice.") from None
     try:
-        with transaction() as tx:
-            common = [Payment.updated_at.set(moment), Payment.GSI1PK.remove(), Payment.GSI1SK.remove()]
-            if succeeded:
-                left = int(bill.balance) - amount
-                tx.update(payment, actions=[Payment.status.set("succeeded"), Payment.charge_id.set(charge.charge_id), *common],
-                          condition=Payment.status == "pending", label="pending")
-                tx.update(bill, actions=[Bill.balance.set(left), Bill.status.set("paid" if left == 0 else "open"),
-                                         *([Bill.paid_at.set(moment)] if left == 0 else [])],
-                          condition=Bill.balance == int(bill.balance), label="balance")
-                if left == 0:
-                    tx.delete(Notice(pk, f"NOTICE#BILLDUE#{payment.bill_id}"))
-                tx.delete(Notice(pk, f"NOTICE#PAYFAIL#{payment.bill_id}"))
-            else:
-                code = (charge.decline_code if charge else None) or "not_charged"
-                fr, en = DECLINES.get(code, DECLINES["card_declined"])
-                tx.update(payment, actions=[Payment.status.set("failed"), Payment.failure_code.set(code), Payment.failure_message.set(en), *common],
-                          condition=Payment.status == "pending", label="pending")
-                tx.update(bill, actions=[Bill.available.add(amount)])  # the reservation goes back
-                tx.save(Notice(pk, f"NOTICE#PAYFAIL#{payment.bill_id}", notice_kind="payment_failed", customer_id=payment.customer_id,
-                               bill_id=payment.bill_id, amount=amount, currency=payment.currency, message=en))
-    except ConditionsFailed as failed:
-        if "balance" in failed.labels:
-            return _settle(payment, charge)  # the balance moved (another payment settled): re-read it
-        return Payment.get(payment.PK, payment.SK, consistent_read=True)  # settled by another run
-    settled = _settled_copy(payment, charge, moment)
-    _tell(settled)
-    log_event("payment_settled", customer_id=payment.customer_id, payment=payment.payment_id, status=settled.status)
-    emit("PaymentSucceeded" if settled.status == "succeeded" else "PaymentFailed")
-    return settled
-
-
-def _settled_copy(payment: Payment, charge: Charge | None, moment: str) -> Payment:
-    """The payment as the transaction just wrote it (no read back)."""
-    payment.updated_at, payment.GSI1PK, payment.GSI1SK = moment, None, None
-    if charge is not None and charge.status == "succeeded":
-        payment.status, payment.charge_id = "succeeded", charge.charge_id
-    else:
-        code = (charge.decline_code if charge else None) or "not_charged"
-        payment.status, payment.failure_code, payment.failure_message = "failed", code, DECLINES.get(code, DECLINES["card_declined"])[1]
-    return payment
-
-
-def _tell(payment: Payment) -> None:
-    amount = bills.format_money(int(payment.amount), payment.currency)
-    if payment.status == "succeeded":
-        inbox.notify(customer_id=payment.customer_id, kind="billing.payment_succeeded",
-                     data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, "amount": amount},
-                     dedup_key=f"payment:{payment.payment_id}:succeeded")
-    else:
-        fr, en = DECLINES.get(payment.failure_code or "", DECLINES["card_declined"])
-        inbox.notify(customer_id=payment.customer_id, kind="billing.payment_failed",
-                     data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, "amount": amount, "reason_fr": fr, "reason_en": en},
-                     dedup_key=f"payment:{payment.payment_id}:failed")
-
-
-def sweep(*, moment: datetime | None = None) -> dict[str, str]:
-    """Finish payments left pending (a crash or timeout after the provider's charge): ask the
-    provider what happened with the payment's key, never charge again."""
-    moment = moment or now()
-    done: dict[str, str] = {}
-    stuck = 0
-    for item in Payment.gsi1.query("PAYMENTS#PENDING", Payment.GSI1SK < iso(moment - SWEEP_AFTER)):
-        stuck += item.GSI1SK < iso(moment - STUCK_AFTER)
-        payment = Payment.get(item.PK, item.SK, consistent_read=True)
-        if payment.status != "pending":
-            continue
-        charge = get_gateway().get_charge(idempotency_key=payment.payment_id)
-        done[payment.payment_id] = _settle(payment, charge).status
-    emit("PaymentsStuckPending", stuck)  # an alarm fires above 0: the provider keeps not answering
-    return done
+        charge = get_gateway().charge(provider_ref=method.provider_ref, customer_ref=method.provider_customer_ref, amount=int(payment.amount),
+                                      currency=payment.currency, reference=payment.payment_id, idempotency_key=settlement.attempt_key(payment),
+                                      metadata=settlement.metadata(payment))
+    except GatewayTimeout:
+        log_event("payment_provider_timeout", customer_id=payment.customer_id, payment=payment.payment_id)
+        raise TemporarilyUnavailable("The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be "
+                                     "charged twice.") from None
+    except GatewayRejected as rejected:
+        # The provider refused the request itself (never a charge by it): the payment fails,
+        # watched for a day like every failure without the provider's final word.
+        log_event("payment_provider_refused", level=logging.ERROR, customer_id=payment.customer_id, payment=payment.payment_id,
+                  code=rejected.code)
+        return settlement.settle(payment, None, via="request", bill=bill, reason="provider_refused")
+    except GatewayMisconfigured:
+        raise ServiceMisconfigured("Payments are unavailable right now: nothing was charged; try again later.") from None
+    return settlement.settle(payment, charge, via="request", bill=bill)
 
 
 def autopay(*, today: datetime | None = None) -> dict[str, str]:
     """Pay, with the default method, the bills due today of customers who chose autopay; once each
-    (the payment id is derived from the bill, whatever the number of runs)."""
-    from chalicelib.store.models import BillingSettings
-
+    (the payment's id derives from the bill in the autopay namespace, whatever the number of runs).
+    Each bill on its own: one that fails is logged and the others are paid."""
     day = (today or now()).date().isoformat()
     outcomes: dict[str, str] = {}
-    for notice in Notice.gsi1.query(f"DUE#{day}"):
+
+    def one(raw: jobs.Raw) -> str | None:
+        notice = Notice.from_raw_data(raw)
         try:
             settings = BillingSettings.get(customer_pk(notice.customer_id), "SETTINGS#BILLING")
         except BillingSettings.DoesNotExist:
-            continue
+            return None
         if not settings.autopay or not settings.default_method_id:
-            continue
-        payment_id = payment_id_for(notice.customer_id, f"autopay:{notice.bill_id}")
+            return None
+        payment_id = payment_id_for(namespace=AUTOPAY, customer_id=notice.customer_id, key=notice.bill_id)
         try:
             existing = _find(notice.customer_id, notice.bill_id, payment_id)
-            if existing is None:
-                bill, _ = bills.get_bill(customer_id=notice.customer_id, bill_id=notice.bill_id)
-                bill, method = _payable(notice.customer_id, notice.bill_id, int(bill.available), settings.default_method_id, bill=bill)
-                existing = _create(customer_id=notice.customer_id, bill=bill, payment_id=payment_id, amount=int(bill.available),
-                                   method_id=settings.default_method_id, initiated_by="autopay")
-                outcomes[notice.bill_id] = _finish(existing, method=method, bill=bill)["status"]
-            else:
-                outcomes[notice.bill_id] = _finish(existing)["status"]
-        except (PaymentFailed, Conflict, ValidationFailed, NotFound, TemporarilyUnavailable) as error:
-            outcomes[notice.bill_id] = error.code
-    return outcomes
+            if existing is not None:
+                return str(_finish(existing)["status"])
+            bill, _ = bills.get_bill(customer_id=notice.customer_id, bill_id=notice.bill_id)
+            bill, method = _payable(notice.customer_id, notice.bill_id, int(bill.available), settings.default_method_id, bill=bill)
+            created = _create(customer_id=notice.customer_id, bill=bill, payment_id=payment_id, amount=int(bill.available),
+                              method_id=settings.default_method_id, initiated_by="autopay")
+            return str(_finish(created, method=method, bill=bill)["status"])
+        except DomainError as error:
+            return error.code
+
+    return jobs.each("autopay", jobs.index_items(f"DUE#{day}"), one, key=lambda raw: jobs.text(raw, "bill_id"), into=outcomes)

@@ -1,16 +1,17 @@
-"""Bodies, query strings and headers of the billing routes: allow-lists."""
+"""Bodies, query strings and headers of the billing routes: allow-lists. Money is a JSON integer of
+minor units: a string, a decimal number or a boolean is a 400, never coerced."""
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import Field
 
+from chalicelib.billing.money import MinorUnits
 from chalicelib.common.strict import Strict
 
 BILL_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{2,40}"
 METHOD_ID = r"pm_[0-9a-f]{16}"
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9_:.-]{8,128}$"
-
 
 
 class BillsQuery(Strict):
@@ -29,7 +30,7 @@ class AutopayBody(Strict):
 
 
 class ChallengeBody(Strict):
-    amount: int = Field(ge=1, description="Minor units")
+    amount: MinorUnits
     payment_method_id: str = Field(pattern=f"^{METHOD_ID}$")
 
 

@@ -114,10 +114,21 @@ class ActivationCode(Item, discriminator="activation_code"):
     created_at = UnicodeAttribute()
 
 
+class EnrolmentHandle(Item, discriminator="enrolment_handle"):
+    """PK=ENROL#<sha256 of the handle> SK=HANDLE: the letter's unguessable enrolment handle → the
+    customer and the activation code it goes with (a newer code makes it useless)."""
+
+    customer_id = UnicodeAttribute()
+    customer_number = UnicodeAttribute()
+    code_id = UnicodeAttribute()
+
+
 class ActivationAttempts(Item, discriminator="activation_attempts"):
-    """PK=CUSTNUM#<number> SK=ATTEMPTS: wrong tries, counted for known and unknown numbers alike."""
+    """PK=ENROL#<sha256 of the handle> SK=ATTEMPTS: wrong codes sent with one handle, and the time
+    before which the next try is refused (growing back-off). Only the letter's holder can reach it."""
 
     failures = NumberAttribute(default=0)
+    not_before = NumberAttribute(null=True)
 
 
 class Challenge(Item, discriminator="challenge"):
@@ -162,6 +173,11 @@ class Session(Item, discriminator="session"):
     customer_id = UnicodeAttribute()
     refresh_hash = UnicodeAttribute()
     spent_hashes = ListAttribute(of=UnicodeAttribute, null=True)  # newest last, for reuse detection
+    # The last rotation, for an app that retries a refresh whose answer it lost (grace window):
+    # the hash it spent, when, and the new secret sealed with a key only that spent token derives.
+    previous_hash = UnicodeAttribute(null=True)
+    rotated_at = NumberAttribute(null=True)
+    grace_box = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     last_refreshed_at = UnicodeAttribute()
     device = UnicodeAttribute(null=True)
@@ -180,9 +196,12 @@ class SecurityEvent(Item, discriminator="security_event"):
 
 class Installation(Item, discriminator="installation"):
     """PK=INSTALLATION#<id> SK=INSTALLATION: which customer an app installation belongs to now,
-    so that a phone that changes hands stops receiving the previous customer's alerts."""
+    so that a phone that changes hands stops receiving the previous customer's alerts.
+    `token_hash`: SHA-256 of the FCM registration token last presented for it; only a caller who
+    presents that same token (the phone itself) can move the installation to another account."""
 
     customer_id = UnicodeAttribute()
+    token_hash = UnicodeAttribute(null=True)
 
 
 class Device(Item, discriminator="device"):
@@ -386,7 +405,9 @@ class Notice(Item, discriminator="notice"):
 
 class Payment(Item, discriminator="payment"):
     """PK=CUSTOMER#<id> SK=BILL#<bill id>#PAY#<payment id>. pending → succeeded | failed, by
-    conditional writes. While pending, GSI1 = PAYMENTS#PENDING / <created_at>#... for the sweeper."""
+    conditional writes. While pending, GSI1 = PAYMENTS#PENDING / <created_at>#... for the sweeper;
+    once failed without a provider's answer (a charge may still show up late), GSI1 =
+    PAYMENTS#WATCH / <created_at>#... for a day, so a late charge is found and refunded."""
 
     gsi1 = GSI1()
     GSI1PK = UnicodeAttribute(null=True)
@@ -402,6 +423,12 @@ class Payment(Item, discriminator="payment"):
     failure_message = UnicodeAttribute(null=True)
     initiated_by = UnicodeAttribute()  # customer | autopay
     charge_id = UnicodeAttribute(null=True)
+    # The provider's idempotency key of this payment's one attempt: random, drawn at creation,
+    # never derived from client input (absent on payments made before it existed: the payment id).
+    attempt_id = UnicodeAttribute(null=True)
+    refund_id = UnicodeAttribute(null=True)  # a charge that showed up after the payment failed, refunded
+    refunded_charge_id = UnicodeAttribute(null=True)
+    refunded_amount = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -411,6 +438,7 @@ class PaymentMethod(Item, discriminator="payment_method"):
 
     method_id = UnicodeAttribute()
     provider_ref = UnicodeAttribute()
+    provider_customer_ref = UnicodeAttribute(null=True)  # the provider's customer the method is attached to (Stripe: cus_...)
     brand = UnicodeAttribute()
     last4 = UnicodeAttribute()
     exp_month = NumberAttribute()
@@ -424,6 +452,7 @@ class BillingSettings(Item, discriminator="billing_settings"):
 
     default_method_id = UnicodeAttribute(null=True)
     autopay = BooleanAttribute(default=False)
+    provider_customer_ref = UnicodeAttribute(null=True)  # the customer's record at the payment provider (Stripe: cus_...)
 
 
 class IdempotencyRecord(Item, discriminator="idempotency_record"):
@@ -437,14 +466,21 @@ class IdempotencyRecord(Item, discriminator="idempotency_record"):
 
 
 class SandboxCharge(Item, discriminator="sandbox_charge"):
-    """PK=SANDBOX#CHARGE#<idempotency key> SK=CHARGE: the sandbox provider's own memory of a charge
-    (what a real provider keeps on its side), so its idempotency holds across Lambda containers."""
+    """The sandbox provider's own memory (what a real provider keeps on its side), so that its
+    idempotency holds across Lambda containers. Two items per charge, written together:
+    PK=SANDBOX#CHARGE#<idempotency key> SK=CHARGE (the key's one charge, with what it was asked:
+    the same key with other parameters is refused) and PK=SANDBOX#CHARGE#<reference>
+    SK=REF#<idempotency key> (the charges made for one of our references, as a provider's search by
+    metadata finds them). Refunds: PK=SANDBOX#REFUND#<idempotency key> SK=REFUND."""
 
     charge_id = UnicodeAttribute()
     status = UnicodeAttribute()
     amount = NumberAttribute()
     currency = UnicodeAttribute()
     decline_code = UnicodeAttribute(null=True)
+    reference = UnicodeAttribute(null=True)
+    idempotency_key = UnicodeAttribute(null=True)
+    provider_ref = UnicodeAttribute(null=True)
 
 
 # --- upgrade bidding: offers, their gates, bids, results ------------------------------------------

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
+
 import itertools
 import os
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -35,7 +37,7 @@ def billed(app_module: Any, enrol: Any, api: Any) -> Callable[..., Any]:
         document = bill_document(enrolled.customer["customer_number"], **bill)
         result = app_module.import_bills({"bills": [document]}, None)
         assert result["imported"] == [document["bill_id"]], result
-        method = api.post("/me/payment-methods", {"provider_token": token}, token=enrolled.token)
+        method = add_card(api, enrolled, token)
         assert method.status == 201, method.body
         return enrolled, document["bill_id"], method.body["payment_method_id"]
 
@@ -48,3 +50,117 @@ def confirm(api: Any, enrolled: Any, bill_id: str, amount: int, method_id: str) 
     assert challenge.status == 200, challenge.body
     credential = enrolled.authenticator.get(challenge.body["options"])
     return {"amount": amount, "payment_method_id": method_id, "challenge_id": challenge.body["challenge_id"], "credential": credential}
+
+
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[Any]:
+    from devtools.fake_stripe import FakeStripe
+
+    fake = FakeStripe().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def stripe_api(fake_stripe: Any) -> Iterator[Any]:
+    """For one test, the app pays through the Stripe adapter (the real `stripe` library) against the
+    fake Stripe API, with a 1 s timeout; yields the fake."""
+    from chalicelib.billing.gateway import install_gateway
+    from chalicelib.billing.stripe_gateway import StripeGateway
+
+    fake_stripe.reset()
+    previous = install_gateway(StripeGateway(api_key=fake_stripe.api_key, webhook_secret=fake_stripe.webhook_secret, api_base=fake_stripe.url,
+                                             timeout_s=1.0))
+    try:
+        yield fake_stripe
+    finally:
+        fake_stripe.release()
+        install_gateway(previous)
+
+
+@pytest.fixture
+def sandbox() -> Any:
+    """The sandbox gateway the suite pays through (its `attempts` count every charge call)."""
+    from chalicelib.billing.gateway import get_gateway
+    from chalicelib.billing.sandbox_gateway import SandboxGateway
+
+    gateway = get_gateway()
+    assert isinstance(gateway, SandboxGateway)
+    return gateway
+
+
+def pay(api: Any, enrolled: Any, bill_id: str, body: dict[str, Any], key: str | None = None) -> Any:
+    import uuid
+
+    return api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def balance(api: Any, enrolled: Any, bill_id: str) -> dict[str, int]:
+    """What the bill says: its balance, and what a new payment may still take."""
+    from chalicelib.store.models import Bill, customer_pk
+
+    bill = Bill.get(customer_pk(enrolled.customer["customer_id"]), f"BILL#{bill_id}#0", consistent_read=True)
+    return {"balance": int(bill.balance), "available": int(bill.available)}
+
+
+def only_payment(enrolled: Any, bill_id: str) -> Any:
+    from chalicelib.billing import bills
+
+    _, payments = bills.get_bill(customer_id=enrolled.customer["customer_id"], bill_id=bill_id)
+    assert len(payments) == 1, payments
+    return payments[0]
+
+
+@pytest.fixture
+def events() -> Iterator[list[dict[str, Any]]]:
+    """The structured log lines written during the test (parsed), and the raw text of every line."""
+    import json
+    import logging
+
+    seen: list[dict[str, Any]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = record.getMessage()
+            try:
+                line = json.loads(text)
+            except ValueError:
+                line = {}
+            seen.append({**(line if isinstance(line, dict) else {}), "_raw": text})
+
+    handler = Capture()
+    logger = logging.getLogger("selfcare")
+    logger.addHandler(handler)
+    try:
+        yield seen
+    finally:
+        logger.removeHandler(handler)
+
+
+@pytest.fixture
+def metrics_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the metrics emitted during the test, as on a deployed stage. The billing metrics
+    are declared here too, in case observability/metrics.py does not declare them yet."""
+    import dataclasses
+    import json
+
+    from chalicelib.config import get_settings
+    from chalicelib.observability import metrics
+
+    names: list[str] = []
+    for name in ("PaymentChargeMismatch", "PaymentLateChargeRefunded", "BatchItemFailed"):
+        monkeypatch.setitem(metrics.METRICS, name, metrics.METRICS.get(name, "declared by the test"))
+    monkeypatch.setattr(metrics, "get_settings", lambda: dataclasses.replace(get_settings(), stage="dev"))
+    monkeypatch.setattr(metrics, "write_line", lambda line: names.append(next(k for k in json.loads(line) if k not in ("_aws", "Stage"))))
+    return names
+
+
+def wait_for(condition: Callable[[], Any], *, seconds: float = 10.0) -> Any:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)

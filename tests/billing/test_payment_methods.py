@@ -1,16 +1,18 @@
 """Payment methods: provider tokens only; anything like a card number is refused and never logged."""
 from __future__ import annotations
 
+from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
+
 
 def test_add_list_default_and_remove(api, enrol):
     enrolled = enrol()
-    first = api.post("/me/payment-methods", {"provider_token": "tok_visa", "label": "Perso"}, token=enrolled.token)
+    first = add_card(api, enrolled, "tok_visa", label="Perso")
     assert first.status == 201 and first.body["brand"] == "visa" and first.body["last4"] == "4242" and first.body["default"] is True
-    second = api.post("/me/payment-methods", {"provider_token": "tok_insufficient_funds"}, token=enrolled.token).body
+    second = add_card(api, enrolled, "tok_insufficient_funds").body
     assert second["default"] is False and second["brand"] == "mastercard"
-    listed = api.post(f"/me/payment-methods/{second['payment_method_id']}/default", token=enrolled.token).body
+    listed = make_default(api, enrolled, second["payment_method_id"]).body
     assert [m["default"] for m in listed["payment_methods"]] == [False, True]
-    assert api.delete(f"/me/payment-methods/{first.body['payment_method_id']}", token=enrolled.token).status == 204
+    assert remove_card(api, enrolled, first.body["payment_method_id"]).status == 204
     assert len(api.get("/me/payment-methods", token=enrolled.token).body["payment_methods"]) == 1
 
 
@@ -28,15 +30,15 @@ def test_card_numbers_are_refused_in_any_field_and_never_logged(api, enrol, caps
 
 def test_unknown_provider_tokens_and_other_customers_methods(api, enrol):
     mine, theirs = enrol(), enrol()
-    assert api.post("/me/payment-methods", {"provider_token": "tok_nope"}, token=mine.token).status == 400
-    method = api.post("/me/payment-methods", {"provider_token": "tok_visa"}, token=theirs.token).body["payment_method_id"]
+    assert add_card(api, mine, "tok_nope").status == 400
+    method = add_card(api, theirs).body["payment_method_id"]
     assert api.delete(f"/me/payment-methods/{method}", token=mine.token).status == 404
     assert api.post(f"/me/payment-methods/{method}/default", token=mine.token).status == 404
 
 
 def test_autopay_needs_a_default_method_and_protects_it(api, enrol):
     enrolled = enrol()
-    assert api.request("PUT", "/me/autopay", {"enabled": True}, token=enrolled.token).error_code == "no_default_method"
-    method = api.post("/me/payment-methods", {"provider_token": "tok_visa"}, token=enrolled.token).body["payment_method_id"]
-    assert api.request("PUT", "/me/autopay", {"enabled": True}, token=enrolled.token).body["autopay"] is True
-    assert api.delete(f"/me/payment-methods/{method}", token=enrolled.token).error_code == "method_in_use"
+    assert set_autopay(api, enrolled, True).error_code == "no_default_method"
+    method = add_card(api, enrolled).body["payment_method_id"]
+    assert set_autopay(api, enrolled, True).body["autopay"] is True
+    assert remove_card(api, enrolled, method).error_code == "method_in_use"
