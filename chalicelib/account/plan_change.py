@@ -5,20 +5,24 @@ and down), the monthly price difference and the effective date (the next cycle),
 for 15 minutes under a token. Only that token, for that line and plan, turns into a request; the
 request's status (`pending` → `done` | `rejected`) never changes without a reason the customer can
 read, and each change is an alert. Requests are applied on their effective date by
-`apply_due_plan_changes` (a daily schedule).
+`apply_due_plan_changes` (a daily schedule); one request that fails never stops the others: it is
+logged, counted (`BatchItemFailed`) and stays pending, so the next run tries it again.
 """
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Iterator
 
 from chalicelib.account import catalog, cycles
 from chalicelib.account.views import line_and_cycles, owns_line
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
 from chalicelib.notifications import inbox
+from chalicelib.observability.log import log_event
+from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Line, PlanChangePreview, ServiceRequest, customer_pk, plain
 
@@ -177,18 +181,31 @@ def _resolve(item: ServiceRequest, status: str, reason: dict[str, str], line_upd
 
 
 def apply_due(*, today: date | None = None) -> dict[str, str]:
-    """Apply the pending plan changes whose date has come (idempotent: each resolves once)."""
+    """Apply the pending plan changes whose date has come (idempotent: each resolves once).
+    Returns request id → done | rejected | already resolved | failed; a failed request (a corrupt
+    item, a dependency failing past its retries) stays pending and the next run tries it again."""
     day = today or now().date()
     outcomes: dict[str, str] = {}
     for back in range(0, 7):  # a missed run is caught up for a week
-        bucket = f"PENDING#{(day - timedelta(days=back)).isoformat()}"
-        for marker in ServiceRequest.gsi1.query(bucket):
-            item = ServiceRequest.get(marker.PK, marker.SK, consistent_read=True)
+        for pk, sk in _due_keys(f"PENDING#{(day - timedelta(days=back)).isoformat()}"):
+            request_id = sk.removeprefix("REQUEST#")
             try:
-                outcomes[item.request_id] = _apply(item)
+                item = ServiceRequest.get(pk, sk, consistent_read=True)
+                outcomes[request_id] = _apply(item)
             except ConditionsFailed:
-                outcomes[item.request_id] = "already resolved"
+                outcomes[request_id] = "already resolved"
+            except Exception as error:  # noqa: BLE001 - one request must not stop the others
+                log_event("batch_item_failed", level=logging.ERROR, job="apply_plan_changes", request=request_id, error=type(error).__name__)
+                emit("BatchItemFailed")
+                outcomes[request_id] = "failed"
     return outcomes
+
+
+def _due_keys(bucket: str) -> Iterator[tuple[str, str]]:
+    """The keys of the requests pending in a bucket, and only them: building whole models from the
+    index would let one corrupt request stop the listing of all the others."""
+    for item in ServiceRequest.gsi1.query(bucket, attributes_to_get=["PK", "SK"]):
+        yield item.PK, item.SK
 
 
 def _apply(item: ServiceRequest) -> str:

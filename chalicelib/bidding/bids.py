@@ -1,13 +1,19 @@
 """A customer's one bid on an offer: confirmed with a passkey bound to (offer, amount, currency,
 method), placed, changed or withdrawn only while the offer's gate is open and before `closes_at` by
 the server's clock, both checked by DynamoDB inside the write's transaction (never read-then-write).
+
+Bids are sealed: the strength indicator rates only the caller's own placed bid, by band (see
+`strength`), and a bid can be changed at most MAX_BID_CHANGES times per offer, so that nobody can
+locate a rival's amount more finely than its band.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import random
+import secrets
 import time
+from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 from pynamodb.exceptions import TransactWriteError
@@ -17,25 +23,45 @@ from chalicelib.bidding.offers import (
     Viewer, bid_key, bid_to_wire, gate_key, money, offer_to_wire, outcome_of, phase, validate_amount, visible_offer,
 )
 from chalicelib.billing import bills, methods
-from chalicelib.common.clock import iso_ms, now
+from chalicelib.common.clock import epoch, iso_ms, now
 from chalicelib.errors import Conflict, NotFound, TemporarilyUnavailable, Unauthenticated
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Offer, OfferBid, OfferGate, Passkey, PaymentMethod, customer_pk
+from chalicelib.store.models import Offer, OfferBid, OfferGate, Passkey, PaymentMethod, RateWindow, customer_pk
 
 RANK_CEILING = 10**12  # amounts are below it: the rank key sorts the highest amount first
 T = TypeVar("T")
+
+# The strength indicator rates only the caller's own placed bid, never a candidate amount: rated
+# for free at any amount, a candidate was an oracle that gave a rival's exact bid by binary search
+# (12 requests). A placed bid costs a passkey step-up, one of the few changes allowed, and the
+# risk of being charged if it wins. And it is rated by band: the offer's range cut into
+# STRENGTH_BANDS consecutive runs of increments (published in the offer view). The answer depends
+# only on the bands of the bids, never on their exact amounts or times, so no sequence of requests,
+# from any number of accounts, locates a rival's bid more finely than its band.
+STRENGTH_BANDS = 4
+# Reads of one strength answer are bounded: at most inventory + 1 index entries, and never more
+# than this (past it, with that many units, the answer is null rather than an unbounded read).
+STRENGTH_MAX_READ = 1000
+# Moving one's own bid is the only other probe (each move a passkey step-up, counted against the
+# bid rate limit, and a real commitment): at most this many changes after the first bid, a
+# withdrawal followed by a new bid counting as one.
+MAX_BID_CHANGES = 5
+MAX_PLACEMENTS = 1 + MAX_BID_CHANGES
 
 RULE = {
     "fr": ("Les offres les plus hautes gagnent, une unité chacune, dans la limite des unités disponibles. À montant égal, "
            "l'offre la plus ancienne (heure de sa dernière modification) passe devant. Chaque gagnant paie le montant de son offre, "
            "prélevé une seule fois à la clôture sur le moyen de paiement choisi ; rien n'est prélevé si l'offre ne gagne pas. "
-           "Si le paiement d'un gagnant est refusé, son offre perd et l'unité passe à l'offre suivante."),
+           "Si le paiement d'un gagnant est refusé, son offre perd et l'unité passe à l'offre suivante. "
+           f"Les offres sont secrètes : la force de votre offre est donnée par tranche de montants, et vous pouvez la modifier "
+           f"{MAX_BID_CHANGES} fois au plus (la retirer puis en placer une nouvelle compte comme une modification)."),
     "en": ("The highest bids win, one unit each, up to the number of units. Equal bids go to the earlier bid (the time of "
            "its last change). Each winner pays what they bid, charged once at closing to the payment method they chose; "
            "nothing is charged if a bid does not win. If a winner's payment is declined, that bid loses and the unit goes "
-           "to the next bid."),
+           "to the next bid. Bids are sealed: your bid's strength is given by band of amounts, and you may change your bid "
+           f"{MAX_BID_CHANGES} times at most (withdrawing it and bidding again counts as a change)."),
 }
 
 
@@ -69,34 +95,82 @@ def _retry_conflicts(write: Callable[[], T]) -> T:
 # --- strength ------------------------------------------------------------------------------------------
 
 
-def strength(offer: Offer, *, amount: int, placed_at: str, bid_id: str, exclude: OfferBid | None) -> str:
-    """weak / fair / strong from how many bids rank ahead, without revealing any: strong would win
-    a unit now, fair would win if as many bids ahead withdrew or were declined, weak otherwise.
-    A bounded count: reads at most 2 × inventory index keys."""
+def strength_bands(offer: Offer) -> list[tuple[int, int]]:
+    """The offer's range, min_bid to max_bid, cut into at most STRENGTH_BANDS runs of whole
+    increments (the last may be shorter): [(lowest, highest amount of the band)]."""
+    low, high, step = int(offer.min_bid), int(offer.max_bid), int(offer.increment)
+    amounts = (high - low) // step + 1
+    width = -(-amounts // STRENGTH_BANDS)  # increments per band, rounded up
+    return [(low + first * step, min(high, low + (first + width - 1) * step)) for first in range(0, amounts, width)]
+
+
+def band_of(bands: list[tuple[int, int]], amount: int) -> tuple[int, int]:
+    return next(band for band in bands if band[0] <= amount <= band[1])
+
+
+def _amounts_from(offer: Offer, lowest: int, most: int) -> list[int]:
+    """The amounts of the offer's bids of `lowest` or more, highest first, `most` of them at most,
+    from their rank keys alone: a Query of the rank index that stops after `most` entries (unlike
+    pynamodb's `count(limit=)`, which only sizes its pages and reads every match)."""
+    bound = f"{RANK_CEILING - lowest + 1:013d}"  # rank keys below it are of amounts >= lowest
+    ranked = OfferBid.gsi1.query(f"BIDS#{offer.offer_id}", OfferBid.GSI1SK < bound, limit=most, attributes_to_get=["GSI1SK"])
+    return [RANK_CEILING - int(bid.GSI1SK[:13]) for bid in ranked]
+
+
+def strength(offer: Offer, *, amount: int) -> str | None:
+    """weak / fair / strong for a placed bid of `amount`, from the bands of the bids alone:
+    strong: as the bids stand, there is a unit for every bid of its band and above;
+    fair:   the bands above leave units for its band, but not enough for every bid in it;
+    weak:   the bands above already take every unit.
+    The caller's own bid is one of the bids counted (it is in its band). None when deciding would
+    read more than STRENGTH_MAX_READ index entries."""
     inventory = int(offer.inventory)
-    key = rank_key(amount, placed_at, bid_id)
-    ahead = OfferBid.gsi1.count(f"BIDS#{offer.offer_id}", OfferBid.GSI1SK < key, limit=2 * inventory + 1)
-    if exclude is not None and rank_key(int(exclude.amount), exclude.placed_at, exclude.bid_id) < key:
-        ahead -= 1  # the caller's own current bid is not a competitor
-    if ahead < inventory:
-        return "strong"
-    return "fair" if ahead < 2 * inventory else "weak"
+    low, high = band_of(strength_bands(offer), amount)
+    most = min(inventory + 1, STRENGTH_MAX_READ)
+    amounts = _amounts_from(offer, low, most)  # highest first: every bid above the band comes first
+    from_band = len(amounts)
+    above = sum(1 for a in amounts if a > high)
+    if above >= inventory:
+        return "weak"
+    if from_band < most:  # every bid of the band and above was read
+        return "strong" if from_band <= inventory else "fair"
+    return "fair" if most == inventory + 1 else None  # more than `inventory` bids from the band: not all can win
 
 
-def offer_view(*, customer_id: str, offer_id: str, candidate: int | None) -> dict[str, Any]:
+def _placements_key(offer_id: str, customer_id: str) -> tuple[str, str]:
+    """The count of a customer's placements on an offer: a RateWindow whose window is the offer's
+    bidding time (hashed like every rate-limit key: no id in clear)."""
+    return f"RATE#bid_placements#{hashlib.sha256(f'{offer_id}|{customer_id}'.encode()).hexdigest()[:32]}", "OFFER"
+
+
+def placements(offer_id: str, customer_id: str, *, consistent: bool = False) -> int:
+    try:
+        return int(RateWindow.get(*_placements_key(offer_id, customer_id), consistent_read=consistent).count or 0)
+    except RateWindow.DoesNotExist:
+        return 0
+
+
+def changes_left(count: int) -> int:
+    """Changes still allowed after `count` placements (the first bid is not a change)."""
+    return max(0, MAX_PLACEMENTS - max(count, 1))
+
+
+def _no_changes_left() -> Conflict:
+    return Conflict(f"You have already changed your bid {MAX_BID_CHANGES} times, the most allowed on an offer: it stays as it is.",
+                    code="bid_changes_exhausted")
+
+
+def offer_view(*, customer_id: str, offer_id: str) -> dict[str, Any]:
     offer, _, bid = visible_offer(customer_id, offer_id)
     moment = iso_ms(now())
     state = phase(offer, moment)
-    answer = {**offer_to_wire(offer, moment), "rule": RULE, "my_bid": None, "candidate": None, "outcome": outcome_of(offer, bid)}
-    bid_id = bid_id_for(offer.offer_id, customer_id)
+    bands = strength_bands(offer)
+    answer = {**offer_to_wire(offer, moment), "rule": RULE,
+              "strength_bands": [{"from": money(low, offer.currency), "to": money(high, offer.currency)} for low, high in bands],
+              "max_bid_changes": MAX_BID_CHANGES, "bid_changes_left": changes_left(placements(offer.offer_id, customer_id)),
+              "my_bid": None, "outcome": outcome_of(offer, bid)}
     if bid is not None:
-        answer["my_bid"] = {**bid_to_wire(bid),
-                            "strength": strength(offer, amount=int(bid.amount), placed_at=bid.placed_at, bid_id=bid.bid_id, exclude=None)
-                            if state == "open" else None}
-    if candidate is not None:
-        validate_amount(offer, candidate)
-        answer["candidate"] = {"amount": money(candidate, offer.currency),
-                               "strength": strength(offer, amount=candidate, placed_at=moment, bid_id=bid_id, exclude=bid)}
+        answer["my_bid"] = {**bid_to_wire(bid), "strength": strength(offer, amount=int(bid.amount)) if state == "open" else None}
     return answer
 
 
@@ -129,6 +203,8 @@ def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -
 
     offer, viewer, _ = visible_offer(customer_id, offer_id)
     method = _check_biddable(offer, viewer, customer_id, amount, method_id)
+    if placements(offer.offer_id, customer_id) >= MAX_PLACEMENTS:  # say so before asking for Face ID for nothing
+        raise _no_changes_left()
     bound = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
     allowed = [(p.credential_id, list(p.transports or [])) for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))]
@@ -176,15 +252,30 @@ def place(*, customer_id: str, offer_id: str, amount: int, method_id: str, chall
     bid = OfferBid(pk, sk, GSI1PK=f"BIDS#{offer.offer_id}", GSI1SK=rank_key(amount, moment, bid_id), bid_id=bid_id, offer_id=offer.offer_id,
                    customer_id=customer_id, amount=amount, currency=offer.currency, method_id=method_id, placed_at=moment, challenge_id=challenge_id)
 
+    counter = RateWindow(*_placements_key(offer.offer_id, customer_id))
+
     def write() -> None:
-        with transaction() as tx:
+        # A token per attempt: the SDK's own retry of an answer lost in a timeout is then a no-op,
+        # so the ADD below never counts one placement twice (a new attempt after a cancelled
+        # transaction, which changed nothing, gets a new token).
+        with transaction(idempotency_token=secrets.token_hex(16)) as tx:
             # The server's clock, compared by DynamoDB at commit: a bid can only enter while the
             # gate is open and before closes_at; clearing closes the gate before reading the bids.
             tx.check(OfferGate, *gate_key(offer, customer_id), condition=(OfferGate.status == "open") & (OfferGate.closes_at > moment)
                      & (OfferGate.opens_at <= moment), label="gate")
             tx.save(bid)
+            # Counted in the same transaction: a refused bid costs no change, and concurrent
+            # changes cannot both take the last one.
+            tx.update(counter, actions=[RateWindow.type.set(RateWindow), RateWindow.count.add(1),
+                                        RateWindow.expires_at.set(_epoch_of(offer.closes_at) + 7 * 24 * 3600)],
+                      condition=RateWindow.count.does_not_exist() | (RateWindow.count < MAX_PLACEMENTS), label="changes")
 
-    _gated(offer, customer_id, write)
+    try:
+        _gated(offer, customer_id, write)
+    except ConditionsFailed as failed:  # _gated explains a closed gate; this is the other condition
+        if "changes" in failed.labels:
+            raise _no_changes_left() from None
+        raise
     log_event("bid_placed", customer_id=customer_id, offer=offer.offer_id, amount=amount, changed=previous is not None)
     emit("BidPlaced")
     return bid_to_wire(bid), previous is None
@@ -206,6 +297,10 @@ def withdraw(*, customer_id: str, offer_id: str) -> None:
     except ConditionsFailed:  # the bid went meanwhile (a concurrent withdraw)
         raise NotFound("You have no bid on this offer.", code="bid_not_found") from None
     log_event("bid_withdrawn", customer_id=customer_id, offer=offer.offer_id)
+
+
+def _epoch_of(moment: str) -> int:
+    return epoch(datetime.fromisoformat(moment.replace("Z", "+00:00")))
 
 
 def _gated(offer: Offer, customer_id: str, write: Callable[[], None]) -> None:

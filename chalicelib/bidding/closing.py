@@ -15,21 +15,25 @@ For each offer with work left (GSI1 OFFERS#ACTIVE):
 5. Tell the bidders page by page (`notify` is deduplicated per offer and bidder), then leave the
    to-do list.
 Each step is bounded by the time left in the invocation; the next run goes on from the table.
+One offer that fails (a corrupt item, an unexpected error of the provider, DynamoDB failing past its
+retries) never stops the run: it is logged, counted (`BatchItemFailed`), handed back at once, and
+the next run resumes it from what was recorded.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.bidding import clearing
 from chalicelib.bidding.offers import ACTIVE, RESULT_PAGE_SIZE, shard_pks
 from chalicelib.billing import bills, methods
-from chalicelib.billing.gateway import GatewayTimeout, get_gateway
+from chalicelib.billing.gateway import GatewayRejected, GatewayTimeout, get_gateway
 from chalicelib.billing.payments import DECLINES
 from chalicelib.common.clock import epoch, iso_ms, now
 from chalicelib.common.secrets import new_id
@@ -61,26 +65,41 @@ class Stopped(Exception):
 
 
 def run(*, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None) -> dict[str, str]:
-    """One scheduled run over every offer with work left; returns offer id → where it got to."""
+    """One scheduled run over every offer with work left; returns offer id → where it got to
+    (`failed` for an offer that raised: the others go on, and the next run retries it)."""
     budget = budget or Budget()
     done: dict[str, str] = {}
     moment = iso_ms(now())
-    for item in Offer.gsi1.query(ACTIVE):
+    for offer_id in _offers_with_work(moment):
         if budget.left() <= 0:
             break
-        if item.status == "open" and item.closes_at > moment:
-            continue  # still open: GSI1 is sorted by closes_at, but cancelled ones may come later
-        done[item.offer_id] = clear_offer(item.offer_id, budget=budget, hooks=hooks or {})
+        try:
+            done[offer_id] = clear_offer(offer_id, budget=budget, hooks=hooks or {})
+        except Exception as error:  # noqa: BLE001 - one offer must not stop the others
+            log_event("batch_item_failed", level=logging.ERROR, job="clear_offers", offer=offer_id, error=type(error).__name__)
+            emit("BatchItemFailed")
+            done[offer_id] = "failed"
     return done
+
+
+def _offers_with_work(moment: str) -> Iterator[str]:
+    """The ids on the to-do list that are not simply still open (GSI1 is sorted by closes_at, but
+    cancelled ones may come later). DynamoDB filters, and only the key is read back: building
+    whole Offer models here would let one corrupt attribute of one offer stop the listing of all."""
+    for item in Offer.gsi1.query(ACTIVE, filter_condition=(Offer.status != "open") | (Offer.closes_at <= moment), attributes_to_get=["PK"]):
+        yield item.PK.removeprefix("OFFER#")
 
 
 def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None) -> str:
     budget, hooks = budget or Budget(), hooks or {}
-    claimed = _claim(offer_id)
-    if claimed is None:
-        return "busy_or_not_due"
-    lease, offer = claimed
+    lease = new_id("lease", 8)
     try:
+        # Inside the try: the claim's write can succeed and reading the offer back still fail (a
+        # corrupt attribute): the lease is handed back below, so the next run retries at once.
+        claimed = _claim(offer_id, lease=lease)
+        if claimed is None:
+            return "busy_or_not_due"
+        _, offer = claimed
         if offer.status == "clearing":
             entries = _charge_winners(offer, lease, budget, hooks)
             _store_result(offer, lease, entries, cleared=True)
@@ -96,9 +115,10 @@ def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str,
         _release(offer_id, lease)
         return "paused"
     except Exception as error:
-        # DynamoDB failing past the SDK's retries: hand the offer back at once (best effort; else
-        # the lease expires) and let the scheduler's next run resume from what was recorded.
-        log_event("clearing_failed", offer=offer_id, error=type(error).__name__)
+        # DynamoDB failing past the SDK's retries, a corrupt item, a provider's unexpected error:
+        # hand the offer back at once (best effort; else the lease expires) and let the next run
+        # resume from what was recorded.
+        log_event("clearing_failed", level=logging.ERROR, offer=offer_id, error=type(error).__name__)
         try:
             _release(offer_id, lease)
         except Exception:  # noqa: BLE001
@@ -119,9 +139,10 @@ def _update_if(offer: Offer, actions: list[Any], condition: Any) -> bool:
     return True
 
 
-def _claim(offer_id: str) -> tuple[str, Offer] | None:
-    """The lease on an offer that is due (or whose clearing a dead run left), with the offer."""
-    lease = new_id("lease", 8)
+def _claim(offer_id: str, *, lease: str | None = None) -> tuple[str, Offer] | None:
+    """The lease on an offer that is due (or whose clearing a dead run left), with the offer. The
+    caller may draw the lease id, to hand it back even when this raises after taking it."""
+    lease = lease or new_id("lease", 8)
     moment, clock = iso_ms(now()), epoch(now())
     offer = Offer(f"OFFER#{offer_id}", "OFFER")
     free = Offer.lease_until.does_not_exist() | (Offer.lease_until < clock)
@@ -242,10 +263,21 @@ def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
     except NotFound:
         return clearing.DECLINED, None, "payment_method_removed"
     try:
-        charge = get_gateway().charge(provider_ref=method.provider_ref, amount=int(bid.amount), currency=bid.currency,
-                                      idempotency_key=charge_key(offer.offer_id, bid.customer_id))
+        charge = get_gateway().charge(provider_ref=method.provider_ref, customer_ref=method.provider_customer_ref, amount=int(bid.amount),
+                                      currency=bid.currency, reference=bid.bid_id, idempotency_key=charge_key(offer.offer_id, bid.customer_id),
+                                      metadata={"kind": "bid", "offer_id": offer.offer_id})
     except GatewayTimeout:
         raise Stopped("payment provider timeout") from None
+    except GatewayRejected as rejected:  # the provider refused the request itself: nothing charged
+        log_event("bid_charge_rejected", offer=offer.offer_id, customer_id=bid.customer_id, code=rejected.code)
+        return clearing.DECLINED, None, "payment_method_unusable"
+    if charge.status == "processing":
+        raise Stopped("the provider has not decided yet")  # the next run asks again with the same key
+    if (charge.amount, charge.currency.upper(), charge.reference) != (int(bid.amount), bid.currency.upper(), bid.bid_id):
+        # Never record a win for a charge that is not this bid's: the offer waits for a person.
+        log_event("bid_charge_mismatch", level=logging.ERROR, offer=offer.offer_id, customer_id=bid.customer_id)
+        emit("PaymentChargeMismatch")
+        raise Stopped("the provider's charge does not match the bid")
     if charge.status == "succeeded":
         return clearing.WON, charge.charge_id, None
     return clearing.DECLINED, charge.charge_id, charge.decline_code or "card_declined"

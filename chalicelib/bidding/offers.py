@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from chalicelib.bidding import clearing
-from chalicelib.bidding.schemas import OFFER_ID
+from chalicelib.bidding.schemas import OFFER_ID, JsonInt, MinorUnits
 from chalicelib.common.clock import iso_ms, now
 from chalicelib.common.secrets import new_id
 from chalicelib.common.strict import Strict
@@ -68,11 +68,11 @@ class CreateOfferEvent(Strict):
     offer_id: str | None = Field(default=None, pattern=f"^{OFFER_ID}$", description="Optional: makes the creation safe to repeat")
     title: Texts
     description: Texts
-    inventory: int = Field(ge=1, le=100_000, description="Units to award")
+    inventory: JsonInt = Field(ge=1, le=100_000, description="Units to award")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
-    min_bid: int = Field(ge=1, description="Minor units")
-    max_bid: int = Field(ge=1, description="Minor units: the list price")
-    increment: int = Field(ge=1, description="Minor units")
+    min_bid: MinorUnits = Field(ge=1, le=10**11, description="Minor units")
+    max_bid: MinorUnits = Field(ge=1, le=10**11, description="Minor units: the list price")
+    increment: MinorUnits = Field(ge=1, le=10**11, description="Minor units")
     opens_at: datetime
     closes_at: datetime
     eligibility: Eligibility = Field(default_factory=Eligibility)
@@ -103,7 +103,7 @@ class CancelOfferEvent(OfferRefEvent):
 
 
 class OfferResultEvent(OfferRefEvent):
-    page: int = Field(default=0, ge=0, description="Result page (1,000 bids each)")
+    page: JsonInt = Field(default=0, ge=0, le=10**6, description="Result page (1,000 bids each)")
 
 
 def create_offer(event: CreateOfferEvent) -> dict[str, Any]:

@@ -87,3 +87,56 @@ def test_admin_line_events_are_validated(app_module, catalogue, new_customer):
     assert "error" not in app_module.admin_set_line(base, None)
     other = new_customer()
     assert app_module.admin_set_line({**base, "customer_number": other["customer_number"]}, None)["error"]["code"] == "line_taken"
+
+
+def test_one_poisoned_request_never_stops_the_others_and_is_retried(api, with_line, monkeypatch):
+    """Three requests due the same day; one item is corrupt (its detail stored as text). The two
+    others apply, the bad one is logged, counted and stays pending; repaired, the next run applies
+    it. Mutation: no per-request isolation in `apply_due` (it raises and the others wait a day),
+    or reading the due list as whole models (one corrupt item stops the listing)."""
+    import dataclasses
+    import json
+    import os
+
+    import boto3
+
+    from chalicelib.config import get_settings
+    from chalicelib.observability import metrics
+
+    emitted: list[str] = []
+    monkeypatch.setattr(metrics, "get_settings", lambda: dataclasses.replace(get_settings(), stage="dev"))
+    monkeypatch.setattr(metrics, "write_line", lambda line: emitted.append(next(k for k in json.loads(line) if k not in ("_aws", "Stage"))))
+    logged: list[dict] = []
+    real_log = plan_change.log_event
+    monkeypatch.setattr(plan_change, "log_event", lambda event, **fields: (logged.append({"event": event, **fields}), real_log(event, **fields)))
+
+    made = []
+    for _ in range(3):
+        enrolled, line_id = with_line()
+        token = _preview(api, enrolled, line_id).body["preview_token"]
+        created = api.post(f"/lines/{line_id}/plan-change", {"plan_id": "premium-100", "preview_token": token}, token=enrolled.token)
+        assert created.status == 201, created.body
+        made.append((enrolled, line_id, created.body))
+    effective = {body["effective_date"] for _, _, body in made}
+    assert len(effective) == 1
+    today = date.fromisoformat(effective.pop())
+    (bad_customer, bad_line, bad), good = made[1], [made[0], made[2]]
+    table = boto3.resource("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"], region_name=os.environ["AWS_REGION"]).Table(os.environ["APP_TABLE_NAME"])
+    key = {"PK": customer_pk(bad_customer.customer["customer_id"]), "SK": f"REQUEST#{bad['request_id']}"}
+    detail = table.get_item(Key=key)["Item"]["detail"]
+    table.update_item(Key=key, UpdateExpression="SET detail = :text", ExpressionAttributeValues={":text": "garbled"})
+
+    outcomes = plan_change.apply_due(today=today)
+    assert [outcomes[body["request_id"]] for _, _, body in good] == ["done", "done"]
+    assert outcomes[bad["request_id"]] == "failed"
+    assert [e["request"] for e in logged if e["event"] == "batch_item_failed"] == [bad["request_id"]]
+    assert emitted.count("BatchItemFailed") == 1
+    for enrolled, line_id, _ in good:
+        assert api.get(f"/lines/{line_id}", token=enrolled.token).body["plan"]["id"] == "premium-100"
+    assert api.get(f"/lines/{bad_line}", token=bad_customer.token).body["plan"]["id"] == "essentiel-20"
+
+    table.update_item(Key=key, UpdateExpression="SET detail = :map", ExpressionAttributeValues={":map": detail})
+    again = plan_change.apply_due(today=today)
+    assert again[bad["request_id"]] == "done" and all(body["request_id"] not in again for _, _, body in good)  # each applied once
+    assert api.get(f"/lines/{bad_line}", token=bad_customer.token).body["plan"]["id"] == "premium-100"
+    assert emitted.count("BatchItemFailed") == 1

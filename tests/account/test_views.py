@@ -80,9 +80,13 @@ def test_another_customers_line_is_not_found_on_every_route(api, with_line):
 
 
 def test_patch_me_validates_and_changes_only_what_is_sent(api, with_line):
+    from tests.support.stepup import confirmation
+
     enrolled, _ = with_line()
+    address = {"line1": "1 Analytical St", "postal_code": "75001", "city": "Paris", "country": "FR"}
+    confirmed = confirmation(api, enrolled, "profile.update", changes={"email": "ada@lovelace.org", "postal_address": address})
     changed = api.patch("/me", {"email": "ada@lovelace.org", "time_zone": "America/New_York", "language": "en",
-                                "postal_address": {"line1": "1 Analytical St", "postal_code": "75001", "city": "Paris", "country": "FR"}},
+                                "postal_address": address, "confirmation": confirmed},
                         token=enrolled.token)
     assert changed.status == 200 and changed.body["time_zone"] == "America/New_York" and changed.body["phone"] == "+33612345678"
     for bad in ({"email": "not-an-email"}, {"phone": "0612"}, {"time_zone": "Mars/Olympus"}, {"language": "de"}, {"name": "Eve"},

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
+
 import itertools
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -66,7 +69,7 @@ def bidder(enrol: Any, api: Any) -> Callable[..., Bidder]:
 
     def make(card: str = "tok_visa") -> Bidder:
         enrolled = enrol()
-        method = api.post("/me/payment-methods", {"provider_token": card}, token=enrolled.token)
+        method = add_card(api, enrolled, card)
         assert method.status == 201, method.body
         return Bidder(enrolled, method.body["payment_method_id"])
 
@@ -83,3 +86,46 @@ def confirmed_bid(api: Any, who: Bidder, offer_id: str, amount: int) -> dict[str
 
 def place(api: Any, who: Bidder, offer_id: str, amount: int) -> Any:
     return api.put(f"/offers/{offer_id}/bid", confirmed_bid(api, who, offer_id, amount), token=who.token)
+
+
+def close_at(offer_id: str, moment: datetime) -> str:
+    """Move an offer's closing time (and its gates') to `moment`, as an admin's event would have set
+    it: lets a test do its slow steps first, then watch the server's clock pass closes_at."""
+    from chalicelib.bidding.offers import shard_pks
+    from chalicelib.common.clock import iso_ms
+    from chalicelib.store.models import Offer, OfferGate
+
+    closes = iso_ms(moment)
+    offer = Offer.get(f"OFFER#{offer_id}", "OFFER", consistent_read=True)
+    offer.update(actions=[Offer.closes_at.set(closes), Offer.GSI1SK.set(f"{closes}#{offer_id}")])
+    for pk in shard_pks(offer_id, int(offer.shards)):
+        OfferGate(pk, "GATE").update(actions=[OfferGate.closes_at.set(closes)])
+    return closes
+
+
+def wait_until(moment: datetime) -> None:
+    while datetime.now(timezone.utc) < moment:
+        time.sleep(0.02)
+
+
+def plant_bid(offer_id: str, customer_id: str, amount: int) -> None:
+    """A bid written straight to the table as `bids.place` writes it, without the passkey step or
+    the limit on changes: to probe the strength indicator at every amount, far more moves than a
+    customer may make."""
+    from chalicelib.bidding import bids, offers
+    from chalicelib.common.clock import iso_ms, now
+    from chalicelib.store.models import OfferBid
+
+    offer = offers.get_offer(offer_id, consistent=True)
+    moment, bid_id = iso_ms(now()), bids.bid_id_for(offer_id, customer_id)
+    OfferBid(*offers.bid_key(offer, customer_id), GSI1PK=f"BIDS#{offer_id}", GSI1SK=bids.rank_key(amount, moment, bid_id), bid_id=bid_id,
+             offer_id=offer_id, customer_id=customer_id, amount=amount, currency=offer.currency, method_id="pm_0000000000000000",
+             placed_at=moment, challenge_id="chl_" + "0" * 32).save()
+
+
+def raw_table() -> Any:
+    """boto3 on the test table: to plant items that our models would refuse to write (corrupt)."""
+    import boto3
+
+    return boto3.resource("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"], region_name=os.environ["AWS_REGION"]).Table(
+        os.environ["APP_TABLE_NAME"])
