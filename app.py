@@ -11,25 +11,36 @@ from chalice.app import AuthRequest, DynamoDBEvent, Request, SQSEvent
 from chalicelib.account import ingestion, plan_change, profile, views
 from chalicelib.account import schemas as account_schemas
 from chalicelib.api import principal as auth_edge
-from chalicelib.api import ratelimit
+from chalicelib.api import confirmed, guard, ratelimit, webhooks
 from chalicelib.api.admin import run_admin
-from chalicelib.api.responses import access_log_middleware, handled, no_content, ok
+from chalicelib.api.responses import access_log_middleware, from_domain_error, handled, no_content, ok
 from chalicelib.api.validation import parse_body, parse_idempotency_key, parse_query, path_id
-from chalicelib.auth import keys, passkeys, sessions, wellknown
+from chalicelib.auth import keys, passkeys, security_events, sessions, stepup, wellknown
 from chalicelib.auth import schemas as auth_schemas
 from chalicelib.auth.tokens import principal_from_header
 from chalicelib.bidding import bids, closing, offers
 from chalicelib.bidding import schemas as bidding_schemas
 from chalicelib.billing import bills, methods, payments
 from chalicelib.billing import schemas as billing_schemas
-from chalicelib.billing.pan import refuse_card_numbers
 from chalicelib.config import get_settings
+from chalicelib.errors import ServiceMisconfigured
 from chalicelib.notifications import delivery, devices, inbox, preferences
 from chalicelib.notifications import schemas as notification_schemas
 from chalicelib.notifications import stream as table_stream
 from chalicelib.observability.log import logged_handler
 
 app = Chalice(app_name="selfcare")
+app.register_blueprint(webhooks.blueprint)
+
+
+@app.middleware("all")
+def _fail_closed(event: Any, get_response: Any) -> Any:
+    """A deployed stage with local stand-ins serves nothing (see chalicelib/api/guard.py)."""
+    if guard.problems():
+        if isinstance(event, Request):
+            return from_domain_error(ServiceMisconfigured("The service is temporarily unavailable.", code="service_misconfigured"))
+        guard.refuse_if_unsafe()
+    return get_response(event)
 
 
 @app.middleware("http")
@@ -40,7 +51,7 @@ def _access_log(request: Request, get_response: Any) -> Response:
 # ttl 0: every request is checked, so a token is never accepted past its `exp` from a cache.
 @app.authorizer(ttl_seconds=0)
 def access_token(auth_request: AuthRequest) -> Any:
-    return auth_edge.authorize(auth_request)
+    return auth_edge.authorize(auth_request, refuse_all=bool(guard.problems()))
 
 
 def _request() -> Request:
@@ -49,13 +60,30 @@ def _request() -> Request:
     return request
 
 
+def _live() -> auth_edge.Principal:
+    """The caller, on a session that has not ended (one consistent read): factor, session, contact
+    and money routes use this; read-only views rely on the access token's 15-minute expiry."""
+    me = auth_edge.principal(_request())
+    sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
+    return me
+
+
+def _confirmed(me: auth_edge.Principal, action: str, params: dict[str, Any], confirmation: confirmed.Confirmation | None) -> None:
+    """This exact change was confirmed with a passkey on this live session (see auth/stepup.py)."""
+    if confirmation is None:
+        raise confirmed.step_up_required(action)
+    stepup.confirm(customer_id=me.customer_id, session_id=me.session_id, action=action, params=params,
+                   challenge_id=confirmation.challenge_id, credential=confirmation.credential)
+
+
 def _device() -> str | None:
     return _request().headers.get("user-agent")
 
 
 def _client() -> str:
-    """The caller's address as API Gateway saw it (not a header the client could set)."""
-    return str(((_request().context or {}).get("identity") or {}).get("sourceIp") or "unknown")
+    """The caller as API Gateway saw it (not a header the client could set): its IPv4 address or
+    its IPv6 /64."""
+    return ratelimit.client_key(str(((_request().context or {}).get("identity") or {}).get("sourceIp") or "unknown"))
 
 
 # --- well-known documents --------------------------------------------------------------------------
@@ -86,14 +114,17 @@ def apple_app_site_association() -> Response:
 @handled
 def register_options() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(auth_schemas.RegisterOptionsBody, _request().raw_body)
+    body = parse_body(confirmed.RegisterOptionsBody, _request().raw_body)
     if body.activation_code is not None:
         ratelimit.check("activation_client", _client())
     authorization = _request().headers.get("authorization")  # present when adding another passkey
     signed_in = principal_from_header(authorization) if authorization else None
+    body.check_for(signed_in=signed_in is not None)
+    if signed_in is not None:  # another passkey: a stolen token alone must not add one
+        _confirmed(signed_in, "passkey.add", {}, body.confirmation)
     options = passkeys.registration_options(
         customer_id=signed_in.customer_id if signed_in else None,
-        customer_number=body.customer_number,
+        enrolment_handle=body.enrolment_handle,
         activation_code=body.activation_code,
     )
     return ok(options.to_wire())
@@ -138,7 +169,6 @@ def logout() -> Response:
     parse_body(auth_schemas.EmptyBody, _request().raw_body)
     me = auth_edge.principal(_request())
     sessions.revoke(customer_id=me.customer_id, session_id=me.session_id, reason="logout")
-    devices.unregister_session_devices(customer_id=me.customer_id, session_id=me.session_id)
     return no_content()
 
 
@@ -148,14 +178,14 @@ def logout() -> Response:
 @app.route("/me/passkeys", methods=["GET"], authorizer=access_token)
 @handled
 def list_passkeys() -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     return ok({"passkeys": passkeys.list_passkeys(customer_id=me.customer_id)})
 
 
 @app.route("/me/passkeys/{passkey_id}", methods=["PATCH"], authorizer=access_token)
 @handled
 def rename_passkey(passkey_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     body = parse_body(auth_schemas.RenamePasskeyBody, _request().raw_body)
     passkey_id = path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
     return ok(passkeys.rename(customer_id=me.customer_id, passkey_id=passkey_id, name=body.name))
@@ -164,22 +194,34 @@ def rename_passkey(passkey_id: str) -> Response:
 @app.route("/me/passkeys/{passkey_id}", methods=["DELETE"], authorizer=access_token)
 @handled
 def delete_passkey(passkey_id: str) -> Response:
-    me = auth_edge.principal(_request())
-    passkeys.remove(customer_id=me.customer_id, passkey_id=path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey"))
+    me = _live()
+    passkey_id = path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
+    passkeys.name_of(customer_id=me.customer_id, passkey_id=passkey_id)  # 404 for anyone else's, before the body
+    body = parse_body(confirmed.ConfirmedBody, _request().raw_body)
+    _confirmed(me, "passkey.remove", {"passkey_id": passkey_id}, body.confirmation)
+    passkeys.remove(customer_id=me.customer_id, passkey_id=passkey_id)
     return no_content()
+
+
+@app.route("/me/step-up", methods=["POST"], authorizer=access_token)
+@handled
+def begin_step_up() -> Response:
+    me = _live()
+    body = parse_body(confirmed.StepUpBody, _request().raw_body)
+    return ok(stepup.begin(customer_id=me.customer_id, session_id=me.session_id, action=body.root.action, params=body.params()).to_wire())
 
 
 @app.route("/me/sessions", methods=["GET"], authorizer=access_token)
 @handled
 def list_sessions() -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     return ok({"sessions": sessions.list_sessions(customer_id=me.customer_id, current_session_id=me.session_id)})
 
 
 @app.route("/me/sessions/{session_id}", methods=["DELETE"], authorizer=access_token)
 @handled
 def end_session(session_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     session_id = path_id(session_id, pattern=auth_schemas.SESSION_ID, what="session")
     sessions.revoke(customer_id=me.customer_id, session_id=session_id, reason="ended_by_customer")
     return no_content()
@@ -198,8 +240,11 @@ def get_me() -> Response:
 @app.route("/me", methods=["PATCH"], authorizer=access_token)
 @handled
 def patch_me() -> Response:
-    me = auth_edge.principal(_request())
-    changes = parse_body(profile.ProfilePatch, _request().raw_body)
+    me = _live()
+    changes = parse_body(confirmed.ConfirmedProfilePatch, _request().raw_body)
+    contact = confirmed.contact_params(changes)
+    if contact is not None:
+        _confirmed(me, "profile.update", contact, changes.confirmation)
     return ok(profile.patch(customer_id=me.customer_id, changes=changes))
 
 
@@ -278,50 +323,63 @@ def get_bill(bill_id: str) -> Response:
 @app.route("/me/payment-methods", methods=["POST"], authorizer=access_token)
 @handled
 def add_payment_method() -> Response:
-    me = auth_edge.principal(_request())
-    refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
-    body = parse_body(billing_schemas.AddMethodBody, _request().raw_body)
-    return ok(methods.add(customer_id=me.customer_id, provider_token=body.provider_token, label=body.label), status=201)
+    me = _live()
+    body = parse_body(confirmed.ConfirmedAddMethodBody, _request().raw_body)
+    _confirmed(me, "payment_method.add", {"provider_token": body.provider_token}, body.confirmation)
+    added = methods.add(customer_id=me.customer_id, provider_token=body.provider_token, label=body.label)
+    security_events.account_changed(me.customer_id, "payment_method_added")
+    return ok(added, status=201)
 
 
 @app.route("/me/payment-methods", methods=["GET"], authorizer=access_token)
 @handled
 def list_payment_methods() -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     return ok(methods.list_methods(customer_id=me.customer_id))
 
 
 @app.route("/me/payment-methods/{payment_method_id}", methods=["DELETE"], authorizer=access_token)
 @handled
 def delete_payment_method(payment_method_id: str) -> Response:
-    me = auth_edge.principal(_request())
-    methods.remove(customer_id=me.customer_id, method_id=path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method"))
+    me = _live()
+    method_id = path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method")
+    methods.get_owned(me.customer_id, method_id)  # 404 for anyone else's, before the body
+    body = parse_body(confirmed.ConfirmedBody, _request().raw_body)
+    _confirmed(me, "payment_method.remove", {"payment_method_id": method_id}, body.confirmation)
+    methods.remove(customer_id=me.customer_id, method_id=method_id)
+    security_events.account_changed(me.customer_id, "payment_method_removed")
     return no_content()
 
 
 @app.route("/me/payment-methods/{payment_method_id}/default", methods=["POST"], authorizer=access_token)
 @handled
 def default_payment_method(payment_method_id: str) -> Response:
-    me = auth_edge.principal(_request())
-    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    me = _live()
     method_id = path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method")
-    return ok(methods.set_default(customer_id=me.customer_id, method_id=method_id))
+    methods.get_owned(me.customer_id, method_id)  # 404 for anyone else's, before the body
+    body = parse_body(confirmed.ConfirmedBody, _request().raw_body)
+    _confirmed(me, "payment_method.default", {"payment_method_id": method_id}, body.confirmation)
+    result = methods.set_default(customer_id=me.customer_id, method_id=method_id)
+    security_events.account_changed(me.customer_id, "payment_method_default")
+    return ok(result)
 
 
 @app.route("/me/autopay", methods=["PUT"], authorizer=access_token)
 @handled
 def put_autopay() -> Response:
-    me = auth_edge.principal(_request())
-    body = parse_body(billing_schemas.AutopayBody, _request().raw_body)
-    return ok(methods.set_autopay(customer_id=me.customer_id, enabled=body.enabled))
+    me = _live()
+    body = parse_body(confirmed.ConfirmedAutopayBody, _request().raw_body)
+    _confirmed(me, "autopay.set", {"enabled": body.enabled}, body.confirmation)
+    result = methods.set_autopay(customer_id=me.customer_id, enabled=body.enabled)
+    security_events.account_changed(me.customer_id, "autopay_on" if body.enabled else "autopay_off")
+    return ok(result)
 
 
 @app.route("/bills/{bill_id}/payments/challenge", methods=["POST"], authorizer=access_token)
 @handled
 def payment_challenge(bill_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     ratelimit.check("payment_customer", me.customer_id)
-    refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
     body = parse_body(billing_schemas.ChallengeBody, _request().raw_body)
     return ok(payments.challenge(customer_id=me.customer_id, bill_id=_bill_id(bill_id), amount=body.amount, method_id=body.payment_method_id))
 
@@ -329,14 +387,17 @@ def payment_challenge(bill_id: str) -> Response:
 @app.route("/bills/{bill_id}/payments", methods=["POST"], authorizer=access_token)
 @handled
 def pay_bill(bill_id: str) -> Response:
-    me = auth_edge.principal(_request())
-    ratelimit.check("payment_customer", me.customer_id)
+    me = _live()
     key = parse_idempotency_key(_request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY)
-    refuse_card_numbers(_request().raw_body.decode(errors="replace") if _request().raw_body else "")
     body = parse_body(billing_schemas.PayBody, _request().raw_body)
-    payment = payments.pay(customer_id=me.customer_id, bill_id=_bill_id(bill_id), idempotency_key=key, amount=body.amount,
-                           method_id=body.payment_method_id, challenge_id=body.challenge_id, credential=body.credential)
-    return ok(payment, status=201)
+    request = dict(customer_id=me.customer_id, bill_id=_bill_id(bill_id), idempotency_key=key, amount=body.amount,
+                   method_id=body.payment_method_id, challenge_id=body.challenge_id, credential=body.credential)
+    # A retry of a finished payment answers its first outcome, even once the rate limit is spent.
+    replayed = payments.replay_finished(**request)
+    if replayed is not None:
+        return ok(replayed, status=201)
+    ratelimit.check("payment_customer", me.customer_id)
+    return ok(payments.pay(**request), status=201)
 
 
 # --- upgrade bidding -----------------------------------------------------------------------------------
@@ -358,14 +419,15 @@ def list_offers() -> Response:
 @handled
 def get_offer(offer_id: str) -> Response:
     me = auth_edge.principal(_request())
-    query = parse_query(bidding_schemas.OfferQuery, _request().query_params)
-    return ok(bids.offer_view(customer_id=me.customer_id, offer_id=_offer_id(offer_id), candidate=query.amount))
+    ratelimit.check("offer_view_customer", me.customer_id)
+    parse_query(bidding_schemas.OfferQuery, _request().query_params)
+    return ok(bids.offer_view(customer_id=me.customer_id, offer_id=_offer_id(offer_id)))
 
 
 @app.route("/offers/{offer_id}/bid/challenge", methods=["POST"], authorizer=access_token)
 @handled
 def bid_challenge(offer_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     ratelimit.check("bid_customer", me.customer_id)
     body = parse_body(bidding_schemas.BidChallengeBody, _request().raw_body)
     return ok(bids.challenge(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id))
@@ -374,7 +436,7 @@ def bid_challenge(offer_id: str) -> Response:
 @app.route("/offers/{offer_id}/bid", methods=["PUT"], authorizer=access_token)
 @handled
 def place_bid(offer_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     ratelimit.check("bid_customer", me.customer_id)
     body = parse_body(bidding_schemas.PlaceBidBody, _request().raw_body)
     bid, created = bids.place(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id,
@@ -385,7 +447,7 @@ def place_bid(offer_id: str) -> Response:
 @app.route("/offers/{offer_id}/bid", methods=["DELETE"], authorizer=access_token)
 @handled
 def withdraw_bid(offer_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     ratelimit.check("bid_customer", me.customer_id)
     bids.withdraw(customer_id=me.customer_id, offer_id=_offer_id(offer_id))
     return no_content()
@@ -397,7 +459,7 @@ def withdraw_bid(offer_id: str) -> Response:
 @app.route("/me/devices/{installation_id}", methods=["PUT"], authorizer=access_token)
 @handled
 def register_device(installation_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     body = parse_body(notification_schemas.DeviceBody, _request().raw_body)
     installation_id = path_id(installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation")
     return ok(devices.register(customer_id=me.customer_id, session_id=me.session_id, installation_id=installation_id, **body.model_dump()))
@@ -406,7 +468,7 @@ def register_device(installation_id: str) -> Response:
 @app.route("/me/devices/{installation_id}", methods=["DELETE"], authorizer=access_token)
 @handled
 def unregister_device(installation_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     installation_id = path_id(installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation")
     devices.unregister(customer_id=me.customer_id, installation_id=installation_id)
     return no_content()
@@ -415,7 +477,7 @@ def unregister_device(installation_id: str) -> Response:
 @app.route("/me/devices", methods=["GET"], authorizer=access_token)
 @handled
 def list_devices() -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     return ok({"devices": devices.list_devices(customer_id=me.customer_id, current_session=me.session_id)})
 
 
@@ -523,73 +585,73 @@ def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
 def admin_create_customer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.customers import admin
 
-    return run_admin(admin.create_customer, admin.CreateCustomerEvent, event)
+    return run_admin(admin.create_customer, admin.CreateCustomerEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_upsert_catalog")
 def admin_upsert_catalog(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.account import catalog
 
-    return run_admin(catalog.upsert, catalog.UpsertCatalogEvent, event)
+    return run_admin(catalog.upsert, catalog.UpsertCatalogEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_set_line")
 def admin_set_line(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.account import lines
 
-    return run_admin(lines.set_line, lines.SetLineEvent, event)
+    return run_admin(lines.set_line, lines.SetLineEvent, event, context=context)
 
 
 @app.lambda_function(name="import_bills")
 def import_bills(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(bills.import_bills, bills.ImportBillsEvent, event)
+    return run_admin(bills.import_bills, bills.ImportBillsEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_issue_activation_code")
 def admin_issue_activation_code(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.customers import admin
 
-    return run_admin(admin.issue_activation_code, admin.IssueActivationCodeEvent, event)
+    return run_admin(admin.issue_activation_code, admin.IssueActivationCodeEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_create_offer")
 def admin_create_offer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(offers.create_offer, offers.CreateOfferEvent, event)
+    return run_admin(offers.create_offer, offers.CreateOfferEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_cancel_offer")
 def admin_cancel_offer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(offers.cancel_offer, offers.CancelOfferEvent, event)
+    return run_admin(offers.cancel_offer, offers.CancelOfferEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_offer_result")
 def admin_offer_result(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(offers.offer_result, offers.OfferResultEvent, event)
+    return run_admin(offers.offer_result, offers.OfferResultEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_reset_passkeys")
 def admin_reset_passkeys(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.customers import admin
 
-    return run_admin(admin.reset_passkeys, admin.CustomerRefEvent, event)
+    return run_admin(admin.reset_passkeys, admin.CustomerRefEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_revoke_sessions")
 def admin_revoke_sessions(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.customers import admin
 
-    return run_admin(admin.revoke_sessions, admin.CustomerRefEvent, event)
+    return run_admin(admin.revoke_sessions, admin.CustomerRefEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_set_segments")
 def admin_set_segments(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.customers import admin
 
-    return run_admin(admin.set_segments, admin.SetSegmentsEvent, event)
+    return run_admin(admin.set_segments, admin.SetSegmentsEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_send_announcement")
 def admin_send_announcement(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.notifications import announcements
 
-    return run_admin(announcements.send, announcements.AnnouncementEvent, event)
+    return run_admin(announcements.send, announcements.AnnouncementEvent, event, context=context)

@@ -92,7 +92,7 @@ def run(*, records: int = 10_000, lines: int = 100, repeat: int = 200) -> dict[s
     phone = SoftAuthenticator()
     headers = {"Content-Type": "application/json"}
     options = json.loads(client.http.post("/auth/passkeys/register/options", headers=headers,
-                                          body=json.dumps({"customer_number": "BV-1", "activation_code": customer["activation_code"]}).encode()).body)
+                                          body=json.dumps({"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]}).encode()).body)
     session = json.loads(client.http.post("/auth/passkeys/register/verify", headers=headers, body=json.dumps(
         {"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])}).encode()).body)
     auth = {"Authorization": f"Bearer {session['access_token']}"}

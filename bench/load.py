@@ -70,14 +70,14 @@ def run(*, customers: int = 40, concurrency: int = 8) -> dict[str, Any]:
             app.import_bills({"bills": [{"bill_id": bill_id, "customer_number": number, "period": {"start": "2026-10-01", "end": "2026-10-31"},
                                          "issued_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "due_date": (now + timedelta(days=20)).strftime("%Y-%m-%d"),
                                          "currency": "EUR", "items": [{"label": "Forfait", "amount": 1500, "tax": 300}], "total": 1800}]}, None)
-            prepared.append((number, created["activation_code"], line_id, bill_id))
+            prepared.append((created["enrolment_handle"], created["activation_code"], line_id, bill_id))
 
         timings: dict[str, list[float]] = {}
         errors: list[str] = []
         lock = threading.Lock()
 
         def journey(args: tuple[str, str, str, str]) -> None:
-            number, code, line_id, bill_id = args
+            handle, code, line_id, bill_id = args
             http = requests.Session()
             phone = SoftAuthenticator()
 
@@ -93,7 +93,7 @@ def run(*, customers: int = 40, concurrency: int = 8) -> dict[str, Any]:
                         errors.append(f"{step}: {answer.status_code} {answer.text[:200]}")
                 return answer.json() if answer.content else {}
 
-            options = call("register options", "POST", "/auth/passkeys/register/options", 200, {"customer_number": number, "activation_code": code})
+            options = call("register options", "POST", "/auth/passkeys/register/options", 200, {"enrolment_handle": handle, "activation_code": code})
             call("register verify", "POST", "/auth/passkeys/register/verify", 201,
                  {"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])})
             login = call("login options", "POST", "/auth/passkeys/login/options", 200)
@@ -102,7 +102,10 @@ def run(*, customers: int = 40, concurrency: int = 8) -> dict[str, Any]:
             call("GET /me", "GET", "/me", 200, token=token)
             call("GET /lines/{id}/usage", "GET", f"/lines/{line_id}/usage", 200, token=token)
             call("GET /bills", "GET", "/bills", 200, token=token)
-            method = call("add card", "POST", "/me/payment-methods", 201, {"provider_token": "tok_visa"}, token=token)["payment_method_id"]
+            step_up = call("add card step-up", "POST", "/me/step-up", 200, {"action": "payment_method.add", "provider_token": "tok_visa"}, token=token)
+            confirmation = {"challenge_id": step_up["challenge_id"], "credential": phone.get(step_up["options"])}
+            method = call("add card", "POST", "/me/payment-methods", 201, {"provider_token": "tok_visa", "confirmation": confirmation},
+                          token=token)["payment_method_id"]
             challenge = call("payment challenge", "POST", f"/bills/{bill_id}/payments/challenge", 200, {"amount": 1800, "payment_method_id": method}, token=token)
             call("pay", "POST", f"/bills/{bill_id}/payments", 201,
                  {"amount": 1800, "payment_method_id": method, "challenge_id": challenge["challenge_id"], "credential": phone.get(challenge["options"])},

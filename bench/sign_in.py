@@ -37,7 +37,7 @@ def run(repeat: int = 200) -> dict[str, Any]:
 
     customer = app.admin_create_customer({"customer_number": "B-1", "name": "Bench"}, None)
     phone = SoftAuthenticator()
-    options = post("/auth/passkeys/register/options", {"customer_number": "B-1", "activation_code": customer["activation_code"]})
+    options = post("/auth/passkeys/register/options", {"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]})
     session = post("/auth/passkeys/register/verify", {"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])})
 
     per_request: dict[str, dict[str, int]] = {}

@@ -55,7 +55,7 @@ def main() -> int:
     phone = SoftAuthenticator(origin=api.replace("127.0.0.1", "localhost"))
     options = show(
         "1. The app asks for passkey creation options with the activation code",
-        http.post(f"{api}/auth/passkeys/register/options", json={"customer_number": number, "activation_code": created["activation_code"]}),
+        http.post(f"{api}/auth/passkeys/register/options", json={"enrolment_handle": created["enrolment_handle"], "activation_code": created["activation_code"]}),
         ("challenge_id",),
     )
     credential = phone.create(options["options"])
@@ -125,8 +125,13 @@ def main() -> int:
         "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "due_date": "2026-12-15", "currency": "EUR",
         "items": [{"label": "Forfait Essentiel 20 Go", "amount": 1083, "tax": 216}, {"label": "Option Data +5 Go", "amount": 417, "tax": 83}],
         "total": 1799}]}, None))
-    card = show("21. The app adds a card (a token from the provider's SDK, never the card number)",
-                http.post(f"{api}/me/payment-methods", headers=first, json={"provider_token": "tok_visa", "label": "Ma carte"}),
+    step_up = show("21. Adding a card is confirmed with Face ID first (a stolen token alone cannot add one)",
+                   http.post(f"{api}/me/step-up", headers=first, json={"action": "payment_method.add", "provider_token": "tok_visa"}),
+                   ("challenge_id", "transaction"))
+    card = show("    The app adds the card (a token from the provider's SDK, never the card number) with that confirmation",
+                http.post(f"{api}/me/payment-methods", headers=first, json={
+                    "provider_token": "tok_visa", "label": "Ma carte",
+                    "confirmation": {"challenge_id": step_up["challenge_id"], "credential": phone.get(step_up["options"])}}),
                 ("payment_method_id", "brand", "last4"))
     confirm = show("22. Pay 17.99 EUR: the app gets a challenge bound to this bill, amount and card",
                    http.post(f"{api}/bills/{bill_id}/payments/challenge", headers=first, json={"amount": 1799, "payment_method_id": card["payment_method_id"]}),
@@ -179,13 +184,16 @@ def _bid(api: str, http: requests.Session, app: Any, bearer: dict[str, str], pho
     rival_number = f"R-{int(time.time())}"
     rival = app.admin_create_customer({"customer_number": rival_number, "name": "Rival"}, None)
     rival_phone = SoftAuthenticator(origin=phone.origin)
-    options = http.post(f"{api}/auth/passkeys/register/options", json={"customer_number": rival_number, "activation_code": rival["activation_code"]}).json()
+    options = http.post(f"{api}/auth/passkeys/register/options", json={"enrolment_handle": rival["enrolment_handle"], "activation_code": rival["activation_code"]}).json()
     tokens = http.post(f"{api}/auth/passkeys/register/verify", json={"challenge_id": options["challenge_id"], "credential": rival_phone.create(options["options"])}).json()
     rival_bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
-    rival_card = http.post(f"{api}/me/payment-methods", headers=rival_bearer, json={"provider_token": "tok_visa"}).json()["payment_method_id"]
+    rival_step_up = http.post(f"{api}/me/step-up", headers=rival_bearer, json={"action": "payment_method.add", "provider_token": "tok_visa"}).json()
+    rival_card = http.post(f"{api}/me/payment-methods", headers=rival_bearer, json={
+        "provider_token": "tok_visa",
+        "confirmation": {"challenge_id": rival_step_up["challenge_id"], "credential": rival_phone.get(rival_step_up["options"])}}).json()["payment_method_id"]
     place(rival_bearer, rival_phone, rival_card, 1500, "30. Another customer bids 15.00 EUR")
-    show("31. The customer's bid is now weaker, without seeing the rival's amount", http.get(f"{api}/offers/{offer_id}?amount=1800", headers=bearer),
-         ("my_bid", "candidate", "rule"))
+    show("31. The customer's bid is now weaker (its band, never the rival's amount)", http.get(f"{api}/offers/{offer_id}", headers=bearer),
+         ("my_bid", "strength_bands", "bid_changes_left"))
     place(bearer, phone, method_id, 1800, "32. The customer raises to 18.00 EUR")
     print("\n   Waiting for the close and the clearing worker ...", flush=True)
     for _ in range(60):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFERRED = ("webauthn", "firebase_admin", "email_validator", "chalicelib.customers.admin", "chalicelib.auth.ceremonies")
+DEFERRED = ("webauthn", "firebase_admin", "email_validator", "stripe", "chalicelib.customers.admin", "chalicelib.auth.ceremonies")
 
 
 def test_import_app_leaves_heavy_modules_for_the_functions_that_need_them():

@@ -4,6 +4,8 @@ results once their normal retries have run (SQS redelivery, the app's retry with
 scheduler's next run): nothing lost, nothing doubled."""
 from __future__ import annotations
 
+from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
+
 import json
 import secrets
 import time
@@ -65,7 +67,7 @@ def test_a_payment_is_charged_exactly_once(api, app_module, enrol):
     document = bill_document(enrolled.customer["customer_number"])
     app_module.import_bills({"bills": [document]}, None)
     bill_id = document["bill_id"]
-    method = api.post("/me/payment-methods", {"provider_token": "tok_visa"}, token=enrolled.token).body["payment_method_id"]
+    method = add_card(api, enrolled).body["payment_method_id"]
 
     def confirmed() -> dict[str, Any]:
         challenge = _retrying(lambda: api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 700, "payment_method_id": method},
@@ -104,7 +106,7 @@ def test_clearing_charges_each_winner_exactly_once(api, app_module, enrol):
     bidders = []
     for n, card in enumerate(("tok_visa", "tok_card_declined", "tok_visa", "tok_visa", "tok_insufficient_funds", "tok_visa")):
         enrolled = enrol()
-        method = api.post("/me/payment-methods", {"provider_token": card}, token=enrolled.token).body["payment_method_id"]
+        method = add_card(api, enrolled, card).body["payment_method_id"]
         who = Bidder(enrolled, method)
         assert api.put(f"/offers/{offer_id}/bid", confirmed_bid(api, who, offer_id, 4000 - 300 * n), token=who.token).status == 201
         bidders.append(who)

@@ -55,7 +55,7 @@ def live(app_module: Any) -> Iterator[dict[str, str]]:
                 time.sleep(0.2)
         customer = app_module.admin_create_customer({"customer_number": f"FUZZ-{os.getpid()}", "name": "Fuzz"}, None)
         phone = SoftAuthenticator()
-        options = requests.post(f"{base}/auth/passkeys/register/options", json={"customer_number": customer["customer_number"],
+        options = requests.post(f"{base}/auth/passkeys/register/options", json={"enrolment_handle": customer["enrolment_handle"],
                                                                                 "activation_code": customer["activation_code"]}).json()
         tokens = requests.post(f"{base}/auth/passkeys/register/verify",
                                json={"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])}).json()

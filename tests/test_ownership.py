@@ -30,7 +30,9 @@ def _victim(api: Any, app_module: Any, enrol: Callable[..., Any]) -> dict[str, A
     owner = enrol()
     token, number, customer_id = owner.token, owner.customer["customer_number"], owner.customer["customer_id"]
     # A second passkey, so that a broken ownership check on DELETE would really delete one.
-    options = api.post("/auth/passkeys/register/options", {}, token=token)
+    from tests.support.stepup import add_card, confirmation
+
+    options = api.post("/auth/passkeys/register/options", {"confirmation": confirmation(api, owner, "passkey.add")}, token=token)
     second = SoftAuthenticator()
     assert api.post("/auth/passkeys/register/verify", {"challenge_id": options.body["challenge_id"],
                                                         "credential": second.create(options.body["options"]), "name": "Tablet"}).status == 201
@@ -41,7 +43,7 @@ def _victim(api: Any, app_module: Any, enrol: Callable[..., Any]) -> dict[str, A
                                                       "plan_id": "essentiel-20", "anchor_day": 1}, None)
     document = bill_document(number)
     app_module.import_bills({"bills": [document]}, None)
-    method = api.post("/me/payment-methods", {"provider_token": "tok_visa"}, token=token).body["payment_method_id"]
+    method = add_card(api, owner).body["payment_method_id"]
     installation = "fid" + secrets.token_hex(8)
     assert api.request("PUT", f"/me/devices/{installation}", {"fcm_token": "t" * 20, "platform": "ios", "app_version": "1.0", "locale": "fr"},
                        token=token).status == 200
@@ -113,7 +115,9 @@ def test_every_route_with_an_id_is_swept():
 def test_another_customers_token_gets_404_and_changes_nothing(api, app_module, enrol):
     victim = _victim(api, app_module, enrol)
     intruder = enrol()
-    intruder_method = api.post("/me/payment-methods", {"provider_token": "tok_visa"}, token=intruder.token).body["payment_method_id"]
+    from tests.support.stepup import add_card
+
+    intruder_method = add_card(api, intruder).body["payment_method_id"]
     before = _state(api, victim)
     for (method, template), (path, body, headers) in _calls(victim, intruder_method).items():
         answer = api.request(method, path, body, token=intruder.token, headers=headers)

@@ -78,7 +78,7 @@ def _open_with_platform_authenticator(page: Any, base: str, *, user_verification
 
 
 def _enrol(page: Any, customer: dict[str, Any]) -> str:
-    page.fill("#customer_number", customer["customer_number"])
+    page.fill("#enrolment_handle", customer["enrolment_handle"])
     page.fill("#activation_code", customer["activation_code"])
     page.click("#enrol")
     page.wait_for_selector("body[data-state='enrolled'], body[data-state='error']", timeout=15000)
