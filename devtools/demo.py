@@ -50,11 +50,12 @@ def main() -> int:
 
     number = f"D-{int(time.time())}"
     created = app.admin_create_customer({"customer_number": number, "name": "Demo Customer", "email": "demo@example.com"}, None)
-    print(f"== Admin creates customer {number}: activation code {created['activation_code']} (sent by letter/SMS)")
+    print(f"== Admin creates customer {number}: a letter with the enrolment handle {created['enrolment_handle']} (a QR code) "
+          f"and the activation code {created['activation_code']}")
 
     phone = SoftAuthenticator(origin=api.replace("127.0.0.1", "localhost"))
     options = show(
-        "1. The app asks for passkey creation options with the activation code",
+        "1. The app asks for passkey creation options with the letter's handle and code",
         http.post(f"{api}/auth/passkeys/register/options", json={"enrolment_handle": created["enrolment_handle"], "activation_code": created["activation_code"]}),
         ("challenge_id",),
     )

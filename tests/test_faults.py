@@ -4,8 +4,6 @@ results once their normal retries have run (SQS redelivery, the app's retry with
 scheduler's next run): nothing lost, nothing doubled."""
 from __future__ import annotations
 
-from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
-
 import json
 import secrets
 import time
@@ -15,6 +13,7 @@ from typing import Any
 
 from chalicelib.store.models import SandboxCharge
 from tests.support.faults import dynamodb_faults
+from tests.support.stepup import add_card
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULTS = {"throttle": 0.12, "server_error": 0.06, "lost_reply": 0.06}
@@ -100,7 +99,7 @@ def test_a_payment_is_charged_exactly_once(api, app_module, enrol):
 
 def test_clearing_charges_each_winner_exactly_once(api, app_module, enrol):
     from chalicelib.bidding import closing
-    from tests.bidding.conftest import close_now, confirmed_bid, Bidder, offer_event
+    from tests.bidding.conftest import Bidder, close_now, confirmed_bid, offer_event
 
     offer_id = app_module.admin_create_offer(offer_event(inventory=3), None)["offer_id"]
     bidders = []

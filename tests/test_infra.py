@@ -49,9 +49,12 @@ def test_the_usage_queue_has_a_dead_letter_queue_and_partial_batch_responses(app
     assert queue["VisibilityTimeout"] >= 6 * RESOURCES["IngestUsage"]["Properties"]["Timeout"]  # AWS's advice
     source = RESOURCES["IngestUsage"]["Properties"]["Events"]["IngestUsageSqsEventSource"]["Properties"]
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    # Chalice names the queue by USAGE_QUEUE_NAME (Fn::Sub); infra creates that queue first.
+    # Chalice names the queue by USAGE_QUEUE_NAME (Fn::Sub); infra creates that queue first, under
+    # the same stage-scoped name (tests/deploy checks both sides in the packaged templates).
     assert "Queue" not in source and RESOURCES["IngestUsage"]["DependsOn"] == ["UsageRecordsQueue"]
-    assert queue["QueueName"] == "selfcare-usage-records"
+    assert queue["QueueName"] == {"Fn::Sub": "selfcare-${Stage}-usage-records"}
+    stages = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
+    assert {s: stages[s]["environment_variables"]["USAGE_QUEUE_NAME"] for s in stages} == {s: f"selfcare-{s}-usage-records" for s in stages}
 
 
 def test_the_clearing_function_has_the_time_its_budget_assumes():

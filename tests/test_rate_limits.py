@@ -2,13 +2,12 @@
 DynamoDB so every Lambda container shares the count."""
 from __future__ import annotations
 
-from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
-
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from chalicelib.config import get_settings
+from tests.support.stepup import add_card
 
 
 @pytest.fixture

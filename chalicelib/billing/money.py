@@ -2,9 +2,11 @@
 people and refuses anything but a JSON integer where a request carries it."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
+
+from chalicelib.common.strict import JsonInt
 
 # ISO 4217 minor unit exponents that are not 2 (the default).
 _EXPONENT = {
@@ -45,17 +47,9 @@ def format_money(amount: int, currency: str, *, language: str | None = None) -> 
     return _digits(amount, currency, decimal=".", thousands="") + " " + currency
 
 
-def _json_integer(value: Any) -> Any:
-    # pydantic's lax mode would take "4200", 4200.0 and true as 4200 / 1: a client that sends a
-    # string or a float has a bug we want it to see, not a payment of an amount we guessed.
-    if type(value) is not int:
-        raise ValueError("must be a JSON integer of minor units (4200 for 42.00 EUR): not a string, a decimal number or a boolean")
-    return value
-
-
 # A positive amount in minor units, as a JSON integer only.
-MinorUnits = Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=10**12, description="Minor units")]
+MinorUnits = Annotated[JsonInt, Field(ge=1, le=10**12, description="Minor units")]
 # Zero or more (a tax, a total), as a JSON integer only.
-NonNegativeMinorUnits = Annotated[int, BeforeValidator(_json_integer), Field(ge=0, le=10**12, description="Minor units")]
+NonNegativeMinorUnits = Annotated[JsonInt, Field(ge=0, le=10**12, description="Minor units")]
 # Any integer amount in minor units (credits are negative), as a JSON integer only.
-SignedMinorUnits = Annotated[int, BeforeValidator(_json_integer), Field(ge=-(10**12), le=10**12, description="Minor units")]
+SignedMinorUnits = Annotated[JsonInt, Field(ge=-(10**12), le=10**12, description="Minor units")]

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
 
 from chalicelib.common.pan import redact_pans
 
@@ -64,3 +65,16 @@ def describe_validation_error(error: ValidationError, *, most: int = 5) -> str:
             what = str(issue["msg"])
         parts.append(f"{where}: {what[:_MAX_MESSAGE]}")
     return redact_pans("; ".join(parts))
+
+def _json_integer(value: Any) -> Any:
+    """Money and counts are JSON integers, nothing else. Pydantic's lax mode (admin events are
+    validated lax, for their dates) would take "2300", true (as 1) and 23.0 and turn them into
+    ints: a caller that sends a string or a float has a bug (a decimal amount, a currency formatted
+    as text) that must not be guessed at."""
+    if type(value) is not int:  # bool is a subclass of int: `type`, not isinstance
+        raise PydanticCustomError("json_integer", "must be a JSON integer (e.g. 2300 for 23.00 in minor units), not a string, boolean or decimal")
+    return value
+
+
+# An integer as JSON sends it, in any model (bodies are validated strict anyway; events lax).
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]

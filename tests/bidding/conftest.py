@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
-
 import itertools
 import os
 import time
@@ -12,6 +10,7 @@ from typing import Any, Callable
 import pytest
 
 from devtools.time_travel import close_now  # noqa: F401 - the bidding tests' clock
+from tests.support.stepup import add_card
 
 _offers = itertools.count(1)
 

@@ -2,8 +2,6 @@
 whatever the overlaps, crashes and races."""
 from __future__ import annotations
 
-from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
-
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +14,15 @@ from chalicelib.bidding import closing
 from chalicelib.billing.gateway import get_gateway
 from chalicelib.store.models import SandboxCharge
 from devtools.workers import scheduled_event
-from tests.bidding.conftest import close_at, close_now, confirmed_bid, place, raw_table, wait_until
+from tests.bidding.conftest import (
+    close_at,
+    close_now,
+    confirmed_bid,
+    place,
+    raw_table,
+    wait_until,
+)
+from tests.support.stepup import remove_card
 
 
 def _charges(offer_id: str, who) -> int:

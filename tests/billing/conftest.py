@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
-
 import itertools
 import os
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 import pytest
+
+from tests.support.stepup import add_card
 
 _bills = itertools.count(1)
 

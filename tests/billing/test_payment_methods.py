@@ -1,7 +1,7 @@
 """Payment methods: provider tokens only; anything like a card number is refused and never logged."""
 from __future__ import annotations
 
-from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
+from tests.support.stepup import add_card, make_default, remove_card, set_autopay
 
 
 def test_add_list_default_and_remove(api, enrol):

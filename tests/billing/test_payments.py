@@ -2,8 +2,6 @@
 failures; recovery without a second charge."""
 from __future__ import annotations
 
-from tests.support.stepup import add_card, make_default, remove_card, set_autopay  # noqa: F401
-
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from chalicelib.billing.gateway import get_gateway
 from tests.billing.conftest import confirm
+from tests.support.stepup import add_card, set_autopay
 
 
 def _pay(api, enrolled, bill_id, body, key=None):
