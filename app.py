@@ -22,6 +22,7 @@ from chalicelib.bidding import bids, closing, offers
 from chalicelib.bidding import schemas as bidding_schemas
 from chalicelib.billing import bills, methods, payments
 from chalicelib.billing import schemas as billing_schemas
+from chalicelib.common.pan import redact_pans
 from chalicelib.config import get_settings
 from chalicelib.errors import ServiceMisconfigured
 from chalicelib.notifications import delivery, devices, inbox, preferences
@@ -77,7 +78,10 @@ def _confirmed(me: auth_edge.Principal, action: str, params: dict[str, Any], con
 
 
 def _device() -> str | None:
-    return _request().headers.get("user-agent")
+    """The User-Agent, kept on the session for the customer's list of devices (a card number a
+    client put there is masked: it is stored and shown again)."""
+    agent = _request().headers.get("user-agent")
+    return redact_pans(agent) if agent else None
 
 
 def _client() -> str:
@@ -285,7 +289,7 @@ def preview_plan_change(line_id: str) -> Response:
 @app.route("/lines/{line_id}/plan-change", methods=["POST"], authorizer=access_token)
 @handled
 def request_plan_change(line_id: str) -> Response:
-    me = auth_edge.principal(_request())
+    me = _live()
     body = parse_body(account_schemas.PlanChangeBody, _request().raw_body)
     return ok(plan_change.request(customer_id=me.customer_id, line_id=_line_id(line_id), plan_id=body.plan_id, preview_token=body.preview_token), status=201)
 

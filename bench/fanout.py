@@ -36,7 +36,7 @@ def run(*, customers: int = 5000, alerts_per_customer: int = 2, devices_per_cust
             batch.save(Customer(customer_pk(cid), "PROFILE", customer_id=cid, customer_number=f"BN-{n}", name="Bench",
                                 user_handle="x", created_at=stamp, language="en"))
             for d in range(devices_per_customer):
-                batch.save(Device(customer_pk(cid), f"DEVICE#fid{n:07d}d{d}", installation_id=f"fid{n:07d}d{d}", fcm_token="t" * 20,
+                batch.save(Device(customer_pk(cid), f"DEVICE#fid{n:07d}d{d}", installation_id=f"fid{n:07d}d{d}", fcm_token=f"tok-{n:07d}d{d}",
                                   platform="android", app_version="1", locale="en", created_at=stamp, updated_at=stamp,
                                   expires_at=int(time.time()) + 86400))
             for a in range(alerts_per_customer):
@@ -64,7 +64,7 @@ def run(*, customers: int = 5000, alerts_per_customer: int = 2, devices_per_cust
 
     messages = [
         payloads.message_for(
-            target=m["fid"],
+            target=m["token"],
             alert={"id": m["data"]["alert_id"], **{k: m["data"][k] for k in ("kind", "category", "deep_link")},
                    "title": m["notification"]["title"], "body": m["notification"]["body"], "data": {"announcement_id": "a1"}},
             badge=0,

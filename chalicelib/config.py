@@ -65,6 +65,7 @@ class Settings:
     stripe_webhook_secret: str | None  # a secret source, as above (the endpoint's signing secret, whsec_...)
     stripe_api_base: str | None  # a local fake of Stripe's HTTP API (tests, local); unset in AWS
     stage: str  # the metrics' Stage dimension: local | dev | prod
+    in_lambda: bool  # AWS_LAMBDA_FUNCTION_NAME is set: a real Lambda (or the package test's emulation)
     rate_limits: dict[str, tuple[int, int]]  # name -> (requests, per seconds)
 
     @property
@@ -136,6 +137,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         stripe_webhook_secret=env("STRIPE_WEBHOOK_SECRET") or None,
         stripe_api_base=env("STRIPE_API_BASE") or None,
         stage=env("STAGE", "local"),
+        in_lambda=bool(env("AWS_LAMBDA_FUNCTION_NAME")),
         rate_limits={**DEFAULT_RATE_LIMITS, **_rate_limits(env("RATE_LIMITS", ""))},
         table_stream_arn=env("TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"),
     )
@@ -148,6 +150,10 @@ def unsafe_for_deployment(settings: Settings) -> list[str]:
     that fell back on one would take no money (sandbox), tell nobody (console push) or sign tokens
     with a key nobody manages. Local stages (`local`, `test`) may use them all.
     """
+    if settings.stage == "local" and settings.in_lambda:
+        # A function in AWS whose STAGE was left out (a stage added by hand, `chalice deploy`):
+        # "local" is only a default, never a deployed stage's answer.
+        return ["STAGE is unset or local in a Lambda function: set the stage's own name (dev, prod)"]
     if settings.stage in LOCAL_STAGES:
         return []
     problems = []

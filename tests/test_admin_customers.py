@@ -65,3 +65,18 @@ def test_make_invoke_runs_a_function_with_a_sample_event(app_module, tmp_path):
         cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=60,
     )
     assert again.returncode == 1 and "customer_number_taken" in again.stdout
+
+
+def test_money_and_counts_in_admin_events_are_json_integers(app_module):
+    """Admin events are validated lax (their dates are text): "2999", 2999.0 or true for a price
+    (true would be 1 cent) are refused. Mutation: `price_amount: int`."""
+    import json
+
+    from tests.test_ownership import ROOT
+
+    catalogue = json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text())
+    plan = catalogue["plans"][0]
+    for bad in ("2999", 2999.0, True):
+        answer = app_module.admin_upsert_catalog({**catalogue, "plans": [{**plan, "price_amount": bad}]}, None)
+        assert answer["error"]["code"] == "validation_error", bad
+    assert "error" not in app_module.admin_upsert_catalog({**catalogue, "plans": [{**plan, "price_amount": 2999}]}, None)

@@ -144,7 +144,7 @@ def test_push_delivery_loses_nothing_and_doubles_nothing(app_module, enrol, api,
     for _ in range(4):
         enrolled = enrol()
         installation = "fid" + secrets.token_hex(8)
-        assert api.request("PUT", f"/me/devices/{installation}", {"fcm_token": "t" * 20, "platform": "android", "app_version": "1.0",
+        assert api.request("PUT", f"/me/devices/{installation}", {"fcm_token": "tok-" + installation, "platform": "android", "app_version": "1.0",
                                                                   "locale": "fr"}, token=enrolled.token).status == 200
         people.append((enrolled, installation))
     # The table's stream from here on, retried like Lambda's event source mapping (10 attempts).
@@ -157,7 +157,7 @@ def test_push_delivery_loses_nothing_and_doubles_nothing(app_module, enrol, api,
     with dynamodb_faults(**FAULTS, seed=3) as seen:
         poller.drain()
         for k in range(1, 30):  # the every-minute schedule, each run past the previous run's leases
-            if all(fcm.delivered_to(target) and _pushed(fcm, alert) for alert, target in alerts.items()):
+            if all(fcm.delivered_to("tok-" + target) and _pushed(fcm, alert) for alert, target in alerts.items()):
                 break
             try:
                 delivery.deliver_due(moment=now() + timedelta(seconds=61 * k))

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from chalicelib.common.clock import iso, now
-from chalicelib.common.strict import Strict
+from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.errors import NotFound
 from chalicelib.store.models import CatalogEntry
 
@@ -26,7 +26,7 @@ class EntryEvent(Strict):
     id: str = Field(pattern=ENTRY_ID)
     name: dict[Literal["fr", "en"], str] = Field(min_length=1)
     allowances: Allowances = Field(default_factory=Allowances)
-    price_amount: int = Field(ge=0, description="Monthly price in minor units")
+    price_amount: JsonInt = Field(ge=0, description="Monthly price in minor units")
     currency: str = Field(pattern=CURRENCY)
     compatible_options: list[str] | None = None  # plans only
 

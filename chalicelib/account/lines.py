@@ -7,7 +7,7 @@ from pydantic import Field
 
 from chalicelib.account import catalog
 from chalicelib.common.clock import iso, now
-from chalicelib.common.strict import Strict
+from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.store.db import ConditionsFailed, transaction
@@ -22,7 +22,7 @@ class SetLineEvent(Strict):
     msisdn: str = Field(pattern=E164)
     plan_id: str = Field(pattern=catalog.ENTRY_ID)
     option_ids: list[str] = Field(default_factory=list, max_length=20)
-    anchor_day: int = Field(ge=1, le=28)
+    anchor_day: JsonInt = Field(ge=1, le=28)
     status: Literal["active", "suspended"] = "active"
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.common.jsonguard import JsonRefused, loads_bounded
 from chalicelib.common.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
-from chalicelib.common.pan import refuse_card_numbers
+from chalicelib.common.pan import contains_pan, refuse_card_numbers
 from chalicelib.common.strict import describe_validation_error
 from chalicelib.errors import ValidationFailed
 
@@ -84,4 +84,6 @@ def parse_idempotency_key(value: str | None, *, pattern: str) -> str:
         raise ValidationFailed("Send an Idempotency-Key header (a new random value per payment, the same on retries).", code="idempotency_key_required")
     if not re.fullmatch(pattern.strip("^$"), value):
         raise ValidationFailed("The Idempotency-Key must be 8 to 128 letters, digits or _:.-", code="invalid_idempotency_key")
+    if contains_pan(value):  # it is stored: never a card number, even by mistake
+        raise ValidationFailed("The Idempotency-Key looks like a card number: use a random value (a UUID).", code="card_number_refused")
     return value

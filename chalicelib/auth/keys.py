@@ -108,6 +108,7 @@ def parse_key_document(text: str) -> KeyRing:
 
 
 T = TypeVar("T")
+RETRY_REFRESH_S = 30
 
 
 class _Refreshing(Generic[T]):
@@ -124,8 +125,18 @@ class _Refreshing(Generic[T]):
         if self._value is None or time.monotonic() - self._loaded_at >= ttl:
             with self._lock:
                 if self._value is None or time.monotonic() - self._loaded_at >= ttl:
-                    self._value = self._load()
-                    self._loaded_at = time.monotonic()
+                    try:
+                        self._value = self._load()
+                        self._loaded_at = time.monotonic()
+                    except Exception as error:
+                        if self._value is None:
+                            raise  # nothing to serve with: the cold start fails, loudly
+                        # SSM throttled or down at a refresh: keep the keys we have (a removed
+                        # kid lives a little longer) rather than fail every request; try again soon.
+                        from chalicelib.observability.log import log_event
+
+                        log_event("key_refresh_failed", error=type(error).__name__)
+                        self._loaded_at = time.monotonic() - ttl + min(ttl, RETRY_REFRESH_S)
         assert self._value is not None
         return self._value
 

@@ -180,6 +180,7 @@ class FrozenBid:
     placed_at: str
     outcome: str | None
     decline_code: str | None
+    charge_started_at: str | None = None
 
     @classmethod
     def from_raw(cls, item: dict[str, Any]) -> "FrozenBid":
@@ -189,13 +190,14 @@ class FrozenBid:
 
         return cls(PK=item["PK"]["S"], SK=item["SK"]["S"], bid_id=item["bid_id"]["S"], customer_id=item["customer_id"]["S"],
                    amount=int(item["amount"]["N"]), currency=item["currency"]["S"], method_id=item["method_id"]["S"],
-                   placed_at=item["placed_at"]["S"], outcome=text("outcome"), decline_code=text("decline_code"))
+                   placed_at=item["placed_at"]["S"], outcome=text("outcome"), decline_code=text("decline_code"),
+                   charge_started_at=text("charge_started_at"))
 
     def rule_bid(self) -> clearing.Bid:
         return clearing.Bid(bid_id=self.bid_id, bidder_id=self.customer_id, amount=self.amount, placed_at=self.placed_at)
 
 
-_WANTED = ["PK", "SK", "bid_id", "customer_id", "amount", "currency", "method_id", "placed_at", "outcome", "decline_code"]
+_WANTED = ["PK", "SK", "bid_id", "customer_id", "amount", "currency", "method_id", "placed_at", "outcome", "decline_code", "charge_started_at"]
 
 
 def _frozen_bids(offer: Offer) -> list[FrozenBid]:
@@ -219,6 +221,8 @@ def _frozen_bids(offer: Offer) -> list[FrozenBid]:
 
 
 def charge_key(offer_id: str, customer_id: str) -> str:
+    """The provider's idempotency key of a bid's one charge: ours, from the offer and the bidder
+    (never from anything a client sent); the bid's id is the charge's reference."""
     return "bidchg_" + hashlib.sha256(f"{offer_id}|{customer_id}".encode()).hexdigest()[:32]
 
 
@@ -258,14 +262,25 @@ def _charge_winners(offer: Offer, lease: str, budget: Budget, hooks: dict[str, C
 
 
 def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
+    key = charge_key(offer.offer_id, bid.customer_id)
     try:
         method = methods.get_owned(bid.customer_id, bid.method_id)
     except NotFound:
-        return clearing.DECLINED, None, "payment_method_removed"
+        method = None
     try:
-        charge = get_gateway().charge(provider_ref=method.provider_ref, customer_ref=method.provider_customer_ref, amount=int(bid.amount),
-                                      currency=bid.currency, reference=bid.bid_id, idempotency_key=charge_key(offer.offer_id, bid.customer_id),
-                                      metadata={"kind": "bid", "offer_id": offer.offer_id})
+        charge = None
+        if bid.charge_started_at or method is None:
+            # An earlier run may have charged and lost the answer (and the card may be gone since,
+            # or the provider's idempotency window over): ask by our reference before anything.
+            charge = get_gateway().get_charge(reference=bid.bid_id, idempotency_key=key)
+        if charge is None:
+            if method is None:
+                return clearing.DECLINED, None, "payment_method_removed"
+            if not bid.charge_started_at:
+                OfferBid(bid.PK, bid.SK).update(actions=[OfferBid.charge_started_at.set(iso_ms(now()))])
+            charge = get_gateway().charge(provider_ref=method.provider_ref, customer_ref=method.provider_customer_ref, amount=int(bid.amount),
+                                          currency=bid.currency, reference=bid.bid_id, idempotency_key=key,
+                                          metadata={"kind": "bid", "offer_id": offer.offer_id})
     except GatewayTimeout:
         raise Stopped("payment provider timeout") from None
     except GatewayRejected as rejected:  # the provider refused the request itself: nothing charged

@@ -162,6 +162,8 @@ def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
             tx.update(Customer(customer_pk(customer_id), "PROFILE"), actions=[Customer.passkey_count.add(-len(chunk))],
                       condition=Customer.PK.exists())
     Customer(customer_pk(customer_id), "PROFILE").update(actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists())
+    # A sign-in with a passkey not yet deleted may have opened a session meanwhile: end it too.
+    ended += sessions.revoke_all(customer_id=customer_id, reason=event.reason)
     code = _new_code(customer_id, event.customer_number)
     log_event("passkeys_reset_by_admin", customer_id=customer_id, removed=len(passkeys), sessions_ended=ended)
     return {"customer_number": event.customer_number, "passkeys_removed": len(passkeys), "sessions_ended": ended,

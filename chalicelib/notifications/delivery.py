@@ -133,7 +133,9 @@ def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, s
         jobs.append(_Job(item=item, customer=customer, prefs=prefs, badge=badge, pending=pending))
 
     messages = [
-        payloads.message_for(target=d.installation_id, alert=inbox.to_wire(job.item), badge=job.badge)
+        # To the FCM registration token the app presented with this installation, never to an id
+        # someone else could claim: a device entry only ever reaches the phone that registered it.
+        payloads.message_for(target=d.fcm_token, alert=inbox.to_wire(job.item), badge=job.badge)
         for job in jobs
         for d in job.pending
     ]

@@ -3,10 +3,11 @@
 An installation belongs to one customer at a time: when a phone signs in to another account, the
 previous customer's device entry goes, so their alerts never reach someone else's hands.
 
-Installation ids are not secrets, so owning one is not proof of holding the phone. Moving an
-installation from one account to another takes proof: the caller presents the FCM registration
-token last registered for it, which only the phone itself (and FCM) knows. Without it the answer
-is 409 `device_proof_required`, and the other account keeps its device.
+Installation ids are not secrets, so naming one proves nothing. Pushes therefore go to the FCM
+registration token the app presented with it (which only that phone and FCM know), never to the
+installation id: whoever registers an id, its alerts reach only the phone that gave the token.
+The previous customer's entry is removed only on proof that it is the same phone (the same token
+presented again from the new account); otherwise it stays, still reaching only its own token.
 """
 from __future__ import annotations
 
@@ -50,9 +51,7 @@ def register(
             owner, owner_token = current.customer_id, current.token_hash
         except Installation.DoesNotExist:
             owner, owner_token = None, None
-        if owner and owner != customer_id and not (owner_token and same(owner_token, token_hash)):
-            raise Conflict("This phone is registered to another account: sign out of it there first, then try again.",
-                           code="device_proof_required")
+        same_phone = bool(owner_token) and same(str(owner_token), token_hash)
         try:
             existing = Device.get(customer_pk(customer_id), f"DEVICE#{installation_id}", consistent_read=True)
             created = existing.created_at
@@ -76,13 +75,16 @@ def register(
         mapping = Installation(f"INSTALLATION#{installation_id}", "INSTALLATION", customer_id=customer_id, token_hash=token_hash)
         try:
             with transaction() as tx:
-                tx.save(
-                    mapping,
-                    condition=(Installation.customer_id == owner) if owner else Installation.PK.does_not_exist(),
-                    label="owner",
-                )
+                if not owner or owner == customer_id or same_phone:  # the id is ours (or the phone proves it)
+                    tx.save(
+                        mapping,
+                        condition=(Installation.customer_id == owner) if owner else Installation.PK.does_not_exist(),
+                        label="owner",
+                    )
+                # Otherwise another account holds this id and the token differs: no proof it is the
+                # same phone, so that account keeps the id and its entry; ours reaches our token only.
                 tx.save(device)
-                if owner and owner != customer_id:
+                if owner and owner != customer_id and same_phone:
                     tx.delete(Device(customer_pk(owner), f"DEVICE#{installation_id}"))
             return _to_wire(device, session_id)
         except ConditionsFailed:

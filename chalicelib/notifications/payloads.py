@@ -33,7 +33,7 @@ def message_for(*, target: str, alert: dict[str, Any], badge: int) -> dict[str, 
 
 def _message(target: str, alert: dict[str, Any], data: dict[str, str], body: str, badge: int) -> dict[str, Any]:
     return {
-        "fid": target,
+        "token": target,
         "data": data,
         "notification": {"title": alert["title"], "body": body},
         "android": {

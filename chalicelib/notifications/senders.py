@@ -140,7 +140,7 @@ def _to_firebase(message: dict[str, Any]) -> Any:
     apns = message["apns"]
     aps = apns["payload"]["aps"]
     return messaging.Message(
-        fid=message["fid"],
+        token=message["token"],
         data=message["data"],
         notification=messaging.Notification(title=message["notification"]["title"], body=message["notification"]["body"]),
         android=messaging.AndroidConfig(

@@ -548,6 +548,9 @@ class OfferBid(Item, discriminator="offer_bid"):
     placed_at = UnicodeAttribute()  # of the last change, milliseconds: the tie-break
     challenge_id = UnicodeAttribute()  # the confirmation that placed it: a retried PUT finds it
     outcome = UnicodeAttribute(null=True)  # won | declined, once charged
+    # Set just before the first charge call: a run that finds it asks the provider what happened
+    # (by our reference) before charging, so a lost answer is never charged again, however late.
+    charge_started_at = UnicodeAttribute(null=True)
     charge_id = UnicodeAttribute(null=True)
     decline_code = UnicodeAttribute(null=True)
     decided_at = UnicodeAttribute(null=True)

@@ -166,6 +166,23 @@ def test_a_provider_timeout_pauses_and_the_next_run_charges_once(api, offer, bid
     assert _outcome(api, slow, offer_id)["status"] == "won" and _charges(offer_id, slow) == 1
 
 
+def test_a_card_removed_after_a_lost_answer_keeps_the_charge_it_paid(api, offer, bidder):
+    """The first run charged the winner and lost the answer (paused); the winner then removes the
+    card. The next run asks the provider by the bid's reference and records the win: never a
+    winner charged and recorded declined with no refund, nor a second unit sold. Mutation: decline
+    on a missing card without asking the provider first."""
+    offer_id = offer(inventory=1)
+    slow, rival = bidder("tok_timeout"), bidder()
+    assert place(api, slow, offer_id, 3000).status == 201
+    assert place(api, rival, offer_id, 2000).status == 201
+    close_now(offer_id)
+    assert closing.clear_offer(offer_id) == "paused"
+    assert remove_card(api, slow.enrolled, slow.method_id).status == 204
+    assert closing.clear_offer(offer_id) == "cleared:done"
+    assert _outcome(api, slow, offer_id)["status"] == "won" and _charges(offer_id, slow) == 1
+    assert _outcome(api, rival, offer_id)["status"] == "lost" and _charges(offer_id, rival) == 0
+
+
 def test_a_removed_payment_method_loses_the_unit(api, offer, bidder):
     offer_id = offer(inventory=1)
     gone, next_best = bidder(), bidder()

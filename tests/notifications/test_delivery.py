@@ -13,9 +13,14 @@ from chalicelib.store.models import InboxItem, customer_pk
 from tests.support.push_contract import validate_push
 
 
+def _tok(installation_id: str) -> str:
+    """The FCM token each test phone registers with: pushes go to it, so the fake FCM is asked by it."""
+    return "tok-" + installation_id
+
+
 def _device(api, enrolled, installation_id: str | None = None, **body):
     installation_id = installation_id or "fid" + secrets.token_hex(8)
-    payload = {"fcm_token": "tok-" + secrets.token_hex(16), "platform": "android", "app_version": "1.2.0", "locale": "fr-FR", **body}
+    payload = {"fcm_token": _tok(installation_id), "platform": "android", "app_version": "1.2.0", "locale": "fr-FR", **body}
     response = api.request("PUT", f"/me/devices/{installation_id}", payload, token=enrolled.token)
     assert response.status == 200, response.body
     return installation_id
@@ -52,7 +57,7 @@ def test_a_sign_in_reaches_the_inbox_once_and_each_device_once(api, customer_wit
     new_session = [i for i in items if i["kind"] == "security.new_session"]
     assert len(new_session) == 1 and new_session[0]["deep_link"] == "selfcare://security/sessions"
     for phone in phones:
-        got = fcm.delivered_to(phone)
+        got = fcm.delivered_to(_tok(phone))
         assert len(got) == 1 and got[0]["data"]["alert_id"] == new_session[0]["id"]
         validate_push(got[0])
     assert _item(enrolled.customer["customer_id"], new_session[0]["id"]).delivery_status == "sent"
@@ -63,31 +68,31 @@ def test_redelivered_stream_records_push_nothing_twice(customer_with_devices, st
     cid = enrolled.customer["customer_id"]
     alert = _announce(cid, "redeliver")
     stream.drain()
-    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+    assert all(len(fcm.delivered_to(_tok(p))) == 1 for p in phones)
     # The same INSERT record again, as a retried batch would bring it.
     item = _item(cid, alert)
     record = {"eventID": "x", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-3",
               "dynamodb": {"Keys": {}, "NewImage": item.serialize(), "SequenceNumber": "42", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
               "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x"}
     assert app_module.on_table_stream({"Records": [record, record]}, None) == {"batchItemFailures": []}
-    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+    assert all(len(fcm.delivered_to(_tok(p))) == 1 for p in phones)
 
 
 def test_an_unregistered_installation_is_pruned(api, customer_with_devices, stream, fcm):
     enrolled, (gone, alive) = customer_with_devices
-    fcm.behave(gone, "unregistered")
+    fcm.behave(_tok(gone), "unregistered")
     alert = _announce(enrolled.customer["customer_id"], "prune")
     stream.drain()
     assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == [alive]
-    assert len(fcm.delivered_to(alive)) == 1
+    assert len(fcm.delivered_to(_tok(alive))) == 1
     item = _item(enrolled.customer["customer_id"], alert)
     assert item.delivery_status == "sent" and item.delivered.as_dict() == {gone: "unregistered", alive: "sent"}
 
 
 def test_invalid_argument_prunes_only_with_an_fcm_error_detail(api, customer_with_devices, stream, fcm):
     enrolled, (bad_token, bad_payload) = customer_with_devices
-    fcm.behave(bad_token, "invalid")
-    fcm.behave(bad_payload, "bad-payload")
+    fcm.behave(_tok(bad_token), "invalid")
+    fcm.behave(_tok(bad_payload), "bad-payload")
     alert = _announce(enrolled.customer["customer_id"], "invalid")
     stream.drain()
     remaining = [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]]
@@ -99,24 +104,24 @@ def test_invalid_argument_prunes_only_with_an_fcm_error_detail(api, customer_wit
 def test_a_transient_failure_is_retried_later_and_delivered_once(customer_with_devices, stream, fcm):
     enrolled, (flaky, steady) = customer_with_devices
     cid = enrolled.customer["customer_id"]
-    fcm.behave(flaky, "unavailable:3")  # two attempts now (with the client's one retry), ok on the third
+    fcm.behave(_tok(flaky), "unavailable:3")  # two attempts now (with the client's one retry), ok on the third
     alert = _announce(cid, "transient")
     stream.drain()
     item = _item(cid, alert)
     assert item.delivery_status == "retrying"
     assert datetime.fromisoformat(item.deliver_after.replace("Z", "+00:00")) >= datetime.now(timezone.utc) + timedelta(seconds=25)
-    assert fcm.delivered_to(flaky) == [] and len(fcm.delivered_to(steady)) == 1
+    assert fcm.delivered_to(_tok(flaky)) == [] and len(fcm.delivered_to(_tok(steady))) == 1
     assert alert not in delivery.deliver_due(moment=datetime.now(timezone.utc))  # not due yet
     later = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=2))
     assert later[alert] == "sent"
-    assert len(fcm.delivered_to(flaky)) == 1 and len(fcm.delivered_to(steady)) == 1  # never twice
+    assert len(fcm.delivered_to(_tok(flaky))) == 1 and len(fcm.delivered_to(_tok(steady))) == 1  # never twice
     assert delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=10)) == {}
 
 
 def test_quota_exceeded_backs_off_at_least_a_minute(customer_with_devices, stream, fcm):
     enrolled, (limited, _) = customer_with_devices
     cid = enrolled.customer["customer_id"]
-    fcm.behave(limited, "quota:1")
+    fcm.behave(_tok(limited), "quota:1")
     alert = _announce(cid, "quota")
     started = datetime.now(timezone.utc)
     stream.drain()
@@ -141,7 +146,7 @@ def test_quiet_hours_defer_the_push_then_deliver_it(api, customer_with_devices, 
     assert alert not in during
     after = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(hours=1, minutes=2))
     assert after[alert] == "sent"
-    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+    assert all(len(fcm.delivered_to(_tok(p))) == 1 for p in phones)
 
 
 def test_security_alerts_ignore_quiet_hours_and_preferences(api, customer_with_devices, sign_in, stream, fcm):
@@ -151,7 +156,7 @@ def test_security_alerts_ignore_quiet_hours_and_preferences(api, customer_with_d
                 token=enrolled.token)
     sign_in(enrolled.authenticator)
     stream.drain()
-    assert all(len(fcm.delivered_to(p)) == 1 and fcm.delivered_to(p)[0]["data"]["kind"] == "security.new_session" for p in phones)
+    assert all(len(fcm.delivered_to(_tok(p))) == 1 and fcm.delivered_to(_tok(p))[0]["data"]["kind"] == "security.new_session" for p in phones)
 
 
 def test_a_switched_off_category_keeps_the_inbox_item_but_pushes_nothing(api, customer_with_devices, stream, fcm):
@@ -213,7 +218,7 @@ def test_a_worker_that_dies_mid_send_is_taken_over_after_its_lease(customer_with
     assert delivery.deliver_due(moment=moment + timedelta(seconds=30)) == {}
     taken_over = delivery.deliver_due(moment=moment + timedelta(seconds=61))
     assert taken_over == {alert: "sent"}
-    assert all(len(fcm.delivered_to(p)) == 1 for p in phones)
+    assert all(len(fcm.delivered_to(_tok(p))) == 1 for p in phones)
 
 
 def test_an_unreadable_item_of_another_kind_never_blocks_the_stream(app_module):

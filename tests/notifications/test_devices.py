@@ -65,16 +65,25 @@ def test_a_customer_keeps_at_most_twenty_devices(api, enrol):
     assert "fidMANY000000" not in {d["installation_id"] for d in devices}
 
 
-def test_moving_an_installation_to_another_account_needs_its_token(api, enrol):
-    """Installation ids are not secrets: another customer who presents the id with any other FCM
-    token is refused (409) and the owner keeps the device; the phone itself (same token) moves.
-    Mutation: drop the token check → the stranger takes the victim's installation."""
+def test_claiming_someone_elses_installation_id_reaches_only_ones_own_token(api, enrol, fcm):
+    """Installation ids are not secrets: a stranger who registers the victim's id with their own
+    token neither takes the victim's device away nor gets the victim's alerts, and the stranger's
+    alerts go to the stranger's token, never to the victim's phone. Only the phone itself (the same
+    token, from another account) moves the installation. Mutation: target pushes by installation
+    id, or delete the previous owner's entry without the token proof."""
+    from chalicelib.notifications import delivery, inbox
+
     victim, stranger = enrol(), enrol()
     _put(api, victim, "fidVICTIM0001", token="tok-victim-secret-1")
-    taken = _put(api, stranger, "fidVICTIM0001", token="tok-stranger-000001")
-    assert taken.status == 409 and taken.error_code == "device_proof_required"
+    assert _put(api, stranger, "fidVICTIM0001", token="tok-stranger-000001").status == 200
     assert [d["installation_id"] for d in api.get("/me/devices", token=victim.token).body["devices"]] == ["fidVICTIM0001"]
-    assert api.get("/me/devices", token=stranger.token).body["devices"] == []
+    fcm.reset()
+    for who, key in ((victim, "v"), (stranger, "s")):
+        alert = inbox.notify(customer_id=who.customer["customer_id"], kind="service.announcement",
+                             data={"announcement_id": key, "message_fr": key, "message_en": key}, dedup_key=f"claim-{key}-{who.customer['customer_id']}")
+        delivery.deliver([(who.customer["customer_id"], alert.alert_id)])
+    assert [m["data"]["announcement_id"] for m in fcm.delivered_to("tok-victim-secret-1")] == ["v"]
+    assert [m["data"]["announcement_id"] for m in fcm.delivered_to("tok-stranger-000001")] == ["s"]
     # The phone itself, signed in to the other account, presents the same token: it moves.
     assert _put(api, stranger, "fidVICTIM0001", token="tok-victim-secret-1").status == 200
     assert api.get("/me/devices", token=victim.token).body["devices"] == []
