@@ -122,3 +122,11 @@ def test_the_console_sender_never_counts_a_push_as_sent(app_module, enrol):
                          data={"announcement_id": "console", "message_fr": "x", "message_en": "x"}, dedup_key="console-test")
     statuses = delivery.deliver([(enrolled.customer["customer_id"], alert.alert_id)], sender=senders.ConsoleSender())
     assert statuses[alert.alert_id] == "not_sent"
+
+
+def test_a_lambda_function_without_a_stage_is_unsafe():
+    """`local` is only the default: a function in AWS whose STAGE was left out must not pass as a
+    local run. Mutation: return [] for every local stage."""
+    assert unsafe_for_deployment(load_settings({"AWS_LAMBDA_FUNCTION_NAME": "selfcare-x-APIHandler"}))
+    assert unsafe_for_deployment(load_settings({"AWS_LAMBDA_FUNCTION_NAME": "selfcare-x-APIHandler", "STAGE": "local"}))
+    assert unsafe_for_deployment(load_settings({"STAGE": "local"})) == []

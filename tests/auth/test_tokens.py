@@ -199,3 +199,20 @@ def test_the_authorizer_verifies_with_public_keys_only(api, enrol, monkeypatch, 
         assert all(isinstance(k, ec.EllipticCurvePublicKey) for k in keys.public_keys().values())
     finally:
         keys.reload()
+
+
+def test_a_failed_key_refresh_keeps_the_keys_in_hand(monkeypatch):
+    """SSM throttled at a refresh: tokens keep verifying with the keys already loaded instead of
+    every request failing. Mutation: let the reload's exception propagate."""
+    from chalicelib.auth import keys
+
+    keys.reload()
+    known = keys.public_keys()
+    monkeypatch.setattr(keys._public, "_loaded_at", 0.0)  # due for a refresh
+
+    def unavailable() -> dict:
+        raise RuntimeError("ThrottlingException")
+
+    monkeypatch.setattr(keys._public, "_load", unavailable)
+    assert keys.public_keys() == known
+    keys.reload()
