@@ -1,6 +1,7 @@
 """Fault injection below the AWS SDK: DynamoDB calls answered with throttling or a 500 before they
-reach DynamoDB Local, or sent for real with the answer lost (the write happened, the caller saw a
-500). The SDK's own retry policy (standard mode, as pynamodb configures it) sees real error
+reach DynamoDB Local, transactions cancelled by a TransactionConflict (as AWS does when two touch
+one item at once; DynamoDB Local never does), or sent for real with the answer lost (the write
+happened, the caller saw a 500). The SDK's own retry policy (standard mode, as pynamodb configures it) sees real error
 responses, so what gets through to our code is what would get through in AWS on a bad day."""
 from __future__ import annotations
 
@@ -25,13 +26,23 @@ class _Raw:
         yield self._body
 
 
-def _error(request: Any, status: int, kind: str) -> AWSResponse:
-    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": "injected fault"}).encode()
+def _error(request: Any, status: int, kind: str, **extra: Any) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": "injected fault", **extra}).encode()
     return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}, _Raw(body))
 
 
+def _conflict(request: Any) -> AWSResponse:
+    """What DynamoDB answers when another transaction touched one of the items at the same moment:
+    the transaction is cancelled, one reason per action, `TransactionConflict` among them."""
+    body = getattr(request, "body", b"") or b"{}"
+    actions = len(json.loads(body if isinstance(body, (bytes, str)) else b"{}").get("TransactItems", [])) or 1
+    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}] + [{"Code": "None"}] * (actions - 1)
+    return _error(request, 400, "TransactionCanceledException", CancellationReasons=reasons)
+
+
 @contextmanager
-def dynamodb_faults(*, throttle: float = 0.1, server_error: float = 0.05, lost_reply: float = 0.05, seed: int = 1) -> Iterator[Counter[str]]:
+def dynamodb_faults(*, throttle: float = 0.1, server_error: float = 0.05, lost_reply: float = 0.05, conflict: float = 0.0,
+                    seed: int = 1) -> Iterator[Counter[str]]:
     """Within the block, each DynamoDB call fails with these probabilities; yields the counts."""
     rng = random.Random(seed)
     lock = threading.Lock()
@@ -53,6 +64,9 @@ def dynamodb_faults(*, throttle: float = 0.1, server_error: float = 0.05, lost_r
         if draw < throttle + server_error:
             counts["server_error"] += 1
             return _error(request, 500, "InternalServerError")
+        if operation == "TransactWriteItems" and draw >= 1 - conflict:
+            counts["conflict"] += 1
+            return _conflict(request)
         if draw < throttle + server_error + lost_reply and operation in WRITES:
             original(self, request)  # it happened...
             counts["lost_reply"] += 1
