@@ -70,7 +70,8 @@ def _live() -> auth_edge.Principal:
 
 
 def _confirmed(me: auth_edge.Principal, action: str, params: dict[str, Any], confirmation: confirmed.Confirmation | None) -> None:
-    """This exact change was confirmed with a passkey on this live session (see auth/stepup.py)."""
+    """This exact change was confirmed with a passkey on this session, which the caller has just
+    checked is live (`_live()`; see auth/stepup.py)."""
     if confirmation is None:
         raise confirmed.step_up_required(action)
     stepup.confirm(customer_id=me.customer_id, session_id=me.session_id, action=action, params=params,
@@ -125,6 +126,7 @@ def register_options() -> Response:
     signed_in = principal_from_header(authorization) if authorization else None
     body.check_for(signed_in=signed_in is not None)
     if signed_in is not None:  # another passkey: a stolen token alone must not add one
+        sessions.require_live(customer_id=signed_in.customer_id, session_id=signed_in.session_id)
         _confirmed(signed_in, "passkey.add", {}, body.confirmation)
     options = passkeys.registration_options(
         customer_id=signed_in.customer_id if signed_in else None,

@@ -46,6 +46,15 @@ def _passkeys_of(customer_id: str) -> list[Passkey]:
     return list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")))
 
 
+def step_up_options(*, customer_id: str, challenge: bytes) -> dict[str, Any]:
+    """WebAuthn request options for a confirmation by this customer: only their passkeys offered.
+    The one place payments, bids and account changes build them."""
+    from chalicelib.auth import ceremonies
+
+    allowed = [(p.credential_id, list(p.transports or [])) for p in _passkeys_of(customer_id)]
+    return ceremonies.step_up_options(challenge=challenge, allow=allowed)
+
+
 # --- enrolment -----------------------------------------------------------------------------------
 
 

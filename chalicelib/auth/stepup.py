@@ -22,10 +22,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.auth import challenges, passkeys, sessions
+from chalicelib.auth import challenges, passkeys
 from chalicelib.errors import Unauthenticated
 from chalicelib.observability.log import log_event
-from chalicelib.store.models import Customer, Passkey, customer_pk
+from chalicelib.store.models import Customer, customer_pk
 
 __all__ = ["ACTIONS", "StepUpOptions", "begin", "binding_for", "confirm", "describe", "masked"]
 
@@ -69,10 +69,8 @@ def binding_for(*, action: str, params: dict[str, Any], session_id: str) -> str:
 
 
 def begin(*, customer_id: str, session_id: str, action: str, params: dict[str, Any]) -> StepUpOptions:
-    """Issue the challenge for this exact change, with a statement of it in the customer's language."""
-    from chalicelib.auth import ceremonies
-
-    sessions.require_live(customer_id=customer_id, session_id=session_id)
+    """Issue the challenge for this exact change, with a statement of it in the customer's language.
+    The edge has checked that the session is live (one read per request, not one per step)."""
     detail = describe(customer_id=customer_id, action=action, params=params)
     try:
         language = Customer.get(customer_pk(customer_id), "PROFILE").language or "fr"
@@ -80,12 +78,10 @@ def begin(*, customer_id: str, session_id: str, action: str, params: dict[str, A
         raise Unauthenticated("This session has ended; sign in again.", code="session_revoked") from None
     bound = binding_for(action=action, params=params, session_id=session_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
-    allowed = [(p.credential_id, list(p.transports or []))
-               for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))]
     fr, en = ACTIONS[action]
     text = fr if language == "fr" else en
     statement = text.format(detail=detail.get(language, ""))
-    return StepUpOptions(challenge_id=issued.challenge_id, options=ceremonies.step_up_options(challenge=issued.challenge, allow=allowed),
+    return StepUpOptions(challenge_id=issued.challenge_id, options=passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge),
                          action=action, statement=statement)
 
 
@@ -124,13 +120,13 @@ def masked(field: str, value: Any) -> str:
 
 def confirm(*, customer_id: str, session_id: str, action: str, params: dict[str, Any], challenge_id: str,
             credential: dict[str, Any]) -> str:
-    """The customer confirmed exactly this change on this live session; returns the passkey used."""
+    """The customer confirmed exactly this change on this session (which the edge has just checked is
+    live); returns the passkey used."""
     spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.STEP_UP)
     expected = binding_for(action=action, params=params, session_id=session_id)
     if spent.customer_id != customer_id or spent.binding != expected:
         log_event("step_up_refused", customer_id=customer_id, action=action, reason="challenge_for_another_change")
         raise Unauthenticated("This confirmation was for another change: confirm this one again.", code="step_up_mismatch")
-    sessions.require_live(customer_id=customer_id, session_id=session_id)
     passkey_id = passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
     log_event("step_up_used", customer_id=customer_id, action=action)
     return passkey_id

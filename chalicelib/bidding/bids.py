@@ -28,7 +28,7 @@ from chalicelib.errors import Conflict, NotFound, TemporarilyUnavailable, Unauth
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Offer, OfferBid, OfferGate, Passkey, PaymentMethod, RateWindow, customer_pk
+from chalicelib.store.models import Offer, OfferBid, OfferGate, PaymentMethod, RateWindow
 
 RANK_CEILING = 10**12  # amounts are below it: the rank key sorts the highest amount first
 T = TypeVar("T")
@@ -199,7 +199,6 @@ def _refuse_unless_open(offer: Offer, gate: OfferGate | None = None) -> None:
 
 def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -> dict[str, Any]:
     """Request options whose challenge commits to the bid, and the exact total charged if it wins."""
-    from chalicelib.auth import ceremonies
 
     offer, viewer, _ = visible_offer(customer_id, offer_id)
     method = _check_biddable(offer, viewer, customer_id, amount, method_id)
@@ -207,12 +206,11 @@ def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -
         raise _no_changes_left()
     bound = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
-    allowed = [(p.credential_id, list(p.transports or [])) for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))]
     total = bills.format_money(amount, offer.currency)
     card = f"{method.brand} •••• {method.last4}"
     return {
         "challenge_id": issued.challenge_id,
-        "options": ceremonies.step_up_options(challenge=issued.challenge, allow=allowed),
+        "options": passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge),
         "transaction": {
             "offer_id": offer.offer_id,
             "amount": money(amount, offer.currency),

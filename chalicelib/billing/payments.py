@@ -43,7 +43,7 @@ from chalicelib.errors import (
 )
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Bill, BillingSettings, Customer, Notice, Passkey, Payment, PaymentMethod, customer_pk
+from chalicelib.store.models import Bill, BillingSettings, Customer, Notice, Payment, PaymentMethod, customer_pk
 
 CLIENT, AUTOPAY = "client", "autopay"  # namespaces of payment ids
 
@@ -85,15 +85,13 @@ def statement(*, amount: int, currency: str, method: PaymentMethod, language: st
 
 
 def challenge(*, customer_id: str, bill_id: str, amount: int, method_id: str) -> dict[str, Any]:
-    from chalicelib.auth import ceremonies
 
     bill, method = _payable(customer_id, bill_id, amount, method_id)
     bound = binding(bill_id=bill_id, amount=amount, currency=bill.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
-    allowed = [(p.credential_id, list(p.transports or [])) for p in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#"))]
     return {
         "challenge_id": issued.challenge_id,
-        "options": ceremonies.step_up_options(challenge=issued.challenge, allow=allowed),
+        "options": passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge),
         "transaction": {"bill_id": bill_id, "amount": {"amount": amount, "currency": bill.currency}, "payment_method_id": method_id,
                         "statement": statement(amount=amount, currency=bill.currency, method=method, language=_language(customer_id))},
     }

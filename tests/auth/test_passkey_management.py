@@ -134,7 +134,8 @@ def test_an_ended_sessions_token_is_refused_at_once_on_factor_routes(api, enrol,
     other_sid = next(s["session_id"] for s in api.get("/me/sessions", token=other["access_token"]).body["sessions"] if s["current"])
     assert api.delete(f"/me/sessions/{other_sid}", token=enrolled.token).status == 204
     for method, path, body in [("get", "/me/passkeys", None), ("get", "/me/sessions", None), ("post", "/me/step-up", {"action": "passkey.add"}),
-                               ("get", "/me/payment-methods", None), ("get", "/me/devices", None)]:
+                               ("get", "/me/payment-methods", None), ("get", "/me/devices", None),
+                               ("post", "/auth/passkeys/register/options", {"confirmation": {"challenge_id": "chl_" + "0" * 32, "credential": {"id": "x"}}})]:
         response = getattr(api, method)(path, body, token=other["access_token"]) if body else getattr(api, method)(path, token=other["access_token"])
         assert response.status == 401 and response.error_code == "session_revoked", (path, response.body)
     assert api.get("/me", token=other["access_token"]).status == 200  # relies on the 15-minute expiry
