@@ -1,6 +1,7 @@
 """The Chalice app: routes and event handlers only. Each parses its input, calls one service
 function in `chalicelib/`, and shapes the response; `chalicelib.api.responses.handled` turns domain
 errors into JSON errors. The customer id always comes from the verified access token."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,8 @@ from chalice.app import AuthRequest, DynamoDBEvent, Request, SQSEvent
 
 from chalicelib.account import ingestion, plan_change, profile, views
 from chalicelib.account import schemas as account_schemas
-from chalicelib.api import principal as auth_edge
 from chalicelib.api import confirmed, guard, ratelimit, webhooks
+from chalicelib.api import principal as auth_edge
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, from_domain_error, handled, no_content, ok
 from chalicelib.api.validation import parse_body, parse_idempotency_key, parse_query, path_id
@@ -39,7 +40,9 @@ def _fail_closed(event: Any, get_response: Any) -> Any:
     """A deployed stage with local stand-ins serves nothing (see chalicelib/api/guard.py)."""
     if guard.problems():
         if isinstance(event, Request):
-            return from_domain_error(ServiceMisconfigured("The service is temporarily unavailable.", code="service_misconfigured"))
+            return from_domain_error(
+                ServiceMisconfigured("The service is temporarily unavailable.", code="service_misconfigured")
+            )
         guard.refuse_if_unsafe()
     return get_response(event)
 
@@ -57,7 +60,8 @@ def access_token(auth_request: AuthRequest) -> Any:
 
 def _request() -> Request:
     request = app.current_request
-    assert request is not None
+    if request is None:  # only a route handler calls this: a request is in hand
+        raise RuntimeError("no current request")
     return request
 
 
@@ -69,13 +73,21 @@ def _live() -> auth_edge.Principal:
     return me
 
 
-def _confirmed(me: auth_edge.Principal, action: str, params: dict[str, Any], confirmation: confirmed.Confirmation | None) -> None:
+def _confirmed(
+    me: auth_edge.Principal, action: str, params: dict[str, Any], confirmation: confirmed.Confirmation | None
+) -> None:
     """This exact change was confirmed with a passkey on this session, which the caller has just
     checked is live (`_live()`; see auth/stepup.py)."""
     if confirmation is None:
         raise confirmed.step_up_required(action)
-    stepup.confirm(customer_id=me.customer_id, session_id=me.session_id, action=action, params=params,
-                   challenge_id=confirmation.challenge_id, credential=confirmation.credential)
+    stepup.confirm(
+        customer_id=me.customer_id,
+        session_id=me.session_id,
+        action=action,
+        params=params,
+        challenge_id=confirmation.challenge_id,
+        credential=confirmation.credential,
+    )
 
 
 def _device() -> str | None:
@@ -88,7 +100,9 @@ def _device() -> str | None:
 def _client() -> str:
     """The caller as API Gateway saw it (not a header the client could set): its IPv4 address or
     its IPv6 /64."""
-    return ratelimit.client_key(str(((_request().context or {}).get("identity") or {}).get("sourceIp") or "unknown"))
+    return ratelimit.client_key(
+        str(((_request().context or {}).get("identity") or {}).get("sourceIp") or "unknown")
+    )
 
 
 # --- well-known documents --------------------------------------------------------------------------
@@ -141,7 +155,9 @@ def register_options() -> Response:
 def register_verify() -> Response:
     ratelimit.check("sign_in_client", _client())
     body = parse_body(auth_schemas.RegisterVerifyBody, _request().raw_body)
-    tokens = passkeys.register(challenge_id=body.challenge_id, credential=body.credential, name=body.name, device=_device())
+    tokens = passkeys.register(
+        challenge_id=body.challenge_id, credential=body.credential, name=body.name, device=_device()
+    )
     return ok(tokens.to_wire(), status=201)
 
 
@@ -158,7 +174,9 @@ def login_options() -> Response:
 def login_verify() -> Response:
     ratelimit.check("sign_in_client", _client())
     body = parse_body(auth_schemas.CredentialBody, _request().raw_body)
-    return ok(passkeys.login(challenge_id=body.challenge_id, credential=body.credential, device=_device()).to_wire())
+    return ok(
+        passkeys.login(challenge_id=body.challenge_id, credential=body.credential, device=_device()).to_wire()
+    )
 
 
 @app.route("/auth/token/refresh", methods=["POST"])
@@ -202,7 +220,9 @@ def rename_passkey(passkey_id: str) -> Response:
 def delete_passkey(passkey_id: str) -> Response:
     me = _live()
     passkey_id = path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
-    passkeys.name_of(customer_id=me.customer_id, passkey_id=passkey_id)  # 404 for anyone else's, before the body
+    passkeys.name_of(
+        customer_id=me.customer_id, passkey_id=passkey_id
+    )  # 404 for anyone else's, before the body
     body = parse_body(confirmed.ConfirmedBody, _request().raw_body)
     _confirmed(me, "passkey.remove", {"passkey_id": passkey_id}, body.confirmation)
     passkeys.remove(customer_id=me.customer_id, passkey_id=passkey_id)
@@ -214,14 +234,23 @@ def delete_passkey(passkey_id: str) -> Response:
 def begin_step_up() -> Response:
     me = _live()
     body = parse_body(confirmed.StepUpBody, _request().raw_body)
-    return ok(stepup.begin(customer_id=me.customer_id, session_id=me.session_id, action=body.root.action, params=body.params()).to_wire())
+    return ok(
+        stepup.begin(
+            customer_id=me.customer_id,
+            session_id=me.session_id,
+            action=body.root.action,
+            params=body.params(),
+        ).to_wire()
+    )
 
 
 @app.route("/me/sessions", methods=["GET"], authorizer=access_token)
 @handled
 def list_sessions() -> Response:
     me = _live()
-    return ok({"sessions": sessions.list_sessions(customer_id=me.customer_id, current_session_id=me.session_id)})
+    return ok(
+        {"sessions": sessions.list_sessions(customer_id=me.customer_id, current_session_id=me.session_id)}
+    )
 
 
 @app.route("/me/sessions/{session_id}", methods=["DELETE"], authorizer=access_token)
@@ -277,7 +306,11 @@ def get_line_usage(line_id: str) -> Response:
 def get_line_daily_usage(line_id: str) -> Response:
     me = auth_edge.principal(_request())
     query = parse_query(account_schemas.DailyQuery, _request().query_params)
-    return ok(views.daily_usage(customer_id=me.customer_id, line_id=_line_id(line_id), start=query.from_, end=query.to))
+    return ok(
+        views.daily_usage(
+            customer_id=me.customer_id, line_id=_line_id(line_id), start=query.from_, end=query.to
+        )
+    )
 
 
 @app.route("/lines/{line_id}/plan-change/preview", methods=["GET"], authorizer=access_token)
@@ -285,7 +318,9 @@ def get_line_daily_usage(line_id: str) -> Response:
 def preview_plan_change(line_id: str) -> Response:
     me = auth_edge.principal(_request())
     query = parse_query(account_schemas.PreviewQuery, _request().query_params)
-    return ok(plan_change.preview(customer_id=me.customer_id, line_id=_line_id(line_id), plan_id=query.plan_id))
+    return ok(
+        plan_change.preview(customer_id=me.customer_id, line_id=_line_id(line_id), plan_id=query.plan_id)
+    )
 
 
 @app.route("/lines/{line_id}/plan-change", methods=["POST"], authorizer=access_token)
@@ -293,7 +328,15 @@ def preview_plan_change(line_id: str) -> Response:
 def request_plan_change(line_id: str) -> Response:
     me = _live()
     body = parse_body(account_schemas.PlanChangeBody, _request().raw_body)
-    return ok(plan_change.request(customer_id=me.customer_id, line_id=_line_id(line_id), plan_id=body.plan_id, preview_token=body.preview_token), status=201)
+    return ok(
+        plan_change.request(
+            customer_id=me.customer_id,
+            line_id=_line_id(line_id),
+            plan_id=body.plan_id,
+            preview_token=body.preview_token,
+        ),
+        status=201,
+    )
 
 
 @app.route("/me/requests", methods=["GET"], authorizer=access_token)
@@ -315,7 +358,11 @@ def _bill_id(bill_id: str) -> str:
 def list_bills() -> Response:
     me = auth_edge.principal(_request())
     query = parse_query(billing_schemas.BillsQuery, _request().query_params)
-    return ok(bills.list_bills(customer_id=me.customer_id, status=query.status, cursor=query.cursor, limit=query.limit))
+    return ok(
+        bills.list_bills(
+            customer_id=me.customer_id, status=query.status, cursor=query.cursor, limit=query.limit
+        )
+    )
 
 
 @app.route("/bills/{bill_id}", methods=["GET"], authorizer=access_token)
@@ -387,17 +434,33 @@ def payment_challenge(bill_id: str) -> Response:
     me = _live()
     ratelimit.check("payment_customer", me.customer_id)
     body = parse_body(billing_schemas.ChallengeBody, _request().raw_body)
-    return ok(payments.challenge(customer_id=me.customer_id, bill_id=_bill_id(bill_id), amount=body.amount, method_id=body.payment_method_id))
+    return ok(
+        payments.challenge(
+            customer_id=me.customer_id,
+            bill_id=_bill_id(bill_id),
+            amount=body.amount,
+            method_id=body.payment_method_id,
+        )
+    )
 
 
 @app.route("/bills/{bill_id}/payments", methods=["POST"], authorizer=access_token)
 @handled
 def pay_bill(bill_id: str) -> Response:
     me = _live()
-    key = parse_idempotency_key(_request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY)
+    key = parse_idempotency_key(
+        _request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY
+    )
     body = parse_body(billing_schemas.PayBody, _request().raw_body)
-    request = dict(customer_id=me.customer_id, bill_id=_bill_id(bill_id), idempotency_key=key, amount=body.amount,
-                   method_id=body.payment_method_id, challenge_id=body.challenge_id, credential=body.credential)
+    request = dict(
+        customer_id=me.customer_id,
+        bill_id=_bill_id(bill_id),
+        idempotency_key=key,
+        amount=body.amount,
+        method_id=body.payment_method_id,
+        challenge_id=body.challenge_id,
+        credential=body.credential,
+    )
     # A retry of a finished payment answers its first outcome, even once the rate limit is spent.
     replayed = payments.replay_finished(**request)
     if replayed is not None:
@@ -436,7 +499,14 @@ def bid_challenge(offer_id: str) -> Response:
     me = _live()
     ratelimit.check("bid_customer", me.customer_id)
     body = parse_body(bidding_schemas.BidChallengeBody, _request().raw_body)
-    return ok(bids.challenge(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id))
+    return ok(
+        bids.challenge(
+            customer_id=me.customer_id,
+            offer_id=_offer_id(offer_id),
+            amount=body.amount,
+            method_id=body.payment_method_id,
+        )
+    )
 
 
 @app.route("/offers/{offer_id}/bid", methods=["PUT"], authorizer=access_token)
@@ -445,8 +515,14 @@ def place_bid(offer_id: str) -> Response:
     me = _live()
     ratelimit.check("bid_customer", me.customer_id)
     body = parse_body(bidding_schemas.PlaceBidBody, _request().raw_body)
-    bid, created = bids.place(customer_id=me.customer_id, offer_id=_offer_id(offer_id), amount=body.amount, method_id=body.payment_method_id,
-                              challenge_id=body.challenge_id, credential=body.credential)
+    bid, created = bids.place(
+        customer_id=me.customer_id,
+        offer_id=_offer_id(offer_id),
+        amount=body.amount,
+        method_id=body.payment_method_id,
+        challenge_id=body.challenge_id,
+        credential=body.credential,
+    )
     return ok(bid, status=201 if created else 200)
 
 
@@ -467,15 +543,26 @@ def withdraw_bid(offer_id: str) -> Response:
 def register_device(installation_id: str) -> Response:
     me = _live()
     body = parse_body(notification_schemas.DeviceBody, _request().raw_body)
-    installation_id = path_id(installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation")
-    return ok(devices.register(customer_id=me.customer_id, session_id=me.session_id, installation_id=installation_id, **body.model_dump()))
+    installation_id = path_id(
+        installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation"
+    )
+    return ok(
+        devices.register(
+            customer_id=me.customer_id,
+            session_id=me.session_id,
+            installation_id=installation_id,
+            **body.model_dump(),
+        )
+    )
 
 
 @app.route("/me/devices/{installation_id}", methods=["DELETE"], authorizer=access_token)
 @handled
 def unregister_device(installation_id: str) -> Response:
     me = _live()
-    installation_id = path_id(installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation")
+    installation_id = path_id(
+        installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation"
+    )
     devices.unregister(customer_id=me.customer_id, installation_id=installation_id)
     return no_content()
 
@@ -500,7 +587,11 @@ def put_notification_preferences() -> Response:
     me = auth_edge.principal(_request())
     body = parse_body(notification_schemas.PreferencesBody, _request().raw_body)
     quiet = body.quiet_hours.model_dump() if body.quiet_hours else None
-    return ok(preferences.save(customer_id=me.customer_id, categories=body.categories.model_dump(), quiet_hours=quiet).to_wire())
+    return ok(
+        preferences.save(
+            customer_id=me.customer_id, categories=body.categories.model_dump(), quiet_hours=quiet
+        ).to_wire()
+    )
 
 
 @app.route("/me/inbox", methods=["GET"], authorizer=access_token)

@@ -5,6 +5,7 @@
 - Ingestion of 10,000 usage records over 100 lines through the SQS handler, in SQS batches of 100
   messages of 10 records: records/s and the DynamoDB writes used (they scale with (line, day) pairs).
 """
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import os
 import random
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +23,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _sqs(records: list[dict[str, Any]], per_message: int) -> dict[str, Any]:
-    return {"Records": [
-        {"messageId": str(uuid.uuid4()), "receiptHandle": "b", "body": json.dumps(records[i : i + per_message]), "attributes": {},
-         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-3:0:q", "awsRegion": "eu-west-3"}
-        for i in range(0, len(records), per_message)
-    ]}
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "b",
+                "body": json.dumps(records[i : i + per_message]),
+                "attributes": {},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-3:0:q",
+                "awsRegion": "eu-west-3",
+            }
+            for i in range(0, len(records), per_message)
+        ]
+    }
 
 
 def _ingest(app: Any, line_ids: list[str], records: int, *, spread_minutes: int) -> dict[str, Any]:
-    now = datetime.now(timezone.utc) - timedelta(minutes=1)
+    now = datetime.now(UTC) - timedelta(minutes=1)
     batch = [
-        {"event_id": str(uuid.uuid4()), "line_id": random.choice(line_ids), "kind": random.choice(["data", "data", "voice", "sms"]),
-         "quantity": random.randint(1, 500), "occurred_at": (now - timedelta(minutes=random.randint(0, spread_minutes))).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        {
+            "event_id": str(uuid.uuid4()),
+            "line_id": random.choice(line_ids),
+            "kind": random.choice(["data", "data", "voice", "sms"]),
+            "quantity": random.randint(1, 500),
+            "occurred_at": (now - timedelta(minutes=random.randint(0, spread_minutes))).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }
         for _ in range(records)
     ]
     started = time.perf_counter()
@@ -64,39 +83,87 @@ def run(*, records: int = 10_000, lines: int = 100, repeat: int = 200) -> dict[s
     from devtools.soft_authenticator import SoftAuthenticator
 
     gateway.install()
-    app.admin_upsert_catalog(json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text()), None)
-    anchor = min(28, (datetime.now(timezone.utc) - timedelta(days=10)).day)
+    app.admin_upsert_catalog(
+        json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text()), None
+    )
+    anchor = min(28, (datetime.now(UTC) - timedelta(days=10)).day)
     line_ids = []
     for n in range(lines):
         number = f"BA-{n}"
         app.admin_create_customer({"customer_number": number, "name": "Bench"}, None)
         line_id = f"ln_bench{n:04d}"
-        app.admin_set_line({"customer_number": number, "line_id": line_id, "msisdn": "+33600000000", "plan_id": "essentiel-20",
-                            "option_ids": ["data-plus-5"], "anchor_day": anchor}, None)
+        app.admin_set_line(
+            {
+                "customer_number": number,
+                "line_id": line_id,
+                "msisdn": "+33600000000",
+                "plan_id": "essentiel-20",
+                "option_ids": ["data-plus-5"],
+                "anchor_day": anchor,
+            },
+            None,
+        )
         line_ids.append(line_id)
 
     # As mediation feeds it (records of the last 15 minutes), then a replayed file of 10 days
     # (the worst case for aggregation: ~1 record per (line, day) per batch).
     realtime = _ingest(app, line_ids, records, spread_minutes=15)
     replay = _ingest(app, line_ids, records, spread_minutes=10 * 1440)
-    batch = [{"event_id": "", "line_id": "", "kind": "data", "quantity": random.randint(1, 500),
-              "occurred_at": (datetime.now(timezone.utc) - timedelta(minutes=random.randint(1, 10 * 1440))).strftime("%Y-%m-%dT%H:%M:%SZ")}
-             for _ in range(500)]
+    batch = [
+        {
+            "event_id": "",
+            "line_id": "",
+            "kind": "data",
+            "quantity": random.randint(1, 500),
+            "occurred_at": (datetime.now(UTC) - timedelta(minutes=random.randint(1, 10 * 1440))).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }
+        for _ in range(500)
+    ]
 
     # Views, for the first line's customer.
     client = Client(app.app, stage_name="dev", project_dir=str(ROOT))
     customer = app.admin_create_customer({"customer_number": "BV-1", "name": "Viewer"}, None)
-    app.admin_set_line({"customer_number": "BV-1", "line_id": "ln_view0001", "msisdn": "+33600000001", "plan_id": "essentiel-20",
-                        "option_ids": ["data-plus-5"], "anchor_day": anchor}, None)
-    app.ingest_usage(_sqs([{**r, "line_id": "ln_view0001", "event_id": str(uuid.uuid4())} for r in batch[:500]], 10), None)
+    app.admin_set_line(
+        {
+            "customer_number": "BV-1",
+            "line_id": "ln_view0001",
+            "msisdn": "+33600000001",
+            "plan_id": "essentiel-20",
+            "option_ids": ["data-plus-5"],
+            "anchor_day": anchor,
+        },
+        None,
+    )
+    app.ingest_usage(
+        _sqs([{**r, "line_id": "ln_view0001", "event_id": str(uuid.uuid4())} for r in batch[:500]], 10), None
+    )
     phone = SoftAuthenticator()
     headers = {"Content-Type": "application/json"}
-    options = json.loads(client.http.post("/auth/passkeys/register/options", headers=headers,
-                                          body=json.dumps({"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]}).encode()).body)
-    session = json.loads(client.http.post("/auth/passkeys/register/verify", headers=headers, body=json.dumps(
-        {"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])}).encode()).body)
+    options = json.loads(
+        client.http.post(
+            "/auth/passkeys/register/options",
+            headers=headers,
+            body=json.dumps(
+                {
+                    "enrolment_handle": customer["enrolment_handle"],
+                    "activation_code": customer["activation_code"],
+                }
+            ).encode(),
+        ).body
+    )
+    session = json.loads(
+        client.http.post(
+            "/auth/passkeys/register/verify",
+            headers=headers,
+            body=json.dumps(
+                {"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])}
+            ).encode(),
+        ).body
+    )
     auth = {"Authorization": f"Bearer {session['access_token']}"}
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     paths = {
         "GET /me": "/me",
         "GET /lines/{id}": "/lines/ln_view0001",
@@ -113,7 +180,11 @@ def run(*, records: int = 10_000, lines: int = 100, repeat: int = 200) -> dict[s
         with calls() as per_request:
             client.http.get(path, headers=auth)
         stats = summary(timed(lambda path=path: client.http.get(path, headers=auth), repeat))
-        views[name] = {**stats, "ratio_to_get_item": round(stats["median_ms"] / base["median_ms"], 1), "dynamodb_calls": dict(per_request)}
+        views[name] = {
+            **stats,
+            "ratio_to_get_item": round(stats["median_ms"] / base["median_ms"], 1),
+            "dynamodb_calls": dict(per_request),
+        }
     return {
         "ingestion_realtime": realtime,
         "ingestion_replay_10_days": replay,

@@ -7,6 +7,7 @@ the clearing proper (claim, close the gates, read the bids, charge the winners i
 each outcome, write the result pages, cleared). Telling the bidders is reported apart, as alerts per
 second over the first pages: it is a fan-out of inbox writes, like issue 3's.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,16 +15,15 @@ import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.common import calls
 
 
-
 def _write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
     for start in range(0, len(items), 25):
-        request = {table: [{"PutRequest": {"Item": i}} for i in items[start:start + 25]]}
+        request = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
         while request:
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
 
@@ -39,13 +39,23 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
 
     client = boto3.client("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"], region_name="eu-west-3")
     table = os.environ["APP_TABLE_NAME"]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     offer_id = f"off_bench{int(time.time())}"
-    created = app.admin_create_offer({
-        "offer_id": offer_id, "title": {"fr": "Banc", "en": "Bench"}, "description": {"fr": "Banc", "en": "Bench"},
-        "inventory": units, "currency": "EUR", "min_bid": 100, "max_bid": 100_000, "increment": 100,
-        "opens_at": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"), "closes_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }, None)
+    created = app.admin_create_offer(
+        {
+            "offer_id": offer_id,
+            "title": {"fr": "Banc", "en": "Bench"},
+            "description": {"fr": "Banc", "en": "Bench"},
+            "inventory": units,
+            "currency": "EUR",
+            "min_bid": 100,
+            "max_bid": 100_000,
+            "increment": 100,
+            "opens_at": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "closes_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        None,
+    )
     assert "error" not in created, created
 
     rng = random.Random(7)
@@ -58,26 +68,65 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
         bid_id = bids_module.bid_id_for(offer_id, customer)
         rows.append((amount, at, bid_id, customer, offers.shard_of(offer_id, customer)))
     rows.sort(key=lambda r: (-r[0], r[1], r[2]))
-    items = [{
-        "PK": {"S": shard}, "SK": {"S": f"BID#{customer}"}, "type": {"S": "offer_bid"},
-        "GSI1PK": {"S": f"BIDS#{offer_id}"}, "GSI1SK": {"S": bids_module.rank_key(amount, at, bid_id)},
-        "bid_id": {"S": bid_id}, "offer_id": {"S": offer_id}, "customer_id": {"S": customer}, "amount": {"N": str(amount)},
-        "currency": {"S": "EUR"}, "method_id": {"S": "pm_" + hashlib.sha256(customer.encode()).hexdigest()[:16]},
-        "placed_at": {"S": at}, "challenge_id": {"S": "chl_" + "0" * 32},
-    } for amount, at, bid_id, customer, shard in rows]
+    items = [
+        {
+            "PK": {"S": shard},
+            "SK": {"S": f"BID#{customer}"},
+            "type": {"S": "offer_bid"},
+            "GSI1PK": {"S": f"BIDS#{offer_id}"},
+            "GSI1SK": {"S": bids_module.rank_key(amount, at, bid_id)},
+            "bid_id": {"S": bid_id},
+            "offer_id": {"S": offer_id},
+            "customer_id": {"S": customer},
+            "amount": {"N": str(amount)},
+            "currency": {"S": "EUR"},
+            "method_id": {"S": "pm_" + hashlib.sha256(customer.encode()).hexdigest()[:16]},
+            "placed_at": {"S": at},
+            "challenge_id": {"S": "chl_" + "0" * 32},
+        }
+        for amount, at, bid_id, customer, shard in rows
+    ]
     for rank, (_, _, _, customer, _) in enumerate(rows[:1000]):
         card = "card_declined" if rank % 10 == 3 else "visa"
-        items.append({"PK": {"S": f"CUSTOMER#{customer}"}, "SK": {"S": "PM#" + items[rank]["method_id"]["S"]}, "type": {"S": "payment_method"},
-                      "method_id": {"S": items[rank]["method_id"]["S"]}, "provider_ref": {"S": f"pm_sandbox_{card}_bench"}, "brand": {"S": "visa"},
-                      "last4": {"S": "4242"}, "exp_month": {"N": "12"}, "exp_year": {"N": "2030"}, "created_at": {"S": iso_ms(now)}})
+        items.append(
+            {
+                "PK": {"S": f"CUSTOMER#{customer}"},
+                "SK": {"S": "PM#" + items[rank]["method_id"]["S"]},
+                "type": {"S": "payment_method"},
+                "method_id": {"S": items[rank]["method_id"]["S"]},
+                "provider_ref": {"S": f"pm_sandbox_{card}_bench"},
+                "brand": {"S": "visa"},
+                "last4": {"S": "4242"},
+                "exp_month": {"N": "12"},
+                "exp_year": {"N": "2030"},
+                "created_at": {"S": iso_ms(now)},
+            }
+        )
     for _, _, _, customer, _ in rows[: tell_pages * offers.RESULT_PAGE_SIZE]:
-        profiles.append({"PK": {"S": f"CUSTOMER#{customer}"}, "SK": {"S": "PROFILE"}, "type": {"S": "customer"}, "customer_id": {"S": customer},
-                         "customer_number": {"S": customer.upper()}, "name": {"S": "Bench"}, "user_handle": {"S": "x"}, "passkey_count": {"N": "1"},
-                         "created_at": {"S": iso_ms(now)}, "language": {"S": "en"}, "time_zone": {"S": "Europe/Paris"}})
+        profiles.append(
+            {
+                "PK": {"S": f"CUSTOMER#{customer}"},
+                "SK": {"S": "PROFILE"},
+                "type": {"S": "customer"},
+                "customer_id": {"S": customer},
+                "customer_number": {"S": customer.upper()},
+                "name": {"S": "Bench"},
+                "user_handle": {"S": "x"},
+                "passkey_count": {"N": "1"},
+                "created_at": {"S": iso_ms(now)},
+                "language": {"S": "en"},
+                "time_zone": {"S": "Europe/Paris"},
+            }
+        )
     started = time.perf_counter()
     with ThreadPoolExecutor(8) as pool:
         chunk = 2500
-        list(pool.map(lambda s: _write(client, table, (items + profiles)[s:s + chunk]), range(0, len(items) + len(profiles), chunk)))
+        list(
+            pool.map(
+                lambda s: _write(client, table, (items + profiles)[s : s + chunk]),
+                range(0, len(items) + len(profiles), chunk),
+            )
+        )
     setup_s = time.perf_counter() - started
 
     # The baseline: every bid read once, as fast as boto3 pages them.
@@ -85,7 +134,9 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
     raw_items = raw_pages = 0
     for shard in offers.shard_pks(offer_id):
         for page in client.get_paginator("query").paginate(
-            TableName=table, ConsistentRead=True, KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
+            TableName=table,
+            ConsistentRead=True,
+            KeyConditionExpression="PK = :pk AND begins_with(SK, :b)",
             ExpressionAttributeValues={":pk": {"S": shard}, ":b": {"S": "BID#"}},
         ):
             raw_items += page["Count"]
@@ -129,6 +180,10 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
         "clearing_dynamodb_calls": dict(used),
         "result_pages_written": pages_written,
         "items_read": bids,
-        "telling": {"alerts": told, "seconds": round(tell_s, 2), "alerts_per_s": round(told / tell_s, 1),
-                    "dynamodb_calls_per_alert": round(sum(told_calls.values()) / told, 2)},
+        "telling": {
+            "alerts": told,
+            "seconds": round(tell_s, 2),
+            "alerts_per_s": round(told / tell_s, 1),
+            "dynamodb_calls_per_alert": round(sum(told_calls.values()) / told, 2),
+        },
     }

@@ -1,4 +1,5 @@
 """Shared set-up for the benchmarks: their own DynamoDB Local, and counters of DynamoDB calls."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,9 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from devtools import dynamodb_local, tables
 
@@ -21,7 +23,7 @@ def start_stack() -> subprocess.Popen[bytes]:
         APP_TABLE_NAME="selfcare-bench",
         DYNAMODB_ENDPOINT=f"http://127.0.0.1:{port}",
         AWS_ACCESS_KEY_ID="local",
-        AWS_SECRET_ACCESS_KEY="local",
+        AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - DynamoDB Local ignores it
         AWS_DEFAULT_REGION="eu-west-3",
         AWS_REGION="eu-west-3",
         JWT_KEY_SOURCE=f"file:{tempfile.mkdtemp()}/jwt-keys.json",

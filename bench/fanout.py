@@ -4,6 +4,7 @@ calls of the same 20,000 messages (the floor: what FCM's client alone costs here
 
 Delivery runs as one stream shard would: batches of 100 alerts, one after the other. Items are
 seeded with batch writes (not notify()) so that only delivery is measured."""
+
 from __future__ import annotations
 
 import time
@@ -12,7 +13,9 @@ from typing import Any
 from bench.common import calls
 
 
-def run(*, customers: int = 5000, alerts_per_customer: int = 2, devices_per_customer: int = 2) -> dict[str, Any]:
+def run(
+    *, customers: int = 5000, alerts_per_customer: int = 2, devices_per_customer: int = 2
+) -> dict[str, Any]:
     import os
 
     from devtools.fake_fcm import FakeFcm
@@ -33,19 +36,54 @@ def run(*, customers: int = 5000, alerts_per_customer: int = 2, devices_per_cust
     with Customer.batch_write() as batch:
         for n in range(customers):
             cid = f"cus_bench{n:07d}"
-            batch.save(Customer(customer_pk(cid), "PROFILE", customer_id=cid, customer_number=f"BN-{n}", name="Bench",
-                                user_handle="x", created_at=stamp, language="en"))
+            batch.save(
+                Customer(
+                    customer_pk(cid),
+                    "PROFILE",
+                    customer_id=cid,
+                    customer_number=f"BN-{n}",
+                    name="Bench",
+                    user_handle="x",
+                    created_at=stamp,
+                    language="en",
+                )
+            )
             for d in range(devices_per_customer):
-                batch.save(Device(customer_pk(cid), f"DEVICE#fid{n:07d}d{d}", installation_id=f"fid{n:07d}d{d}", fcm_token=f"tok-{n:07d}d{d}",
-                                  platform="android", app_version="1", locale="en", created_at=stamp, updated_at=stamp,
-                                  expires_at=int(time.time()) + 86400))
+                batch.save(
+                    Device(
+                        customer_pk(cid),
+                        f"DEVICE#fid{n:07d}d{d}",
+                        installation_id=f"fid{n:07d}d{d}",
+                        fcm_token=f"tok-{n:07d}d{d}",
+                        platform="android",
+                        app_version="1",
+                        locale="en",
+                        created_at=stamp,
+                        updated_at=stamp,
+                        expires_at=int(time.time()) + 86400,
+                    )
+                )
             for a in range(alerts_per_customer):
                 alert_id = new_alert_id()
-                batch.save(InboxItem(customer_pk(cid), f"INBOX#{alert_id}", alert_id=alert_id, customer_id=cid, kind="service.announcement",
-                                     category="service", title="Information", body="Maintenance tonight.", language="en",
-                                     deep_link="selfcare://inbox/a1", data={"announcement_id": "a1"}, dedup_key=f"b{n}-{a}",
-                                     created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), delivery_status="pending",
-                                     expires_at=int(time.time()) + 86400))
+                batch.save(
+                    InboxItem(
+                        customer_pk(cid),
+                        f"INBOX#{alert_id}",
+                        alert_id=alert_id,
+                        customer_id=cid,
+                        kind="service.announcement",
+                        category="service",
+                        title="Information",
+                        body="Maintenance tonight.",
+                        language="en",
+                        deep_link="selfcare://inbox/a1",
+                        data={"announcement_id": "a1"},
+                        dedup_key=f"b{n}-{a}",
+                        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        delivery_status="pending",
+                        expires_at=int(time.time()) + 86400,
+                    )
+                )
                 targets.append((cid, alert_id))
     seed_s = time.perf_counter() - seed_started
 
@@ -65,8 +103,13 @@ def run(*, customers: int = 5000, alerts_per_customer: int = 2, devices_per_cust
     messages = [
         payloads.message_for(
             target=m["token"],
-            alert={"id": m["data"]["alert_id"], **{k: m["data"][k] for k in ("kind", "category", "deep_link")},
-                   "title": m["notification"]["title"], "body": m["notification"]["body"], "data": {"announcement_id": "a1"}},
+            alert={
+                "id": m["data"]["alert_id"],
+                **{k: m["data"][k] for k in ("kind", "category", "deep_link")},
+                "title": m["notification"]["title"],
+                "body": m["notification"]["body"],
+                "data": {"announcement_id": "a1"},
+            },
             badge=0,
         )
         for m in fake.accepted

@@ -1,12 +1,12 @@
 """`make bench`: every benchmark, one report (printed, and written to bench/results.json)."""
+
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import time
 from pathlib import Path
-
-import argparse
 
 from bench import account, clearing, cold_start, fanout, load, payment, sign_in
 from bench.common import count_dynamodb_calls, machine, start_stack
@@ -16,9 +16,15 @@ RESULTS = Path(__file__).resolve().parent / "results.json"
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="smaller runs: 1,000 alerts instead of 10,000, 10,000 bids instead of 100,000")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller runs: 1,000 alerts instead of 10,000, 10,000 bids instead of 100,000",
+    )
     args = parser.parse_args()
-    logging.getLogger("selfcare").setLevel(logging.WARNING)  # the app's per-request lines would bury the report
+    logging.getLogger("selfcare").setLevel(
+        logging.WARNING
+    )  # the app's per-request lines would bury the report
     ddb = start_stack()
     try:
         count_dynamodb_calls()

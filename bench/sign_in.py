@@ -1,5 +1,6 @@
 """Warm latency of the sign-in routes, as a ratio to one raw DynamoDB GetItem in the same run, and
 the DynamoDB calls each request makes."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ def run(repeat: int = 200) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        response = client.http.post(path, headers=headers, body=json.dumps(body).encode() if body is not None else b"")
+        response = client.http.post(
+            path, headers=headers, body=json.dumps(body).encode() if body is not None else b""
+        )
         assert response.status_code < 300, response.body
         return json.loads(response.body) if response.body else None
 
@@ -37,8 +40,14 @@ def run(repeat: int = 200) -> dict[str, Any]:
 
     customer = app.admin_create_customer({"customer_number": "B-1", "name": "Bench"}, None)
     phone = SoftAuthenticator()
-    options = post("/auth/passkeys/register/options", {"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]})
-    session = post("/auth/passkeys/register/verify", {"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])})
+    options = post(
+        "/auth/passkeys/register/options",
+        {"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]},
+    )
+    session = post(
+        "/auth/passkeys/register/verify",
+        {"challenge_id": options["challenge_id"], "credential": phone.create(options["options"])},
+    )
 
     per_request: dict[str, dict[str, int]] = {}
     latencies: dict[str, dict[str, float]] = {}
@@ -61,11 +70,17 @@ def run(repeat: int = 200) -> dict[str, Any]:
     measure("GET /me/passkeys", lambda: None, lambda _: get("/me/passkeys", session["access_token"]))
     measure("GET /me/sessions", lambda: None, lambda _: get("/me/sessions", session["access_token"]))
     measure("POST /auth/passkeys/login/options", lambda: None, lambda _: post("/auth/passkeys/login/options"))
-    measure("POST /auth/passkeys/login/verify", login_prepare, lambda body: post("/auth/passkeys/login/verify", body))
+    measure(
+        "POST /auth/passkeys/login/verify",
+        login_prepare,
+        lambda body: post("/auth/passkeys/login/verify", body),
+    )
     refresh_state = {"token": session["refresh_token"]}
 
     def refresh(_: Any) -> None:
-        refresh_state["token"] = post("/auth/token/refresh", {"refresh_token": refresh_state["token"]})["refresh_token"]
+        refresh_state["token"] = post("/auth/token/refresh", {"refresh_token": refresh_state["token"]})[
+            "refresh_token"
+        ]
 
     measure("POST /auth/token/refresh", lambda: None, refresh)
 
@@ -79,7 +94,11 @@ def run(repeat: int = 200) -> dict[str, Any]:
     return {
         "raw_get_item": get_item,
         "routes": {
-            name: {**stats, "ratio_to_get_item": round(stats["median_ms"] / base, 1), "dynamodb_calls": per_request[name]}
+            name: {
+                **stats,
+                "ratio_to_get_item": round(stats["median_ms"] / base, 1),
+                "dynamodb_calls": per_request[name],
+            }
             for name, stats in latencies.items()
         },
     }

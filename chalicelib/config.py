@@ -4,13 +4,14 @@ Defaults are the local development values (`make run`); the `prod` stage in
 `.chalice/config.json` overrides what differs. Nothing else in the code reads
 `os.environ`.
 """
+
 from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
 
 # Stages that run on a developer's machine or in the test suite: local stand-ins (the sandbox
 # payment provider, the console push sender, a key file, RP ID localhost) are allowed there only.
@@ -61,7 +62,9 @@ class Settings:
     table_stream_arn: str
     usage_queue_name: str
     payment_gateway: str  # sandbox (local runs and tests only) | stripe
-    stripe_secret_key: str | None  # a secret source: ssm:<name> | secretsmanager:<id> | file:<path> | env:<VAR>
+    stripe_secret_key: (
+        str | None
+    )  # a secret source: ssm:<name> | secretsmanager:<id> | file:<path> | env:<VAR>
     stripe_webhook_secret: str | None  # a secret source, as above (the endpoint's signing secret, whsec_...)
     stripe_api_base: str | None  # a local fake of Stripe's HTTP API (tests, local); unset in AWS
     stage: str  # the metrics' Stage dimension: local | dev | prod
@@ -139,7 +142,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         stage=env("STAGE", "local"),
         in_lambda=bool(env("AWS_LAMBDA_FUNCTION_NAME")),
         rate_limits={**DEFAULT_RATE_LIMITS, **_rate_limits(env("RATE_LIMITS", ""))},
-        table_stream_arn=env("TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"),
+        table_stream_arn=env(
+            "TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"
+        ),
     )
 
 
@@ -158,20 +163,36 @@ def unsafe_for_deployment(settings: Settings) -> list[str]:
         return []
     problems = []
     if settings.stage not in DEPLOYED_STAGES:
-        problems.append(f"STAGE must be one of {', '.join(LOCAL_STAGES + DEPLOYED_STAGES)} (got {settings.stage!r})")
+        problems.append(
+            f"STAGE must be one of {', '.join(LOCAL_STAGES + DEPLOYED_STAGES)} (got {settings.stage!r})"
+        )
     if settings.payment_gateway != "stripe":
-        problems.append(f"PAYMENT_GATEWAY is {settings.payment_gateway!r}: a deployed stage takes real payments (stripe)")
-    for name, source in (("STRIPE_SECRET_KEY", settings.stripe_secret_key), ("STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret)):
+        problems.append(
+            f"PAYMENT_GATEWAY is {settings.payment_gateway!r}: a deployed stage takes real payments (stripe)"
+        )
+    for name, source in (
+        ("STRIPE_SECRET_KEY", settings.stripe_secret_key),
+        ("STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret),
+    ):
         if not source or not source.startswith(("ssm:", "secretsmanager:")):
             problems.append(f"{name} must name an SSM parameter or a secret (ssm:/..., secretsmanager:...)")
     if settings.stripe_api_base:
         problems.append("STRIPE_API_BASE points at a local fake of Stripe")
-    if not settings.fcm_project_id or not settings.firebase_credentials or not settings.firebase_credentials.startswith(("ssm:", "secretsmanager:")):
-        problems.append("FCM_PROJECT_ID and FIREBASE_CREDENTIALS (ssm:/... or secretsmanager:...) are required: "
-                        "without them pushes would only be printed")
+    if (
+        not settings.fcm_project_id
+        or not settings.firebase_credentials
+        or not settings.firebase_credentials.startswith(("ssm:", "secretsmanager:"))
+    ):
+        problems.append(
+            "FCM_PROJECT_ID and FIREBASE_CREDENTIALS (ssm:/... or secretsmanager:...) are required: "
+            "without them pushes would only be printed"
+        )
     if settings.fcm_endpoint:
         problems.append("FCM_ENDPOINT points at a local fake of FCM")
-    for name, source in (("JWT_KEY_SOURCE", settings.jwt_key_source), ("JWT_PUBLIC_KEY_SOURCE", settings.jwt_public_key_source)):
+    for name, source in (
+        ("JWT_KEY_SOURCE", settings.jwt_key_source),
+        ("JWT_PUBLIC_KEY_SOURCE", settings.jwt_public_key_source),
+    ):
         if not source or not source.startswith(("ssm:", "secretsmanager:")):
             problems.append(f"{name} must be ssm:/... or secretsmanager:... (a key file is for local runs)")
     if settings.rp_id in ("localhost", "127.0.0.1") or not settings.rp_id:

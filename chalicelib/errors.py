@@ -4,6 +4,7 @@ Services raise these; they know nothing of HTTP. `chalicelib.api.responses` maps
 status code in exactly one place. `code` is the stable machine-readable value the app switches on;
 `message` is a sentence a person can read (never a token, key or code).
 """
+
 from __future__ import annotations
 
 

@@ -1,8 +1,9 @@
 """Amazon's DynamoDB Local, as shipped in the npm package amplify-dynamodb-simulator.
 
-    python -m devtools.dynamodb_local fetch            # into .local/dynamodb-local/ (once)
-    python -m devtools.dynamodb_local start --port N   # foreground, data in .local/dynamodb-data/
+python -m devtools.dynamodb_local fetch            # into .local/dynamodb-local/ (once)
+python -m devtools.dynamodb_local start --port N   # foreground, data in .local/dynamodb-data/
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,11 @@ def fetch() -> Path:
         return EMULATOR
     LOCAL.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=LOCAL) as tmp:
-        subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent", "--pack-destination", tmp], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "pack", NPM_PACKAGE, "--silent", "--pack-destination", tmp],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         tarball = next(Path(tmp).glob("*.tgz"))
         with tarfile.open(tarball) as archive:
             members = [m for m in archive.getmembers() if m.name.startswith("package/emulator/")]
@@ -50,7 +55,15 @@ def free_port() -> int:
 
 def command(port: int, *, in_memory: bool) -> list[str]:
     storage = ["-inMemory"] if in_memory else ["-dbPath", str(DATA)]
-    return ["java", "-Djava.library.path=DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar", "-port", str(port), *storage]
+    return [
+        "java",
+        "-Djava.library.path=DynamoDBLocal_lib",
+        "-jar",
+        "DynamoDBLocal.jar",
+        "-port",
+        str(port),
+        *storage,
+    ]
 
 
 def wait_ready(endpoint: str, timeout_s: float = 30) -> None:
@@ -72,8 +85,10 @@ def start(port: int, *, in_memory: bool) -> subprocess.Popen[bytes]:
     fetch()
     if not in_memory:
         DATA.mkdir(parents=True, exist_ok=True)
-    log = open(LOCAL / f"dynamodb-local-{port}.log", "wb")
-    proc = subprocess.Popen(command(port, in_memory=in_memory), cwd=EMULATOR, stdout=log, stderr=subprocess.STDOUT)
+    with open(LOCAL / f"dynamodb-local-{port}.log", "wb") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(
+            command(port, in_memory=in_memory), cwd=EMULATOR, stdout=log, stderr=subprocess.STDOUT
+        )
     wait_ready(f"http://127.0.0.1:{port}")
     return proc
 
@@ -88,7 +103,7 @@ def main() -> None:
     if args.action == "start":
         DATA.mkdir(parents=True, exist_ok=True)
         os.chdir(EMULATOR)
-        os.execvp("java", command(args.port, in_memory=args.in_memory))
+        os.execvp("java", command(args.port, in_memory=args.in_memory))  # noqa: S606 - our fixed command
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ then ok), `quota:N` (429 QUOTA_EXCEEDED, N times, then ok). Unknown targets are 
 
     python -m devtools.fake_fcm --port 8002    # prints each message it accepts
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,11 +43,15 @@ class FakeFcm:
                 length = int(self.headers.get("Content-Length", 0))
                 payload = json.loads(self.rfile.read(length) or b"{}")
                 if not match:
-                    return self._answer(404, {"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}})
+                    return self._answer(
+                        404, {"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}}
+                    )
                 status, body, headers = fake._decide(payload.get("message", {}))
                 return self._answer(status, body, headers)
 
-            def _answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            def _answer(
+                self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+            ) -> None:
                 raw = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -65,7 +70,7 @@ class FakeFcm:
         self.url = f"http://{host}:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def start(self) -> "FakeFcm":
+    def start(self) -> FakeFcm:
         self._thread.start()
         return self
 
@@ -104,18 +109,52 @@ class FakeFcm:
         if name == "unregistered":
             return 404, _error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"), {}
         if name == "invalid":
-            return 400, _error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token", "INVALID_ARGUMENT"), {}
+            return (
+                400,
+                _error(
+                    400,
+                    "INVALID_ARGUMENT",
+                    "The registration token is not a valid FCM registration token",
+                    "INVALID_ARGUMENT",
+                ),
+                {},
+            )
         if name == "bad-payload":
-            return 400, {"error": {"code": 400, "message": "Invalid JSON payload received.", "status": "INVALID_ARGUMENT"}}, {}
+            return (
+                400,
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "Invalid JSON payload received.",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+                {},
+            )
         if name == "unavailable":
-            return 503, _error(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE"), {"Retry-After": "30"}
+            return (
+                503,
+                _error(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE"),
+                {"Retry-After": "30"},
+            )
         if name == "quota":
-            return 429, _error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED"), {"Retry-After": "90"}
+            return (
+                429,
+                _error(429, "RESOURCE_EXHAUSTED", "Quota exceeded.", "QUOTA_EXCEEDED"),
+                {"Retry-After": "90"},
+            )
         raise ValueError(f"unknown behaviour {behaviour!r}")
 
 
 def _error(code: int, status: str, message: str, fcm_code: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": status, "details": [{"@type": _FCM_ERROR, "errorCode": fcm_code}]}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "status": status,
+            "details": [{"@type": _FCM_ERROR, "errorCode": fcm_code}],
+        }
+    }
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ the real `stripe` library talks to it over HTTP (STRIPE_API_BASE); only the base
 
     python -m devtools.fake_stripe --port 8003 --webhook-url http://localhost:8000/webhooks/stripe
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,11 @@ TEST_CARDS: dict[str, tuple[str, str, tuple[str, str] | None]] = {
     "pm_card_chargeDeclined": ("visa", "0002", ("card_declined", "generic_decline")),
     "pm_card_chargeDeclinedInsufficientFunds": ("visa", "9995", ("card_declined", "insufficient_funds")),
     "pm_card_chargeDeclinedExpiredCard": ("visa", "0069", ("expired_card", "expired_card")),
-    "pm_card_authenticationRequired": ("visa", "3184", ("authentication_required", "authentication_required")),
+    "pm_card_authenticationRequired": (
+        "visa",
+        "3184",
+        ("authentication_required", "authentication_required"),
+    ),
 }
 
 
@@ -95,9 +100,22 @@ class StripeFailure(Exception):
 
 
 class FakeStripe:
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, api_key: str = API_KEY, webhook_secret: str = WEBHOOK_SECRET,
-                 webhook_url: str | None = None, echo: bool = False) -> None:
-        self.api_key, self.webhook_secret, self.webhook_url, self._echo = api_key, webhook_secret, webhook_url, echo
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str = API_KEY,
+        webhook_secret: str = WEBHOOK_SECRET,
+        webhook_url: str | None = None,
+        echo: bool = False,
+    ) -> None:
+        self.api_key, self.webhook_secret, self.webhook_url, self._echo = (
+            api_key,
+            webhook_secret,
+            webhook_url,
+            echo,
+        )
         self.attempts: list[dict[str, Any]] = []
         self.refund_attempts: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, in order
@@ -132,7 +150,9 @@ class FakeStripe:
                 self._serve("DELETE", urlsplit(self.path).path, [])
 
             def _serve(self, method: str, path: str, pairs: list[tuple[str, str]]) -> None:
-                status, body, headers = fake.handle(method, path, parse_form(pairs), dict(self.headers.items()))
+                status, body, headers = fake.handle(
+                    method, path, parse_form(pairs), dict(self.headers.items())
+                )
                 raw = json.dumps(body).encode()
                 try:
                     self.send_response(status)
@@ -157,7 +177,7 @@ class FakeStripe:
 
     # --- control -----------------------------------------------------------------------------------
 
-    def start(self) -> "FakeStripe":
+    def start(self) -> FakeStripe:
         self._thread.start()
         return self
 
@@ -189,26 +209,53 @@ class FakeStripe:
 
     def charges(self, *, reference: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
-            return [pi for pi in self.payment_intents.values()
-                    if (reference is None or pi["metadata"].get("reference") == reference) and (status is None or pi["status"] == status)]
+            return [
+                pi
+                for pi in self.payment_intents.values()
+                if (reference is None or pi["metadata"].get("reference") == reference)
+                and (status is None or pi["status"] == status)
+            ]
 
     # --- webhooks ---------------------------------------------------------------------------------
 
-    def event(self, payment_intent_id: str, *, kind: str | None = None, timestamp: int | None = None,
-              secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+    def event(
+        self,
+        payment_intent_id: str,
+        *,
+        kind: str | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> tuple[bytes, dict[str, str]]:
         """A signed event about this payment intent as it is now: the body and the headers."""
         with self._lock:
             intent = json.loads(json.dumps(self.payment_intents[payment_intent_id]))
-        kind = kind or ("payment_intent.succeeded" if intent["status"] == "succeeded" else "payment_intent.payment_failed")
+        kind = kind or (
+            "payment_intent.succeeded" if intent["status"] == "succeeded" else "payment_intent.payment_failed"
+        )
         moment = int(time.time()) if timestamp is None else timestamp
-        payload = json.dumps({"id": _new("evt"), "object": "event", "api_version": "2025-01-27.acacia", "created": moment, "livemode": False,
-                              "pending_webhooks": 1, "request": {"id": None, "idempotency_key": None}, "type": kind,
-                              "data": {"object": intent}}).encode()
-        return payload, {"Content-Type": "application/json; charset=utf-8", "Stripe-Signature": self.sign(payload, timestamp=moment, secret=secret)}
+        payload = json.dumps(
+            {
+                "id": _new("evt"),
+                "object": "event",
+                "api_version": "2025-01-27.acacia",
+                "created": moment,
+                "livemode": False,
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+                "type": kind,
+                "data": {"object": intent},
+            }
+        ).encode()
+        return payload, {
+            "Content-Type": "application/json; charset=utf-8",
+            "Stripe-Signature": self.sign(payload, timestamp=moment, secret=secret),
+        }
 
     def sign(self, payload: bytes, *, timestamp: int | None = None, secret: str | None = None) -> str:
         moment = int(time.time()) if timestamp is None else timestamp
-        mac = hmac.new((secret or self.webhook_secret).encode(), f"{moment}.".encode() + payload, hashlib.sha256).hexdigest()
+        mac = hmac.new(
+            (secret or self.webhook_secret).encode(), f"{moment}.".encode() + payload, hashlib.sha256
+        ).hexdigest()
         return f"t={moment},v1={mac}"
 
     def send_event(self, url: str, payment_intent_id: str, *, kind: str | None = None) -> int:
@@ -239,21 +286,41 @@ class FakeStripe:
 
     # --- the API ----------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def handle(
+        self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         headers = {k.lower(): v for k, v in headers.items()}
         with self._lock:
             self.requests.append((method, path))
         if headers.get("authorization") != f"Bearer {self.api_key}":
-            return 401, {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided."}}, {}
+            return (
+                401,
+                {"error": {"type": "invalid_request_error", "message": "Invalid API Key provided."}},
+                {},
+            )
         if method == "POST" and path == "/v1/payment_intents":
             with self._lock:
-                self.attempts.append({"amount": params.get("amount"), "currency": params.get("currency"), "metadata": params.get("metadata", {}),
-                                      "idempotency_key": headers.get("idempotency-key"), "payment_method": params.get("payment_method"),
-                                      "customer": params.get("customer"), "confirm": params.get("confirm"), "off_session": params.get("off_session")})
+                self.attempts.append(
+                    {
+                        "amount": params.get("amount"),
+                        "currency": params.get("currency"),
+                        "metadata": params.get("metadata", {}),
+                        "idempotency_key": headers.get("idempotency-key"),
+                        "payment_method": params.get("payment_method"),
+                        "customer": params.get("customer"),
+                        "confirm": params.get("confirm"),
+                        "off_session": params.get("off_session"),
+                    }
+                )
         if method == "POST" and path == "/v1/refunds":
             with self._lock:
-                self.refund_attempts.append({"payment_intent": params.get("payment_intent"), "amount": params.get("amount"),
-                                             "idempotency_key": headers.get("idempotency-key")})
+                self.refund_attempts.append(
+                    {
+                        "payment_intent": params.get("payment_intent"),
+                        "amount": params.get("amount"),
+                        "idempotency_key": headers.get("idempotency-key"),
+                    }
+                )
         key = headers.get("idempotency-key") if method == "POST" else None
         if key is None:
             return self._run(method, path, params)
@@ -263,11 +330,29 @@ class FakeStripe:
             if seen is None:
                 self._keys[key] = {"state": "running", "fingerprint": fingerprint}
             elif seen["state"] == "running":
-                return 409, {"error": {"type": "idempotency_error", "message": "There is currently another in-progress request using this "
-                                       "Idempotency Key (that probably means you submitted twice, and the other request is still going through)."}}, {}
+                return (
+                    409,
+                    {
+                        "error": {
+                            "type": "idempotency_error",
+                            "message": "There is currently another in-progress request using this "
+                            "Idempotency Key (that probably means you submitted twice, and the other request is still going through).",
+                        }
+                    },
+                    {},
+                )
             elif seen["fingerprint"] != fingerprint:
-                return 400, {"error": {"type": "idempotency_error", "message": "Keys for idempotent requests can only be used with the same "
-                                       "parameters they were first used with."}}, {}
+                return (
+                    400,
+                    {
+                        "error": {
+                            "type": "idempotency_error",
+                            "message": "Keys for idempotent requests can only be used with the same "
+                            "parameters they were first used with.",
+                        }
+                    },
+                    {},
+                )
             else:
                 return seen["status"], seen["body"], {"Idempotent-Replayed": "true", "Idempotency-Key": key}
         status, body, extra = self._run(method, path, params)
@@ -275,7 +360,12 @@ class FakeStripe:
             if status >= 500:
                 del self._keys[key]  # not an outcome: the key may be retried
             else:
-                self._keys[key] = {"state": "done", "fingerprint": fingerprint, "status": status, "body": body}
+                self._keys[key] = {
+                    "state": "done",
+                    "fingerprint": fingerprint,
+                    "status": status,
+                    "body": body,
+                }
         return status, body, {**extra, "Idempotency-Key": key}
 
     def _hold(self, path: str, when: str) -> None:
@@ -287,7 +377,9 @@ class FakeStripe:
         if hold is not None:
             hold.release.wait(timeout=120)
 
-    def _run(self, method: str, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _run(
+        self, method: str, path: str, params: dict[str, Any]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         if method == "POST":
             self._hold(path, "before")
         try:
@@ -306,7 +398,12 @@ class FakeStripe:
             return 200, self._customer(parts[2])
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payment_methods"]:
             return 200, self._payment_method(parts[2])
-        if method == "POST" and len(parts) == 4 and parts[:2] == ["v1", "payment_methods"] and parts[3] == "attach":
+        if (
+            method == "POST"
+            and len(parts) == 4
+            and parts[:2] == ["v1", "payment_methods"]
+            and parts[3] == "attach"
+        ):
             return 200, self._attach(parts[2], params)
         if method == "POST" and path == "/v1/payment_intents":
             return self._create_intent(params)
@@ -319,11 +416,22 @@ class FakeStripe:
                 return 200, self.payment_intents[parts[2]]
         if method == "POST" and path == "/v1/refunds":
             return 200, self._refund(params)
-        return 404, {"error": {"type": "invalid_request_error", "message": f"Unrecognized request URL ({method}: {path})."}}
+        return 404, {
+            "error": {
+                "type": "invalid_request_error",
+                "message": f"Unrecognized request URL ({method}: {path}).",
+            }
+        }
 
     def _create_customer(self, params: dict[str, Any]) -> dict[str, Any]:
-        customer = {"id": _new("cus"), "object": "customer", "created": int(time.time()), "livemode": False,
-                    "metadata": params.get("metadata", {}), "email": params.get("email")}
+        customer = {
+            "id": _new("cus"),
+            "object": "customer",
+            "created": int(time.time()),
+            "livemode": False,
+            "metadata": params.get("metadata", {}),
+            "email": params.get("email"),
+        }
         with self._lock:
             self.customers[customer["id"]] = customer
         return customer
@@ -345,9 +453,24 @@ class FakeStripe:
     @staticmethod
     def _method_object(method_id: str, card: tuple[str, str, Any], *, customer: str | None) -> dict[str, Any]:
         brand, last4, _ = card
-        return {"id": method_id, "object": "payment_method", "type": "card", "customer": customer, "livemode": False, "created": int(time.time()),
-                "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": date.today().year + 3, "country": "FR", "funding": "credit"},
-                "billing_details": {}, "metadata": {}}
+        return {
+            "id": method_id,
+            "object": "payment_method",
+            "type": "card",
+            "customer": customer,
+            "livemode": False,
+            "created": int(time.time()),
+            "card": {
+                "brand": brand,
+                "last4": last4,
+                "exp_month": 12,
+                "exp_year": date.today().year + 3,
+                "country": "FR",
+                "funding": "credit",
+            },
+            "billing_details": {},
+            "metadata": {},
+        }
 
     def _attach(self, method_id: str, params: dict[str, Any]) -> dict[str, Any]:
         customer = params.get("customer")
@@ -363,8 +486,14 @@ class FakeStripe:
             if method is None:
                 raise _missing("payment_method", method_id)
             if method["customer"] not in (None, customer):
-                raise StripeFailure(400, {"type": "invalid_request_error", "code": "payment_method_unexpected_state",
-                                          "message": "The payment method is already attached to another customer."})
+                raise StripeFailure(
+                    400,
+                    {
+                        "type": "invalid_request_error",
+                        "code": "payment_method_unexpected_state",
+                        "message": "The payment method is already attached to another customer.",
+                    },
+                )
             method["customer"] = customer
             return method
 
@@ -374,22 +503,50 @@ class FakeStripe:
             method = self.payment_methods.get(str(method_id))
             behaviour = self._behaviour.get(str(method_id))
         if method is None and method_id in TEST_CARDS:
-            method, behaviour = self._method_object(str(method_id), TEST_CARDS[str(method_id)], customer=None), TEST_CARDS[str(method_id)][2]
+            method, behaviour = (
+                self._method_object(str(method_id), TEST_CARDS[str(method_id)], customer=None),
+                TEST_CARDS[str(method_id)][2],
+            )
         if method is None:
             raise _missing("payment_method", str(method_id))
         if method["customer"] and params.get("customer") != method["customer"]:
-            raise StripeFailure(400, {"type": "invalid_request_error", "code": "payment_method_unexpected_state", "param": "payment_method",
-                                      "message": "The provided PaymentMethod belongs to another customer."})
+            raise StripeFailure(
+                400,
+                {
+                    "type": "invalid_request_error",
+                    "code": "payment_method_unexpected_state",
+                    "param": "payment_method",
+                    "message": "The provided PaymentMethod belongs to another customer.",
+                },
+            )
         try:
             amount = int(params["amount"])
         except (KeyError, ValueError):
-            raise StripeFailure(400, {"type": "invalid_request_error", "code": "parameter_missing", "param": "amount",
-                                      "message": "Missing required param: amount."}) from None
+            raise StripeFailure(
+                400,
+                {
+                    "type": "invalid_request_error",
+                    "code": "parameter_missing",
+                    "param": "amount",
+                    "message": "Missing required param: amount.",
+                },
+            ) from None
         intent: dict[str, Any] = {
-            "id": _new("pi"), "object": "payment_intent", "amount": amount, "amount_received": 0, "currency": str(params.get("currency", "")).lower(),
-            "customer": params.get("customer"), "payment_method": method_id, "metadata": params.get("metadata", {}),
-            "created": int(time.time()), "livemode": False, "status": "requires_confirmation", "last_payment_error": None,
-            "latest_charge": None, "client_secret": None, "payment_method_types": params.get("payment_method_types", ["card"]),
+            "id": _new("pi"),
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": 0,
+            "currency": str(params.get("currency", "")).lower(),
+            "customer": params.get("customer"),
+            "payment_method": method_id,
+            "metadata": params.get("metadata", {}),
+            "created": int(time.time()),
+            "livemode": False,
+            "status": "requires_confirmation",
+            "last_payment_error": None,
+            "latest_charge": None,
+            "client_secret": None,
+            "payment_method_types": params.get("payment_method_types", ["card"]),
         }
         intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(8)}"
         confirm = params.get("confirm") == "true"
@@ -402,10 +559,20 @@ class FakeStripe:
                 intent.update(status="requires_action", next_action={"type": "use_stripe_sdk"})
             else:
                 code, decline = behaviour
-                failure = {"type": "card_error", "code": code, "decline_code": decline, "charge": _new("ch"),
-                           "message": "Your card was declined." if code != "authentication_required" else
-                           "Your card was declined. This transaction requires authentication."}
-                intent.update(status="requires_payment_method", last_payment_error=dict(failure), latest_charge=failure["charge"])
+                failure = {
+                    "type": "card_error",
+                    "code": code,
+                    "decline_code": decline,
+                    "charge": _new("ch"),
+                    "message": "Your card was declined."
+                    if code != "authentication_required"
+                    else "Your card was declined. This transaction requires authentication.",
+                }
+                intent.update(
+                    status="requires_payment_method",
+                    last_payment_error=dict(failure),
+                    latest_charge=failure["charge"],
+                )
         with self._lock:
             self.payment_intents[intent["id"]] = intent
         if intent["status"] in ("succeeded", "requires_payment_method"):
@@ -421,15 +588,31 @@ class FakeStripe:
         for clause in clauses:
             match = re.fullmatch(r"metadata\['([^']+)'\]:'([^']*)'", clause)
             if not match:
-                raise StripeFailure(400, {"type": "invalid_request_error", "code": "parameter_invalid_string", "param": "query",
-                                          "message": f"Unsupported search clause: {clause}"})
+                raise StripeFailure(
+                    400,
+                    {
+                        "type": "invalid_request_error",
+                        "code": "parameter_invalid_string",
+                        "param": "query",
+                        "message": f"Unsupported search clause: {clause}",
+                    },
+                )
             wanted.append(match.groups())
         with self._lock:
-            found = [pi for pi in self.payment_intents.values() if all(pi["metadata"].get(k) == v for k, v in wanted)]
+            found = [
+                pi
+                for pi in self.payment_intents.values()
+                if all(pi["metadata"].get(k) == v for k, v in wanted)
+            ]
         found.sort(key=lambda pi: pi["created"], reverse=True)
         limit = int(params.get("limit", 10))
-        return {"object": "search_result", "url": "/v1/payment_intents/search", "has_more": len(found) > limit, "next_page": None,
-                "data": found[:limit]}
+        return {
+            "object": "search_result",
+            "url": "/v1/payment_intents/search",
+            "has_more": len(found) > limit,
+            "next_page": None,
+            "data": found[:limit],
+        }
 
     def _refund(self, params: dict[str, Any]) -> dict[str, Any]:
         intent_id = params.get("payment_intent")
@@ -438,22 +621,50 @@ class FakeStripe:
             if intent is None:
                 raise _missing("payment_intent", str(intent_id))
             if intent["status"] != "succeeded":
-                raise StripeFailure(400, {"type": "invalid_request_error", "code": "charge_not_refundable",
-                                          "message": "This PaymentIntent has no succeeded charge to refund."})
+                raise StripeFailure(
+                    400,
+                    {
+                        "type": "invalid_request_error",
+                        "code": "charge_not_refundable",
+                        "message": "This PaymentIntent has no succeeded charge to refund.",
+                    },
+                )
             already = sum(r["amount"] for r in self.refunds.values() if r["payment_intent"] == intent_id)
             amount = int(params.get("amount", intent["amount_received"] - already))
             if amount < 1 or already + amount > intent["amount_received"]:
-                raise StripeFailure(400, {"type": "invalid_request_error", "code": "charge_already_refunded" if already else "amount_too_large",
-                                          "message": "The refund amount is more than what is left on the charge."})
-            refund = {"id": _new("re"), "object": "refund", "amount": amount, "currency": intent["currency"], "payment_intent": intent_id,
-                      "charge": intent["latest_charge"], "status": "succeeded", "metadata": params.get("metadata", {}), "created": int(time.time())}
+                raise StripeFailure(
+                    400,
+                    {
+                        "type": "invalid_request_error",
+                        "code": "charge_already_refunded" if already else "amount_too_large",
+                        "message": "The refund amount is more than what is left on the charge.",
+                    },
+                )
+            refund = {
+                "id": _new("re"),
+                "object": "refund",
+                "amount": amount,
+                "currency": intent["currency"],
+                "payment_intent": intent_id,
+                "charge": intent["latest_charge"],
+                "status": "succeeded",
+                "metadata": params.get("metadata", {}),
+                "created": int(time.time()),
+            }
             self.refunds[refund["id"]] = refund
         return refund
 
 
 def _missing(kind: str, ident: str) -> StripeFailure:
-    return StripeFailure(404, {"type": "invalid_request_error", "code": "resource_missing", "param": "id",
-                               "message": f"No such {kind}: '{ident}'"})
+    return StripeFailure(
+        404,
+        {
+            "type": "invalid_request_error",
+            "code": "resource_missing",
+            "param": "id",
+            "message": f"No such {kind}: '{ident}'",
+        },
+    )
 
 
 def main() -> None:
@@ -462,8 +673,11 @@ def main() -> None:
     parser.add_argument("--webhook-url", default=None)
     args = parser.parse_args()
     fake = FakeStripe(port=args.port, webhook_url=args.webhook_url, echo=True).start()
-    print(f"Fake Stripe API on {fake.url} (STRIPE_API_BASE={fake.url} STRIPE_SECRET_KEY=env:... holding {API_KEY}, "
-          f"STRIPE_WEBHOOK_SECRET=env:... holding {WEBHOOK_SECRET})", flush=True)
+    print(
+        f"Fake Stripe API on {fake.url} (STRIPE_API_BASE={fake.url} STRIPE_SECRET_KEY=env:... holding {API_KEY}, "
+        f"STRIPE_WEBHOOK_SECRET=env:... holding {WEBHOOK_SECRET})",
+        flush=True,
+    )
     threading.Event().wait()
 
 

@@ -6,6 +6,7 @@ these; this mirrors ours from that same file, so the app, the tests and `chalice
 contract. It also switches off Nagle's algorithm in the local server: with delayed ACKs it stalls
 each keep-alive request by about 40 ms.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,6 @@ from typing import Any
 from chalice import local
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
-
 
 
 def _response_type(error: local.LocalGatewayException) -> str:
@@ -32,14 +32,20 @@ def _response_type(error: local.LocalGatewayException) -> str:
 
 def gateway_responses() -> dict[str, dict[str, Any]]:
     resources = json.loads(TEMPLATE.read_text())["Resources"]
-    return {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    return {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::ApiGateway::GatewayResponse"
+    }
 
 
 def _rewrite(error: local.LocalGatewayException) -> local.LocalGatewayException:
     spec = gateway_responses()[_response_type(error)]
     # Never echo the original body: chalice local puts the Authorization header in some of them.
     message = "Bad request."
-    body = spec["ResponseTemplates"]["application/json"].replace("$context.error.messageString", json.dumps(message))
+    body = spec["ResponseTemplates"]["application/json"].replace(
+        "$context.error.messageString", json.dumps(message)
+    )
     headers = {"Content-Type": "application/json"}
     for name, value in spec.get("ResponseParameters", {}).items():
         headers[name.rsplit(".", 1)[-1]] = value.strip("'")
@@ -62,6 +68,7 @@ def install() -> None:
     local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
     local.LocalGateway._selfcare_installed = True  # type: ignore[attr-defined]
     local.ChaliceRequestHandler.disable_nagle_algorithm = True
+
     # http.server answers methods it has no do_X for with its own HTML 501; API Gateway answers
     # them like any unknown route. Route them through the gateway (which finds no route).
     def any_method(self: Any, name: str) -> Any:

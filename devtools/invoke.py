@@ -7,13 +7,14 @@ Admin functions take their samples from infra/admin-events/; the schedules, the 
 and the table stream consumer from infra/sample-events/ (`${now}` in a sample is the current time;
 any other `${...}` is a value of your own data to fill in first, e.g. a customer id).
 """
+
 from __future__ import annotations
 
 import json
 import re
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,13 @@ def main(argv: list[str]) -> int:
     if name not in functions:
         print(f"No Lambda function {name!r}. Known: {', '.join(sorted(functions))}", file=sys.stderr)
         return 2
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     text = Path(event_file).read_text().replace("${now}", now)
     unfilled = sorted(set(re.findall(r"\$\{(\w+)\}", text)))
     if unfilled:
-        print(f"Fill in {', '.join(unfilled)} in {event_file} first (values of your own data).", file=sys.stderr)
+        print(
+            f"Fill in {', '.join(unfilled)} in {event_file} first (values of your own data).", file=sys.stderr
+        )
         return 2
     handler: Any = getattr(app, functions[name].partition(".")[2])
     result = handler(json.loads(text), _Context(name))

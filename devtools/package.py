@@ -24,6 +24,7 @@
    the API named after the stage, and the IAM policies' resources pinned to this stack's own table,
    stream, queues, region and account (no wildcard on table names).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,8 +103,21 @@ def chalice_package(stage: str, out: Path) -> None:
         shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=skip)
         # Dependencies come from build_code(): Chalice's bundle then holds its runtime and our code only.
         (project / "requirements.txt").write_text("")
-        subprocess.run([str(Path(sys.executable).parent / "chalice"), "package", "--merge-template", str(ROOT / "infra" / "resources.json"),
-                        "--stage", stage, str(out)], cwd=project, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "chalice"),
+                "package",
+                "--merge-template",
+                str(ROOT / "infra" / "resources.json"),
+                "--stage",
+                stage,
+                str(out),
+            ],
+            cwd=project,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 # --- 2. the code, for python3.12 --------------------------------------------------------------------
@@ -114,16 +128,33 @@ def runtime_python() -> str | None:
     path = os.environ.get("LAMBDA_PYTHON")
     if not path:
         return None
-    found = subprocess.run([path, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"], capture_output=True, text=True)
+    found = subprocess.run(
+        [path, "-I", "-c", "import sys; print(sys.implementation.cache_tag)"], capture_output=True, text=True
+    )
     if found.returncode != 0 or found.stdout.strip() != RUNTIME_CACHE_TAG:
-        raise PackagingError(f"LAMBDA_PYTHON={path} is not a working Python 3.12 ({RUNTIME_CACHE_TAG}), the runtime's.")
+        raise PackagingError(
+            f"LAMBDA_PYTHON={path} is not a working Python 3.12 ({RUNTIME_CACHE_TAG}), the runtime's."
+        )
     return path
 
 
 def compile_bytecode(python: str, directory: Path, *, strict: bool) -> None:
     """Unchecked-hash .pyc: used as they are, whatever the files' times once Lambda unpacks them."""
-    result = subprocess.run([python, "-I", "-m", "compileall", "-q" if strict else "-qq", "-j", "0",
-                             "--invalidation-mode", "unchecked-hash", str(directory)], stdout=None if strict else subprocess.DEVNULL)
+    result = subprocess.run(
+        [
+            python,
+            "-I",
+            "-m",
+            "compileall",
+            "-q" if strict else "-qq",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(directory),
+        ],
+        stdout=None if strict else subprocess.DEVNULL,
+    )
     # A third-party file that does not compile under 3.12 (a vendored test, Python 2 leftovers) is
     # never imported; one of ours that does not is a build error.
     if strict and result.returncode != 0:
@@ -144,9 +175,29 @@ def dependencies(python: str | None) -> Path:
     partial.mkdir(parents=True)
     platform_args = [a for p in PLATFORMS for a in ("--platform", p)]
     try:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(partial), "--implementation", "cp",
-                        "--python-version", RUNTIME.removeprefix("python"), "--only-binary=:all:", *platform_args, "--no-compile",
-                        "--cache-dir", str(PIP_CACHE), "-r", str(ROOT / "requirements.txt")], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--target",
+                str(partial),
+                "--implementation",
+                "cp",
+                "--python-version",
+                RUNTIME.removeprefix("python"),
+                "--only-binary=:all:",
+                *platform_args,
+                "--no-compile",
+                "--cache-dir",
+                str(PIP_CACHE),
+                "-r",
+                str(ROOT / "requirements.txt"),
+            ],
+            check=True,
+        )
         if python:
             compile_bytecode(python, partial, strict=False)
     except BaseException:
@@ -191,11 +242,18 @@ def build_code(out: Path, python: str | None) -> None:
             compile_bytecode(python, code, strict=True)
         written: set[str] = set()
         with zipfile.ZipFile(zip_path, "w") as bundle:
-            for root in (code, site):  # ours first: a requirement never replaces our code or Chalice's runtime
+            for root in (
+                code,
+                site,
+            ):  # ours first: a requirement never replaces our code or Chalice's runtime
                 for path in sorted(root.rglob("*")):
                     relative = path.relative_to(root)
                     name = relative.as_posix()
-                    if path.is_file() and name not in written and _shipped(relative, bytecode=python is not None):
+                    if (
+                        path.is_file()
+                        and name not in written
+                        and _shipped(relative, bytecode=python is not None)
+                    ):
                         if root is site and relative.parts[0] == "chalice":
                             continue  # as Chalice does: its runtime only, never the CLI
                         _add(bundle, path, name)
@@ -204,9 +262,20 @@ def build_code(out: Path, python: str | None) -> None:
 
 def inputs_digest() -> str:
     """What a package is built from: the tests rebuild dist/<stage> when this changed since."""
-    files = [ROOT / "app.py", ROOT / "requirements.txt", ROOT / "infra" / "resources.json", Path(__file__).resolve()]
-    files += [p for p in (ROOT / "chalicelib").rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
-    files += [p for p in (ROOT / ".chalice").rglob("*.json") if not {"deployments", "deployed"} & set(p.parts)]
+    files = [
+        ROOT / "app.py",
+        ROOT / "requirements.txt",
+        ROOT / "infra" / "resources.json",
+        Path(__file__).resolve(),
+    ]
+    files += [
+        p
+        for p in (ROOT / "chalicelib").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    ]
+    files += [
+        p for p in (ROOT / ".chalice").rglob("*.json") if not {"deployments", "deployed"} & set(p.parts)
+    ]
     digest = hashlib.sha256()
     for path in sorted(set(files)):
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
@@ -222,9 +291,15 @@ def adjust(template: dict[str, Any], stage: str) -> dict[str, Any]:
     account (the policy files name them by pattern, as `chalice deploy` would use them)."""
     pinned: dict[str, Any] = {
         f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*": {"Fn::GetAtt": ["AppTable", "Arn"]},
-        f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*/index/*": {"Fn::Sub": "${AppTable.Arn}/index/*"},
-        f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*/stream/*": {"Fn::GetAtt": ["AppTable", "StreamArn"]},
-        f"arn:aws:sqs:*:*:selfcare-{stage}-TableStreamDeadLetters-*": {"Fn::GetAtt": ["TableStreamDeadLetters", "Arn"]},
+        f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*/index/*": {
+            "Fn::Sub": "${AppTable.Arn}/index/*"
+        },
+        f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*/stream/*": {
+            "Fn::GetAtt": ["AppTable", "StreamArn"]
+        },
+        f"arn:aws:sqs:*:*:selfcare-{stage}-TableStreamDeadLetters-*": {
+            "Fn::GetAtt": ["TableStreamDeadLetters", "Arn"]
+        },
         f"arn:aws:sqs:*:*:selfcare-{stage}-usage-records": {"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]},
         "ssm.*.amazonaws.com": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
     }
@@ -241,16 +316,22 @@ def adjust(template: dict[str, Any], stage: str) -> dict[str, Any]:
         for service in ("logs", "ssm"):  # any region or account → this stack's
             prefix = f"arn:aws:{service}:*:*:"
             if value.startswith(prefix):
-                return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{value.removeprefix(prefix)}"}
+                return {
+                    "Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{value.removeprefix(prefix)}"
+                }
         return value
 
     template.setdefault("Parameters", {}).setdefault("Stage", {})["Default"] = stage
     # Names (queue, topic, dashboard, WAF) follow Stage while the code's settings were fixed at
     # packaging: CloudFormation refuses this package under another stage.
-    template.setdefault("Rules", {})["PackagedForThisStage"] = {"Assertions": [{
-        "Assert": {"Fn::Equals": [{"Ref": "Stage"}, stage]},
-        "AssertDescription": f"This template and its code were packaged for the {stage} stage (make package STAGE={stage}).",
-    }]}
+    template.setdefault("Rules", {})["PackagedForThisStage"] = {
+        "Assertions": [
+            {
+                "Assert": {"Fn::Equals": [{"Ref": "Stage"}, stage]},
+                "AssertDescription": f"This template and its code were packaged for the {stage} stage (make package STAGE={stage}).",
+            }
+        ]
+    }
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["Runtime"] = RUNTIME
@@ -267,17 +348,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stage", default="dev", choices=["dev", "prod"])
     parser.add_argument("--lint", action="store_true", help="run cfn-lint on the result")
-    parser.add_argument("--config", type=Path, default=CONFIG, help=argparse.SUPPRESS)  # the tests' modified configs
+    parser.add_argument(
+        "--config", type=Path, default=CONFIG, help=argparse.SUPPRESS
+    )  # the tests' modified configs
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         problems = deployment_problems(json.loads(args.config.read_text()), args.stage)
         if problems:
-            raise PackagingError(f"The {args.stage} stage is not fit to deploy (.chalice/config.json):\n  - " + "\n  - ".join(problems))
+            raise PackagingError(
+                f"The {args.stage} stage is not fit to deploy (.chalice/config.json):\n  - "
+                + "\n  - ".join(problems)
+            )
         python = runtime_python()
         if python is None:
-            print("LAMBDA_PYTHON is not set: the package ships without bytecode (slower cold starts); `make package` sets it.",
-                  file=sys.stderr)
+            print(
+                "LAMBDA_PYTHON is not set: the package ships without bytecode (slower cold starts); `make package` sets it.",
+                file=sys.stderr,
+            )
         out = args.dist / args.stage
         shutil.rmtree(out, ignore_errors=True)
         inputs = inputs_digest()
@@ -288,11 +376,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     template = adjust(json.loads((out / "sam.json").read_text()), args.stage)
     (out / "sam.json").write_text(json.dumps(template, indent=2) + "\n")
-    (out / "build.json").write_text(json.dumps({"inputs": inputs, "runtime": RUNTIME, "bytecode": python is not None}) + "\n")
+    (out / "build.json").write_text(
+        json.dumps({"inputs": inputs, "runtime": RUNTIME, "bytecode": python is not None}) + "\n"
+    )
     size = (out / "deployment.zip").stat().st_size / 1e6
-    print(f"dist/{args.stage}/sam.json and deployment.zip ({size:.1f} MB, {RUNTIME}{', bytecode' if python else ''}). Deploy with:\n"
-          f"  aws cloudformation package --template-file dist/{args.stage}/sam.json --s3-bucket <bucket> --output-template-file packaged.yaml\n"
-          f"  aws cloudformation deploy --template-file packaged.yaml --stack-name selfcare-{args.stage} --capabilities CAPABILITY_IAM")
+    print(
+        f"dist/{args.stage}/sam.json and deployment.zip ({size:.1f} MB, {RUNTIME}{', bytecode' if python else ''}). Deploy with:\n"
+        f"  aws cloudformation package --template-file dist/{args.stage}/sam.json --s3-bucket <bucket> --output-template-file packaged.yaml\n"
+        f"  aws cloudformation deploy --template-file packaged.yaml --stack-name selfcare-{args.stage} --capabilities CAPABILITY_IAM"
+    )
     if args.lint:
         subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(out / "sam.json")], check=True)
         print("cfn-lint: no errors")

@@ -3,6 +3,7 @@ browser demo page at /demo/passkeys.html (development only: it is not a route of
 
     python -m devtools.serve --port 8000 [--stage local]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--stage", default="local", help="local: only the global settings of .chalice/config.json (a deployed stage refuses local stand-ins)")
+    parser.add_argument(
+        "--stage",
+        default="local",
+        help="local: only the global settings of .chalice/config.json (a deployed stage refuses local stand-ins)",
+    )
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     gateway.install()

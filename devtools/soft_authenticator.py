@@ -5,6 +5,7 @@ base64url `id`/`rawId`, `response.clientDataJSON`, `response.attestationObject` 
 `authenticatorData`/`signature`/`userHandle` (sign-in). Flags, origin, RP ID, sign counter and
 algorithm can be set to misbehave on purpose. Built with `cryptography` and `cbor2` only.
 """
+
 from __future__ import annotations
 
 import base64
@@ -64,12 +65,16 @@ class SoftAuthenticator:
         public = self.key.public_key()
         if self.algorithm == ES256:
             n = public.public_numbers()
-            return cbor2.dumps({1: 2, 3: ES256, -1: 1, -2: n.x.to_bytes(32, "big"), -3: n.y.to_bytes(32, "big")})
+            return cbor2.dumps(
+                {1: 2, 3: ES256, -1: 1, -2: n.x.to_bytes(32, "big"), -3: n.y.to_bytes(32, "big")}
+            )
         if self.algorithm == EDDSA:
             raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
             return cbor2.dumps({1: 1, 3: EDDSA, -1: 6, -2: raw})
         n = public.public_numbers()
-        return cbor2.dumps({1: 3, 3: RS256, -1: n.n.to_bytes((n.n.bit_length() + 7) // 8, "big"), -2: n.e.to_bytes(3, "big")})
+        return cbor2.dumps(
+            {1: 3, 3: RS256, -1: n.n.to_bytes((n.n.bit_length() + 7) // 8, "big"), -2: n.e.to_bytes(3, "big")}
+        )
 
     def sign(self, data: bytes) -> bytes:
         if self.algorithm == ES256:
@@ -94,22 +99,33 @@ class SoftAuthenticator:
         data = hashlib.sha256((rp_id or self.rp_id).encode()).digest()
         data += bytes([self._flags(attested=attested)]) + struct.pack(">I", self.sign_count)
         if attested:
-            data += AAGUID + struct.pack(">H", len(self.credential_id)) + self.credential_id + self.cose_public_key()
+            data += (
+                AAGUID
+                + struct.pack(">H", len(self.credential_id))
+                + self.credential_id
+                + self.cose_public_key()
+            )
         return data
 
     def _client_data(self, kind: str, challenge: str, origin: str | None) -> bytes:
-        return json.dumps({"type": kind, "challenge": challenge, "origin": origin or self.origin, "crossOrigin": False}).encode()
+        return json.dumps(
+            {"type": kind, "challenge": challenge, "origin": origin or self.origin, "crossOrigin": False}
+        ).encode()
 
     # --- ceremonies -------------------------------------------------------------------------------
 
-    def create(self, options: dict[str, Any], *, origin: str | None = None, rp_id: str | None = None) -> dict[str, Any]:
+    def create(
+        self, options: dict[str, Any], *, origin: str | None = None, rp_id: str | None = None
+    ) -> dict[str, Any]:
         """navigator.credentials.create(), answered from the `options` JSON our API returned."""
         offered = [p["alg"] for p in options["pubKeyCredParams"]]
         if self.algorithm not in offered:
             raise ValueError(f"algorithm {self.algorithm} not offered: {offered}")
         excluded = {c["id"] for c in options.get("excludeCredentials", [])}
         if b64u(self.credential_id) in excluded:
-            raise ValueError("InvalidStateError: this authenticator already holds a credential for the account")
+            raise ValueError(
+                "InvalidStateError: this authenticator already holds a credential for the account"
+            )
         self.user_handle = b64u_decode(options["user"]["id"])
         client_data = self._client_data("webauthn.create", options["challenge"], origin)
         auth_data = self._auth_data(attested=True, rp_id=rp_id)
@@ -133,7 +149,9 @@ class SoftAuthenticator:
             "authenticatorAttachment": "platform",
         }
 
-    def get(self, options: dict[str, Any], *, origin: str | None = None, rp_id: str | None = None) -> dict[str, Any]:
+    def get(
+        self, options: dict[str, Any], *, origin: str | None = None, rp_id: str | None = None
+    ) -> dict[str, Any]:
         """navigator.credentials.get(), answered from the `options` JSON our API returned."""
         self.sign_count += self.count_step
         client_data = self._client_data("webauthn.get", options["challenge"], origin)

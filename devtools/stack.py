@@ -4,6 +4,7 @@ DynamoDB Local (data kept in .local/dynamodb-data/), the table from infra/, a de
 fresh activation code, and the API (`chalice local`, with infra/'s gateway responses) on
 127.0.0.1. Later capabilities add their background workers to WORKERS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,12 +14,18 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC
 from typing import Any
 
 from devtools import dynamodb_local, tables
 from devtools.dynamodb_local import ROOT
 
-DEMO_CUSTOMER = {"customer_number": "C-1001", "name": "Ada Lovelace", "email": "ada@example.com", "phone": "+33612345678"}
+DEMO_CUSTOMER = {
+    "customer_number": "C-1001",
+    "name": "Ada Lovelace",
+    "email": "ada@example.com",
+    "phone": "+33612345678",
+}
 DEMO_LINE_ID = "ln_demo1001"
 
 # (name, argv) of background processes started beside the API, each with the same environment:
@@ -47,45 +54,76 @@ def seed_demo_customer() -> dict[str, Any]:
 def _seed_account(app: Any) -> None:
     """The catalogue, a line whose cycle began 12 days ago, and 12 days of usage (84 % of data)."""
     import json
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from devtools import usage_simulator
 
     catalogue = json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text())
     app.admin_upsert_catalog(catalogue, None)
-    anchor = min(28, (datetime.now(timezone.utc) - timedelta(days=12)).day)
-    line = {"customer_number": DEMO_CUSTOMER["customer_number"], "line_id": DEMO_LINE_ID, "msisdn": DEMO_CUSTOMER["phone"],
-            "plan_id": "essentiel-20", "option_ids": ["data-plus-5"], "anchor_day": anchor, "status": "active"}
+    anchor = min(28, (datetime.now(UTC) - timedelta(days=12)).day)
+    line = {
+        "customer_number": DEMO_CUSTOMER["customer_number"],
+        "line_id": DEMO_LINE_ID,
+        "msisdn": DEMO_CUSTOMER["phone"],
+        "plan_id": "essentiel-20",
+        "option_ids": ["data-plus-5"],
+        "anchor_day": anchor,
+        "status": "active",
+    }
     result = app.admin_set_line(line, None)
     if "error" in result:
         raise SystemExit(f"Could not seed the demo line: {result['error']}")
     usage_simulator.backfill(app.ingest_usage, DEMO_LINE_ID, days=12, data_mb_per_day=1800)
-    month = datetime.now(timezone.utc).strftime("%Y%m")
-    app.import_bills({"bills": [{  # the same id every run this month: imported once, then "unchanged"
-        "bill_id": f"B-{month}-1001", "customer_number": DEMO_CUSTOMER["customer_number"], "line_ids": [DEMO_LINE_ID],
-        "period": {"start": "2026-10-01", "end": "2026-10-31"}, "issued_at": datetime.now(timezone.utc).strftime("%Y-%m-01T06:00:00Z"),
-        "due_date": (datetime.now(timezone.utc) + timedelta(days=10)).strftime("%Y-%m-%d"), "currency": "EUR",
-        "items": [{"label": "Forfait Essentiel 20 Go", "amount": 1083, "tax": 216}, {"label": "Option Data +5 Go", "amount": 417, "tax": 83}],
-        "total": 1799}]}, None)
+    month = datetime.now(UTC).strftime("%Y%m")
+    app.import_bills(
+        {
+            "bills": [
+                {  # the same id every run this month: imported once, then "unchanged"
+                    "bill_id": f"B-{month}-1001",
+                    "customer_number": DEMO_CUSTOMER["customer_number"],
+                    "line_ids": [DEMO_LINE_ID],
+                    "period": {"start": "2026-10-01", "end": "2026-10-31"},
+                    "issued_at": datetime.now(UTC).strftime("%Y-%m-01T06:00:00Z"),
+                    "due_date": (datetime.now(UTC) + timedelta(days=10)).strftime("%Y-%m-%d"),
+                    "currency": "EUR",
+                    "items": [
+                        {"label": "Forfait Essentiel 20 Go", "amount": 1083, "tax": 216},
+                        {"label": "Option Data +5 Go", "amount": 417, "tax": 83},
+                    ],
+                    "total": 1799,
+                }
+            ]
+        },
+        None,
+    )
     _seed_offer(app)
 
 
 def _seed_offer(app: Any) -> None:
     """An upgrade offer open for bids, closing 15 minutes after this start (then cleared by the
     clear_offers worker within 10 s): one unit, so a second bidder can be outbid."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
-    start = datetime.now(timezone.utc)
-    result = app.admin_create_offer({
-        "offer_id": "off_demo_" + start.strftime("%Y%m%d%H%M"),
-        "title": {"fr": "Premium 100 Go pendant 3 mois", "en": "Premium 100 GB for 3 months"},
-        "description": {"fr": "Le forfait Premium 100 Go pendant 3 mois, puis retour à votre forfait.",
-                        "en": "The Premium 100 GB plan for 3 months, then back to your plan."},
-        "inventory": 1, "currency": "EUR", "min_bid": 500, "max_bid": 2900, "increment": 100,
-        "opens_at": (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "closes_at": (start + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "eligibility": {"plan_ids": ["essentiel-20"], "segments": []},
-    }, None)
+    start = datetime.now(UTC)
+    result = app.admin_create_offer(
+        {
+            "offer_id": "off_demo_" + start.strftime("%Y%m%d%H%M"),
+            "title": {"fr": "Premium 100 Go pendant 3 mois", "en": "Premium 100 GB for 3 months"},
+            "description": {
+                "fr": "Le forfait Premium 100 Go pendant 3 mois, puis retour à votre forfait.",
+                "en": "The Premium 100 GB plan for 3 months, then back to your plan.",
+            },
+            "inventory": 1,
+            "currency": "EUR",
+            "min_bid": 500,
+            "max_bid": 2900,
+            "increment": 100,
+            "opens_at": (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "closes_at": (start + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eligibility": {"plan_ids": ["essentiel-20"], "segments": []},
+        },
+        None,
+    )
     if "error" in result and result["error"]["code"] != "offer_exists":
         raise SystemExit(f"Could not seed the demo offer: {result['error']}")
 
@@ -97,7 +135,9 @@ def main() -> None:
     args = parser.parse_args()
     for port in (args.ddb_port, args.api_port):
         if _port_busy(port):
-            raise SystemExit(f"Port {port} is in use (another `make run`?). Stop it, or pass DDB_PORT=/API_PORT=.")
+            raise SystemExit(
+                f"Port {port} is in use (another `make run`?). Stop it, or pass DDB_PORT=/API_PORT=."
+            )
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
@@ -124,8 +164,14 @@ def main() -> None:
 
     # The dev defaults expect the API on :8000; on another port the browser's origin follows it.
     origin = f"http://localhost:{args.api_port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "WEBAUTHN_ORIGINS": os.environ.get("WEBAUTHN_ORIGINS", origin)}
-    api = subprocess.Popen([sys.executable, "-m", "devtools.serve", "--port", str(args.api_port)], cwd=ROOT, env=env)
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "WEBAUTHN_ORIGINS": os.environ.get("WEBAUTHN_ORIGINS", origin),
+    }
+    api = subprocess.Popen(
+        [sys.executable, "-m", "devtools.serve", "--port", str(args.api_port)], cwd=ROOT, env=env
+    )
     children.append(("API", api))
     for name, argv in WORKERS:
         children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env)))
@@ -141,9 +187,9 @@ def main() -> None:
 ==============================================================================
  Self-care API on {base}   (DynamoDB Local on {endpoint})
 
- Demo customer  {demo['customer_number']}   enrolment handle  {demo['enrolment_handle']}
-                activation code  {demo['activation_code']}
-                (valid until {demo['activation_code_expires_at']}; a new one at every `make run`)
+ Demo customer  {demo["customer_number"]}   enrolment handle  {demo["enrolment_handle"]}
+                activation code  {demo["activation_code"]}
+                (valid until {demo["activation_code_expires_at"]}; a new one at every `make run`)
 
  Try next, in another terminal:
    make demo                                   # enrol a passkey, sign in, refresh, sessions

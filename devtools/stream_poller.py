@@ -3,11 +3,13 @@ DynamoDB Local and hand each batch, shaped as Lambda's DynamoDB event, to the ap
 Records the handler reports as failed (partial batch response) are handed again, up to
 `max_retries` times, as `ReportBatchItemFailures` does.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 
@@ -15,8 +17,16 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any] | None]
 
 
 class StreamPoller:
-    def __init__(self, *, endpoint: str, table_name: str, handler: Handler, region: str = "eu-west-3",
-                 batch_size: int = 100, max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        table_name: str,
+        handler: Handler,
+        region: str = "eu-west-3",
+        batch_size: int = 100,
+        max_retries: int = 3,
+    ) -> None:
         self._streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name=region)
         ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
         self._arn = ddb.describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
@@ -31,10 +41,15 @@ class StreamPoller:
             self._iterators[shard] = self._iterator(shard, "LATEST")
 
     def _shards(self) -> list[str]:
-        return [s["ShardId"] for s in self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]]
+        return [
+            s["ShardId"]
+            for s in self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        ]
 
     def _iterator(self, shard: str, kind: str) -> str:
-        return self._streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard, ShardIteratorType=kind)["ShardIterator"]
+        return self._streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard, ShardIteratorType=kind)[
+            "ShardIterator"
+        ]
 
     def poll_once(self) -> int:
         """Read what is new on every shard and hand it over; returns how many records were read."""

@@ -1,4 +1,5 @@
 """Create the table(s) locally from the same CloudFormation that infra/ deploys."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "resources.json"
 
 # CloudFormation properties that CreateTable takes as they are; TTL and PITR are separate calls.
-_CREATE_KEYS = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode", "StreamSpecification")
+_CREATE_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+    "StreamSpecification",
+)
 
 
 def table_definitions() -> dict[str, dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Time passing, for the tests and benchmarks of bidding: an offer whose closing time (and its
 gates') becomes now, as the clock would make it, without waiting days."""
+
 from __future__ import annotations
 
 

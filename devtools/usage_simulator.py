@@ -4,13 +4,15 @@ handed to the app's SQS handler shaped as the SQS event Lambda would receive.
 The backfill uses deterministic record ids: run it again (every `make run` does) and nothing is
 counted twice — the ingestion's exactly-once rule, visible.
 """
+
 from __future__ import annotations
 
 import json
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -36,16 +38,30 @@ def sqs_event(records: list[dict[str, Any]], per_message: int = 20) -> dict[str,
 
 
 def _record(event_id: str, line_id: str, kind: str, quantity: int, at: datetime) -> dict[str, Any]:
-    return {"event_id": event_id, "line_id": line_id, "kind": kind, "quantity": quantity, "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "event_id": event_id,
+        "line_id": line_id,
+        "kind": kind,
+        "quantity": quantity,
+        "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def backfill(handler: Handler, line_id: str, *, days: int, data_mb_per_day: int) -> None:
-    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     records = []
     for back in range(days, 0, -1):
         day = today - timedelta(days=back)
         for n in range(6):  # a data session every few hours
-            records.append(_record(f"demo-{line_id}-{day:%Y%m%d}-d{n}", line_id, "data", data_mb_per_day * 1024 // 6, day + timedelta(hours=n)))
+            records.append(
+                _record(
+                    f"demo-{line_id}-{day:%Y%m%d}-d{n}",
+                    line_id,
+                    "data",
+                    data_mb_per_day * 1024 // 6,
+                    day + timedelta(hours=n),
+                )
+            )
         records.append(_record(f"demo-{line_id}-{day:%Y%m%d}-v", line_id, "voice", 600, day))
         records.append(_record(f"demo-{line_id}-{day:%Y%m%d}-s", line_id, "sms", 4, day))
     for start in range(0, len(records), 100):
@@ -54,7 +70,7 @@ def backfill(handler: Handler, line_id: str, *, days: int, data_mb_per_day: int)
 
 def tick(handler: Handler, line_id: str) -> None:
     """A few seconds of a customer's life: some data, sometimes a call or a text."""
-    now = datetime.now(timezone.utc) - timedelta(seconds=1)
+    now = datetime.now(UTC) - timedelta(seconds=1)
     records = [_record(str(uuid.uuid4()), line_id, "data", random.randint(5, 40) * 1024, now)]
     if random.random() < 0.2:
         records.append(_record(str(uuid.uuid4()), line_id, "voice", random.randint(20, 300), now))

@@ -2,10 +2,12 @@
 poller (alerts and pushes), the every-minute schedule (deferred pushes), the daily schedule (plan
 changes), and a usage simulator feeding the SQS handler every few seconds.
 """
+
 from __future__ import annotations
 
 import os
 import time
+from datetime import UTC
 
 from devtools.stream_poller import StreamPoller
 
@@ -17,24 +19,37 @@ DEMO_LINE_ID = "ln_demo1001"
 
 def scheduled_event() -> dict[str, object]:
     """What EventBridge sends a scheduled function."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     return {
-        "version": "0", "id": "local", "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "000000000000", "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "eu-west-3", "resources": ["arn:aws:events:eu-west-3:000000000000:rule/local"], "detail": {},
+        "version": "0",
+        "id": "local",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "eu-west-3",
+        "resources": ["arn:aws:events:eu-west-3:000000000000:rule/local"],
+        "detail": {},
     }
 
 
 def main() -> None:
     import app
 
-    poller = StreamPoller(endpoint=os.environ["DYNAMODB_ENDPOINT"], table_name=os.environ["APP_TABLE_NAME"], handler=app.on_table_stream)
+    poller = StreamPoller(
+        endpoint=os.environ["DYNAMODB_ENDPOINT"],
+        table_name=os.environ["APP_TABLE_NAME"],
+        handler=app.on_table_stream,
+    )
     from devtools import usage_simulator
 
-    print("Workers: table stream poller (1 s), clear_offers (10 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
-          "apply_plan_changes and daily_billing (at start, then daily), "
-          f"usage simulator for {DEMO_LINE_ID} ({USAGE_EVERY_S} s)", flush=True)
+    print(
+        "Workers: table stream poller (1 s), clear_offers (10 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
+        "apply_plan_changes and daily_billing (at start, then daily), "
+        f"usage simulator for {DEMO_LINE_ID} ({USAGE_EVERY_S} s)",
+        flush=True,
+    )
     next_schedule = next_usage = next_clearing = time.monotonic()
     next_daily = 0.0
     while True:

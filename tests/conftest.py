@@ -1,15 +1,17 @@
 """The suite runs against a real DynamoDB Local (started here, in memory, on a free port) and the
 real Chalice routes through Chalice's test client. Settings are environment variables, so they are
 set before `app` is first imported."""
+
 from __future__ import annotations
 
 import itertools
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -130,12 +132,19 @@ def enrol(api: Any, new_customer: Callable[..., dict[str, Any]]) -> Callable[...
         authenticator = SoftAuthenticator(**authenticator_options)
         options = api.post(
             "/auth/passkeys/register/options",
-            {"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]},
+            {
+                "enrolment_handle": customer["enrolment_handle"],
+                "activation_code": customer["activation_code"],
+            },
         )
         assert options.status == 200, options.body
         verify = api.post(
             "/auth/passkeys/register/verify",
-            {"challenge_id": options.body["challenge_id"], "credential": authenticator.create(options.body["options"]), "name": "Test phone"},
+            {
+                "challenge_id": options.body["challenge_id"],
+                "credential": authenticator.create(options.body["options"]),
+                "name": "Test phone",
+            },
         )
         assert verify.status == 201, verify.body
         return Enrolled(customer=customer, authenticator=authenticator, session=verify.body)
@@ -151,7 +160,10 @@ def sign_in(api: Any) -> Callable[..., Any]:
         options = api.post("/auth/passkeys/login/options")
         assert options.status == 200, options.body
         credential = authenticator.get(options.body["options"], **get_options)
-        return api.post("/auth/passkeys/login/verify", {"challenge_id": options.body["challenge_id"], "credential": credential})
+        return api.post(
+            "/auth/passkeys/login/verify",
+            {"challenge_id": options.body["challenge_id"], "credential": credential},
+        )
 
     return run
 
@@ -169,4 +181,8 @@ def stream(app_module: Any) -> Any:
     """The table's stream on DynamoDB Local, handed to the app's stream handler on `drain()`."""
     from devtools.stream_poller import StreamPoller
 
-    return StreamPoller(endpoint=os.environ["DYNAMODB_ENDPOINT"], table_name=os.environ["APP_TABLE_NAME"], handler=app_module.on_table_stream)
+    return StreamPoller(
+        endpoint=os.environ["DYNAMODB_ENDPOINT"],
+        table_name=os.environ["APP_TABLE_NAME"],
+        handler=app_module.on_table_stream,
+    )

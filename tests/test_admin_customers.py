@@ -1,4 +1,5 @@
 """The admin functions, called with console events as the AWS console's Test button would."""
+
 from __future__ import annotations
 
 import json
@@ -21,12 +22,16 @@ def test_an_existing_customer_number_is_a_clear_error_not_an_overwrite(app_modul
 
     first = app_module.admin_create_customer({"customer_number": "A-200", "name": "First"}, None)
     second = app_module.admin_create_customer({"customer_number": "A-200", "name": "Second"}, None)
-    assert second == {"error": {"code": "customer_number_taken", "message": "Customer number A-200 already exists."}}
+    assert second == {
+        "error": {"code": "customer_number_taken", "message": "Customer number A-200 already exists."}
+    }
     assert Customer.get(customer_pk(first["customer_id"]), "PROFILE").name == "First"
 
 
 def test_invalid_events_say_what_to_fix(app_module):
-    result = app_module.admin_create_customer({"customer_number": "a 1", "name": "", "phone": "0612", "extra": 1}, None)
+    result = app_module.admin_create_customer(
+        {"customer_number": "a 1", "name": "", "phone": "0612", "extra": 1}, None
+    )
     message = result["error"]["message"]
     assert result["error"]["code"] == "validation_error"
     for field in ("customer_number", "name", "phone", "extra"):
@@ -55,14 +60,22 @@ def test_make_invoke_runs_a_function_with_a_sample_event(app_module, tmp_path):
     event.write_text(json.dumps({"customer_number": "A-400", "name": "Invoked"}))
     run = subprocess.run(
         [sys.executable, "-m", "devtools.invoke", "admin_create_customer", str(event)],
-        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert run.returncode == 0, run.stderr
-    answer = json.loads(run.stdout[run.stdout.index("{\n"):])
+    answer = json.loads(run.stdout[run.stdout.index("{\n") :])
     assert answer["customer_number"] == "A-400"
     again = subprocess.run(
         [sys.executable, "-m", "devtools.invoke", "admin_create_customer", str(event)],
-        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert again.returncode == 1 and "customer_number_taken" in again.stdout
 
@@ -77,6 +90,10 @@ def test_money_and_counts_in_admin_events_are_json_integers(app_module):
     catalogue = json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text())
     plan = catalogue["plans"][0]
     for bad in ("2999", 2999.0, True):
-        answer = app_module.admin_upsert_catalog({**catalogue, "plans": [{**plan, "price_amount": bad}]}, None)
+        answer = app_module.admin_upsert_catalog(
+            {**catalogue, "plans": [{**plan, "price_amount": bad}]}, None
+        )
         assert answer["error"]["code"] == "validation_error", bad
-    assert "error" not in app_module.admin_upsert_catalog({**catalogue, "plans": [{**plan, "price_amount": 2999}]}, None)
+    assert "error" not in app_module.admin_upsert_catalog(
+        {**catalogue, "plans": [{**plan, "price_amount": 2999}]}, None
+    )

@@ -1,4 +1,5 @@
 """The clearing rule against a plain reference implementation, with Hypothesis."""
+
 from __future__ import annotations
 
 import random
@@ -24,7 +25,9 @@ def reference(bids: list[Bid], inventory: int, declines: set[str]) -> dict[str, 
     return outcomes
 
 
-def run(bids: list[Bid], inventory: int, declines: set[str], *, crash_after: int | None = None) -> tuple[dict[str, str], list[str]]:
+def run(
+    bids: list[Bid], inventory: int, declines: set[str], *, crash_after: int | None = None
+) -> tuple[dict[str, str], list[str]]:
     """Drive the steps as the clearing job does; optionally 'crash' and resume from the records."""
     ordered = order(bids)
     decided: dict[str, str] = {}
@@ -49,11 +52,17 @@ def _declines(data: st.DataObject, bids: list[Bid], most: int) -> set[str]:
 
 
 bid_lists = st.lists(
-    st.tuples(st.integers(min_value=1, max_value=50), st.integers(min_value=0, max_value=20)),  # amount, minute
+    st.tuples(
+        st.integers(min_value=1, max_value=50), st.integers(min_value=0, max_value=20)
+    ),  # amount, minute
     min_size=0,
     max_size=40,
-).map(lambda rows: [Bid(bid_id=f"b{i:03d}", bidder_id=f"c{i:03d}", amount=a * 100, placed_at=f"2026-11-22T10:{m:02d}:00Z")
-                    for i, (a, m) in enumerate(rows)])
+).map(
+    lambda rows: [
+        Bid(bid_id=f"b{i:03d}", bidder_id=f"c{i:03d}", amount=a * 100, placed_at=f"2026-11-22T10:{m:02d}:00Z")
+        for i, (a, m) in enumerate(rows)
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -87,8 +96,11 @@ def test_an_interrupted_clearing_resumes_without_charging_anyone_twice(bids, inv
 
 
 def test_ties_go_to_the_earlier_bid_then_the_id():
-    bids = [Bid("b2", "c2", 500, "2026-11-22T10:00:05Z"), Bid("b1", "c1", 500, "2026-11-22T10:00:09Z"),
-            Bid("b3", "c3", 500, "2026-11-22T10:00:05Z")]
+    bids = [
+        Bid("b2", "c2", 500, "2026-11-22T10:00:05Z"),
+        Bid("b1", "c1", 500, "2026-11-22T10:00:09Z"),
+        Bid("b3", "c3", 500, "2026-11-22T10:00:05Z"),
+    ]
     outcomes, _ = run(bids, 2, set())
     assert outcomes == {"b2": WON, "b3": WON, "b1": LOST}
 
@@ -97,4 +109,7 @@ def test_a_declined_winner_cascades_to_the_next_bid():
     bids = [Bid("b1", "c1", 900, "t1"), Bid("b2", "c2", 800, "t2"), Bid("b3", "c3", 700, "t3")]
     entries = result(order(bids), {"b1": DECLINED, "b2": WON}, {"b1": "card_declined"}, 1)
     assert [(e.rank, e.bid.bid_id, e.outcome, e.reason) for e in entries] == [
-        (1, "b1", DECLINED, "card_declined"), (2, "b2", WON, None), (3, "b3", LOST, "outbid")]
+        (1, "b1", DECLINED, "card_declined"),
+        (2, "b2", WON, None),
+        (3, "b3", LOST, "outbid"),
+    ]

@@ -1,5 +1,6 @@
 """mobile_contract/ and the app agree: same routes, and responses (checked on every test request by
 tests/support/contract.py) match the spec's schemas."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ def test_the_spec_is_valid_openapi_3_1():
 
 def test_the_app_and_the_spec_list_the_same_routes(app_module):
     in_app = {(method.lower(), path) for path, methods in app_module.app.routes.items() for method in methods}
-    in_spec = {(method, path) for path, item in spec()["paths"].items() for method in item if method in METHODS}
+    in_spec = {
+        (method, path) for path, item in spec()["paths"].items() for method in item if method in METHODS
+    }
     assert in_app - in_spec == set(), "routes missing from mobile_contract/openapi.yaml"
     assert in_spec - in_app == set(), "routes in the contract that the app does not serve"
 
@@ -36,7 +39,9 @@ def test_protected_routes_are_exactly_those_the_spec_says_need_a_bearer_token(ap
 def test_every_view_maps_domain_errors(app_module):
     for path, methods in app_module.app.routes.items():
         for method, entry in methods.items():
-            assert getattr(entry.view_function, "__selfcare_handled__", False), f"{method} {path} is not wrapped in @handled"
+            assert getattr(entry.view_function, "__selfcare_handled__", False), (
+                f"{method} {path} is not wrapped in @handled"
+            )
 
 
 def test_path_parameters_match_between_app_and_spec(app_module):

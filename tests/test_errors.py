@@ -1,5 +1,6 @@
 """Every 4xx/5xx is `{"error": {"code", "message"}}`, whoever produced it (our views, Chalice, the
 gateway); the contract check in tests/support/contract.py validates each body."""
+
 from __future__ import annotations
 
 
@@ -59,5 +60,7 @@ def test_chalice_errors_are_told_in_our_words_without_echoing_the_request(api):
     """Chalice's own 415 message repeats the Content-Type sent. Mutation: pass Chalice's Message through."""
     response = api.post("/auth/token/refresh", raw=b"x", headers={"Content-Type": "text/4242-4242-4242-4242"})
     assert response.status == 415 and response.error_code == "unsupported_media_type"
-    assert "4242" not in response.body["error"]["message"] and "Unsupported media type" not in response.body["error"]["message"]
-
+    assert (
+        "4242" not in response.body["error"]["message"]
+        and "Unsupported media type" not in response.body["error"]["message"]
+    )

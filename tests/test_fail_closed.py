@@ -1,5 +1,6 @@
 """A deployed stage never runs on local stand-ins: the settings check, and what a function does
 when it starts with them (one log line, a metric, every request refused)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,23 +32,27 @@ def test_safe_prod_settings_pass():
     assert unsafe_for_deployment(load_settings(SAFE_PROD)) == []
 
 
-@pytest.mark.parametrize("change,mentions", [
-    ({"PAYMENT_GATEWAY": "sandbox"}, "PAYMENT_GATEWAY"),
-    ({"PAYMENT_GATEWAY": ""}, "PAYMENT_GATEWAY"),
-    ({"FCM_PROJECT_ID": ""}, "FCM_PROJECT_ID"),
-    ({"FIREBASE_CREDENTIALS": "file:/tmp/sa.json"}, "FIREBASE_CREDENTIALS"),
-    ({"JWT_KEY_SOURCE": "file:.local/jwt-keys.json"}, "JWT_KEY_SOURCE"),
-    ({"JWT_PUBLIC_KEY_SOURCE": ""}, "JWT_PUBLIC_KEY_SOURCE"),
-    ({"WEBAUTHN_RP_ID": "localhost"}, "WEBAUTHN_RP_ID"),
-    ({"WEBAUTHN_ORIGINS": "http://localhost:8000"}, "WEBAUTHN_ORIGINS"),
-    ({"ANDROID_CERT_SHA256": ""}, "ANDROID_CERT_SHA256"),
-    ({"IOS_APP_IDS": ""}, "IOS_APP_IDS"),
-    ({"STRIPE_SECRET_KEY": "env:STRIPE_KEY"}, "STRIPE_SECRET_KEY"),
-    ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "STRIPE_API_BASE"),
-    ({"FCM_ENDPOINT": "http://127.0.0.1:8002"}, "FCM_ENDPOINT"),
-    ({"DYNAMODB_ENDPOINT": "http://127.0.0.1:8001"}, "DYNAMODB_ENDPOINT"),
-    ({"STAGE": "staging"}, "STAGE"),
-], ids=lambda v: next(iter(v)) if isinstance(v, dict) else v)
+@pytest.mark.parametrize(
+    "change,mentions",
+    [
+        ({"PAYMENT_GATEWAY": "sandbox"}, "PAYMENT_GATEWAY"),
+        ({"PAYMENT_GATEWAY": ""}, "PAYMENT_GATEWAY"),
+        ({"FCM_PROJECT_ID": ""}, "FCM_PROJECT_ID"),
+        ({"FIREBASE_CREDENTIALS": "file:/tmp/sa.json"}, "FIREBASE_CREDENTIALS"),
+        ({"JWT_KEY_SOURCE": "file:.local/jwt-keys.json"}, "JWT_KEY_SOURCE"),
+        ({"JWT_PUBLIC_KEY_SOURCE": ""}, "JWT_PUBLIC_KEY_SOURCE"),
+        ({"WEBAUTHN_RP_ID": "localhost"}, "WEBAUTHN_RP_ID"),
+        ({"WEBAUTHN_ORIGINS": "http://localhost:8000"}, "WEBAUTHN_ORIGINS"),
+        ({"ANDROID_CERT_SHA256": ""}, "ANDROID_CERT_SHA256"),
+        ({"IOS_APP_IDS": ""}, "IOS_APP_IDS"),
+        ({"STRIPE_SECRET_KEY": "env:STRIPE_KEY"}, "STRIPE_SECRET_KEY"),
+        ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "STRIPE_API_BASE"),
+        ({"FCM_ENDPOINT": "http://127.0.0.1:8002"}, "FCM_ENDPOINT"),
+        ({"DYNAMODB_ENDPOINT": "http://127.0.0.1:8001"}, "DYNAMODB_ENDPOINT"),
+        ({"STAGE": "staging"}, "STAGE"),
+    ],
+    ids=lambda v: next(iter(v)) if isinstance(v, dict) else v,
+)
 def test_each_local_stand_in_is_refused_in_a_deployed_stage(change, mentions):
     problems = unsafe_for_deployment(load_settings({**SAFE_PROD, **change}))
     assert any(mentions in p for p in problems), problems
@@ -92,11 +97,22 @@ def test_a_function_started_with_unsafe_settings_serves_nothing(api, app_module,
     assert "unsafe_settings" in caplog.text and "PAYMENT_GATEWAY" in caplog.text
     assert any('"UnsafeSettings"' in line for line in metric_lines)
     with pytest.raises(Exception) as raised:
-        app_module.sweep_pending_payments({"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
-                                           "account": "123456789012", "time": "2026-11-27T00:00:00Z", "region": "eu-west-3",
-                                           "resources": [], "detail": {}}, None)
+        app_module.sweep_pending_payments(
+            {
+                "version": "0",
+                "id": "e1",
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": "2026-11-27T00:00:00Z",
+                "region": "eu-west-3",
+                "resources": [],
+                "detail": {},
+            },
+            None,
+        )
     assert "refuses to run" in str(raised.value)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="refuses to run"):
         app_module.admin_create_customer({"customer_number": "UNSAFE-1", "name": "X"}, None)
 
 
@@ -116,11 +132,24 @@ def test_the_console_sender_never_counts_a_push_as_sent(app_module, enrol):
     from chalicelib.notifications import delivery, devices, inbox, senders
 
     enrolled = enrol()
-    devices.register(customer_id=enrolled.customer["customer_id"], session_id="ses_" + "0" * 24,
-                     installation_id="fidCONSOLE0001", fcm_token="tok-console-000001", platform="ios", app_version="1", locale="fr")
-    alert = inbox.notify(customer_id=enrolled.customer["customer_id"], kind="service.announcement",
-                         data={"announcement_id": "console", "message_fr": "x", "message_en": "x"}, dedup_key="console-test")
-    statuses = delivery.deliver([(enrolled.customer["customer_id"], alert.alert_id)], sender=senders.ConsoleSender())
+    devices.register(
+        customer_id=enrolled.customer["customer_id"],
+        session_id="ses_" + "0" * 24,
+        installation_id="fidCONSOLE0001",
+        fcm_token="tok-console-000001",
+        platform="ios",
+        app_version="1",
+        locale="fr",
+    )
+    alert = inbox.notify(
+        customer_id=enrolled.customer["customer_id"],
+        kind="service.announcement",
+        data={"announcement_id": "console", "message_fr": "x", "message_en": "x"},
+        dedup_key="console-test",
+    )
+    statuses = delivery.deliver(
+        [(enrolled.customer["customer_id"], alert.alert_id)], sender=senders.ConsoleSender()
+    )
     assert statuses[alert.alert_id] == "not_sent"
 
 
@@ -128,5 +157,7 @@ def test_a_lambda_function_without_a_stage_is_unsafe():
     """`local` is only the default: a function in AWS whose STAGE was left out must not pass as a
     local run. Mutation: return [] for every local stage."""
     assert unsafe_for_deployment(load_settings({"AWS_LAMBDA_FUNCTION_NAME": "selfcare-x-APIHandler"}))
-    assert unsafe_for_deployment(load_settings({"AWS_LAMBDA_FUNCTION_NAME": "selfcare-x-APIHandler", "STAGE": "local"}))
+    assert unsafe_for_deployment(
+        load_settings({"AWS_LAMBDA_FUNCTION_NAME": "selfcare-x-APIHandler", "STAGE": "local"})
+    )
     assert unsafe_for_deployment(load_settings({"STAGE": "local"})) == []

@@ -2,8 +2,10 @@
 did not arrive) on a share of calls, ingestion, payments, clearing and push delivery end with exact
 results once their normal retries have run (SQS redelivery, the app's retry with the same key, the
 scheduler's next run): nothing lost, nothing doubled."""
+
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import time
@@ -20,11 +22,21 @@ FAULTS = {"throttle": 0.12, "server_error": 0.06, "lost_reply": 0.06, "conflict"
 
 
 def _line(app_module: Any, enrol: Any) -> tuple[Any, str]:
-    app_module.admin_upsert_catalog(json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text()), None)
+    app_module.admin_upsert_catalog(
+        json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text()), None
+    )
     enrolled = enrol()
     line_id = "ln_" + secrets.token_hex(6)
-    assert "error" not in app_module.admin_set_line({"customer_number": enrolled.customer["customer_number"], "line_id": line_id,
-                                                      "msisdn": "+33622222222", "plan_id": "essentiel-20", "anchor_day": 1}, None)
+    assert "error" not in app_module.admin_set_line(
+        {
+            "customer_number": enrolled.customer["customer_number"],
+            "line_id": line_id,
+            "msisdn": "+33622222222",
+            "plan_id": "essentiel-20",
+            "anchor_day": 1,
+        },
+        None,
+    )
     return enrolled, line_id
 
 
@@ -37,7 +49,10 @@ def test_ingestion_counts_every_record_exactly_once(api, app_module, enrol):
     pending = event["Records"]
     with dynamodb_faults(**FAULTS, seed=11) as seen:
         for _ in range(30):  # SQS redelivers what the handler reports failed
-            failed = {f["itemIdentifier"] for f in app_module.ingest_usage({"Records": pending}, None)["batchItemFailures"]}
+            failed = {
+                f["itemIdentifier"]
+                for f in app_module.ingest_usage({"Records": pending}, None)["batchItemFailures"]
+            }
             pending = [r for r in pending if r["messageId"] in failed]
             if not pending:
                 break
@@ -46,7 +61,9 @@ def test_ingestion_counts_every_record_exactly_once(api, app_module, enrol):
     assert seen["lost_reply"] and seen["throttled"] and seen["server_error"]
     for enrolled, line_id in lines:
         usage = api.get(f"/lines/{line_id}/usage", token=enrolled.token).body
-        assert next(a for a in usage["allowances"] if a["kind"] == "sms")["used"] == 60  # 12 messages × 5 records
+        assert (
+            next(a for a in usage["allowances"] if a["kind"] == "sms")["used"] == 60
+        )  # 12 messages × 5 records
 
 
 def _retrying(call: Any, ok: tuple[int, ...] = (200, 201)) -> Any:
@@ -69,16 +86,30 @@ def test_a_payment_is_charged_exactly_once(api, app_module, enrol):
     method = add_card(api, enrolled).body["payment_method_id"]
 
     def confirmed() -> dict[str, Any]:
-        challenge = _retrying(lambda: api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 700, "payment_method_id": method},
-                                               token=enrolled.token))
+        challenge = _retrying(
+            lambda: api.post(
+                f"/bills/{bill_id}/payments/challenge",
+                {"amount": 700, "payment_method_id": method},
+                token=enrolled.token,
+            )
+        )
         assert challenge.status == 200, challenge.body
         credential = enrolled.authenticator.get(challenge.body["options"])
-        return {"amount": 700, "payment_method_id": method, "challenge_id": challenge.body["challenge_id"], "credential": credential}
+        return {
+            "amount": 700,
+            "payment_method_id": method,
+            "challenge_id": challenge.body["challenge_id"],
+            "credential": credential,
+        }
 
     with dynamodb_faults(**FAULTS, seed=5) as seen:
         body, key = confirmed(), str(uuid.uuid4())
         for _ in range(20):
-            paid = _retrying(lambda b=body, k=key: api.post(f"/bills/{bill_id}/payments", b, token=enrolled.token, headers={"Idempotency-Key": k}))
+            paid = _retrying(
+                lambda b=body, k=key: api.post(
+                    f"/bills/{bill_id}/payments", b, token=enrolled.token, headers={"Idempotency-Key": k}
+                )
+            )
             if paid.status == 201:
                 break
             # The confirmation was spent by a run that failed before creating the payment: confirm
@@ -86,7 +117,11 @@ def test_a_payment_is_charged_exactly_once(api, app_module, enrol):
             assert paid.status == 404 and paid.error_code == "challenge_not_found", paid.body
             body, key = confirmed(), str(uuid.uuid4())
         assert paid.status == 201
-        again = _retrying(lambda: api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token, headers={"Idempotency-Key": key}))
+        again = _retrying(
+            lambda: api.post(
+                f"/bills/{bill_id}/payments", body, token=enrolled.token, headers={"Idempotency-Key": key}
+            )
+        )
     assert seen["calls"] > 20 and _faults(seen) >= 3
     assert again.body["payment_id"] == paid.body["payment_id"]
     bill = api.get(f"/bills/{bill_id}", token=enrolled.token).body
@@ -103,11 +138,18 @@ def test_clearing_charges_each_winner_exactly_once(api, app_module, enrol):
 
     offer_id = app_module.admin_create_offer(offer_event(inventory=3), None)["offer_id"]
     bidders = []
-    for n, card in enumerate(("tok_visa", "tok_card_declined", "tok_visa", "tok_visa", "tok_insufficient_funds", "tok_visa")):
+    for n, card in enumerate(
+        ("tok_visa", "tok_card_declined", "tok_visa", "tok_visa", "tok_insufficient_funds", "tok_visa")
+    ):
         enrolled = enrol()
         method = add_card(api, enrolled, card).body["payment_method_id"]
         who = Bidder(enrolled, method)
-        assert api.put(f"/offers/{offer_id}/bid", confirmed_bid(api, who, offer_id, 4000 - 300 * n), token=who.token).status == 201
+        assert (
+            api.put(
+                f"/offers/{offer_id}/bid", confirmed_bid(api, who, offer_id, 4000 - 300 * n), token=who.token
+            ).status
+            == 201
+        )
         bidders.append(who)
     close_now(offer_id)
     from chalicelib.store.models import Offer
@@ -121,14 +163,26 @@ def test_clearing_charges_each_winner_exactly_once(api, app_module, enrol):
                 outcomes.append(type(error).__name__)
             if outcomes[-1] == "cleared:done":
                 break
-            Offer(f"OFFER#{offer_id}", "OFFER").update(actions=[Offer.lease_until.set(0)]) if outcomes[-1] == "busy_or_not_due" else None
+            Offer(f"OFFER#{offer_id}", "OFFER").update(actions=[Offer.lease_until.set(0)]) if outcomes[
+                -1
+            ] == "busy_or_not_due" else None
     assert outcomes[-1] == "cleared:done", outcomes
     assert seen["calls"] > 50 and _faults(seen) >= 5
     entries = app_module.admin_offer_result({"offer_id": offer_id}, None)["entries"]
     assert [e["outcome"] for e in entries] == ["won", "declined", "won", "won", "lost", "lost"]
-    charges = [sum(1 for _ in SandboxCharge.query(f"SANDBOX#CHARGE#{closing.charge_key(offer_id, b.customer_id)}")) for b in bidders]
+    charges = [
+        sum(1 for _ in SandboxCharge.query(f"SANDBOX#CHARGE#{closing.charge_key(offer_id, b.customer_id)}"))
+        for b in bidders
+    ]
     assert charges == [1, 1, 1, 1, 0, 0]
-    alerts = [[i["kind"] for i in api.get("/me/inbox", token=b.token).body["items"] if i["kind"].startswith("bidding.")] for b in bidders]
+    alerts = [
+        [
+            i["kind"]
+            for i in api.get("/me/inbox", token=b.token).body["items"]
+            if i["kind"].startswith("bidding.")
+        ]
+        for b in bidders
+    ]
     assert all(len(kinds) == 1 for kinds in alerts), alerts
 
 
@@ -144,25 +198,48 @@ def test_push_delivery_loses_nothing_and_doubles_nothing(app_module, enrol, api,
     for _ in range(4):
         enrolled = enrol()
         installation = "fid" + secrets.token_hex(8)
-        assert api.request("PUT", f"/me/devices/{installation}", {"fcm_token": "tok-" + installation, "platform": "android", "app_version": "1.0",
-                                                                  "locale": "fr"}, token=enrolled.token).status == 200
+        assert (
+            api.request(
+                "PUT",
+                f"/me/devices/{installation}",
+                {
+                    "fcm_token": "tok-" + installation,
+                    "platform": "android",
+                    "app_version": "1.0",
+                    "locale": "fr",
+                },
+                token=enrolled.token,
+            ).status
+            == 200
+        )
         people.append((enrolled, installation))
     # The table's stream from here on, retried like Lambda's event source mapping (10 attempts).
-    poller = StreamPoller(endpoint=os.environ["DYNAMODB_ENDPOINT"], table_name=os.environ["APP_TABLE_NAME"], handler=app_module.on_table_stream,
-                          max_retries=10)
+    poller = StreamPoller(
+        endpoint=os.environ["DYNAMODB_ENDPOINT"],
+        table_name=os.environ["APP_TABLE_NAME"],
+        handler=app_module.on_table_stream,
+        max_retries=10,
+    )
     fcm.reset()
-    alerts = {inbox.notify(customer_id=e.customer["customer_id"], kind="service.announcement",
-                           data={"announcement_id": f"f{n}", "message_fr": "x", "message_en": "x"}, dedup_key=f"faults:{uuid.uuid4()}").alert_id: installation
-              for e, installation in people for n in range(3)}
+    alerts = {
+        inbox.notify(
+            customer_id=e.customer["customer_id"],
+            kind="service.announcement",
+            data={"announcement_id": f"f{n}", "message_fr": "x", "message_en": "x"},
+            dedup_key=f"faults:{uuid.uuid4()}",
+        ).alert_id: installation
+        for e, installation in people
+        for n in range(3)
+    }
     with dynamodb_faults(**FAULTS, seed=3) as seen:
         poller.drain()
         for k in range(1, 30):  # the every-minute schedule, each run past the previous run's leases
-            if all(fcm.delivered_to("tok-" + target) and _pushed(fcm, alert) for alert, target in alerts.items()):
+            if all(
+                fcm.delivered_to("tok-" + target) and _pushed(fcm, alert) for alert, target in alerts.items()
+            ):
                 break
-            try:
+            with contextlib.suppress(Exception):  # a failed run: the next resumes
                 delivery.deliver_due(moment=now() + timedelta(seconds=61 * k))
-            except Exception:  # noqa: BLE001 - a failed run: the next resumes
-                pass
     assert seen["calls"] > 20 and _faults(seen) >= 3
     pushed = [m["data"]["alert_id"] for m in fcm.accepted if m["data"].get("alert_id") in alerts]
     assert set(pushed) == set(alerts)  # nothing lost
@@ -190,12 +267,18 @@ def test_transaction_conflicts_are_retried_and_counts_stay_exact(enrol):
     before = inbox.unread_count(customer_id=cid)
 
     def tell(n: int) -> str:
-        return inbox.notify(customer_id=cid, kind="service.announcement", data={"announcement_id": f"c{n}", "message_fr": "x", "message_en": "x"},
-                            dedup_key=f"conflict:{cid}:{n}").alert_id
+        return inbox.notify(
+            customer_id=cid,
+            kind="service.announcement",
+            data={"announcement_id": f"c{n}", "message_fr": "x", "message_en": "x"},
+            dedup_key=f"conflict:{cid}:{n}",
+        ).alert_id
 
-    with dynamodb_faults(throttle=0, server_error=0, lost_reply=0, conflict=0.3, seed=7) as counts:
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            alerts = list(pool.map(tell, range(24)))
+    with (
+        dynamodb_faults(throttle=0, server_error=0, lost_reply=0, conflict=0.3, seed=7) as counts,
+        ThreadPoolExecutor(max_workers=6) as pool,
+    ):
+        alerts = list(pool.map(tell, range(24)))
     assert counts["conflict"] > 0
     assert len(set(alerts)) == 24
     assert inbox.unread_count(customer_id=cid) == before + 24

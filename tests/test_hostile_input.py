@@ -2,13 +2,15 @@
 parsing), card numbers anywhere, cursors, admin events, py_webauthn's text, and the cache policy.
 Through the real routes (the `api` fixture checks every answer against the contract) and the real
 admin Lambda functions."""
+
 from __future__ import annotations
 
 import base64
 import json
 import logging
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -110,8 +112,11 @@ def test_deep_json_is_a_400_on_every_body_route(api, enrol):
     token = enrolled.token
     wrong = []
     for method, path, secured in _body_operations(_owned_ids(api, enrolled)):
-        for body, expected in ((_nested(5_000), "invalid_json"), (_nested(5_000, kind="object"), "invalid_json"),
-                               (_nested(100_000), "body_too_large")):
+        for body, expected in (
+            (_nested(5_000), "invalid_json"),
+            (_nested(5_000, kind="object"), "invalid_json"),
+            (_nested(100_000), "body_too_large"),
+        ):
             response = _send(api, method, path, body, token if secured else None)
             if response.status != 400 or response.error_code not in _refused_as(path, expected):
                 wrong.append((method, path, len(body), response.status, response.body))
@@ -121,7 +126,9 @@ def test_deep_json_is_a_400_on_every_body_route(api, enrol):
 def test_the_depth_limit_is_32_and_brackets_inside_strings_do_not_count(api):
     """Mutation: a limit off by one, or one far larger, or counting brackets inside strings."""
     at_limit = api.post("/auth/passkeys/login/options", raw=b'{"k":' + _nested(31) + b"}")  # 32 levels
-    assert at_limit.status == 400 and at_limit.error_code == "validation_error"  # parsed, then refused by the model
+    assert (
+        at_limit.status == 400 and at_limit.error_code == "validation_error"
+    )  # parsed, then refused by the model
     past = api.post("/auth/passkeys/login/options", raw=b'{"k":' + _nested(32) + b"}")  # 33 levels
     assert past.status == 400 and past.error_code == "invalid_json" and "32" in past.body["error"]["message"]
     in_strings = json.dumps({"refresh_token": "[" * 2_000 + '\\"{' * 500}).encode()
@@ -169,7 +176,11 @@ def test_the_card_number_scan_never_reads_more_than_a_body():
 
 
 def test_non_utf8_nan_and_huge_numbers_are_invalid_json(api):
-    for raw in (b'{"refresh_token": "\xff\xfe"}', b'{"refresh_token": NaN}', b'{"refresh_token": ' + b"9" * 5_000 + b"}"):
+    for raw in (
+        b'{"refresh_token": "\xff\xfe"}',
+        b'{"refresh_token": NaN}',
+        b'{"refresh_token": ' + b"9" * 5_000 + b"}",
+    ):
         response = api.post("/auth/token/refresh", raw=raw)
         assert (response.status, response.error_code) == (400, "invalid_json"), raw[:40]
 
@@ -190,20 +201,51 @@ def test_card_numbers_are_refused_in_every_free_text_field(api, enrol, logs):
     passkey_id = api.get("/me/passkeys", token=token).body["passkeys"][0]["id"]
     cases = [
         ("PATCH", f"/me/passkeys/{passkey_id}", {"name": f"card {VISA}"}),
-        ("PATCH", "/me", {"postal_address": {"line1": MASTERCARD, "postal_code": "75001", "city": "Paris", "country": "FR"}}),
+        (
+            "PATCH",
+            "/me",
+            {
+                "postal_address": {
+                    "line1": MASTERCARD,
+                    "postal_code": "75001",
+                    "city": "Paris",
+                    "country": "FR",
+                }
+            },
+        ),
         ("POST", "/me/payment-methods", {"provider_token": "tok_visa", "label": AMEX}),
         ("POST", "/lines/ln_hostile/plan-change", {"plan_id": "essentiel", "preview_token": VISA}),
-        ("PUT", "/me/devices/inst-hostile-1", {"fcm_token": "t" * 20, "platform": "android", "app_version": MASTERCARD, "locale": "fr"}),
-        ("PUT", "/me/notification-preferences", {"categories": {"billing": True}, "quiet_hours": {"start": VISA, "end": "07:00"}}),
-        ("POST", "/offers/off_hostile/bid/challenge", {"amount": int(MASTERCARD), "payment_method_id": "pm_" + "0" * 16}),
+        (
+            "PUT",
+            "/me/devices/inst-hostile-1",
+            {"fcm_token": "t" * 20, "platform": "android", "app_version": MASTERCARD, "locale": "fr"},
+        ),
+        (
+            "PUT",
+            "/me/notification-preferences",
+            {"categories": {"billing": True}, "quiet_hours": {"start": VISA, "end": "07:00"}},
+        ),
+        (
+            "POST",
+            "/offers/off_hostile/bid/challenge",
+            {"amount": int(MASTERCARD), "payment_method_id": "pm_" + "0" * 16},
+        ),
     ]
     for method, path, body in cases:
         _refused_without_echo(api.request(method, path, body, token=token), VISA, MASTERCARD, AMEX)
     # Unauthenticated routes too, a card number as a key, JSON-escaped, or inside a credential.
     _refused_without_echo(api.post("/auth/token/refresh", {"refresh_token": VISA}), VISA)
     _refused_without_echo(api.post("/auth/passkeys/login/options", {MASTERCARD: 1}), MASTERCARD)
-    _refused_without_echo(api.post("/auth/token/refresh", raw=b'{"refresh_token": "\\u00342424242424242 42"}'), "4242424242424242")
-    _refused_without_echo(api.post("/auth/passkeys/login/verify", {"challenge_id": "chl_" + "0" * 32, "credential": {"type": VISA}}), VISA)
+    _refused_without_echo(
+        api.post("/auth/token/refresh", raw=b'{"refresh_token": "\\u00342424242424242 42"}'),
+        "4242424242424242",
+    )
+    _refused_without_echo(
+        api.post(
+            "/auth/passkeys/login/verify", {"challenge_id": "chl_" + "0" * 32, "credential": {"type": VISA}}
+        ),
+        VISA,
+    )
     # Query strings as well.
     _refused_without_echo(api.get(f"/offers/off_hostile?amount={MASTERCARD}", token=token), MASTERCARD)
     assert not [line for line in logs if "4242424242424242" in line.replace(" ", "") or MASTERCARD in line]
@@ -214,11 +256,17 @@ def test_no_400_message_repeats_what_was_sent(api, enrol):
     unknown-field messages the key. Mutation: describe_validation_error back to msg and loc as is."""
     token = enrol().token
     zone = api.patch("/me", {"time_zone": f"Europe/{NOT_A_CARD}"}, token=token)
-    assert zone.status == 400 and zone.error_code == "validation_error" and "time_zone" in zone.body["error"]["message"]
+    assert (
+        zone.status == 400
+        and zone.error_code == "validation_error"
+        and "time_zone" in zone.body["error"]["message"]
+    )
     assert NOT_A_CARD not in json.dumps(zone.body)
     odd_key = api.post("/auth/passkeys/login/options", {"<img src=x onerror=alert(1)>": 1})
     assert odd_key.status == 400 and "onerror" not in odd_key.body["error"]["message"]
-    assert "username" in api.post("/auth/passkeys/login/options", {"username": "ada"}).body["error"]["message"]  # names still help
+    assert (
+        "username" in api.post("/auth/passkeys/login/options", {"username": "ada"}).body["error"]["message"]
+    )  # names still help
 
 
 def test_what_is_not_a_card_number_passes():
@@ -251,13 +299,25 @@ def test_cursors_that_are_not_ours_are_400_invalid_cursor(api, enrol, app_module
 
     mine, theirs = enrol(), enrol()
     cid, pk = mine.customer["customer_id"], customer_pk(mine.customer["customer_id"])
-    app_module.import_bills({"bills": [bill_document(mine.customer["customer_number"]) for _ in range(2)]}, None)
-    app_module.import_bills({"bills": [bill_document(theirs.customer["customer_number"]) for _ in range(2)]}, None)
+    app_module.import_bills(
+        {"bills": [bill_document(mine.customer["customer_number"]) for _ in range(2)]}, None
+    )
+    app_module.import_bills(
+        {"bills": [bill_document(theirs.customer["customer_number"]) for _ in range(2)]}, None
+    )
     bills_cursor = api.get("/bills?limit=1", token=mine.token).body["next_cursor"]
     their_bills_cursor = api.get("/bills?limit=1", token=theirs.token).body["next_cursor"]
     assert bills_cursor and their_bills_cursor
     assert api.get(f"/bills?cursor={bills_cursor}", token=mine.token).status == 200  # ours still work
-    garbage = ["!!!", "a", _cursor(b"\xff\xfe\xfd"), _cursor([]), _cursor({"SK": 1}), _cursor(b"[" * 600), "A" * 100_000]
+    garbage = [
+        "!!!",
+        "a",
+        _cursor(b"\xff\xfe\xfd"),
+        _cursor([]),
+        _cursor({"SK": 1}),
+        _cursor(b"[" * 600),
+        "A" * 100_000,
+    ]
     inbox_only = [
         _cursor({"PK": pk, "SK": "INBOX#alr_1", "extra": "x"}),
         _cursor({"PK": pk, "SK": "INBOX#alr_1", "GSI1PK": "x", "GSI1SK": "y"}),
@@ -286,8 +346,12 @@ def test_another_customers_inbox_cursor_is_400(api, enrol):
 
     mine, theirs = enrol(), enrol()
     for n in range(2):
-        inbox.notify(customer_id=theirs.customer["customer_id"], kind="security.passkey_added",
-                     data={"passkey_id": "p1", "passkey_name": "Phone"}, dedup_key=f"hostile-{n}")
+        inbox.notify(
+            customer_id=theirs.customer["customer_id"],
+            kind="security.passkey_added",
+            data={"passkey_id": "p1", "passkey_name": "Phone"},
+            dedup_key=f"hostile-{n}",
+        )
     cursor = api.get("/me/inbox?limit=1", token=theirs.token).body["next_cursor"]
     assert cursor
     response = api.get(f"/me/inbox?cursor={cursor}", token=mine.token)
@@ -345,20 +409,31 @@ def test_an_unexpected_failure_of_an_admin_function_is_a_json_answer(app_module,
 
 
 def test_card_numbers_in_admin_events_are_refused_and_not_echoed(app_module, logs):
-    for event in ({"customer_number": "C-PAN-1", "name": f"Ada {VISA}"}, {"customer_number": "C-PAN-2", "name": "Ada", "operator": MASTERCARD}):
+    for event in (
+        {"customer_number": "C-PAN-1", "name": f"Ada {VISA}"},
+        {"customer_number": "C-PAN-2", "name": "Ada", "operator": MASTERCARD},
+    ):
         result = app_module.admin_create_customer(event, None)
         assert result["error"]["code"] == "card_number_refused"
-        assert "4242424242424242" not in json.dumps(result).replace(" ", "") and MASTERCARD not in json.dumps(result)
+        assert "4242424242424242" not in json.dumps(result).replace(" ", "") and MASTERCARD not in json.dumps(
+            result
+        )
     assert not [line for line in logs if "4242424242424242" in line.replace(" ", "") or MASTERCARD in line]
 
 
 def test_admin_functions_log_the_operator_and_never_an_activation_code(app_module, logs):
     """Mutation: log the event or the result in run_admin (the result holds the code), or validate
     `operator` as an event field (every model refuses it as unknown)."""
-    created = app_module.admin_create_customer({"customer_number": "C-OPS-1", "name": "Ada", "operator": "ops@example.com"}, None)
+    created = app_module.admin_create_customer(
+        {"customer_number": "C-OPS-1", "name": "Ada", "operator": "ops@example.com"}, None
+    )
     assert "error" not in created, created
-    issued = app_module.admin_issue_activation_code({"customer_number": "C-OPS-1", "operator": "ops@example.com"}, None)
-    reset = app_module.admin_reset_passkeys({"customer_number": "C-OPS-1", "reason": "lost_phone", "operator": "ops@example.com"}, None)
+    issued = app_module.admin_issue_activation_code(
+        {"customer_number": "C-OPS-1", "operator": "ops@example.com"}, None
+    )
+    reset = app_module.admin_reset_passkeys(
+        {"customer_number": "C-OPS-1", "reason": "lost_phone", "operator": "ops@example.com"}, None
+    )
     codes = [r["activation_code"] for r in (created, issued, reset)]
     actions = [json.loads(line) for line in logs if '"admin_action"' in line]
     assert len(actions) == 3 and all(a["operator"] == "ops@example.com" and a["ok"] for a in actions)
@@ -376,8 +451,12 @@ def test_run_admin_logs_the_lambda_request_id(logs):
     from chalicelib.api.admin import run_admin
     from chalicelib.customers import admin
 
-    result = run_admin(admin.issue_activation_code, admin.IssueActivationCodeEvent, {"customer_number": "NOPE-9", "operator": "ops"},
-                       context=_Context())
+    result = run_admin(
+        admin.issue_activation_code,
+        admin.IssueActivationCodeEvent,
+        {"customer_number": "NOPE-9", "operator": "ops"},
+        context=_Context(),
+    )
     assert result["error"]["code"] == "customer_not_found"
     line = json.loads(next(line for line in logs if '"admin_action"' in line))
     assert line["request_id"] == _Context.aws_request_id and line["operator"] == "ops"
@@ -395,7 +474,10 @@ def test_admin_functions_log_the_lambda_request_id(app_module, logs):
 def _tampered(credential: dict[str, Any]) -> dict[str, Any]:
     signature = bytearray(base64.urlsafe_b64decode(credential["response"]["signature"] + "=="))
     signature[-1] ^= 0x01
-    response = {**credential["response"], "signature": base64.urlsafe_b64encode(bytes(signature)).decode().rstrip("=")}
+    response = {
+        **credential["response"],
+        "signature": base64.urlsafe_b64encode(bytes(signature)).decode().rstrip("="),
+    }
     return {**credential, "response": response}
 
 
@@ -406,15 +488,22 @@ def test_a_tampered_assertion_and_an_unknown_credential_get_the_same_answer(api,
 
     enrolled = enrol()
     answers = []
-    for make in (lambda options: _tampered(enrolled.authenticator.get(options)),
-                 lambda options: SoftAuthenticator(user_handle=enrolled.authenticator.user_handle).get(options),
-                 lambda options: enrolled.authenticator.get(options, origin="https://evil.example")):
+    for make in (
+        lambda options: _tampered(enrolled.authenticator.get(options)),
+        lambda options: SoftAuthenticator(user_handle=enrolled.authenticator.user_handle).get(options),
+        lambda options: enrolled.authenticator.get(options, origin="https://evil.example"),
+    ):
         options = api.post("/auth/passkeys/login/options").body
-        response = api.post("/auth/passkeys/login/verify", {"challenge_id": options["challenge_id"], "credential": make(options["options"])})
+        response = api.post(
+            "/auth/passkeys/login/verify",
+            {"challenge_id": options["challenge_id"], "credential": make(options["options"])},
+        )
         answers.append((response.status, json.dumps(response.body, separators=(",", ":"))))
     assert answers[0][0] == 401 and len(set(answers)) == 1, answers
     details = [json.loads(line)["detail"] for line in logs if '"webauthn_rejected"' in line]
-    assert len(details) == 2 and all(details), details  # the tampered and the wrong origin: the reason is logged
+    assert len(details) == 2 and all(details), (
+        details
+    )  # the tampered and the wrong origin: the reason is logged
 
 
 def test_a_registration_with_a_key_that_cannot_verify_is_refused_not_stored(api, new_customer, logs):
@@ -429,12 +518,19 @@ def test_a_registration_with_a_key_that_cannot_verify_is_refused_not_stored(api,
         enrolment = {k: customer[k] for k in ("enrolment_handle", "customer_number") if k in customer}
         if "enrolment_handle" in enrolment:
             enrolment.pop("customer_number", None)
-        options = api.post("/auth/passkeys/register/options", {**enrolment, "activation_code": customer["activation_code"]})
+        options = api.post(
+            "/auth/passkeys/register/options", {**enrolment, "activation_code": customer["activation_code"]}
+        )
         assert options.status == 200, options.body
         authenticator = SoftAuthenticator()
         authenticator.cose_public_key = lambda cose=cose: cose  # type: ignore[method-assign]
-        verify = api.post("/auth/passkeys/register/verify",
-                          {"challenge_id": options.body["challenge_id"], "credential": authenticator.create(options.body["options"])})
+        verify = api.post(
+            "/auth/passkeys/register/verify",
+            {
+                "challenge_id": options.body["challenge_id"],
+                "credential": authenticator.create(options.body["options"]),
+            },
+        )
         assert (verify.status, verify.error_code) == (401, "invalid_credential"), verify.body
         assert verify.body["error"]["message"] == "The passkey could not be registered."
     assert len([line for line in logs if '"webauthn_rejected"' in line]) == 2

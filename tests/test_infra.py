@@ -1,5 +1,6 @@
 """infra/resources.json completes what `chalice package` generates: these settings are the
 difference between a stream that recovers and one that retries a bad record forever."""
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,17 @@ def _logical_id(function_name: str) -> str:
 def test_the_stream_consumer_reports_partial_failures_and_gives_up_finitely(app_module):
     names = {f.name for f in app_module.app.event_sources}
     assert "table_stream" in names
-    source = RESOURCES[_logical_id("table_stream")]["Properties"]["Events"]["TableStreamDynamodbEventSource"]["Properties"]
+    source = RESOURCES[_logical_id("table_stream")]["Properties"]["Events"]["TableStreamDynamodbEventSource"][
+        "Properties"
+    ]
     assert source["Stream"] == {"Fn::GetAtt": ["AppTable", "StreamArn"]}
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert 0 <= source["MaximumRetryAttempts"] <= 10_000 and source["MaximumRetryAttempts"] != -1
     assert 60 <= source["MaximumRecordAgeInSeconds"] <= 604_800
     assert source["BisectBatchOnFunctionError"] is True
-    assert source["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["TableStreamDeadLetters", "Arn"]}
+    assert source["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["TableStreamDeadLetters", "Arn"]
+    }
 
 
 def test_the_stream_filters_let_through_what_the_handler_acts_on():
@@ -54,11 +59,13 @@ def test_the_usage_queue_has_a_dead_letter_queue_and_partial_batch_responses(app
     assert "Queue" not in source and RESOURCES["IngestUsage"]["DependsOn"] == ["UsageRecordsQueue"]
     assert queue["QueueName"] == {"Fn::Sub": "selfcare-${Stage}-usage-records"}
     stages = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
-    assert {s: stages[s]["environment_variables"]["USAGE_QUEUE_NAME"] for s in stages} == {s: f"selfcare-{s}-usage-records" for s in stages}
+    assert {s: stages[s]["environment_variables"]["USAGE_QUEUE_NAME"] for s in stages} == {
+        s: f"selfcare-{s}-usage-records" for s in stages
+    }
 
 
 def test_the_clearing_function_has_the_time_its_budget_assumes():
     from chalicelib.bidding.closing import BUDGET_S, LEASE_S
 
     timeout = RESOURCES["ClearOffers"]["Properties"]["Timeout"]
-    assert BUDGET_S + LEASE_S <= timeout  # a run stops (and releases) before Lambda kills it
+    assert timeout >= BUDGET_S + LEASE_S  # a run stops (and releases) before Lambda kills it

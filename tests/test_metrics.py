@@ -1,4 +1,5 @@
 """CloudWatch metrics as EMF log lines: their shape, and that the journeys emit them."""
+
 from __future__ import annotations
 
 import dataclasses

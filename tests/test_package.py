@@ -1,5 +1,6 @@
 """`make package` (devtools/package.py): stages fail closed, and the template's adjustments. The
 built packages themselves are checked in tests/deploy (run as Lambda runs them, names, IAM)."""
+
 from __future__ import annotations
 
 import copy
@@ -21,24 +22,59 @@ def _policy(name: str) -> dict[str, Any]:
 
 
 def test_policies_are_pinned_to_this_stacks_resources_and_functions_run_on_python312() -> None:
-    template = {"Resources": {
-        "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": "python3.11"}},
-        "RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": {"info": {"title": "selfcare"}}}},
-        "StreamRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": _policy("table-stream")}]}},
-        "UsageRole": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": _policy("ingest-usage")}]}},
-    }}
+    template = {
+        "Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"Runtime": "python3.11"}},
+            "RestAPI": {
+                "Type": "AWS::Serverless::Api",
+                "Properties": {"DefinitionBody": {"info": {"title": "selfcare"}}},
+            },
+            "StreamRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": _policy("table-stream")}]},
+            },
+            "UsageRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": _policy("ingest-usage")}]},
+            },
+        }
+    }
     adjusted = adjust(template, "prod")
     assert adjusted["Resources"]["Fn"]["Properties"]["Runtime"] == "python3.12"
     assert adjusted["Parameters"]["Stage"]["Default"] == "prod"
-    assert adjusted["Rules"]["PackagedForThisStage"]["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
-    assert adjusted["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["info"]["title"] == "selfcare-prod"
-    statements = json.dumps([p["PolicyDocument"] for r in ("StreamRole", "UsageRole") for p in adjusted["Resources"][r]["Properties"]["Policies"]])
-    assert "AppTable-*" not in statements and "TableStreamDeadLetters-*" not in statements and "usage-records" not in statements
-    assert '"Fn::GetAtt": ["AppTable", "StreamArn"]' in statements and '"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]' in statements
+    assert adjusted["Rules"]["PackagedForThisStage"]["Assertions"][0]["Assert"] == {
+        "Fn::Equals": [{"Ref": "Stage"}, "prod"]
+    }
+    assert (
+        adjusted["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["info"]["title"] == "selfcare-prod"
+    )
+    statements = json.dumps(
+        [
+            p["PolicyDocument"]
+            for r in ("StreamRole", "UsageRole")
+            for p in adjusted["Resources"][r]["Properties"]["Policies"]
+        ]
+    )
+    assert (
+        "AppTable-*" not in statements
+        and "TableStreamDeadLetters-*" not in statements
+        and "usage-records" not in statements
+    )
+    assert (
+        '"Fn::GetAtt": ["AppTable", "StreamArn"]' in statements
+        and '"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]' in statements
+    )
     assert '"Fn::Sub": "${AppTable.Arn}/index/*"' in statements
     # Secrets and logs in this stack's region and account only, KMS through this region's SSM only.
-    assert "arn:aws:ssm:*" not in statements and "arn:aws:logs:*" not in statements and "ssm.*." not in statements
-    assert "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/selfcare/prod/firebase-service-account" in statements
+    assert (
+        "arn:aws:ssm:*" not in statements
+        and "arn:aws:logs:*" not in statements
+        and "ssm.*." not in statements
+    )
+    assert (
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/selfcare/prod/firebase-service-account"
+        in statements
+    )
 
 
 def test_alarms_and_dashboard_read_metrics_the_code_emits() -> None:
@@ -46,14 +82,31 @@ def test_alarms_and_dashboard_read_metrics_the_code_emits() -> None:
 
     resources = json.loads((ROOT / "infra" / "resources.json").read_text())["Resources"]
     text = json.dumps({k: v for k, v in resources.items() if k.endswith("Alarm") or k == "Dashboard"})
-    used = set(re.findall(r'\\"Selfcare\\",\\"(\w+)\\"', text)) | set(re.findall(r'"MetricName": "(\w+)"', text))
-    custom = {m for m in used if m[0].isupper() and m not in ("5XXError", "ApproximateNumberOfMessagesVisible", "Count", "Latency", "4XXError")}
+    used = set(re.findall(r'\\"Selfcare\\",\\"(\w+)\\"', text)) | set(
+        re.findall(r'"MetricName": "(\w+)"', text)
+    )
+    custom = {
+        m
+        for m in used
+        if m[0].isupper()
+        and m not in ("5XXError", "ApproximateNumberOfMessagesVisible", "Count", "Latency", "4XXError")
+    }
     assert custom and custom <= set(METRICS), custom - set(METRICS)
-    assert resources["AppTable"]["Properties"]["DeletionProtectionEnabled"] == {"Fn::If": ["IsProd", True, False]}
-    for alarm in ("Api5xxRateAlarm", "UsageDeadLettersAlarm", "StreamDeadLettersAlarm", "StuckPaymentsAlarm", "PushFailureRateAlarm"):
+    assert resources["AppTable"]["Properties"]["DeletionProtectionEnabled"] == {
+        "Fn::If": ["IsProd", True, False]
+    }
+    for alarm in (
+        "Api5xxRateAlarm",
+        "UsageDeadLettersAlarm",
+        "StreamDeadLettersAlarm",
+        "StuckPaymentsAlarm",
+        "PushFailureRateAlarm",
+    ):
         assert resources[alarm]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     # Each stage's API alarm and dashboard watch that stage's API (adjust() names it selfcare-<stage>).
-    assert {"Name": "ApiName", "Value": {"Fn::Sub": "selfcare-${Stage}"}} in resources["Api5xxRateAlarm"]["Properties"]["Dimensions"]
+    assert {"Name": "ApiName", "Value": {"Fn::Sub": "selfcare-${Stage}"}} in resources["Api5xxRateAlarm"][
+        "Properties"
+    ]["Dimensions"]
     body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     assert '"ApiName","selfcare"' not in body and body.count('"ApiName","selfcare-${Stage}"') == 2
 
@@ -63,8 +116,15 @@ def test_both_stages_as_configured_are_fit_to_deploy(stage: str) -> None:
     """dev deploys as it is too: its own domain, secrets under /selfcare/dev/, its own FCM project."""
     assert deployment_problems(CONFIG, stage) == []
     env = {**CONFIG["environment_variables"], **CONFIG["stages"][stage]["environment_variables"]}
-    assert all(v.startswith(f"ssm:/selfcare/{stage}/") for k, v in env.items() if k.endswith(("_SOURCE", "_SECRET", "_KEY", "_CREDENTIALS")))
-    assert env["FCM_PROJECT_ID"] == f"selfcare-{stage}" and env["USAGE_QUEUE_NAME"] == f"selfcare-{stage}-usage-records"
+    assert all(
+        v.startswith(f"ssm:/selfcare/{stage}/")
+        for k, v in env.items()
+        if k.endswith(("_SOURCE", "_SECRET", "_KEY", "_CREDENTIALS"))
+    )
+    assert (
+        env["FCM_PROJECT_ID"] == f"selfcare-{stage}"
+        and env["USAGE_QUEUE_NAME"] == f"selfcare-{stage}-usage-records"
+    )
 
 
 def _with(stage: str, **changes: str) -> dict[str, Any]:
@@ -73,18 +133,21 @@ def _with(stage: str, **changes: str) -> dict[str, Any]:
     return config
 
 
-@pytest.mark.parametrize("change, problem", [
-    ({"PAYMENT_GATEWAY": "sandbox"}, "PAYMENT_GATEWAY"),
-    ({"IOS_APP_IDS": ""}, "IOS_APP_IDS"),
-    ({"ANDROID_CERT_SHA256": ""}, "ANDROID_CERT_SHA256"),
-    ({"JWT_KEY_SOURCE": "file:.local/jwt-keys.json"}, "JWT_KEY_SOURCE"),
-    ({"WEBAUTHN_RP_ID": "localhost"}, "WEBAUTHN_RP_ID"),
-    ({"WEBAUTHN_ORIGINS": "http://selfcare.example.com"}, "WEBAUTHN_ORIGINS"),
-    ({"FIREBASE_CREDENTIALS": "none"}, "FIREBASE_CREDENTIALS"),
-    ({"STRIPE_SECRET_KEY": "env:STRIPE_KEY"}, "STRIPE_SECRET_KEY"),
-    # A stage calling itself a local one would pass every other check: refused for that alone.
-    ({"STAGE": "test", "PAYMENT_GATEWAY": "sandbox"}, "STAGE is 'test'"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        ({"PAYMENT_GATEWAY": "sandbox"}, "PAYMENT_GATEWAY"),
+        ({"IOS_APP_IDS": ""}, "IOS_APP_IDS"),
+        ({"ANDROID_CERT_SHA256": ""}, "ANDROID_CERT_SHA256"),
+        ({"JWT_KEY_SOURCE": "file:.local/jwt-keys.json"}, "JWT_KEY_SOURCE"),
+        ({"WEBAUTHN_RP_ID": "localhost"}, "WEBAUTHN_RP_ID"),
+        ({"WEBAUTHN_ORIGINS": "http://selfcare.example.com"}, "WEBAUTHN_ORIGINS"),
+        ({"FIREBASE_CREDENTIALS": "none"}, "FIREBASE_CREDENTIALS"),
+        ({"STRIPE_SECRET_KEY": "env:STRIPE_KEY"}, "STRIPE_SECRET_KEY"),
+        # A stage calling itself a local one would pass every other check: refused for that alone.
+        ({"STAGE": "test", "PAYMENT_GATEWAY": "sandbox"}, "STAGE is 'test'"),
+    ],
+)
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_a_stage_with_a_local_stand_in_is_refused(stage: str, change: dict[str, str], problem: str) -> None:
     problems = deployment_problems(_with(stage, **change), stage)
@@ -94,7 +157,9 @@ def test_a_stage_with_a_local_stand_in_is_refused(stage: str, change: dict[str, 
 def test_a_function_level_override_is_checked_too() -> None:
     """Chalice lets one function override the stage's variables (`lambda_functions.<name>`)."""
     config = copy.deepcopy(CONFIG)
-    config["stages"]["prod"]["lambda_functions"]["clear_offers"]["environment_variables"] = {"PAYMENT_GATEWAY": "sandbox"}
+    config["stages"]["prod"]["lambda_functions"]["clear_offers"]["environment_variables"] = {
+        "PAYMENT_GATEWAY": "sandbox"
+    }
     assert [p for p in deployment_problems(config, "prod") if p.startswith("clear_offers: PAYMENT_GATEWAY")]
 
 

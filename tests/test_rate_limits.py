@@ -1,5 +1,6 @@
 """Rate limits on sign-in, activation-code and money routes: 429 with Retry-After, counted in
 DynamoDB so every Lambda container shares the count."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -29,8 +30,13 @@ def test_sign_in_is_limited_per_client(api, tight):
 def test_activation_codes_are_limited_per_client(api, tight, new_customer):
     tight("activation_client", 2, 3600)
     customer = new_customer()
-    statuses = [api.post("/auth/passkeys/register/options", {"enrolment_handle": customer["enrolment_handle"], "activation_code": "WRONG-CODE-1"}).status
-                for _ in range(3)]
+    statuses = [
+        api.post(
+            "/auth/passkeys/register/options",
+            {"enrolment_handle": customer["enrolment_handle"], "activation_code": "WRONG-CODE-1"},
+        ).status
+        for _ in range(3)
+    ]
     assert statuses == [401, 401, 429]
 
 
@@ -53,10 +59,22 @@ def test_payments_are_limited_per_customer_and_concurrency_does_not_slip_past(ap
     (enrolled, bill_id, method), (other, other_bill, other_method) = bills
     body = {"amount": 100, "payment_method_id": method}
     with ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda _: api.post(f"/bills/{bill_id}/payments/challenge", body, token=enrolled.token).status, range(8)))
+        statuses = list(
+            pool.map(
+                lambda _: api.post(f"/bills/{bill_id}/payments/challenge", body, token=enrolled.token).status,
+                range(8),
+            )
+        )
     assert sorted(statuses) == [200] * 4 + [429] * 4  # the count is a conditional write, not a read
     # Another customer has their own budget.
-    assert api.post(f"/bills/{other_bill}/payments/challenge", {"amount": 100, "payment_method_id": other_method}, token=other.token).status == 200
+    assert (
+        api.post(
+            f"/bills/{other_bill}/payments/challenge",
+            {"amount": 100, "payment_method_id": other_method},
+            token=other.token,
+        ).status
+        == 200
+    )
 
 
 def test_bids_are_limited_per_customer(api, tight, enrol, app_module):
@@ -66,7 +84,9 @@ def test_bids_are_limited_per_customer(api, tight, enrol, app_module):
     offer_id = app_module.admin_create_offer(offer_event(), None)["offer_id"]
     enrolled, method = _card_holder(api, enrol)
     body = {"amount": 2000, "payment_method_id": method}
-    statuses = [api.post(f"/offers/{offer_id}/bid/challenge", body, token=enrolled.token).status for _ in range(2)]
+    statuses = [
+        api.post(f"/offers/{offer_id}/bid/challenge", body, token=enrolled.token).status for _ in range(2)
+    ]
     assert statuses == [200, 200]
     assert api.delete(f"/offers/{offer_id}/bid", token=enrolled.token).status == 429
 
@@ -77,9 +97,16 @@ def test_ipv6_clients_are_counted_per_64_prefix(tight):
     from chalicelib.api import ratelimit
     from chalicelib.errors import TooManyAttempts
 
-    assert ratelimit.client_key("2001:db8:1:2:aaaa::1") == ratelimit.client_key("2001:db8:1:2:ffff:ffff:ffff:fffe") == "2001:db8:1:2::/64"
+    assert (
+        ratelimit.client_key("2001:db8:1:2:aaaa::1")
+        == ratelimit.client_key("2001:db8:1:2:ffff:ffff:ffff:fffe")
+        == "2001:db8:1:2::/64"
+    )
     assert ratelimit.client_key("2001:db8:1:3::1") != ratelimit.client_key("2001:db8:1:2::1")
-    assert ratelimit.client_key("::ffff:192.0.2.7") == "192.0.2.7" and ratelimit.client_key("192.0.2.7") == "192.0.2.7"
+    assert (
+        ratelimit.client_key("::ffff:192.0.2.7") == "192.0.2.7"
+        and ratelimit.client_key("192.0.2.7") == "192.0.2.7"
+    )
     tight("sign_in_client", 2, 3600)
     import secrets
 

@@ -1,4 +1,5 @@
 """The documents that tie the native apps to our RP ID, from configuration."""
+
 from __future__ import annotations
 
 
@@ -23,11 +24,15 @@ def test_android_origin_and_asset_links_follow_the_signing_certificate(monkeypat
     config.get_settings.cache_clear()
     try:
         settings = config.get_settings()
-        assert settings.allowed_origins[-1] == "android:apk-key-hash:q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s"
+        assert (
+            settings.allowed_origins[-1] == "android:apk-key-hash:q6urq6urq6urq6urq6urq6urq6urq6urq6urq6urq6s"
+        )
         statement = wellknown.assetlinks()[0]
         assert "delegate_permission/common.get_login_creds" in statement["relation"]
         assert statement["target"]["sha256_cert_fingerprints"] == [fingerprint]
-        assert wellknown.apple_app_site_association() == {"webcredentials": {"apps": ["TEAM123.com.example.selfcare"]}}
+        assert wellknown.apple_app_site_association() == {
+            "webcredentials": {"apps": ["TEAM123.com.example.selfcare"]}
+        }
     finally:
         config.get_settings.cache_clear()
 
@@ -42,6 +47,8 @@ def test_an_android_app_signs_in_with_its_apk_key_hash_origin(monkeypatch, api, 
         enrolled = enrol()
         android_origin = config.android_origin(fingerprint)
         assert sign_in(enrolled.authenticator, origin=android_origin).status == 200
-        assert sign_in(enrolled.authenticator, origin=config.android_origin(":".join(["EF"] * 32))).status == 401
+        assert (
+            sign_in(enrolled.authenticator, origin=config.android_origin(":".join(["EF"] * 32))).status == 401
+        )
     finally:
         config.get_settings.cache_clear()

@@ -1,4 +1,5 @@
 """The plan and option catalogue: data that admins edit (`admin_upsert_catalog`)."""
+
 from __future__ import annotations
 
 from typing import Any, Literal

@@ -4,11 +4,12 @@ A cycle starts on the line's anchor day (1..28) and ends the day before the next
 count in the cycle they occurred in (UTC), however late they arrive. Base units are stored (data KB,
 voice seconds, SMS); allowances are in MB, minutes and messages, as plans are sold.
 """
+
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 KINDS = ("data", "voice", "sms")
@@ -61,7 +62,7 @@ class Figure:
 
     @property
     def elapsed_days(self) -> float:
-        begin = datetime.combine(self.start, datetime.min.time(), tzinfo=timezone.utc)
+        begin = datetime.combine(self.start, datetime.min.time(), tzinfo=UTC)
         return max(0.0, (self.now - begin).total_seconds() / 86400)
 
     @property
@@ -108,9 +109,23 @@ class Figure:
         }
 
 
-def figures(*, plan: dict[str, Any], options: list[dict[str, Any]], totals: dict[str, float], start: date, now: datetime) -> list[Figure]:
+def figures(
+    *,
+    plan: dict[str, Any],
+    options: list[dict[str, Any]],
+    totals: dict[str, float],
+    start: date,
+    now: datetime,
+) -> list[Figure]:
     end = next_cycle_start(start)
     return [
-        Figure(kind=k, used=to_allowance_unit(k, totals.get(k, 0)), included=included(plan, options, k), start=start, end=end, now=now)
+        Figure(
+            kind=k,
+            used=to_allowance_unit(k, totals.get(k, 0)),
+            included=included(plan, options, k),
+            start=start,
+            end=end,
+            now=now,
+        )
         for k in KINDS
     ]

@@ -10,13 +10,14 @@ others are counted. Records count in the cycle they occurred in, however late th
 After the writes, each touched current cycle is checked for thresholds (80 %, 100 %) and pace,
 raised through `notify` with dedup keys, so each fires once per allowance and cycle.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
@@ -62,9 +63,9 @@ class UsageRecord(Strict):
     def _utc(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("occurred_at needs a time zone (UTC, ...Z)")
-        if value.astimezone(timezone.utc) > now().replace(microsecond=0) + _FUTURE_SLACK:
+        if value.astimezone(UTC) > now().replace(microsecond=0) + _FUTURE_SLACK:
             raise ValueError("occurred_at is in the future")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
 
 @dataclass
@@ -107,7 +108,12 @@ def parse_messages(messages: list[tuple[str, str]]) -> tuple[list[tuple[str, Usa
                 valid.append((message_id, UsageRecord.model_validate(raw)))
             except ValidationError as error:
                 rejected += 1
-                log_event("usage_record_rejected", message=message_id, index=index, reason=describe_validation_error(error, most=3))
+                log_event(
+                    "usage_record_rejected",
+                    message=message_id,
+                    index=index,
+                    reason=describe_validation_error(error, most=3),
+                )
     return valid, rejected
 
 
@@ -124,7 +130,12 @@ def ingest(messages: list[tuple[str, str]]) -> BatchResult:
         day = record.occurred_at.date()
         group = days.setdefault(
             (record.line_id, day),
-            _Day(customer_id=owner.customer_id, line_id=record.line_id, day=day, cycle=cycles.cycle_start(day, int(owner.anchor_day))),
+            _Day(
+                customer_id=owner.customer_id,
+                line_id=record.line_id,
+                day=day,
+                cycle=cycles.cycle_start(day, int(owner.anchor_day)),
+            ),
         )
         group.records.setdefault(record_hash(record.event_id), record)
         group.messages.add(message_id)
@@ -137,7 +148,9 @@ def ingest(messages: list[tuple[str, str]]) -> BatchResult:
             new, dup = _write_day(group)
             counted, duplicates = counted + new, duplicates + dup
         except Exception as error:  # noqa: BLE001 - this day's messages are retried, the rest stand
-            log_event("usage_day_failed", line=group.line_id, day=group.day.isoformat(), error=type(error).__name__)
+            log_event(
+                "usage_day_failed", line=group.line_id, day=group.day.isoformat(), error=type(error).__name__
+            )
             failed |= group.messages
             continue
         key = (group.customer_id, group.line_id, group.cycle)
@@ -151,12 +164,30 @@ def ingest(messages: list[tuple[str, str]]) -> BatchResult:
             check_alerts(customer_id=customer_id, line_id=line_id)
         except Exception as error:  # noqa: BLE001 - alerts are retried with the next batch of this line
             log_event("usage_alert_check_failed", line=line_id, error=type(error).__name__)
-    log_event("usage_batch", counted=counted, duplicates=duplicates, rejected=rejected, failed_messages=len(failed), days=len(days))
+    log_event(
+        "usage_batch",
+        counted=counted,
+        duplicates=duplicates,
+        rejected=rejected,
+        failed_messages=len(failed),
+        days=len(days),
+    )
     if rejected:
         emit("UsageRecordsRejected", rejected)
     if newest:  # how far behind real time the feed is: the newest record counted in this batch
-        emit("UsageIngestionLagSeconds", max(0.0, (now() - max(datetime.fromisoformat(m.replace("Z", "+00:00")) for m in newest.values())).total_seconds()), "Seconds")
-    return BatchResult(counted=counted, duplicates=duplicates, rejected=rejected, failed_messages=sorted(failed))
+        emit(
+            "UsageIngestionLagSeconds",
+            max(
+                0.0,
+                (
+                    now() - max(datetime.fromisoformat(m.replace("Z", "+00:00")) for m in newest.values())
+                ).total_seconds(),
+            ),
+            "Seconds",
+        )
+    return BatchResult(
+        counted=counted, duplicates=duplicates, rejected=rejected, failed_messages=sorted(failed)
+    )
 
 
 def _owners(line_ids: set[str]) -> dict[str, LineOwner]:
@@ -216,7 +247,12 @@ def _write_chunk(group: _Day, records: dict[str, UsageRecord]) -> int:
                     ],
                 )
         except ConditionsFailed:
-            counted = DailyUsage.get(pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}", consistent_read=True).counted or set()
+            counted = (
+                DailyUsage.get(
+                    pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}", consistent_read=True
+                ).counted
+                or set()
+            )
             pending = {h: r for h, r in pending.items() if h not in counted}
             continue
         return len(pending)
@@ -229,7 +265,10 @@ def _advance_as_of(cycle: CycleUsage, newest: str) -> None:
     from pynamodb.exceptions import UpdateError
 
     try:
-        cycle.update(actions=[CycleUsage.as_of.set(newest)], condition=CycleUsage.as_of.does_not_exist() | (CycleUsage.as_of < newest))
+        cycle.update(
+            actions=[CycleUsage.as_of.set(newest)],
+            condition=CycleUsage.as_of.does_not_exist() | (CycleUsage.as_of < newest),
+        )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
@@ -250,7 +289,13 @@ def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
         return []
     totals = {k: float(getattr(usage, cycles.BASE_ATTR[k]) or 0) for k in cycles.KINDS}
     raised = []
-    for figure in cycles.figures(plan=line.plan.as_dict(), options=[plain(o) for o in (line.options or [])], totals=totals, start=start, now=moment):
+    for figure in cycles.figures(
+        plan=line.plan.as_dict(),
+        options=[plain(o) for o in (line.options or [])],
+        totals=totals,
+        start=start,
+        now=moment,
+    ):
         if figure.included is None or not figure.included:
             continue
         base = {
@@ -264,11 +309,25 @@ def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
         for threshold in THRESHOLDS:
             if (figure.percent or 0) >= threshold:
                 key = f"usage:{line_id}:{start.isoformat()}:{figure.kind}:{threshold}"
-                inbox.notify(customer_id=customer_id, kind=f"usage.threshold_{threshold}", data={**base, "percent": str(threshold)}, dedup_key=key)
+                inbox.notify(
+                    customer_id=customer_id,
+                    kind=f"usage.threshold_{threshold}",
+                    data={**base, "percent": str(threshold)},
+                    dedup_key=key,
+                )
                 raised.append(key)
         runs_out = figure.runs_out_on
-        if runs_out is not None and (figure.percent or 0) < 100 and (figure.end - runs_out).days > PACE_MARGIN_DAYS:
+        if (
+            runs_out is not None
+            and (figure.percent or 0) < 100
+            and (figure.end - runs_out).days > PACE_MARGIN_DAYS
+        ):
             key = f"usage:{line_id}:{start.isoformat()}:{figure.kind}:pace"
-            inbox.notify(customer_id=customer_id, kind="usage.pace", data={**base, "runs_out_on": runs_out.isoformat()}, dedup_key=key)
+            inbox.notify(
+                customer_id=customer_id,
+                kind="usage.pace",
+                data={**base, "runs_out_on": runs_out.isoformat()},
+                dedup_key=key,
+            )
             raised.append(key)
     return raised

@@ -1,4 +1,5 @@
 """A customer's lines: set by admins (`admin_set_line`), read by the customer."""
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -35,13 +36,17 @@ def set_line(event: SetLineEvent) -> dict[str, Any]:
     try:
         customer_id = CustomerNumber.get(number_pk(event.customer_number), "CUSTNUM").customer_id
     except CustomerNumber.DoesNotExist:
-        raise NotFound(f"No customer with number {event.customer_number}.", code="customer_not_found") from None
+        raise NotFound(
+            f"No customer with number {event.customer_number}.", code="customer_not_found"
+        ) from None
     plan = catalog.get("plan", event.plan_id)
     options = [catalog.get("option", o) for o in event.option_ids]
     allowed = set(plan.compatible_options or [])
     wrong = [o.entry_id for o in options if o.entry_id not in allowed]
     if wrong:
-        raise ValidationFailed(f"Options {wrong} cannot be added to plan {plan.entry_id}.", code="option_not_compatible")
+        raise ValidationFailed(
+            f"Options {wrong} cannot be added to plan {plan.entry_id}.", code="option_not_compatible"
+        )
     moment = iso(now())
     try:
         existing = Line.get(*line_key(customer_id, event.line_id))
@@ -63,7 +68,9 @@ def set_line(event: SetLineEvent) -> dict[str, Any]:
     try:
         with transaction() as tx:
             tx.save(
-                LineOwner(f"LINE#{event.line_id}", "OWNER", customer_id=customer_id, anchor_day=event.anchor_day),
+                LineOwner(
+                    f"LINE#{event.line_id}", "OWNER", customer_id=customer_id, anchor_day=event.anchor_day
+                ),
                 condition=LineOwner.PK.does_not_exist() | (LineOwner.customer_id == customer_id),
                 label="owner",
             )

@@ -8,13 +8,15 @@ read, and each change is an alert. Requests are applied on their effective date 
 `apply_due_plan_changes` (a daily schedule); one request that fails never stops the others: it is
 logged, counted (`BatchItemFailed`) and stays pending, so the next run tries it again.
 """
+
 from __future__ import annotations
 
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from datetime import date, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 from chalicelib.account import catalog, cycles
 from chalicelib.account.views import line_and_cycles, owns_line
@@ -45,8 +47,14 @@ def preview(*, customer_id: str, line_id: str, plan_id: str) -> dict[str, Any]:
     allowances = []
     for kind in cycles.KINDS:
         before, after = cycles.included(current, options, kind), cycles.included(target, kept, kind)
-        change = "same" if before == after else ("up" if after is None or (before is not None and after > before) else "down")
-        allowances.append({"kind": kind, "unit": cycles.UNIT[kind], "before": before, "after": after, "change": change})
+        change = (
+            "same"
+            if before == after
+            else ("up" if after is None or (before is not None and after > before) else "down")
+        )
+        allowances.append(
+            {"kind": kind, "unit": cycles.UNIT[kind], "before": before, "after": after, "change": change}
+        )
     price_before = int(current["price_amount"]) + sum(int(o["price_amount"]) for o in options)
     price_after = int(target["price_amount"]) + sum(int(o["price_amount"]) for o in kept)
     effective = cycles.next_cycle_start(cycles.cycle_start(now().date(), int(line.anchor_day)))
@@ -66,7 +74,14 @@ def preview(*, customer_id: str, line_id: str, plan_id: str) -> dict[str, Any]:
         },
         "effective_date": effective.isoformat(),
     }
-    PlanChangePreview(customer_pk(customer_id), f"PREVIEW#{token}", line_id=line_id, plan_id=plan_id, summary=summary, expires_at=epoch(expires)).save()
+    PlanChangePreview(
+        customer_pk(customer_id),
+        f"PREVIEW#{token}",
+        line_id=line_id,
+        plan_id=plan_id,
+        summary=summary,
+        expires_at=epoch(expires),
+    ).save()
     return {**summary, "preview_token": token, "preview_expires_at": iso(expires)}
 
 
@@ -77,15 +92,24 @@ def request(*, customer_id: str, line_id: str, plan_id: str, preview_token: str)
     except PlanChangePreview.DoesNotExist:
         if not owns_line(customer_id, line_id):  # another customer's line: as unknown as any (404)
             raise NotFound("No such line.", code="line_not_found") from None
-        raise ValidationFailed("Show the preview first: this preview token is unknown or already used.", code="preview_required") from None
+        raise ValidationFailed(
+            "Show the preview first: this preview token is unknown or already used.", code="preview_required"
+        ) from None
     if shown.line_id != line_id or shown.plan_id != plan_id:
-        raise ValidationFailed("This preview was for another line or plan: preview this change first.", code="preview_mismatch")
+        raise ValidationFailed(
+            "This preview was for another line or plan: preview this change first.", code="preview_mismatch"
+        )
     if (shown.expires_at or 0) <= epoch(now()):
-        raise Expired("This preview is more than 15 minutes old: preview the change again.", code="preview_expired")
+        raise Expired(
+            "This preview is more than 15 minutes old: preview the change again.", code="preview_expired"
+        )
     summary = shown.summary.as_dict()
     moment = iso(now())
     request_id = f"req_{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
-    reason = {"fr": f"Prévu pour le {summary['effective_date']}.", "en": f"Scheduled for {summary['effective_date']}."}
+    reason = {
+        "fr": f"Prévu pour le {summary['effective_date']}.",
+        "en": f"Scheduled for {summary['effective_date']}.",
+    }
     item = ServiceRequest(
         pk,
         f"REQUEST#{request_id}",
@@ -105,12 +129,28 @@ def request(*, customer_id: str, line_id: str, plan_id: str, preview_token: str)
     )
     try:
         with transaction() as tx:
-            tx.delete(shown, condition=PlanChangePreview.PK.exists(), label="preview")  # a preview confirms once
+            tx.delete(
+                shown, condition=PlanChangePreview.PK.exists(), label="preview"
+            )  # a preview confirms once
             tx.save(item)
             # One pending plan change per line: the marker lives as long as the request is pending.
-            tx.save(ServiceRequest(pk, f"PENDING#{line_id}", request_id=request_id, customer_id=customer_id, request_kind="marker",
-                                   line_id=line_id, status="pending", reason="", history=[], created_at=moment, updated_at=moment),
-                    condition=ServiceRequest.PK.does_not_exist(), label="one_pending")
+            tx.save(
+                ServiceRequest(
+                    pk,
+                    f"PENDING#{line_id}",
+                    request_id=request_id,
+                    customer_id=customer_id,
+                    request_kind="marker",
+                    line_id=line_id,
+                    status="pending",
+                    reason="",
+                    history=[],
+                    created_at=moment,
+                    updated_at=moment,
+                ),
+                condition=ServiceRequest.PK.does_not_exist(),
+                label="one_pending",
+            )
     except ConditionsFailed as failed:
         if "one_pending" in failed.labels:
             raise Conflict("A plan change is already pending on this line.", code="request_pending") from None
@@ -129,14 +169,19 @@ def request_to_wire(item: ServiceRequest, language: str = "en") -> dict[str, Any
         "reason": item.reason,
         "effective_date": item.effective_date,
         "detail": {k: v for k, v in detail.items() if k != "reason_i18n"},
-        "history": [{"status": h["status"], "reason": h["reason"], "at": h["at"]} for h in (plain(x) for x in item.history)],
+        "history": [
+            {"status": h["status"], "reason": h["reason"], "at": h["at"]}
+            for h in (plain(x) for x in item.history)
+        ],
         "created_at": item.created_at,
         "updated_at": item.updated_at,
     }
 
 
 def list_requests(*, customer_id: str) -> list[dict[str, Any]]:
-    items = ServiceRequest.query(customer_pk(customer_id), ServiceRequest.SK.startswith("REQUEST#"), scan_index_forward=False, limit=50)
+    items = ServiceRequest.query(
+        customer_pk(customer_id), ServiceRequest.SK.startswith("REQUEST#"), scan_index_forward=False, limit=50
+    )
     return [request_to_wire(i) for i in items]
 
 
@@ -158,7 +203,13 @@ def _tell(item: ServiceRequest, status: str, reason: dict[str, str]) -> None:
     )
 
 
-def _resolve(item: ServiceRequest, status: str, reason: dict[str, str], line_update: Line | None = None, actions: list[Any] | None = None) -> None:
+def _resolve(
+    item: ServiceRequest,
+    status: str,
+    reason: dict[str, str],
+    line_update: Line | None = None,
+    actions: list[Any] | None = None,
+) -> None:
     moment = iso(now())
     with transaction() as tx:
         tx.update(
@@ -166,7 +217,9 @@ def _resolve(item: ServiceRequest, status: str, reason: dict[str, str], line_upd
             actions=[
                 ServiceRequest.status.set(status),
                 ServiceRequest.reason.set(reason["en"]),
-                ServiceRequest.history.set(ServiceRequest.history.append([{"status": status, "reason": reason, "at": moment}])),
+                ServiceRequest.history.set(
+                    ServiceRequest.history.append([{"status": status, "reason": reason, "at": moment}])
+                ),
                 ServiceRequest.updated_at.set(moment),
                 ServiceRequest.GSI1PK.remove(),
                 ServiceRequest.GSI1SK.remove(),
@@ -195,7 +248,13 @@ def apply_due(*, today: date | None = None) -> dict[str, str]:
             except ConditionsFailed:
                 outcomes[request_id] = "already resolved"
             except Exception as error:  # noqa: BLE001 - one request must not stop the others
-                log_event("batch_item_failed", level=logging.ERROR, job="apply_plan_changes", request=request_id, error=type(error).__name__)
+                log_event(
+                    "batch_item_failed",
+                    level=logging.ERROR,
+                    job="apply_plan_changes",
+                    request=request_id,
+                    error=type(error).__name__,
+                )
                 emit("BatchItemFailed")
                 outcomes[request_id] = "failed"
     return outcomes
@@ -216,15 +275,35 @@ def _apply(item: ServiceRequest) -> str:
         _resolve(item, "rejected", {"fr": "La ligne n'existe plus.", "en": "The line no longer exists."})
         return "rejected"
     if line.status != "active":
-        _resolve(item, "rejected", {"fr": "La ligne est suspendue : contactez-nous pour la réactiver.", "en": "The line is suspended: contact us to reactivate it."})
+        _resolve(
+            item,
+            "rejected",
+            {
+                "fr": "La ligne est suspendue : contactez-nous pour la réactiver.",
+                "en": "The line is suspended: contact us to reactivate it.",
+            },
+        )
         return "rejected"
     try:
         target = catalog.snapshot(catalog.get("plan", detail["to_plan"]["id"]))
     except NotFound:
-        _resolve(item, "rejected", {"fr": "Cette offre n'est plus proposée.", "en": "This plan is no longer offered."})
+        _resolve(
+            item,
+            "rejected",
+            {"fr": "Cette offre n'est plus proposée.", "en": "This plan is no longer offered."},
+        )
         return "rejected"
     kept_ids = {o["id"] for o in detail.get("options_kept", [])}
     kept = [plain(o) for o in (line.options or []) if plain(o)["id"] in kept_ids]
-    reason = {"fr": f"Votre nouvelle offre est active depuis le {item.effective_date}.", "en": f"Your new plan is active since {item.effective_date}."}
-    _resolve(item, "done", reason, line, [Line.plan.set(target), Line.options.set(kept), Line.updated_at.set(iso(now()))])
+    reason = {
+        "fr": f"Votre nouvelle offre est active depuis le {item.effective_date}.",
+        "en": f"Your new plan is active since {item.effective_date}.",
+    }
+    _resolve(
+        item,
+        "done",
+        reason,
+        line,
+        [Line.plan.set(target), Line.options.set(kept), Line.updated_at.set(iso(now()))],
+    )
     return "done"

@@ -1,5 +1,6 @@
 """`PATCH /me`: what a customer may change about themselves (contact details, language, time zone,
 postal address). Name and customer number are not theirs to change here."""
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -73,5 +74,7 @@ def patch(*, customer_id: str, changes: ProfilePatch) -> dict[str, Any]:
             old = getattr(before, name)
             old_plain = old.as_dict() if hasattr(old, "as_dict") else old
             if name in fields and fields[name] != old_plain:
-                security_events.account_changed(customer_id, name, old=stepup.masked(name, old_plain) if old_plain else None)
+                security_events.account_changed(
+                    customer_id, name, old=stepup.masked(name, old_plain) if old_plain else None
+                )
     return profile_to_wire(customer)

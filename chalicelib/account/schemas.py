@@ -1,4 +1,5 @@
 """Query strings and bodies of the account routes: allow-lists."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -9,7 +10,6 @@ from chalicelib.common.strict import Strict
 
 LINE_ID = r"ln_[a-z0-9]{4,32}"
 PLAN_ID = r"^[a-z0-9][a-z0-9_-]{1,40}$"
-
 
 
 class DailyQuery(Strict):

@@ -3,6 +3,7 @@
 Lines (`LINE#<id>#META`) and their cycle totals (`LINE#<id>#C#<start>`) sit in the customer's
 partition between `LINE#` and `PROFILE`, with the profile itself: one Query returns all of `GET /me`.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -18,7 +19,9 @@ ATTENTION_PERCENT = 80
 MAX_DAILY_RANGE = 93
 
 
-def _current_totals(line: Line, usage: dict[str, CycleUsage], moment: datetime) -> tuple[date, CycleUsage | None]:
+def _current_totals(
+    line: Line, usage: dict[str, CycleUsage], moment: datetime
+) -> tuple[date, CycleUsage | None]:
     start = cycles.cycle_start(moment.date(), int(line.anchor_day))
     return start, usage.get(start.isoformat())
 
@@ -31,10 +34,16 @@ def _totals(item: CycleUsage | None) -> dict[str, float]:
 
 def _usage_block(line: Line, item: CycleUsage | None, start: date, moment: datetime) -> dict[str, Any]:
     options = [plain(o) for o in (line.options or [])]
-    figures = cycles.figures(plan=line.plan.as_dict(), options=options, totals=_totals(item), start=start, now=moment)
+    figures = cycles.figures(
+        plan=line.plan.as_dict(), options=options, totals=_totals(item), start=start, now=moment
+    )
     end = cycles.next_cycle_start(start)
     return {
-        "cycle": {"start": start.isoformat(), "end": (end - timedelta(days=1)).isoformat(), "days_left": max(0, (end - moment.date()).days)},
+        "cycle": {
+            "start": start.isoformat(),
+            "end": (end - timedelta(days=1)).isoformat(),
+            "days_left": max(0, (end - moment.date()).days),
+        },
         "as_of": item.as_of if item else None,
         "allowances": [f.to_wire() for f in figures],
     }
@@ -49,26 +58,45 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
     lines = [i for i in items if isinstance(i, Line)]
     usage = {(u.line_id, u.cycle_start): u for u in items if isinstance(u, CycleUsage)}
     wire_lines, attention = [], []
-    for line in sorted(lines, key=lambda l: l.created_at):
+    for line in sorted(lines, key=lambda item: item.created_at):
         start = cycles.cycle_start(moment.date(), int(line.anchor_day))
         block = _usage_block(line, usage.get((line.line_id, start.isoformat())), start, moment)
         wire_lines.append({**line_to_wire(line, customer.language), "usage": block})
         for allowance in block["allowances"]:
-            if allowance["percent"] is not None and allowance["percent"] >= ATTENTION_PERCENT and allowance["included"]:
-                attention.append({
-                    "type": "usage_high",
-                    "line_id": line.line_id,
-                    "allowance": allowance["kind"],
-                    "percent": allowance["percent"],
-                    "deep_link": f"selfcare://lines/{line.line_id}/usage",
-                })
+            if (
+                allowance["percent"] is not None
+                and allowance["percent"] >= ATTENTION_PERCENT
+                and allowance["included"]
+            ):
+                attention.append(
+                    {
+                        "type": "usage_high",
+                        "line_id": line.line_id,
+                        "allowance": allowance["kind"],
+                        "percent": allowance["percent"],
+                        "deep_link": f"selfcare://lines/{line.line_id}/usage",
+                    }
+                )
     for notice in (i for i in items if isinstance(i, Notice)):
         if notice.notice_kind == "bill_due":
-            attention.append({"type": "bill_due", "bill_id": notice.bill_id, "due_date": notice.due_date,
-                              "amount": {"amount": int(notice.amount or 0), "currency": notice.currency}, "deep_link": f"selfcare://bills/{notice.bill_id}"})
+            attention.append(
+                {
+                    "type": "bill_due",
+                    "bill_id": notice.bill_id,
+                    "due_date": notice.due_date,
+                    "amount": {"amount": int(notice.amount or 0), "currency": notice.currency},
+                    "deep_link": f"selfcare://bills/{notice.bill_id}",
+                }
+            )
         elif notice.notice_kind == "payment_failed":
-            attention.append({"type": "payment_failed", "bill_id": notice.bill_id, "message": notice.message,
-                              "deep_link": f"selfcare://bills/{notice.bill_id}"})
+            attention.append(
+                {
+                    "type": "payment_failed",
+                    "bill_id": notice.bill_id,
+                    "message": notice.message,
+                    "deep_link": f"selfcare://bills/{notice.bill_id}",
+                }
+            )
     return {"profile": profile_to_wire(customer), "lines": wire_lines, "attention": attention}
 
 
@@ -87,7 +115,14 @@ def profile_to_wire(customer: Customer) -> dict[str, Any]:
 
 def line_and_cycles(customer_id: str, line_id: str) -> tuple[Line, dict[str, CycleUsage]]:
     """One Query, newest first: the line (`#META` sorts last) then its latest cycles."""
-    items = list(Item.query(customer_pk(customer_id), Item.SK.startswith(f"LINE#{line_id}#"), scan_index_forward=False, limit=3))
+    items = list(
+        Item.query(
+            customer_pk(customer_id),
+            Item.SK.startswith(f"LINE#{line_id}#"),
+            scan_index_forward=False,
+            limit=3,
+        )
+    )
     line = next((i for i in items if isinstance(i, Line)), None)
     if line is None:
         raise NotFound("No such line.", code="line_not_found")
@@ -103,7 +138,8 @@ def line_view(*, customer_id: str, line_id: str) -> dict[str, Any]:
     return {
         **line_to_wire(line, customer_language),
         "allowances": {
-            kind: {"included": cycles.included(line.plan.as_dict(), options, kind), "unit": cycles.UNIT[kind]} for kind in cycles.KINDS
+            kind: {"included": cycles.included(line.plan.as_dict(), options, kind), "unit": cycles.UNIT[kind]}
+            for kind in cycles.KINDS
         },
         "cycle": {"start": start.isoformat(), "end": (end - timedelta(days=1)).isoformat()},
     }
@@ -124,7 +160,12 @@ def daily_usage(*, customer_id: str, line_id: str, start: date, end: date) -> di
     pk = customer_pk(customer_id)
     days = {
         d.day: d
-        for d in DailyUsage.query(pk, DailyUsage.SK.between(f"USAGEDAY#{line_id}#{start.isoformat()}", f"USAGEDAY#{line_id}#{end.isoformat()}"))
+        for d in DailyUsage.query(
+            pk,
+            DailyUsage.SK.between(
+                f"USAGEDAY#{line_id}#{start.isoformat()}", f"USAGEDAY#{line_id}#{end.isoformat()}"
+            ),
+        )
     }
     if not days and not owns_line(customer_id, line_id):
         raise NotFound("No such line.", code="line_not_found")
@@ -132,7 +173,17 @@ def daily_usage(*, customer_id: str, line_id: str, start: date, end: date) -> di
     day = start
     while day <= end:
         item = days.get(day.isoformat())
-        series.append({"date": day.isoformat(), **{k: cycles.to_allowance_unit(k, float(getattr(item, cycles.BASE_ATTR[k]) or 0) if item else 0) for k in cycles.KINDS}})
+        series.append(
+            {
+                "date": day.isoformat(),
+                **{
+                    k: cycles.to_allowance_unit(
+                        k, float(getattr(item, cycles.BASE_ATTR[k]) or 0) if item else 0
+                    )
+                    for k in cycles.KINDS
+                },
+            }
+        )
         day += timedelta(days=1)
     return {"line_id": line_id, "units": dict(cycles.UNIT), "days": series}
 

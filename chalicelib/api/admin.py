@@ -9,11 +9,13 @@ Every admin event may carry `operator` (who ran it: a name or an email); it is t
 the event is validated and logged with the Lambda request id, so each change names who made it.
 The log line holds neither the event nor the result (which may hold an activation code).
 """
+
 from __future__ import annotations
 
 import logging
 import traceback
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -39,20 +41,28 @@ def _checked(event: Any) -> tuple[dict[str, Any], str | None]:
     """The event's fields without `operator`, and the operator; refused (ValidationFailed) when the
     event is not a JSON object, too deep, too large, or holds a card number or a bad operator."""
     if not isinstance(event, dict):
-        raise ValidationFailed("The event must be a JSON object, e.g. {\"customer_number\": \"C-1001\"}.", code="invalid_event")
+        raise ValidationFailed(
+            'The event must be a JSON object, e.g. {"customer_number": "C-1001"}.', code="invalid_event"
+        )
     try:
         check_value(event, max_bytes=MAX_ADMIN_EVENT_BYTES, max_depth=MAX_JSON_DEPTH)
     except JsonRefused as refused:
         raise ValidationFailed(refused.message, code=_EVENT_CODES[refused.reason]) from None
     refuse_card_numbers(event)
     operator = event.get(OPERATOR_FIELD)
-    if operator is not None and not (isinstance(operator, str) and 0 < len(operator.strip()) <= MAX_OPERATOR_CHARS):
-        raise ValidationFailed(f"operator: who runs this (a name or an email), at most {MAX_OPERATOR_CHARS} characters.")
+    if operator is not None and not (
+        isinstance(operator, str) and 0 < len(operator.strip()) <= MAX_OPERATOR_CHARS
+    ):
+        raise ValidationFailed(
+            f"operator: who runs this (a name or an email), at most {MAX_OPERATOR_CHARS} characters."
+        )
     fields = {name: value for name, value in event.items() if name != OPERATOR_FIELD}
     return fields, operator.strip() if operator else None
 
 
-def run_admin(action: Callable[[E], dict[str, Any]], event_model: type[E], event: Any, *, context: Any = None) -> dict[str, Any]:
+def run_admin(
+    action: Callable[[E], dict[str, Any]], event_model: type[E], event: Any, *, context: Any = None
+) -> dict[str, Any]:
     name = getattr(action, "__name__", "admin")
     operator: str | None = None
     try:
@@ -64,10 +74,21 @@ def run_admin(action: Callable[[E], dict[str, Any]], event_model: type[E], event
     except DomainError as error:
         result = _error(error.code, error.message)
     except Exception as error:  # noqa: BLE001 - the console gets a JSON answer, never a stack trace
-        where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in traceback.extract_tb(error.__traceback__)][-5:]
+        where = [
+            f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in traceback.extract_tb(error.__traceback__)
+        ][-5:]
         log_event("unhandled_error", level=logging.ERROR, view=name, error=type(error).__name__, where=where)
-        result = _error("internal_error", "The function had a problem; see its log (search for the request id) and try again.")
+        result = _error(
+            "internal_error",
+            "The function had a problem; see its log (search for the request id) and try again.",
+        )
     failure = result.get("error") if isinstance(result, dict) else None
-    log_event("admin_action", action=name, ok=failure is None, error=failure.get("code") if isinstance(failure, dict) else None,
-              operator=operator, request_id=getattr(context, "aws_request_id", None))
+    log_event(
+        "admin_action",
+        action=name,
+        ok=failure is None,
+        error=failure.get("code") if isinstance(failure, dict) else None,
+        operator=operator,
+        request_id=getattr(context, "aws_request_id", None),
+    )
     return result

@@ -1,9 +1,10 @@
 """Bodies of the routes that change factors, contact details and payment methods: the capability's
 own body plus the step-up `confirmation` (see chalicelib/auth/stepup.py). Edge models only: the
 services keep their own schemas."""
+
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, RootModel
 
@@ -54,7 +55,9 @@ class RegisterOptionsBody(Strict):
         if signed_in and (self.enrolment_handle or self.activation_code):
             raise ValidationFailed("Send either an access token or an activation code, not both.")
         if not signed_in and self.confirmation is not None:
-            raise ValidationFailed("A confirmation is sent with an access token only (adding another passkey).")
+            raise ValidationFailed(
+                "A confirmation is sent with an access token only (adding another passkey)."
+            )
 
 
 # --- POST /me/step-up: which change to confirm -------------------------------------------------------
@@ -100,8 +103,20 @@ class _Autopay(Strict):
     enabled: bool
 
 
-class StepUpBody(RootModel[Annotated[Union[_PasskeyAdd, _PasskeyRemove, _ProfileUpdate, _MethodAdd, _MethodRemove, _MethodDefault, _Autopay],
-                                     Field(discriminator="action")]]):
+class StepUpBody(
+    RootModel[
+        Annotated[
+            _PasskeyAdd
+            | _PasskeyRemove
+            | _ProfileUpdate
+            | _MethodAdd
+            | _MethodRemove
+            | _MethodDefault
+            | _Autopay,
+            Field(discriminator="action"),
+        ]
+    ]
+):
     """One change to confirm, with exactly the parameters the change itself will carry."""
 
     def params(self) -> dict[str, Any]:
@@ -111,10 +126,15 @@ class StepUpBody(RootModel[Annotated[Union[_PasskeyAdd, _PasskeyRemove, _Profile
 
 def contact_params(changes: ProfilePatch) -> dict[str, Any] | None:
     """The contact part of a profile change, as bound into its confirmation; None if there is none."""
-    contact = changes.model_dump(include=set(CONTACT_FIELDS), exclude_unset=True, exclude_none=True, mode="json")
+    contact = changes.model_dump(
+        include=set(CONTACT_FIELDS), exclude_unset=True, exclude_none=True, mode="json"
+    )
     return {"changes": contact} if contact else None
 
 
 def step_up_required(action: str) -> Unauthenticated:
-    return Unauthenticated(f"This change needs your passkey: ask POST /me/step-up for `{action}`, confirm, and send the "
-                           "`confirmation` with it.", code="step_up_required")
+    return Unauthenticated(
+        f"This change needs your passkey: ask POST /me/step-up for `{action}`, confirm, and send the "
+        "`confirmation` with it.",
+        code="step_up_required",
+    )

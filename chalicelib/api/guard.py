@@ -6,6 +6,7 @@ a local key file, RP ID localhost, empty native app ids...), one `unsafe_setting
 why and the `UnsafeSettings` metric fires its alarm; then every API request answers 503, the
 authorizer denies, and every other function raises, so nothing runs half-configured.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,5 +31,7 @@ def problems() -> tuple[str, ...]:
 
 def refuse_if_unsafe() -> None:
     if problems():
-        raise ServiceMisconfigured("The service is not configured for this stage and refuses to run; the operators have been alerted.",
-                                   code="service_misconfigured")
+        raise ServiceMisconfigured(
+            "The service is not configured for this stage and refuses to run; the operators have been alerted.",
+            code="service_misconfigured",
+        )

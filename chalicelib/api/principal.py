@@ -1,4 +1,5 @@
 """The API Gateway authorizer's decision, and reading its result in a route."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +20,9 @@ def authorize(auth_request: AuthRequest, *, refuse_all: bool = False) -> AuthRes
     """
     try:
         if refuse_all:
-            raise Unauthenticated("The service refuses to run with these settings.", code="service_misconfigured")
+            raise Unauthenticated(
+                "The service refuses to run with these settings.", code="service_misconfigured"
+            )
         principal = principal_from_header(auth_request.token)
     except Unauthenticated as refused:
         log_event("access_refused", reason=refused.code)
@@ -27,10 +30,14 @@ def authorize(auth_request: AuthRequest, *, refuse_all: bool = False) -> AuthRes
             "principalId": "anonymous",
             "policyDocument": {
                 "Version": "2012-10-17",
-                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [auth_request.method_arn]}],
+                "Statement": [
+                    {"Action": "execute-api:Invoke", "Effect": "Deny", "Resource": [auth_request.method_arn]}
+                ],
             },
         }
-    return AuthResponse(routes=["*"], principal_id=principal.customer_id, context={"session_id": principal.session_id})
+    return AuthResponse(
+        routes=["*"], principal_id=principal.customer_id, context={"session_id": principal.session_id}
+    )
 
 
 def principal(request: Request) -> Principal:

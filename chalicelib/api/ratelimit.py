@@ -4,6 +4,7 @@ request, shared by every Lambda container), answered 429 with Retry-After.
 Sign-in routes are limited per client (the source IP API Gateway saw: the caller is not known
 yet); money routes per customer. Limits are settings (`RATE_LIMITS`, see config.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,7 +43,11 @@ def check(name: str, key: str) -> None:
     window = RateWindow(f"RATE#{name}#{subject}", f"W#{window_s}#{start}")
     try:
         window.update(
-            actions=[RateWindow.type.set(RateWindow), RateWindow.count.add(1), RateWindow.expires_at.set(start + window_s + 60)],
+            actions=[
+                RateWindow.type.set(RateWindow),
+                RateWindow.count.add(1),
+                RateWindow.expires_at.set(start + window_s + 60),
+            ],
             condition=RateWindow.count.does_not_exist() | (RateWindow.count < limit),
         )
     except UpdateError as error:
@@ -51,4 +56,8 @@ def check(name: str, key: str) -> None:
         retry_after = max(1, int(start + window_s - clock) + 1)
         log_event("rate_limited", limit=name, retry_after=retry_after)
         emit("RateLimited")
-        raise TooManyAttempts(f"Too many requests: try again in {retry_after} seconds.", retry_after_s=retry_after, code="rate_limited") from None
+        raise TooManyAttempts(
+            f"Too many requests: try again in {retry_after} seconds.",
+            retry_after_s=retry_after,
+            code="rate_limited",
+        ) from None

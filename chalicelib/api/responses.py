@@ -1,11 +1,13 @@
 """Domain errors become HTTP responses here and nowhere else."""
+
 from __future__ import annotations
 
 import functools
 import json
 import logging
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from chalice import Response
 from chalice.app import Request
@@ -93,8 +95,17 @@ def handled(view: F) -> F:
             import traceback
 
             # One JSON line, like every other; the frames say where, the type what (no locals).
-            where = [f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}" for f in traceback.extract_tb(error.__traceback__)][-5:]
-            log_event("unhandled_error", level=logging.ERROR, view=view.__name__, error=type(error).__name__, where=where)
+            where = [
+                f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno}"
+                for f in traceback.extract_tb(error.__traceback__)
+            ][-5:]
+            log_event(
+                "unhandled_error",
+                level=logging.ERROR,
+                view=view.__name__,
+                error=type(error).__name__,
+                where=where,
+            )
             return error_response(500, "internal_error", "The service had a problem; please try again.")
 
     wrapper.__selfcare_handled__ = True  # type: ignore[attr-defined]
@@ -102,7 +113,9 @@ def handled(view: F) -> F:
 
 
 def ok(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
+    return Response(
+        body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def no_content() -> Response:
@@ -113,7 +126,9 @@ def normalise_chalice_error(response: Response) -> Response:
     """Chalice answers some requests itself (`{"Code", "Message"}`): give them our error shape."""
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "error" not in body:
-        code = _CHALICE_CODES.get(str(body["Code"]), "bad_request" if response.status_code < 500 else "internal_error")
+        code = _CHALICE_CODES.get(
+            str(body["Code"]), "bad_request" if response.status_code < 500 else "internal_error"
+        )
         message = _CHALICE_MESSAGES["internal_error" if response.status_code >= 500 else code]
         headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
         return error_response(response.status_code, code, message, headers)

@@ -5,6 +5,7 @@ read past 64 KB), its nesting depth (a scan of brackets, before the parser could
 parsing, a card-number scan of every parsed key and value, then the model. Every refusal is a 400
 whose message never repeats what was sent.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,15 @@ from chalicelib.errors import ValidationFailed
 
 M = TypeVar("M", bound=BaseModel)
 
-__all__ = ["MAX_BODY_BYTES", "MAX_JSON_DEPTH", "parse_body", "parse_idempotency_key", "parse_query", "path_id", "read_json_body"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_JSON_DEPTH",
+    "parse_body",
+    "parse_idempotency_key",
+    "parse_query",
+    "path_id",
+    "read_json_body",
+]
 
 _CODES = {"too_large": "body_too_large", "too_deep": "invalid_json", "invalid": "invalid_json"}
 # Query parameters whose refusal is told as the one thing the client can do about it.
@@ -68,7 +77,9 @@ def parse_query(model: type[M], params: dict[str, str] | None) -> M:
     except ValidationError as error:
         if all(issue["loc"][:1] == (_CURSOR_PARAMETER,) for issue in error.errors()):
             # Too long, or not a string: whatever it is, it is not a cursor we gave.
-            raise ValidationFailed("The cursor is not valid; start again without it.", code="invalid_cursor") from None
+            raise ValidationFailed(
+                "The cursor is not valid; start again without it.", code="invalid_cursor"
+            ) from None
         raise ValidationFailed(describe_validation_error(error)) from None
 
 
@@ -81,9 +92,17 @@ def path_id(value: str, *, pattern: str, what: str) -> str:
 
 def parse_idempotency_key(value: str | None, *, pattern: str) -> str:
     if not value:
-        raise ValidationFailed("Send an Idempotency-Key header (a new random value per payment, the same on retries).", code="idempotency_key_required")
+        raise ValidationFailed(
+            "Send an Idempotency-Key header (a new random value per payment, the same on retries).",
+            code="idempotency_key_required",
+        )
     if not re.fullmatch(pattern.strip("^$"), value):
-        raise ValidationFailed("The Idempotency-Key must be 8 to 128 letters, digits or _:.-", code="invalid_idempotency_key")
+        raise ValidationFailed(
+            "The Idempotency-Key must be 8 to 128 letters, digits or _:.-", code="invalid_idempotency_key"
+        )
     if contains_pan(value):  # it is stored: never a card number, even by mistake
-        raise ValidationFailed("The Idempotency-Key looks like a card number: use a random value (a UUID).", code="card_number_refused")
+        raise ValidationFailed(
+            "The Idempotency-Key looks like a card number: use a random value (a UUID).",
+            code="card_number_refused",
+        )
     return value

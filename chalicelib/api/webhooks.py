@@ -1,4 +1,5 @@
 """Provider webhooks (unauthenticated routes whose callers prove themselves by signature)."""
+
 from __future__ import annotations
 
 from chalice import Blueprint, Response
@@ -14,4 +15,8 @@ blueprint = Blueprint(__name__)
 def stripe_webhook() -> Response:
     request = blueprint.current_request
     # The raw bytes, as signed: never re-serialised JSON.
-    return ok(provider_events.handle(payload=request.raw_body or b"", signature=request.headers.get("stripe-signature")))
+    return ok(
+        provider_events.handle(
+            payload=request.raw_body or b"", signature=request.headers.get("stripe-signature")
+        )
+    )

@@ -13,6 +13,7 @@ Codes are stored as an scrypt hash; expire (72 h by default); work once (deleted
 transaction); a newer code (and its new handle) replaces the older one. Unknown and known handles
 get the same answers and the same work, so the route tells nothing about which exist.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -79,14 +80,25 @@ def new_code(*, customer_id: str, customer_number: str) -> tuple[NewActivationCo
         created_at=iso(moment),
         expires_at=epoch(expires),
     )
-    handle_item = EnrolmentHandle(_handle_pk(handle), "HANDLE", customer_id=customer_id, customer_number=customer_number,
-                                  code_id=code_id, expires_at=epoch(expires))
+    handle_item = EnrolmentHandle(
+        _handle_pk(handle),
+        "HANDLE",
+        customer_id=customer_id,
+        customer_number=customer_number,
+        code_id=code_id,
+        expires_at=epoch(expires),
+    )
     shown = "-".join(raw[i : i + 4] for i in range(0, CODE_LENGTH, 4))
-    return NewActivationCode(code=shown, enrolment_handle=handle, code_id=code_id, expires_at=iso(expires)), [code_item, handle_item]
+    return NewActivationCode(code=shown, enrolment_handle=handle, code_id=code_id, expires_at=iso(expires)), [
+        code_item,
+        handle_item,
+    ]
 
 
 def _invalid() -> Unauthenticated:
-    return Unauthenticated("The enrolment handle or activation code is not valid.", code="invalid_activation_code")
+    return Unauthenticated(
+        "The enrolment handle or activation code is not valid.", code="invalid_activation_code"
+    )
 
 
 def _wait(not_before: int, moment: int) -> TooManyAttempts:
@@ -118,16 +130,25 @@ def check(*, enrolment_handle: str, code: str) -> ValidActivation:
     activation = None
     if handle is not None:
         try:
-            activation = ActivationCode.get(number_pk(handle.customer_number), "ACTIVATION", consistent_read=True)
+            activation = ActivationCode.get(
+                number_pk(handle.customer_number), "ACTIVATION", consistent_read=True
+            )
         except ActivationCode.DoesNotExist:
             activation = None
         if activation is not None and activation.code_id != handle.code_id:
             activation = None  # a newer code was issued: this letter is void
     # Hash even when there is no code to compare with, so timing does not tell the cases apart.
-    candidate = _hash(code, customer_number=handle.customer_number if handle else "none", code_id=activation.code_id if activation else "none")
+    candidate = _hash(
+        code,
+        customer_number=handle.customer_number if handle else "none",
+        code_id=activation.code_id if activation else "none",
+    )
     if activation is not None and same(candidate, activation.code_hash):
         if (activation.expires_at or 0) <= moment:
-            raise Expired("This activation code has expired; ask customer care for a new one.", code="activation_code_expired")
+            raise Expired(
+                "This activation code has expired; ask customer care for a new one.",
+                code="activation_code_expired",
+            )
         return ValidActivation(customer_id=activation.customer_id, code_id=activation.code_id)
 
     failures = _count_failure(pk, moment)

@@ -7,6 +7,7 @@ algorithms are those we offered, origins match an exact list, the credential id 
 bytes, and the sign counter is judged by us (py_webauthn refuses any non-increasing pair, which
 would lock out authenticators that only reset) so that a regression can be recorded.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,7 +97,12 @@ class VerifiedAssertion:
 
 
 def registration_options(
-    *, challenge: bytes, user_handle: str, user_name: str, display_name: str, exclude: list[tuple[str, list[str]]]
+    *,
+    challenge: bytes,
+    user_handle: str,
+    user_name: str,
+    display_name: str,
+    exclude: list[tuple[str, list[str]]],
 ) -> dict[str, Any]:
     settings = get_settings()
     options = generate_registration_options(
@@ -138,13 +144,17 @@ def step_up_options(*, challenge: bytes, allow: list[tuple[str, list[str]]]) -> 
         rp_id=get_settings().rp_id,
         challenge=challenge,
         timeout=TIMEOUT_MS,
-        allow_credentials=[PublicKeyCredentialDescriptor(id=b64url_decode(c), transports=_transports(t)) for c, t in allow],
+        allow_credentials=[
+            PublicKeyCredentialDescriptor(id=b64url_decode(c), transports=_transports(t)) for c, t in allow
+        ],
         user_verification=UserVerificationRequirement.REQUIRED,
     )
     return json.loads(options_to_json(options))
 
 
-def verify_registration(*, credential: dict[str, Any], challenge: bytes, algorithms: list[int]) -> RegisteredCredential:
+def verify_registration(
+    *, credential: dict[str, Any], challenge: bytes, algorithms: list[int]
+) -> RegisteredCredential:
     settings = get_settings()
     try:
         parsed = parse_registration_credential_json(credential)

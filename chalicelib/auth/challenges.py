@@ -3,6 +3,7 @@
 py_webauthn is stateless: a challenge it is given again verifies again. Consuming is a delete
 conditioned on the item existing, so of two concurrent verifies with one challenge only one gets it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,7 +80,9 @@ def consume(*, challenge_id: str, purpose: str) -> ConsumedChallenge:
         )
     except DeleteError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise NotFound("Unknown or already used challenge; ask for new options.", code="challenge_not_found") from None
+            raise NotFound(
+                "Unknown or already used challenge; ask for new options.", code="challenge_not_found"
+            ) from None
         raise
     item = Challenge.from_raw_data(response["Attributes"])
     if item.purpose != purpose:

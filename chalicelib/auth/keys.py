@@ -13,6 +13,7 @@ signing keys are used.
 Both are reloaded every `JWT_KEY_REFRESH_SECONDS` (5 minutes): adding a key, switching the active
 kid or removing a key takes effect in every warm container within that time, no redeploy.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +21,10 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -52,7 +54,12 @@ def thumbprint_kid(private_key: ec.EllipticCurvePrivateKey) -> str:
     """RFC 7638 thumbprint of the public key: a stable kid that names the key itself."""
     numbers = private_key.public_key().public_numbers()
     canonical = json.dumps(
-        {"crv": "P-256", "kty": "EC", "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big"))},
+        {
+            "crv": "P-256",
+            "kty": "EC",
+            "x": b64url(numbers.x.to_bytes(32, "big")),
+            "y": b64url(numbers.y.to_bytes(32, "big")),
+        },
         separators=(",", ":"),
         sort_keys=True,
     )
@@ -61,7 +68,9 @@ def thumbprint_kid(private_key: ec.EllipticCurvePrivateKey) -> str:
 
 def new_key_document() -> dict[str, Any]:
     key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     kid = thumbprint_kid(key)
     return {"active_kid": kid, "keys": [{"kid": kid, "private_key_pem": pem.decode()}]}
 
@@ -104,7 +113,9 @@ def parse_key_document(text: str) -> KeyRing:
             keys[kid] = SigningKey(kid=kid, private_key=key)
         return KeyRing(active=keys[document["active_kid"]], keys=keys)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ServiceMisconfigured(f"The token signing key document is invalid ({type(exc).__name__}).") from None
+        raise ServiceMisconfigured(
+            f"The token signing key document is invalid ({type(exc).__name__})."
+        ) from None
 
 
 T = TypeVar("T")
@@ -137,7 +148,8 @@ class _Refreshing(Generic[T]):
 
                         log_event("key_refresh_failed", error=type(error).__name__)
                         self._loaded_at = time.monotonic() - ttl + min(ttl, RETRY_REFRESH_S)
-        assert self._value is not None
+        if self._value is None:  # the first load raised above: never reached with nothing in hand
+            raise RuntimeError("keys not loaded")
         return self._value
 
     def forget(self) -> None:
@@ -172,7 +184,9 @@ def parse_jwks(text: str) -> dict[str, ec.EllipticCurvePublicKey]:
             keys[str(jwk["kid"])] = key
         return keys
     except (ValueError, KeyError, TypeError) as exc:
-        raise ServiceMisconfigured(f"The token verification key document is invalid ({type(exc).__name__}).") from None
+        raise ServiceMisconfigured(
+            f"The token verification key document is invalid ({type(exc).__name__})."
+        ) from None
 
 
 def _load_public() -> dict[str, ec.EllipticCurvePublicKey]:
@@ -204,8 +218,15 @@ def reload() -> None:
 
 def public_jwk(kid: str, key: ec.EllipticCurvePublicKey) -> dict[str, str]:
     numbers = key.public_numbers()
-    return {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")), "y": b64url(numbers.y.to_bytes(32, "big")),
-            "use": "sig", "alg": "ES256", "kid": kid}
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": b64url(numbers.x.to_bytes(32, "big")),
+        "y": b64url(numbers.y.to_bytes(32, "big")),
+        "use": "sig",
+        "alg": "ES256",
+        "kid": kid,
+    }
 
 
 def jwks() -> dict[str, list[dict[str, str]]]:

@@ -6,6 +6,7 @@ Each ceremony is two calls: `*_options` stores a challenge and answers `{challen
 the verify call takes `{challenge_id, credential}` (`PublicKeyCredential.toJSON()`), consumes the
 challenge, verifies, and commits every effect in one DynamoDB transaction.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ def registration_options(
         raise ValidationFailed("Send either an access token or an activation code, not both.")
     if customer_id is None:
         if not enrolment_handle or not activation_code:
-            raise ValidationFailed("enrolment_handle and activation_code (both on the letter) are required to enrol a first passkey.")
+            raise ValidationFailed(
+                "enrolment_handle and activation_code (both on the letter) are required to enrol a first passkey."
+            )
         valid = activation.check(enrolment_handle=enrolment_handle, code=activation_code)
         customer_id, code_id = valid.customer_id, valid.code_id
     customer = _customer(customer_id)
@@ -94,13 +97,18 @@ def registration_options(
     return CeremonyOptions(challenge_id=issued.challenge_id, options=options)
 
 
-def register(*, challenge_id: str, credential: dict[str, Any], name: str | None, device: str | None) -> SessionTokens:
+def register(
+    *, challenge_id: str, credential: dict[str, Any], name: str | None, device: str | None
+) -> SessionTokens:
     """Verify the new credential, store it and open a session, all or nothing."""
     from chalicelib.auth import ceremonies
 
     spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.REGISTER)
-    assert spent.customer_id is not None  # registration challenges are always bound to a customer
-    registered = ceremonies.verify_registration(credential=credential, challenge=spent.challenge, algorithms=spent.algorithms)
+    if spent.customer_id is None:  # registration challenges are always bound to a customer
+        raise RuntimeError("registration challenge without a customer")
+    registered = ceremonies.verify_registration(
+        credential=credential, challenge=spent.challenge, algorithms=spent.algorithms
+    )
     customer = _customer(spent.customer_id)
     moment = iso(now())
     passkey = Passkey(
@@ -120,16 +128,28 @@ def register(*, challenge_id: str, credential: dict[str, Any], name: str | None,
         name=(name or DEFAULT_NAME).strip() or DEFAULT_NAME,
         created_at=moment,
     )
-    session, tokens = sessions.new_session(customer_id=customer.customer_id, device=device, passkey_id=registered.credential_id)
+    session, tokens = sessions.new_session(
+        customer_id=customer.customer_id, device=device, passkey_id=registered.credential_id
+    )
     try:
         with transaction() as tx:
             # A credential id is unique whoever holds it: the conditional put refuses a second owner.
             tx.save(passkey, condition=Passkey.PK.does_not_exist(), label="credential")
             # Counted in the same transaction: concurrent enrolments never pass the limit.
-            tx.update(customer, actions=[Customer.passkey_count.add(1)],
-                      condition=Customer.passkey_count.does_not_exist() | (Customer.passkey_count < MAX_PASSKEYS), label="limit")
+            tx.update(
+                customer,
+                actions=[Customer.passkey_count.add(1)],
+                condition=Customer.passkey_count.does_not_exist() | (Customer.passkey_count < MAX_PASSKEYS),
+                label="limit",
+            )
             tx.save(session)
-            tx.save(security_events.security_event(customer.customer_id, security_events.PASSKEY_ADDED, {"passkey_id": registered.credential_id, "name": passkey.name}))
+            tx.save(
+                security_events.security_event(
+                    customer.customer_id,
+                    security_events.PASSKEY_ADDED,
+                    {"passkey_id": registered.credential_id, "name": passkey.name},
+                )
+            )
             if spent.activation_code_id:
                 tx.delete(  # the code works once
                     ActivationCode(number_pk(customer.customer_number), "ACTIVATION"),
@@ -138,18 +158,26 @@ def register(*, challenge_id: str, credential: dict[str, Any], name: str | None,
                 )
     except ConditionsFailed as failed:
         if "credential" in failed.labels:
-            raise Conflict("This passkey is already registered.", code="credential_already_registered") from None
+            raise Conflict(
+                "This passkey is already registered.", code="credential_already_registered"
+            ) from None
         if "limit" in failed.labels:
             raise _too_many_passkeys() from None
         raise Expired("This activation code has already been used.", code="activation_code_used") from None
-    log_event("passkey_registered", customer_id=customer.customer_id, with_activation_code=bool(spent.activation_code_id))
+    log_event(
+        "passkey_registered",
+        customer_id=customer.customer_id,
+        with_activation_code=bool(spent.activation_code_id),
+    )
     emit("SignInSucceeded")
     return tokens
 
 
 def _too_many_passkeys() -> Conflict:
-    return Conflict(f"You have {MAX_PASSKEYS} passkeys, the most an account can have: remove one you no longer use first.",
-                    code="passkey_limit_reached")
+    return Conflict(
+        f"You have {MAX_PASSKEYS} passkeys, the most an account can have: remove one you no longer use first.",
+        code="passkey_limit_reached",
+    )
 
 
 # --- sign-in -------------------------------------------------------------------------------------
@@ -159,7 +187,10 @@ def login_options() -> CeremonyOptions:
     from chalicelib.auth import ceremonies
 
     issued = challenges.issue(purpose=challenges.LOGIN)
-    return CeremonyOptions(challenge_id=issued.challenge_id, options=ceremonies.authentication_options(challenge=issued.challenge))
+    return CeremonyOptions(
+        challenge_id=issued.challenge_id,
+        options=ceremonies.authentication_options(challenge=issued.challenge),
+    )
 
 
 def _login_refused(reason: str, **fields: Any) -> Unauthenticated:
@@ -180,7 +211,9 @@ def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) 
     return tokens
 
 
-def _verified(credential: dict[str, Any], challenge: bytes, *, customer_id: str | None = None) -> tuple[Passkey, Any]:
+def _verified(
+    credential: dict[str, Any], challenge: bytes, *, customer_id: str | None = None
+) -> tuple[Passkey, Any]:
     """The stored passkey and py_webauthn's verification of this assertion, with our own rules:
     the user handle owns the credential, backup eligibility is unchanged, the counter does not go
     back (recorded as a security event). `customer_id` restricts it to that customer's passkeys."""
@@ -194,12 +227,18 @@ def _verified(credential: dict[str, Any], challenge: bytes, *, customer_id: str 
     if customer_id is not None and passkey.customer_id != customer_id:
         raise _login_refused("another_customers_passkey", customer_id=customer_id)
     # Usernameless: the user handle the authenticator returns must be the owner of this credential.
-    if (claimed.user_handle is not None or customer_id is None) and claimed.user_handle != passkey.user_handle:
+    if (
+        claimed.user_handle is not None or customer_id is None
+    ) and claimed.user_handle != passkey.user_handle:
         raise _login_refused("user_handle_mismatch", customer_id=passkey.customer_id)
     try:
-        verified = ceremonies.verify_assertion(credential=credential, challenge=challenge, public_key=passkey.public_key)
+        verified = ceremonies.verify_assertion(
+            credential=credential, challenge=challenge, public_key=passkey.public_key
+        )
     except Unauthenticated:
-        log_event("sign_in_refused", reason="invalid_assertion", customer_id=passkey.customer_id)  # the reason: webauthn_rejected
+        log_event(
+            "sign_in_refused", reason="invalid_assertion", customer_id=passkey.customer_id
+        )  # the reason: webauthn_rejected
         raise
     if verified.backup_eligible != passkey.backup_eligible:
         raise _login_refused("backup_eligibility_changed", customer_id=passkey.customer_id)
@@ -242,14 +281,22 @@ def confirm(*, customer_id: str, challenge: bytes, credential: dict[str, Any]) -
 def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
     spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)
     passkey, verified = _verified(credential, spent.challenge)
-    session, tokens = sessions.new_session(customer_id=passkey.customer_id, device=device, passkey_id=passkey.credential_id)
+    session, tokens = sessions.new_session(
+        customer_id=passkey.customer_id, device=device, passkey_id=passkey.credential_id
+    )
     actions, condition = _counter_update(passkey, verified)
     try:
         with transaction() as tx:
             # The counter moves only from the value we judged: a concurrent sign-in loses.
             tx.update(passkey, actions=actions, condition=condition, label="sign_count")
             tx.save(session)
-            tx.save(security_events.security_event(passkey.customer_id, security_events.NEW_SESSION, {"session_id": tokens.session_id, "device": session.device}))
+            tx.save(
+                security_events.security_event(
+                    passkey.customer_id,
+                    security_events.NEW_SESSION,
+                    {"session_id": tokens.session_id, "device": session.device},
+                )
+            )
     except ConditionsFailed:
         raise _login_refused("concurrent_sign_count_update", customer_id=passkey.customer_id) from None
     log_event("signed_in", customer_id=passkey.customer_id, session=tokens.session_id)
@@ -315,7 +362,13 @@ def remove(*, customer_id: str, passkey_id: str) -> None:
                 condition=Customer.passkey_count > 1,
                 label="not_last",
             )
-            tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED, {"passkey_id": passkey_id, "name": passkey.name}))
+            tx.save(
+                security_events.security_event(
+                    customer_id,
+                    security_events.PASSKEY_REMOVED,
+                    {"passkey_id": passkey_id, "name": passkey.name},
+                )
+            )
     except ConditionsFailed as failed:
         if "owner" in failed.labels:
             raise NotFound("No such passkey.", code="passkey_not_found") from None

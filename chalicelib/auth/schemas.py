@@ -1,4 +1,5 @@
 """Request bodies of the auth routes: allow-lists (unknown fields are refused)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +12,6 @@ from chalicelib.common.strict import Strict
 PASSKEY_ID = r"[A-Za-z0-9_-]{16,1364}"
 SESSION_ID = r"ses_[0-9a-f]{24}"
 CHALLENGE_ID = r"^chl_[0-9a-f]{32}$"
-
 
 
 class EmptyBody(Strict):

@@ -3,6 +3,7 @@
 Events are items of their own so that they can join the transaction of the change they describe,
 and so that the notifications worker can turn them into alerts from the table's stream.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -18,7 +19,7 @@ PASSKEY_ADDED = "passkey_added"
 PASSKEY_REMOVED = "passkey_removed"
 NEW_SESSION = "new_session"
 SIGN_COUNT_REGRESSION = "sign_count_regression"
-REFRESH_TOKEN_REUSE = "refresh_token_reuse"
+REFRESH_TOKEN_REUSE = "refresh_token_reuse"  # noqa: S105 - an event name, not a secret
 ACCOUNT_CHANGED = "account_changed"
 
 # What changed, as the alert says it (fr, en). Every device and the inbox are told.
@@ -28,7 +29,10 @@ CHANGES: dict[str, tuple[str, str]] = {
     "postal_address": ("votre adresse postale a été modifiée", "your postal address was changed"),
     "payment_method_added": ("une carte de paiement a été ajoutée", "a payment card was added"),
     "payment_method_removed": ("une carte de paiement a été supprimée", "a payment card was removed"),
-    "payment_method_default": ("votre carte de paiement par défaut a changé", "your default payment card changed"),
+    "payment_method_default": (
+        "votre carte de paiement par défaut a changé",
+        "your default payment card changed",
+    ),
     "autopay_on": ("le paiement automatique a été activé", "automatic payment was turned on"),
     "autopay_off": ("le paiement automatique a été désactivé", "automatic payment was turned off"),
 }
@@ -36,8 +40,16 @@ CHANGES: dict[str, tuple[str, str]] = {
 
 # The User-Agent is whatever the caller sent, so an alert never quotes it: it names the kind of
 # device only (a push must never carry free text that a stranger chose).
-_DEVICE_LABELS = (("iphone", "iPhone"), ("ipad", "iPad"), ("android", "Android"), ("macintosh", "Mac"), ("mac os", "Mac"),
-                  ("windows", "Windows"), ("cros", "Chromebook"), ("linux", "Linux"))
+_DEVICE_LABELS = (
+    ("iphone", "iPhone"),
+    ("ipad", "iPad"),
+    ("android", "Android"),
+    ("macintosh", "Mac"),
+    ("mac os", "Mac"),
+    ("windows", "Windows"),
+    ("cros", "Chromebook"),
+    ("linux", "Linux"),
+)
 
 
 def device_label(user_agent: str | None) -> str:

@@ -13,6 +13,7 @@ Ending a session, by any path, unregisters the push devices it registered. `requ
 one consistent read that factor, session, contact and money routes make: a token of an ended
 session is refused there at once, not only when it expires.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,7 +60,9 @@ def _session_key(customer_id: str, session_id: str) -> tuple[str, str]:
     return customer_pk(customer_id), f"SESSION#{session_id}"
 
 
-def new_session(*, customer_id: str, device: str | None, passkey_id: str | None) -> tuple[Session, SessionTokens]:
+def new_session(
+    *, customer_id: str, device: str | None, passkey_id: str | None
+) -> tuple[Session, SessionTokens]:
     """A session item (to save in the caller's transaction) and the tokens to hand out once it is."""
     session_id = new_id("ses")
     secret = secrets.token_urlsafe(32)
@@ -162,7 +165,12 @@ def _seal(new_secret: str, *, spent_secret: str) -> str:
 def _within_grace(session: Session, secret: str, presented: str) -> str | None:
     """The secret this spent token was rotated into, if it is the last one spent, within GRACE_S,
     and the session still live; else None."""
-    if session.revoked_at or not session.previous_hash or not session.grace_box or not same(presented, session.previous_hash):
+    if (
+        session.revoked_at
+        or not session.previous_hash
+        or not session.grace_box
+        or not same(presented, session.previous_hash)
+    ):
         return None
     if epoch(now()) - int(session.rotated_at or 0) > GRACE_S:
         return None

@@ -15,6 +15,7 @@ takes two calls, as payments do:
 Another change, another session, another customer's passkey or a replay: 401 `step_up_mismatch`
 or `challenge_not_found`, and nothing changes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,19 +32,34 @@ __all__ = ["ACTIONS", "StepUpOptions", "begin", "binding_for", "confirm", "descr
 
 # action → (what the customer is asked to confirm, fr / en). `{detail}` is filled from the params.
 ACTIONS: dict[str, tuple[str, str]] = {
-    "passkey.add": ("Confirmez pour ajouter une nouvelle clé d'accès à votre compte.",
-                    "Confirm to add a new passkey to your account."),
-    "passkey.remove": ("Confirmez pour supprimer la clé d'accès « {detail} » et fermer ses sessions.",
-                       "Confirm to remove the passkey \u201c{detail}\u201d and end its sessions."),
-    "profile.update": ("Confirmez pour modifier vos coordonnées : {detail}.",
-                       "Confirm to change your contact details: {detail}."),
-    "payment_method.add": ("Confirmez pour enregistrer une nouvelle carte de paiement.",
-                           "Confirm to save a new payment card."),
-    "payment_method.remove": ("Confirmez pour supprimer la carte {detail}.", "Confirm to remove the card {detail}."),
-    "payment_method.default": ("Confirmez pour payer désormais avec la carte {detail}.",
-                               "Confirm to pay with the card {detail} from now on."),
-    "autopay.set": ("Confirmez pour {detail} le paiement automatique de vos factures.",
-                    "Confirm to {detail} automatic payment of your bills."),
+    "passkey.add": (
+        "Confirmez pour ajouter une nouvelle clé d'accès à votre compte.",
+        "Confirm to add a new passkey to your account.",
+    ),
+    "passkey.remove": (
+        "Confirmez pour supprimer la clé d'accès « {detail} » et fermer ses sessions.",
+        "Confirm to remove the passkey \u201c{detail}\u201d and end its sessions.",
+    ),
+    "profile.update": (
+        "Confirmez pour modifier vos coordonnées : {detail}.",
+        "Confirm to change your contact details: {detail}.",
+    ),
+    "payment_method.add": (
+        "Confirmez pour enregistrer une nouvelle carte de paiement.",
+        "Confirm to save a new payment card.",
+    ),
+    "payment_method.remove": (
+        "Confirmez pour supprimer la carte {detail}.",
+        "Confirm to remove the card {detail}.",
+    ),
+    "payment_method.default": (
+        "Confirmez pour payer désormais avec la carte {detail}.",
+        "Confirm to pay with the card {detail} from now on.",
+    ),
+    "autopay.set": (
+        "Confirmez pour {detail} le paiement automatique de vos factures.",
+        "Confirm to {detail} automatic payment of your bills.",
+    ),
 }
 
 
@@ -55,8 +71,11 @@ class StepUpOptions:
     statement: str
 
     def to_wire(self) -> dict[str, Any]:
-        return {"challenge_id": self.challenge_id, "options": self.options,
-                "transaction": {"action": self.action, "statement": self.statement}}
+        return {
+            "challenge_id": self.challenge_id,
+            "options": self.options,
+            "transaction": {"action": self.action, "statement": self.statement},
+        }
 
 
 def binding_for(*, action: str, params: dict[str, Any], session_id: str) -> str:
@@ -64,7 +83,9 @@ def binding_for(*, action: str, params: dict[str, Any], session_id: str) -> str:
     exact parameters and the session (a digest, so no contact detail or provider token is stored)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown step-up action {action!r}")
-    canonical = json.dumps({"action": action, "params": params, "session": session_id}, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {"action": action, "params": params, "session": session_id}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -81,8 +102,12 @@ def begin(*, customer_id: str, session_id: str, action: str, params: dict[str, A
     fr, en = ACTIONS[action]
     text = fr if language == "fr" else en
     statement = text.format(detail=detail.get(language, ""))
-    return StepUpOptions(challenge_id=issued.challenge_id, options=passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge),
-                         action=action, statement=statement)
+    return StepUpOptions(
+        challenge_id=issued.challenge_id,
+        options=passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge),
+        action=action,
+        statement=statement,
+    )
 
 
 def describe(*, customer_id: str, action: str, params: dict[str, Any]) -> dict[str, str]:
@@ -98,10 +123,17 @@ def describe(*, customer_id: str, action: str, params: dict[str, Any]) -> dict[s
         card = f"{method.brand} \u2022\u2022\u2022\u2022 {method.last4}"
         return {"fr": card, "en": card}
     if action == "autopay.set":
-        return {"fr": "activer" if params["enabled"] else "désactiver", "en": "turn on" if params["enabled"] else "turn off"}
+        return {
+            "fr": "activer" if params["enabled"] else "désactiver",
+            "en": "turn on" if params["enabled"] else "turn off",
+        }
     if action == "profile.update":
         changes = params["changes"]
-        names = {"email": ("e-mail", "email"), "phone": ("téléphone", "phone"), "postal_address": ("adresse postale", "postal address")}
+        names = {
+            "email": ("e-mail", "email"),
+            "phone": ("téléphone", "phone"),
+            "postal_address": ("adresse postale", "postal address"),
+        }
         fr = ", ".join(f"{names[k][0]} → {masked(k, v)}" for k, v in changes.items())
         en = ", ".join(f"{names[k][1]} → {masked(k, v)}" for k, v in changes.items())
         return {"fr": fr, "en": en}
@@ -115,18 +147,33 @@ def masked(field: str, value: Any) -> str:
         return f"{local[:1]}\u2022\u2022\u2022@{domain}"
     if field == "phone":
         return "\u2022\u2022\u2022 " + str(value)[-2:]
-    return f"{value.get('postal_code', '')} {value.get('city', '')}".strip() if isinstance(value, dict) else "\u2022\u2022\u2022"
+    return (
+        f"{value.get('postal_code', '')} {value.get('city', '')}".strip()
+        if isinstance(value, dict)
+        else "\u2022\u2022\u2022"
+    )
 
 
-def confirm(*, customer_id: str, session_id: str, action: str, params: dict[str, Any], challenge_id: str,
-            credential: dict[str, Any]) -> str:
+def confirm(
+    *,
+    customer_id: str,
+    session_id: str,
+    action: str,
+    params: dict[str, Any],
+    challenge_id: str,
+    credential: dict[str, Any],
+) -> str:
     """The customer confirmed exactly this change on this session (which the edge has just checked is
     live); returns the passkey used."""
     spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.STEP_UP)
     expected = binding_for(action=action, params=params, session_id=session_id)
     if spent.customer_id != customer_id or spent.binding != expected:
-        log_event("step_up_refused", customer_id=customer_id, action=action, reason="challenge_for_another_change")
-        raise Unauthenticated("This confirmation was for another change: confirm this one again.", code="step_up_mismatch")
+        log_event(
+            "step_up_refused", customer_id=customer_id, action=action, reason="challenge_for_another_change"
+        )
+        raise Unauthenticated(
+            "This confirmation was for another change: confirm this one again.", code="step_up_mismatch"
+        )
     passkey_id = passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
     log_event("step_up_used", customer_id=customer_id, action=action)
     return passkey_id

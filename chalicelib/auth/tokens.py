@@ -3,6 +3,7 @@
 pyjwt checks nothing it is not told to: the algorithm is pinned, the key comes only from our own
 key ring by `kid`, and iss/aud/exp/iat/sub/sid/jti are required.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from chalicelib.config import get_settings
 from chalicelib.errors import Unauthenticated
 
 ALGORITHM = "ES256"
-TOKEN_TYPE = "at+jwt"  # keeps access tokens apart from any other JWT we might sign
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - keeps access tokens apart from any other JWT we might sign
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ def issue_access_token(*, customer_id: str, session_id: str) -> AccessToken:
         "jti": new_id("at"),
     }
     active = key_ring().active
-    token = jwt.encode(claims, active.private_key, algorithm=ALGORITHM, headers={"kid": active.kid, "typ": TOKEN_TYPE})
+    token = jwt.encode(
+        claims, active.private_key, algorithm=ALGORITHM, headers={"kid": active.kid, "typ": TOKEN_TYPE}
+    )
     return AccessToken(token=token, expires_in=settings.access_token_ttl_s)
 
 
@@ -74,11 +77,19 @@ def verify_access_token(token: str) -> Principal:
             options={"require": ["exp", "iat", "iss", "aud", "sub", "sid", "jti"]},
         )
     except jwt.ExpiredSignatureError:
-        raise Unauthenticated("The access token has expired; refresh the session.", code="token_expired") from None
+        raise Unauthenticated(
+            "The access token has expired; refresh the session.", code="token_expired"
+        ) from None
     except jwt.PyJWTError as exc:
-        raise Unauthenticated(f"The access token is not valid ({type(exc).__name__}).", code="invalid_token") from None
+        raise Unauthenticated(
+            f"The access token is not valid ({type(exc).__name__}).", code="invalid_token"
+        ) from None
     # A token that claims a longer life than we ever issue was not issued by us as it stands.
-    if not isinstance(claims["exp"], int) or not isinstance(claims["iat"], int) or not 0 < claims["exp"] - claims["iat"] <= settings.access_token_ttl_s:
+    if (
+        not isinstance(claims["exp"], int)
+        or not isinstance(claims["iat"], int)
+        or not 0 < claims["exp"] - claims["iat"] <= settings.access_token_ttl_s
+    ):
         raise Unauthenticated("The access token's lifetime is not accepted.", code="invalid_token")
     return Principal(customer_id=str(claims["sub"]), session_id=str(claims["sid"]))
 

@@ -1,4 +1,5 @@
 """The files that let the native apps use passkeys for our RP ID (served under /.well-known/)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -13,7 +14,10 @@ def assetlinks() -> list[dict[str, Any]]:
         return []
     return [
         {
-            "relation": ["delegate_permission/common.handle_all_urls", "delegate_permission/common.get_login_creds"],
+            "relation": [
+                "delegate_permission/common.handle_all_urls",
+                "delegate_permission/common.get_login_creds",
+            ],
             "target": {
                 "namespace": "android_app",
                 "package_name": settings.android_package,

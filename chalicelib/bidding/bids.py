@@ -6,6 +6,7 @@ Bids are sealed: the strength indicator rates only the caller's own placed bid, 
 `strength`), and a bid can be changed at most MAX_BID_CHANGES times per offer, so that nobody can
 locate a rival's amount more finely than its band.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,14 +14,24 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.auth import challenges, passkeys
 from chalicelib.bidding.offers import (
-    Viewer, bid_key, bid_to_wire, gate_key, money, offer_to_wire, outcome_of, phase, validate_amount, visible_offer,
+    Viewer,
+    bid_key,
+    bid_to_wire,
+    gate_key,
+    money,
+    offer_to_wire,
+    outcome_of,
+    phase,
+    validate_amount,
+    visible_offer,
 )
 from chalicelib.billing import bills, methods
 from chalicelib.common.clock import epoch, iso_ms, now
@@ -51,17 +62,21 @@ MAX_BID_CHANGES = 5
 MAX_PLACEMENTS = 1 + MAX_BID_CHANGES
 
 RULE = {
-    "fr": ("Les offres les plus hautes gagnent, une unité chacune, dans la limite des unités disponibles. À montant égal, "
-           "l'offre la plus ancienne (heure de sa dernière modification) passe devant. Chaque gagnant paie le montant de son offre, "
-           "prélevé une seule fois à la clôture sur le moyen de paiement choisi ; rien n'est prélevé si l'offre ne gagne pas. "
-           "Si le paiement d'un gagnant est refusé, son offre perd et l'unité passe à l'offre suivante. "
-           f"Les offres sont secrètes : la force de votre offre est donnée par tranche de montants, et vous pouvez la modifier "
-           f"{MAX_BID_CHANGES} fois au plus (la retirer puis en placer une nouvelle compte comme une modification)."),
-    "en": ("The highest bids win, one unit each, up to the number of units. Equal bids go to the earlier bid (the time of "
-           "its last change). Each winner pays what they bid, charged once at closing to the payment method they chose; "
-           "nothing is charged if a bid does not win. If a winner's payment is declined, that bid loses and the unit goes "
-           "to the next bid. Bids are sealed: your bid's strength is given by band of amounts, and you may change your bid "
-           f"{MAX_BID_CHANGES} times at most (withdrawing it and bidding again counts as a change)."),
+    "fr": (
+        "Les offres les plus hautes gagnent, une unité chacune, dans la limite des unités disponibles. À montant égal, "
+        "l'offre la plus ancienne (heure de sa dernière modification) passe devant. Chaque gagnant paie le montant de son offre, "
+        "prélevé une seule fois à la clôture sur le moyen de paiement choisi ; rien n'est prélevé si l'offre ne gagne pas. "
+        "Si le paiement d'un gagnant est refusé, son offre perd et l'unité passe à l'offre suivante. "
+        f"Les offres sont secrètes : la force de votre offre est donnée par tranche de montants, et vous pouvez la modifier "
+        f"{MAX_BID_CHANGES} fois au plus (la retirer puis en placer une nouvelle compte comme une modification)."
+    ),
+    "en": (
+        "The highest bids win, one unit each, up to the number of units. Equal bids go to the earlier bid (the time of "
+        "its last change). Each winner pays what they bid, charged once at closing to the payment method they chose; "
+        "nothing is charged if a bid does not win. If a winner's payment is declined, that bid loses and the unit goes "
+        "to the next bid. Bids are sealed: your bid's strength is given by band of amounts, and you may change your bid "
+        f"{MAX_BID_CHANGES} times at most (withdrawing it and bidding again counts as a change)."
+    ),
 }
 
 
@@ -75,7 +90,11 @@ def rank_key(amount: int, placed_at: str, bid_id: str) -> str:
 
 
 def binding(*, offer_id: str, amount: int, currency: str, method_id: str) -> str:
-    return json.dumps({"offer": offer_id, "bid": amount, "currency": currency, "method": method_id}, sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {"offer": offer_id, "bid": amount, "currency": currency, "method": method_id},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
 def _retry_conflicts(write: Callable[[], T]) -> T:
@@ -88,7 +107,7 @@ def _retry_conflicts(write: Callable[[], T]) -> T:
             reasons = error.cancellation_reasons or []
             if not any(r is not None and r.code == "TransactionConflict" for r in reasons) or attempt == 5:
                 raise
-            time.sleep(random.uniform(0.01, 0.05) * (2 ** attempt))
+            time.sleep(random.uniform(0.01, 0.05) * (2**attempt))  # noqa: S311 - jitter, not a secret
     raise AssertionError("unreachable")
 
 
@@ -101,7 +120,10 @@ def strength_bands(offer: Offer) -> list[tuple[int, int]]:
     low, high, step = int(offer.min_bid), int(offer.max_bid), int(offer.increment)
     amounts = (high - low) // step + 1
     width = -(-amounts // STRENGTH_BANDS)  # increments per band, rounded up
-    return [(low + first * step, min(high, low + (first + width - 1) * step)) for first in range(0, amounts, width)]
+    return [
+        (low + first * step, min(high, low + (first + width - 1) * step))
+        for first in range(0, amounts, width)
+    ]
 
 
 def band_of(bands: list[tuple[int, int]], amount: int) -> tuple[int, int]:
@@ -113,7 +135,9 @@ def _amounts_from(offer: Offer, lowest: int, most: int) -> list[int]:
     from their rank keys alone: a Query of the rank index that stops after `most` entries (unlike
     pynamodb's `count(limit=)`, which only sizes its pages and reads every match)."""
     bound = f"{RANK_CEILING - lowest + 1:013d}"  # rank keys below it are of amounts >= lowest
-    ranked = OfferBid.gsi1.query(f"BIDS#{offer.offer_id}", OfferBid.GSI1SK < bound, limit=most, attributes_to_get=["GSI1SK"])
+    ranked = OfferBid.gsi1.query(
+        f"BIDS#{offer.offer_id}", bound > OfferBid.GSI1SK, limit=most, attributes_to_get=["GSI1SK"]
+    )
     return [RANK_CEILING - int(bid.GSI1SK[:13]) for bid in ranked]
 
 
@@ -134,18 +158,25 @@ def strength(offer: Offer, *, amount: int) -> str | None:
         return "weak"
     if from_band < most:  # every bid of the band and above was read
         return "strong" if from_band <= inventory else "fair"
-    return "fair" if most == inventory + 1 else None  # more than `inventory` bids from the band: not all can win
+    return (
+        "fair" if most == inventory + 1 else None
+    )  # more than `inventory` bids from the band: not all can win
 
 
 def _placements_key(offer_id: str, customer_id: str) -> tuple[str, str]:
     """The count of a customer's placements on an offer: a RateWindow whose window is the offer's
     bidding time (hashed like every rate-limit key: no id in clear)."""
-    return f"RATE#bid_placements#{hashlib.sha256(f'{offer_id}|{customer_id}'.encode()).hexdigest()[:32]}", "OFFER"
+    return (
+        f"RATE#bid_placements#{hashlib.sha256(f'{offer_id}|{customer_id}'.encode()).hexdigest()[:32]}",
+        "OFFER",
+    )
 
 
 def placements(offer_id: str, customer_id: str, *, consistent: bool = False) -> int:
     try:
-        return int(RateWindow.get(*_placements_key(offer_id, customer_id), consistent_read=consistent).count or 0)
+        return int(
+            RateWindow.get(*_placements_key(offer_id, customer_id), consistent_read=consistent).count or 0
+        )
     except RateWindow.DoesNotExist:
         return 0
 
@@ -156,8 +187,10 @@ def changes_left(count: int) -> int:
 
 
 def _no_changes_left() -> Conflict:
-    return Conflict(f"You have already changed your bid {MAX_BID_CHANGES} times, the most allowed on an offer: it stays as it is.",
-                    code="bid_changes_exhausted")
+    return Conflict(
+        f"You have already changed your bid {MAX_BID_CHANGES} times, the most allowed on an offer: it stays as it is.",
+        code="bid_changes_exhausted",
+    )
 
 
 def offer_view(*, customer_id: str, offer_id: str) -> dict[str, Any]:
@@ -165,19 +198,31 @@ def offer_view(*, customer_id: str, offer_id: str) -> dict[str, Any]:
     moment = iso_ms(now())
     state = phase(offer, moment)
     bands = strength_bands(offer)
-    answer = {**offer_to_wire(offer, moment), "rule": RULE,
-              "strength_bands": [{"from": money(low, offer.currency), "to": money(high, offer.currency)} for low, high in bands],
-              "max_bid_changes": MAX_BID_CHANGES, "bid_changes_left": changes_left(placements(offer.offer_id, customer_id)),
-              "my_bid": None, "outcome": outcome_of(offer, bid)}
+    answer = {
+        **offer_to_wire(offer, moment),
+        "rule": RULE,
+        "strength_bands": [
+            {"from": money(low, offer.currency), "to": money(high, offer.currency)} for low, high in bands
+        ],
+        "max_bid_changes": MAX_BID_CHANGES,
+        "bid_changes_left": changes_left(placements(offer.offer_id, customer_id)),
+        "my_bid": None,
+        "outcome": outcome_of(offer, bid),
+    }
     if bid is not None:
-        answer["my_bid"] = {**bid_to_wire(bid), "strength": strength(offer, amount=int(bid.amount)) if state == "open" else None}
+        answer["my_bid"] = {
+            **bid_to_wire(bid),
+            "strength": strength(offer, amount=int(bid.amount)) if state == "open" else None,
+        }
     return answer
 
 
 # --- placing, changing, withdrawing ---------------------------------------------------------------------
 
 
-def _check_biddable(offer: Offer, viewer: Viewer, customer_id: str, amount: int, method_id: str) -> PaymentMethod:
+def _check_biddable(
+    offer: Offer, viewer: Viewer, customer_id: str, amount: int, method_id: str
+) -> PaymentMethod:
     """The caller may bid this amount with this method now; returns the method."""
     if not viewer.eligible(offer):
         raise NotFound("No such offer.", code="offer_not_found")
@@ -202,7 +247,9 @@ def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -
 
     offer, viewer, _ = visible_offer(customer_id, offer_id)
     method = _check_biddable(offer, viewer, customer_id, amount, method_id)
-    if placements(offer.offer_id, customer_id) >= MAX_PLACEMENTS:  # say so before asking for Face ID for nothing
+    if (
+        placements(offer.offer_id, customer_id) >= MAX_PLACEMENTS
+    ):  # say so before asking for Face ID for nothing
         raise _no_changes_left()
     bound = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
@@ -219,36 +266,65 @@ def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -
             "charged_at": offer.closes_at,
             "statement": {
                 "fr": f"Si votre offre gagne, {total} au total seront prélevés une seule fois sur {card} à la clôture ({offer.closes_at}). "
-                      f"Rien n'est prélevé si elle ne gagne pas.",
+                f"Rien n'est prélevé si elle ne gagne pas.",
                 "en": f"If your bid wins, {total} in total will be charged once to {card} when bidding closes ({offer.closes_at}). "
-                      f"Nothing is charged if it does not win.",
+                f"Nothing is charged if it does not win.",
             },
         },
     }
 
 
-def place(*, customer_id: str, offer_id: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def place(
+    *,
+    customer_id: str,
+    offer_id: str,
+    amount: int,
+    method_id: str,
+    challenge_id: str,
+    credential: dict[str, Any],
+) -> tuple[dict[str, Any], bool]:
     """Place or change the caller's bid; returns (bid, created). A retried request whose
     confirmation was already spent on this very bid answers that bid."""
     offer, viewer, previous = visible_offer(customer_id, offer_id, consistent=True)
     try:
         spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.STEP_UP)
     except NotFound:
-        if previous is not None and previous.challenge_id == challenge_id and int(previous.amount) == amount and previous.method_id == method_id:
+        if (
+            previous is not None
+            and previous.challenge_id == challenge_id
+            and int(previous.amount) == amount
+            and previous.method_id == method_id
+        ):
             return bid_to_wire(previous), False
         raise
     expected = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
     if spent.customer_id != customer_id or spent.binding != expected:
-        log_event("bid_refused", customer_id=customer_id, offer=offer.offer_id, reason="challenge_for_another_bid")
-        raise Unauthenticated("This confirmation was for another bid: confirm this one again.", code="step_up_mismatch")
+        log_event(
+            "bid_refused", customer_id=customer_id, offer=offer.offer_id, reason="challenge_for_another_bid"
+        )
+        raise Unauthenticated(
+            "This confirmation was for another bid: confirm this one again.", code="step_up_mismatch"
+        )
     _check_biddable(offer, viewer, customer_id, amount, method_id)
     passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
 
     moment = iso_ms(now())
     bid_id = bid_id_for(offer.offer_id, customer_id)
     pk, sk = bid_key(offer, customer_id)
-    bid = OfferBid(pk, sk, GSI1PK=f"BIDS#{offer.offer_id}", GSI1SK=rank_key(amount, moment, bid_id), bid_id=bid_id, offer_id=offer.offer_id,
-                   customer_id=customer_id, amount=amount, currency=offer.currency, method_id=method_id, placed_at=moment, challenge_id=challenge_id)
+    bid = OfferBid(
+        pk,
+        sk,
+        GSI1PK=f"BIDS#{offer.offer_id}",
+        GSI1SK=rank_key(amount, moment, bid_id),
+        bid_id=bid_id,
+        offer_id=offer.offer_id,
+        customer_id=customer_id,
+        amount=amount,
+        currency=offer.currency,
+        method_id=method_id,
+        placed_at=moment,
+        challenge_id=challenge_id,
+    )
 
     counter = RateWindow(*_placements_key(offer.offer_id, customer_id))
 
@@ -259,14 +335,27 @@ def place(*, customer_id: str, offer_id: str, amount: int, method_id: str, chall
         with transaction(idempotency_token=secrets.token_hex(16)) as tx:
             # The server's clock, compared by DynamoDB at commit: a bid can only enter while the
             # gate is open and before closes_at; clearing closes the gate before reading the bids.
-            tx.check(OfferGate, *gate_key(offer, customer_id), condition=(OfferGate.status == "open") & (OfferGate.closes_at > moment)
-                     & (OfferGate.opens_at <= moment), label="gate")
+            tx.check(
+                OfferGate,
+                *gate_key(offer, customer_id),
+                condition=(OfferGate.status == "open")
+                & (OfferGate.closes_at > moment)
+                & (OfferGate.opens_at <= moment),
+                label="gate",
+            )
             tx.save(bid)
             # Counted in the same transaction: a refused bid costs no change, and concurrent
             # changes cannot both take the last one.
-            tx.update(counter, actions=[RateWindow.type.set(RateWindow), RateWindow.count.add(1),
-                                        RateWindow.expires_at.set(_epoch_of(offer.closes_at) + 7 * 24 * 3600)],
-                      condition=RateWindow.count.does_not_exist() | (RateWindow.count < MAX_PLACEMENTS), label="changes")
+            tx.update(
+                counter,
+                actions=[
+                    RateWindow.type.set(RateWindow),
+                    RateWindow.count.add(1),
+                    RateWindow.expires_at.set(_epoch_of(offer.closes_at) + 7 * 24 * 3600),
+                ],
+                condition=RateWindow.count.does_not_exist() | (RateWindow.count < MAX_PLACEMENTS),
+                label="changes",
+            )
 
     try:
         _gated(offer, customer_id, write)
@@ -274,7 +363,13 @@ def place(*, customer_id: str, offer_id: str, amount: int, method_id: str, chall
         if "changes" in failed.labels:
             raise _no_changes_left() from None
         raise
-    log_event("bid_placed", customer_id=customer_id, offer=offer.offer_id, amount=amount, changed=previous is not None)
+    log_event(
+        "bid_placed",
+        customer_id=customer_id,
+        offer=offer.offer_id,
+        amount=amount,
+        changed=previous is not None,
+    )
     emit("BidPlaced")
     return bid_to_wire(bid), previous is None
 
@@ -287,7 +382,12 @@ def withdraw(*, customer_id: str, offer_id: str) -> None:
 
     def write() -> None:
         with transaction() as tx:
-            tx.check(OfferGate, *gate_key(offer, customer_id), condition=(OfferGate.status == "open") & (OfferGate.closes_at > moment), label="gate")
+            tx.check(
+                OfferGate,
+                *gate_key(offer, customer_id),
+                condition=(OfferGate.status == "open") & (OfferGate.closes_at > moment),
+                label="gate",
+            )
             tx.delete(bid, condition=OfferBid.PK.exists(), label="bid")
 
     try:

@@ -9,10 +9,11 @@ resumes exactly where it stopped: `next_to_charge` names the next bid to charge 
 recorded so far (never one already charged), and `result` turns the recorded outcomes into the
 final, ordered, auditable list. The same bids in any order give the same result.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 WON = "won"  # charged, pays its bid
 DECLINED = "declined"  # charge refused: loses, the unit goes on
@@ -63,7 +64,9 @@ def next_to_charge(ordered: list[Bid], decided: Mapping[str, str], inventory: in
     return None
 
 
-def result(ordered: list[Bid], decided: Mapping[str, str], reasons: Mapping[str, str], inventory: int) -> list[Entry]:
+def result(
+    ordered: list[Bid], decided: Mapping[str, str], reasons: Mapping[str, str], inventory: int
+) -> list[Entry]:
     """The final list: every bid with its rank and outcome. Call once `next_to_charge` is None."""
     if next_to_charge(ordered, decided, inventory) is not None:
         raise ValueError("the clearing is not complete")
@@ -72,7 +75,9 @@ def result(ordered: list[Bid], decided: Mapping[str, str], reasons: Mapping[str,
             rank=rank,
             bid=bid,
             outcome=decided.get(bid.bid_id, LOST),
-            reason=reasons.get(bid.bid_id) if decided.get(bid.bid_id) == DECLINED else (None if decided.get(bid.bid_id) == WON else "outbid"),
+            reason=reasons.get(bid.bid_id)
+            if decided.get(bid.bid_id) == DECLINED
+            else (None if decided.get(bid.bid_id) == WON else "outbid"),
         )
         for rank, bid in enumerate(ordered, start=1)
     ]

@@ -19,14 +19,17 @@ One offer that fails (a corrupt item, an unexpected error of the provider, Dynam
 retries) never stops the run: it is logged, counted (`BatchItemFailed`), handed back at once, and
 the next run resumes it from what was recorded.
 """
+
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
@@ -64,7 +67,9 @@ class Stopped(Exception):
     """Out of time, or the provider did not answer: the next run resumes."""
 
 
-def run(*, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None) -> dict[str, str]:
+def run(
+    *, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None
+) -> dict[str, str]:
     """One scheduled run over every offer with work left; returns offer id → where it got to
     (`failed` for an offer that raised: the others go on, and the next run retries it)."""
     budget = budget or Budget()
@@ -76,7 +81,13 @@ def run(*, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] |
         try:
             done[offer_id] = clear_offer(offer_id, budget=budget, hooks=hooks or {})
         except Exception as error:  # noqa: BLE001 - one offer must not stop the others
-            log_event("batch_item_failed", level=logging.ERROR, job="clear_offers", offer=offer_id, error=type(error).__name__)
+            log_event(
+                "batch_item_failed",
+                level=logging.ERROR,
+                job="clear_offers",
+                offer=offer_id,
+                error=type(error).__name__,
+            )
             emit("BatchItemFailed")
             done[offer_id] = "failed"
     return done
@@ -86,11 +97,17 @@ def _offers_with_work(moment: str) -> Iterator[str]:
     """The ids on the to-do list that are not simply still open (GSI1 is sorted by closes_at, but
     cancelled ones may come later). DynamoDB filters, and only the key is read back: building
     whole Offer models here would let one corrupt attribute of one offer stop the listing of all."""
-    for item in Offer.gsi1.query(ACTIVE, filter_condition=(Offer.status != "open") | (Offer.closes_at <= moment), attributes_to_get=["PK"]):
+    for item in Offer.gsi1.query(
+        ACTIVE,
+        filter_condition=(Offer.status != "open") | (Offer.closes_at <= moment),
+        attributes_to_get=["PK"],
+    ):
         yield item.PK.removeprefix("OFFER#")
 
 
-def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None) -> str:
+def clear_offer(
+    offer_id: str, *, budget: Budget | None = None, hooks: dict[str, Callable[..., None]] | None = None
+) -> str:
     budget, hooks = budget or Budget(), hooks or {}
     lease = new_id("lease", 8)
     try:
@@ -104,8 +121,10 @@ def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str,
             entries = _charge_winners(offer, lease, budget, hooks)
             _store_result(offer, lease, entries, cleared=True)
         elif offer.status == "cancelled" and offer.result_pages is None:
-            entries = [clearing.Entry(rank=i, bid=b, outcome="cancelled", reason="offer_cancelled")
-                       for i, b in enumerate(clearing.order(x.rule_bid() for x in _frozen_bids(offer)), start=1)]
+            entries = [
+                clearing.Entry(rank=i, bid=b, outcome="cancelled", reason="offer_cancelled")
+                for i, b in enumerate(clearing.order(x.rule_bid() for x in _frozen_bids(offer)), start=1)
+            ]
             _store_result(offer, lease, entries, cleared=False)
         _tell_bidders(offer, lease, budget)
         _finish(offer, lease)
@@ -119,10 +138,8 @@ def clear_offer(offer_id: str, *, budget: Budget | None = None, hooks: dict[str,
         # hand the offer back at once (best effort; else the lease expires) and let the next run
         # resume from what was recorded.
         log_event("clearing_failed", level=logging.ERROR, offer=offer_id, error=type(error).__name__)
-        try:
+        with contextlib.suppress(Exception):
             _release(offer_id, lease)
-        except Exception:  # noqa: BLE001
-            pass
         raise
 
 
@@ -148,10 +165,15 @@ def _claim(offer_id: str, *, lease: str | None = None) -> tuple[str, Offer] | No
     free = Offer.lease_until.does_not_exist() | (Offer.lease_until < clock)
     due = (Offer.status == "open") & (Offer.closes_at <= moment)
     resumable = Offer.status.is_in("clearing", "cleared", "cancelled") & Offer.GSI1PK.exists()
-    if not _update_if(offer, [Offer.lease_owner.set(lease), Offer.lease_until.set(clock + LEASE_S), Offer.updated_at.set(moment)],
-                      free & (due | resumable)):
+    if not _update_if(
+        offer,
+        [Offer.lease_owner.set(lease), Offer.lease_until.set(clock + LEASE_S), Offer.updated_at.set(moment)],
+        free & (due | resumable),
+    ):
         return None
-    if offer.status == "open" and _update_if(offer, [Offer.status.set("clearing")], (Offer.status == "open") & (Offer.lease_owner == lease)):
+    if offer.status == "open" and _update_if(
+        offer, [Offer.status.set("clearing")], (Offer.status == "open") & (Offer.lease_owner == lease)
+    ):
         log_event("clearing_started", offer=offer_id)
     return lease, offer
 
@@ -183,21 +205,44 @@ class FrozenBid:
     charge_started_at: str | None = None
 
     @classmethod
-    def from_raw(cls, item: dict[str, Any]) -> "FrozenBid":
+    def from_raw(cls, item: dict[str, Any]) -> FrozenBid:
         def text(name: str) -> str | None:
             value = item.get(name)
             return value["S"] if value and "S" in value else None
 
-        return cls(PK=item["PK"]["S"], SK=item["SK"]["S"], bid_id=item["bid_id"]["S"], customer_id=item["customer_id"]["S"],
-                   amount=int(item["amount"]["N"]), currency=item["currency"]["S"], method_id=item["method_id"]["S"],
-                   placed_at=item["placed_at"]["S"], outcome=text("outcome"), decline_code=text("decline_code"),
-                   charge_started_at=text("charge_started_at"))
+        return cls(
+            PK=item["PK"]["S"],
+            SK=item["SK"]["S"],
+            bid_id=item["bid_id"]["S"],
+            customer_id=item["customer_id"]["S"],
+            amount=int(item["amount"]["N"]),
+            currency=item["currency"]["S"],
+            method_id=item["method_id"]["S"],
+            placed_at=item["placed_at"]["S"],
+            outcome=text("outcome"),
+            decline_code=text("decline_code"),
+            charge_started_at=text("charge_started_at"),
+        )
 
     def rule_bid(self) -> clearing.Bid:
-        return clearing.Bid(bid_id=self.bid_id, bidder_id=self.customer_id, amount=self.amount, placed_at=self.placed_at)
+        return clearing.Bid(
+            bid_id=self.bid_id, bidder_id=self.customer_id, amount=self.amount, placed_at=self.placed_at
+        )
 
 
-_WANTED = ["PK", "SK", "bid_id", "customer_id", "amount", "currency", "method_id", "placed_at", "outcome", "decline_code", "charge_started_at"]
+_WANTED = [
+    "PK",
+    "SK",
+    "bid_id",
+    "customer_id",
+    "amount",
+    "currency",
+    "method_id",
+    "placed_at",
+    "outcome",
+    "decline_code",
+    "charge_started_at",
+]
 
 
 def _frozen_bids(offer: Offer) -> list[FrozenBid]:
@@ -212,7 +257,13 @@ def _frozen_bids(offer: Offer) -> list[FrozenBid]:
     for pk in shards:
         start: dict[str, Any] | None = None
         while True:
-            page = table.query(pk, OfferBid.SK.startswith("BID#"), consistent_read=True, attributes_to_get=_WANTED, exclusive_start_key=start)
+            page = table.query(
+                pk,
+                OfferBid.SK.startswith("BID#"),
+                consistent_read=True,
+                attributes_to_get=_WANTED,
+                exclusive_start_key=start,
+            )
             found.extend(FrozenBid.from_raw(i) for i in page.get("Items", []))
             start = page.get("LastEvaluatedKey")
             if not start:
@@ -226,11 +277,15 @@ def charge_key(offer_id: str, customer_id: str) -> str:
     return "bidchg_" + hashlib.sha256(f"{offer_id}|{customer_id}".encode()).hexdigest()[:32]
 
 
-def _charge_winners(offer: Offer, lease: str, budget: Budget, hooks: dict[str, Callable[..., None]]) -> list[clearing.Entry]:
+def _charge_winners(
+    offer: Offer, lease: str, budget: Budget, hooks: dict[str, Callable[..., None]]
+) -> list[clearing.Entry]:
     items = {b.bid_id: b for b in _frozen_bids(offer)}
     ordered = clearing.order(b.rule_bid() for b in items.values())
     decided = {i: b.outcome for i, b in items.items() if b.outcome}
-    reasons = {i: b.decline_code or "card_declined" for i, b in items.items() if b.outcome == clearing.DECLINED}
+    reasons = {
+        i: b.decline_code or "card_declined" for i, b in items.items() if b.outcome == clearing.DECLINED
+    }
     inventory = int(offer.inventory)
     renewed = time.monotonic()
     while (nxt := clearing.next_to_charge(ordered, decided, inventory)) is not None:
@@ -244,8 +299,12 @@ def _charge_winners(offer: Offer, lease: str, budget: Budget, hooks: dict[str, C
         hooks.get("charged", lambda **_: None)(bid=bid, outcome=outcome)
         try:  # one conditional UpdateItem (a transaction would cost twice the capacity)
             OfferBid(bid.PK, bid.SK).update(
-                actions=[OfferBid.outcome.set(outcome), OfferBid.charge_id.set(charge_id), OfferBid.decline_code.set(code),
-                         OfferBid.decided_at.set(iso_ms(now()))],
+                actions=[
+                    OfferBid.outcome.set(outcome),
+                    OfferBid.charge_id.set(charge_id),
+                    OfferBid.decline_code.set(code),
+                    OfferBid.decided_at.set(iso_ms(now())),
+                ],
                 condition=OfferBid.outcome.does_not_exist(),
             )
         except UpdateError as error:
@@ -278,19 +337,33 @@ def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
                 return clearing.DECLINED, None, "payment_method_removed"
             if not bid.charge_started_at:
                 OfferBid(bid.PK, bid.SK).update(actions=[OfferBid.charge_started_at.set(iso_ms(now()))])
-            charge = get_gateway().charge(provider_ref=method.provider_ref, customer_ref=method.provider_customer_ref, amount=int(bid.amount),
-                                          currency=bid.currency, reference=bid.bid_id, idempotency_key=key,
-                                          metadata={"kind": "bid", "offer_id": offer.offer_id})
+            charge = get_gateway().charge(
+                provider_ref=method.provider_ref,
+                customer_ref=method.provider_customer_ref,
+                amount=int(bid.amount),
+                currency=bid.currency,
+                reference=bid.bid_id,
+                idempotency_key=key,
+                metadata={"kind": "bid", "offer_id": offer.offer_id},
+            )
     except GatewayTimeout:
         raise Stopped("payment provider timeout") from None
     except GatewayRejected as rejected:  # the provider refused the request itself: nothing charged
-        log_event("bid_charge_rejected", offer=offer.offer_id, customer_id=bid.customer_id, code=rejected.code)
+        log_event(
+            "bid_charge_rejected", offer=offer.offer_id, customer_id=bid.customer_id, code=rejected.code
+        )
         return clearing.DECLINED, None, "payment_method_unusable"
     if charge.status == "processing":
         raise Stopped("the provider has not decided yet")  # the next run asks again with the same key
-    if (charge.amount, charge.currency.upper(), charge.reference) != (int(bid.amount), bid.currency.upper(), bid.bid_id):
+    if (charge.amount, charge.currency.upper(), charge.reference) != (
+        int(bid.amount),
+        bid.currency.upper(),
+        bid.bid_id,
+    ):
         # Never record a win for a charge that is not this bid's: the offer waits for a person.
-        log_event("bid_charge_mismatch", level=logging.ERROR, offer=offer.offer_id, customer_id=bid.customer_id)
+        log_event(
+            "bid_charge_mismatch", level=logging.ERROR, offer=offer.offer_id, customer_id=bid.customer_id
+        )
         emit("PaymentChargeMismatch")
         raise Stopped("the provider's charge does not match the bid")
     if charge.status == "succeeded":
@@ -299,57 +372,104 @@ def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
 
 
 def _entry_to_wire(entry: clearing.Entry, currency: str) -> dict[str, Any]:
-    return {"rank": entry.rank, "bid_id": entry.bid.bid_id, "customer_id": entry.bid.bidder_id, "amount": entry.bid.amount,
-            "currency": currency, "placed_at": entry.bid.placed_at, "outcome": entry.outcome, "reason": entry.reason}
+    return {
+        "rank": entry.rank,
+        "bid_id": entry.bid.bid_id,
+        "customer_id": entry.bid.bidder_id,
+        "amount": entry.bid.amount,
+        "currency": currency,
+        "placed_at": entry.bid.placed_at,
+        "outcome": entry.outcome,
+        "reason": entry.reason,
+    }
 
 
 def _store_result(offer: Offer, lease: str, entries: list[clearing.Entry], *, cleared: bool) -> None:
     wire = [_entry_to_wire(e, offer.currency) for e in entries]
-    pages = [wire[i:i + RESULT_PAGE_SIZE] for i in range(0, len(wire), RESULT_PAGE_SIZE)] or [[]]
+    pages = [wire[i : i + RESULT_PAGE_SIZE] for i in range(0, len(wire), RESULT_PAGE_SIZE)] or [[]]
     digest = hashlib.sha256()
     for n, page in enumerate(pages):
         text = json.dumps(page, separators=(",", ":"), sort_keys=True)
         digest.update(text.encode())
         try:
-            OfferResultPage(offer.PK, f"RESULT#{n:05d}", entries=text).save(condition=OfferResultPage.PK.does_not_exist())
+            OfferResultPage(offer.PK, f"RESULT#{n:05d}", entries=text).save(
+                condition=OfferResultPage.PK.does_not_exist()
+            )
         except PutError as error:  # written by a run that died after it: same bids, same decisions, same page
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
-    counts = {k: sum(1 for e in entries if e.outcome == k) for k in (clearing.WON, clearing.DECLINED, clearing.LOST, "cancelled")}
-    summary = {
-        "bids": len(entries), "won": counts[clearing.WON], "declined": counts[clearing.DECLINED], "lost": counts[clearing.LOST],
-        "cancelled": counts["cancelled"], "units_left": int(offer.inventory) - counts[clearing.WON],
-        "revenue": {"amount": sum(e.bid.amount for e in entries if e.outcome == clearing.WON), "currency": offer.currency},
-        "digest": "sha256:" + digest.hexdigest(), "pages": len(pages), "cleared_at": iso_ms(now()),
+    counts = {
+        k: sum(1 for e in entries if e.outcome == k)
+        for k in (clearing.WON, clearing.DECLINED, clearing.LOST, "cancelled")
     }
-    actions = [Offer.result.set(summary), Offer.result_pages.set(len(pages)), Offer.updated_at.set(iso_ms(now()))]
+    summary = {
+        "bids": len(entries),
+        "won": counts[clearing.WON],
+        "declined": counts[clearing.DECLINED],
+        "lost": counts[clearing.LOST],
+        "cancelled": counts["cancelled"],
+        "units_left": int(offer.inventory) - counts[clearing.WON],
+        "revenue": {
+            "amount": sum(e.bid.amount for e in entries if e.outcome == clearing.WON),
+            "currency": offer.currency,
+        },
+        "digest": "sha256:" + digest.hexdigest(),
+        "pages": len(pages),
+        "cleared_at": iso_ms(now()),
+    }
+    actions = [
+        Offer.result.set(summary),
+        Offer.result_pages.set(len(pages)),
+        Offer.updated_at.set(iso_ms(now())),
+    ]
     if cleared:
         actions.append(Offer.status.set("cleared"))
     if not _update_if(offer, actions, (Offer.lease_owner == lease) & Offer.result_pages.does_not_exist()):
         raise LeaseLost("result already stored or lease taken over")
     if cleared:
         emit("OfferCleared")
-    log_event("clearing_done" if cleared else "cancellation_recorded", offer=offer.offer_id, won=counts[clearing.WON],
-              declined=counts[clearing.DECLINED], bids=len(entries))
+    log_event(
+        "clearing_done" if cleared else "cancellation_recorded",
+        offer=offer.offer_id,
+        won=counts[clearing.WON],
+        declined=counts[clearing.DECLINED],
+        bids=len(entries),
+    )
 
 
 _LOST_REASONS = {
-    "outbid": ("D'autres offres plus hautes ont remporté les unités. Rien n'a été prélevé.",
-               "Higher bids won the units. Nothing was charged."),
-    "offer_cancelled": ("L'offre a été annulée. Rien n'a été prélevé.", "The offer was cancelled. Nothing was charged."),
+    "outbid": (
+        "D'autres offres plus hautes ont remporté les unités. Rien n'a été prélevé.",
+        "Higher bids won the units. Nothing was charged.",
+    ),
+    "offer_cancelled": (
+        "L'offre a été annulée. Rien n'a été prélevé.",
+        "The offer was cancelled. Nothing was charged.",
+    ),
 }
-_METHOD_REMOVED = ("Le moyen de paiement choisi a été supprimé avant la clôture.", "The payment method you chose was removed before closing.")
+_METHOD_REMOVED = (
+    "Le moyen de paiement choisi a été supprimé avant la clôture.",
+    "The payment method you chose was removed before closing.",
+)
 
 
 def _tell(offer: Offer, entry: dict[str, Any]) -> None:
     title = plain(offer.title)
-    data: dict[str, Any] = {"offer_id": offer.offer_id, "title_fr": title["fr"], "title_en": title["en"],
-                            "amount": bills.format_money(int(entry["amount"]), offer.currency)}
+    data: dict[str, Any] = {
+        "offer_id": offer.offer_id,
+        "title_fr": title["fr"],
+        "title_en": title["en"],
+        "amount": bills.format_money(int(entry["amount"]), offer.currency),
+    }
     if entry["outcome"] == clearing.WON:
         kind = "bidding.won"
     elif entry["outcome"] == clearing.DECLINED:
         kind = "bidding.declined"
-        fr, en = _METHOD_REMOVED if entry["reason"] == "payment_method_removed" else DECLINES.get(entry["reason"] or "", DECLINES["card_declined"])
+        fr, en = (
+            _METHOD_REMOVED
+            if entry["reason"] == "payment_method_removed"
+            else DECLINES.get(entry["reason"] or "", DECLINES["card_declined"])
+        )
         data.update(reason=entry["reason"], reason_fr=fr, reason_en=en)
     else:
         kind = "bidding.lost"
@@ -361,7 +481,12 @@ def _tell(offer: Offer, entry: dict[str, Any]) -> None:
             fr, en = _LOST_REASONS.get(reason, _LOST_REASONS["outbid"])
         data.update(reason=reason, reason_fr=fr, reason_en=en)
     try:
-        inbox.notify(customer_id=entry["customer_id"], kind=kind, data=data, dedup_key=f"offer:{offer.offer_id}:outcome")
+        inbox.notify(
+            customer_id=entry["customer_id"],
+            kind=kind,
+            data=data,
+            dedup_key=f"offer:{offer.offer_id}:outcome",
+        )
     except NotFound:  # the customer was removed since: nobody to tell
         log_event("bidder_gone", offer=offer.offer_id, customer_id=entry["customer_id"])
 
@@ -381,6 +506,14 @@ def _tell_bidders(offer: Offer, lease: str, budget: Budget) -> None:
 
 def _finish(offer: Offer, lease: str) -> None:
     """Off the to-do list once every bidder was told."""
-    if not _update_if(offer, [Offer.GSI1PK.remove(), Offer.GSI1SK.remove(), Offer.lease_owner.remove(), Offer.lease_until.remove()],
-                      (Offer.lease_owner == lease) & (Offer.notified_pages == Offer.result_pages)):
+    if not _update_if(
+        offer,
+        [
+            Offer.GSI1PK.remove(),
+            Offer.GSI1SK.remove(),
+            Offer.lease_owner.remove(),
+            Offer.lease_until.remove(),
+        ],
+        (Offer.lease_owner == lease) & (Offer.notified_pages == Offer.result_pages),
+    ):
         raise LeaseLost("lease taken over")

@@ -4,6 +4,7 @@ An offer's bids are spread over `shards` partitions (`OFFER#<id>#S#<n>`), each w
 that bids check in their transaction; cancelling closes every gate in the same transaction as the
 status change, so nobody bids on a cancelled offer.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,17 @@ from chalicelib.customers.formats import SegmentName
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Customer, Item, Line, Offer, OfferBid, OfferGate, OfferResultPage, customer_pk, plain
+from chalicelib.store.models import (
+    Customer,
+    Item,
+    Line,
+    Offer,
+    OfferBid,
+    OfferGate,
+    OfferResultPage,
+    customer_pk,
+    plain,
+)
 
 SHARDS = 8
 ACTIVE = "OFFERS#ACTIVE"
@@ -60,12 +71,18 @@ class Texts(Strict):
 
 
 class Eligibility(Strict):
-    plan_ids: list[str] = Field(default_factory=list, max_length=50, description="Customers with an active line on one of these plans")
-    segments: list[SegmentName] = Field(default_factory=list, max_length=50, description="Customers in one of these segments")
+    plan_ids: list[str] = Field(
+        default_factory=list, max_length=50, description="Customers with an active line on one of these plans"
+    )
+    segments: list[SegmentName] = Field(
+        default_factory=list, max_length=50, description="Customers in one of these segments"
+    )
 
 
 class CreateOfferEvent(Strict):
-    offer_id: str | None = Field(default=None, pattern=f"^{OFFER_ID}$", description="Optional: makes the creation safe to repeat")
+    offer_id: str | None = Field(
+        default=None, pattern=f"^{OFFER_ID}$", description="Optional: makes the creation safe to repeat"
+    )
     title: Texts
     description: Texts
     inventory: JsonInt = Field(ge=1, le=100_000, description="Units to award")
@@ -78,7 +95,7 @@ class CreateOfferEvent(Strict):
     eligibility: Eligibility = Field(default_factory=Eligibility)
 
     @model_validator(mode="after")
-    def _coherent(self) -> "CreateOfferEvent":
+    def _coherent(self) -> CreateOfferEvent:
         if self.opens_at.tzinfo is None or self.closes_at.tzinfo is None:
             raise ValueError("opens_at and closes_at need a time zone (e.g. 2026-12-01T09:00:00Z)")
         if self.max_bid < self.min_bid:
@@ -115,18 +132,34 @@ def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
     offer_id = event.offer_id or new_id("off")
     opens, closes, moment = iso_ms(event.opens_at), iso_ms(event.closes_at), iso_ms(now())
     offer = Offer(
-        f"OFFER#{offer_id}", "OFFER",
-        GSI1PK=ACTIVE, GSI1SK=f"{closes}#{offer_id}",
-        offer_id=offer_id, title=event.title.model_dump(), description=event.description.model_dump(), inventory=event.inventory,
-        currency=event.currency, min_bid=event.min_bid, max_bid=event.max_bid, increment=event.increment, opens_at=opens,
-        closes_at=closes, eligibility=event.eligibility.model_dump(), shards=SHARDS, status="open", notified_pages=0,
-        created_at=moment, updated_at=moment,
+        f"OFFER#{offer_id}",
+        "OFFER",
+        GSI1PK=ACTIVE,
+        GSI1SK=f"{closes}#{offer_id}",
+        offer_id=offer_id,
+        title=event.title.model_dump(),
+        description=event.description.model_dump(),
+        inventory=event.inventory,
+        currency=event.currency,
+        min_bid=event.min_bid,
+        max_bid=event.max_bid,
+        increment=event.increment,
+        opens_at=opens,
+        closes_at=closes,
+        eligibility=event.eligibility.model_dump(),
+        shards=SHARDS,
+        status="open",
+        notified_pages=0,
+        created_at=moment,
+        updated_at=moment,
     )
     try:
         with transaction() as tx:
             tx.save(offer, condition=Offer.PK.does_not_exist(), label="new")
             for pk in shard_pks(offer_id):
-                tx.save(OfferGate(pk, "GATE", offer_id=offer_id, status="open", opens_at=opens, closes_at=closes))
+                tx.save(
+                    OfferGate(pk, "GATE", offer_id=offer_id, status="open", opens_at=opens, closes_at=closes)
+                )
     except ConditionsFailed:
         raise Conflict(f"Offer {offer_id} already exists.", code="offer_exists") from None
     log_event("offer_created", offer=offer_id, inventory=event.inventory)
@@ -145,24 +178,47 @@ def cancel_offer(event: CancelOfferEvent) -> dict[str, Any]:
     clearing job then records the result (nobody charged) and tells the bidders."""
     offer = get_offer(event.offer_id, consistent=True)
     moment = iso_ms(now())
-    reason = event.reason.model_dump() if event.reason else {"fr": "L'offre a été annulée.", "en": "The offer was cancelled."}
+    reason = (
+        event.reason.model_dump()
+        if event.reason
+        else {"fr": "L'offre a été annulée.", "en": "The offer was cancelled."}
+    )
     try:
         with transaction() as tx:
-            tx.update(offer, actions=[Offer.status.set("cancelled"), Offer.cancel_reason.set(json.dumps(reason)), Offer.updated_at.set(moment)],
-                      condition=(Offer.status == "open") & (Offer.closes_at > moment), label="open")
+            tx.update(
+                offer,
+                actions=[
+                    Offer.status.set("cancelled"),
+                    Offer.cancel_reason.set(json.dumps(reason)),
+                    Offer.updated_at.set(moment),
+                ],
+                condition=(Offer.status == "open") & (Offer.closes_at > moment),
+                label="open",
+            )
             for pk in shard_pks(offer.offer_id, int(offer.shards)):
                 tx.update(OfferGate(pk, "GATE"), actions=[OfferGate.status.set("cancelled")])
     except ConditionsFailed:
-        raise Conflict(f"Offer {offer.offer_id} is {offer.status if offer.status != 'open' else 'closed'}: it can no longer be cancelled.",
-                       code="offer_not_cancellable") from None
+        raise Conflict(
+            f"Offer {offer.offer_id} is {offer.status if offer.status != 'open' else 'closed'}: it can no longer be cancelled.",
+            code="offer_not_cancellable",
+        ) from None
     log_event("offer_cancelled", offer=offer.offer_id)
-    return {"offer_id": offer.offer_id, "status": "cancelled", "message": "Cancelled: nobody will be charged; bidders are told within a minute."}
+    return {
+        "offer_id": offer.offer_id,
+        "status": "cancelled",
+        "message": "Cancelled: nobody will be charged; bidders are told within a minute.",
+    }
 
 
 def offer_result(event: OfferResultEvent) -> dict[str, Any]:
     offer = get_offer(event.offer_id, consistent=True)
-    answer: dict[str, Any] = {"offer_id": offer.offer_id, "status": offer.status, "closes_at": offer.closes_at,
-                              "inventory": int(offer.inventory), "currency": offer.currency}
+    answer: dict[str, Any] = {
+        "offer_id": offer.offer_id,
+        "status": offer.status,
+        "closes_at": offer.closes_at,
+        "inventory": int(offer.inventory),
+        "currency": offer.currency,
+    }
     if offer.result is None:
         answer["message"] = "No result yet: bidding is open or the clearing is running."
         return answer
@@ -201,7 +257,9 @@ class Viewer:
         if not wanted_plans and not wanted_segments:
             return True
         plans, segments = self._plans_and_segments
-        return (not wanted_plans or bool(wanted_plans & plans)) and (not wanted_segments or bool(wanted_segments & segments))
+        return (not wanted_plans or bool(wanted_plans & plans)) and (
+            not wanted_segments or bool(wanted_segments & segments)
+        )
 
 
 def phase(offer: Offer, moment: str) -> str:
@@ -237,11 +295,22 @@ def list_offers(*, customer_id: str) -> dict[str, Any]:
     active offers, one of the caller's partition, one BatchGetItem of their bids."""
     moment = iso_ms(now())
     viewer = Viewer(customer_id)
-    offers = [o for o in Offer.gsi1.query(ACTIVE, Offer.GSI1SK > moment, limit=MAX_LISTED)
-              if o.status == "open" and viewer.eligible(o)]
+    offers = [
+        o
+        for o in Offer.gsi1.query(ACTIVE, moment < Offer.GSI1SK, limit=MAX_LISTED)
+        if o.status == "open" and viewer.eligible(o)
+    ]
     keys = [bid_key(o, customer_id) for o in offers]
     mine = {b.offer_id: b for b in OfferBid.batch_get(keys)} if keys else {}
-    return {"offers": [{**offer_to_wire(o, moment), "my_bid": bid_to_wire(mine[o.offer_id]) if o.offer_id in mine else None} for o in offers]}
+    return {
+        "offers": [
+            {
+                **offer_to_wire(o, moment),
+                "my_bid": bid_to_wire(mine[o.offer_id]) if o.offer_id in mine else None,
+            }
+            for o in offers
+        ]
+    }
 
 
 def bid_to_wire(bid: OfferBid) -> dict[str, Any]:
@@ -252,7 +321,9 @@ def bid_to_wire(bid: OfferBid) -> dict[str, Any]:
     }
 
 
-def visible_offer(customer_id: str, offer_id: str, *, consistent: bool = False) -> tuple[Offer, Viewer, OfferBid | None]:
+def visible_offer(
+    customer_id: str, offer_id: str, *, consistent: bool = False
+) -> tuple[Offer, Viewer, OfferBid | None]:
     """The offer if the caller may see it (eligible, or bid on it); otherwise 404, like an unknown
     id. With the caller's bid, read consistently when the caller is about to change it."""
     offer = get_offer(offer_id)
@@ -274,7 +345,12 @@ def outcome_of(offer: Offer, bid: OfferBid | None) -> dict[str, Any] | None:
     if offer.status == "cancelled":
         return {"status": "cancelled", "reason": "offer_cancelled", "charged": None}
     if bid.outcome == clearing.WON:
-        return {"status": "won", "reason": None, "charged": money(bid.amount, bid.currency), "charge_id": bid.charge_id}
+        return {
+            "status": "won",
+            "reason": None,
+            "charged": money(bid.amount, bid.currency),
+            "charge_id": bid.charge_id,
+        }
     if bid.outcome == clearing.DECLINED:
         return {"status": "declined", "reason": bid.decline_code or "card_declined", "charged": None}
     return {"status": "lost", "reason": "outbid", "charged": None}
@@ -283,6 +359,10 @@ def outcome_of(offer: Offer, bid: OfferBid | None) -> dict[str, Any] | None:
 def validate_amount(offer: Offer, amount: int) -> None:
     low, high, step = int(offer.min_bid), int(offer.max_bid), int(offer.increment)
     if amount < low or amount > high:
-        raise ValidationFailed(f"Bids go from {low} to {high} ({offer.currency} minor units).", code="bid_out_of_range")
+        raise ValidationFailed(
+            f"Bids go from {low} to {high} ({offer.currency} minor units).", code="bid_out_of_range"
+        )
     if (amount - low) % step:
-        raise ValidationFailed(f"Bids go up in steps of {step} from {low}: {amount} is not on a step.", code="bid_off_increment")
+        raise ValidationFailed(
+            f"Bids go up in steps of {step} from {low}: {amount} is not on a step.", code="bid_off_increment"
+        )

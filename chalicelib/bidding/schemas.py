@@ -1,4 +1,5 @@
 """Bodies and query strings of the bidding routes: allow-lists."""
+
 from __future__ import annotations
 
 from typing import Any

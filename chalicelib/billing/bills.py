@@ -1,5 +1,6 @@
 """Bills: imported from the billing system, read by their owner, reminded before they are due.
 Money amounts in documents are JSON integers of minor units (a string or a decimal is refused)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,11 +46,13 @@ class BillDocument(Strict):
     due_date: date
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     items: list[BillItem] = Field(min_length=1, max_length=200)
-    total: NonNegativeMinorUnits = Field(description="Minor units, taxes included: must equal the items' amounts plus taxes")
+    total: NonNegativeMinorUnits = Field(
+        description="Minor units, taxes included: must equal the items' amounts plus taxes"
+    )
     status: Literal["open", "paid"] = "open"
 
     @model_validator(mode="after")
-    def _consistent(self) -> "BillDocument":
+    def _consistent(self) -> BillDocument:
         if self.issued_at.tzinfo is None:
             raise ValueError("issued_at needs a time zone")
         if sum(i.amount + i.tax for i in self.items) != self.total:
@@ -95,31 +98,62 @@ def _import_one(document: BillDocument) -> str:
     pk, sk = _bill_key(customer_id, document.bill_id)
     balance = 0 if document.status == "paid" else document.total
     bill = Bill(
-        pk, sk,
-        GSI1PK=f"BILLS#{customer_id}", GSI1SK=f"{iso(document.issued_at)}#{document.bill_id}",
-        bill_id=document.bill_id, customer_id=customer_id, line_ids=document.line_ids,
-        period_start=document.period.start.isoformat(), period_end=document.period.end.isoformat(),
-        issued_at=iso(document.issued_at), due_date=document.due_date.isoformat(), currency=document.currency,
-        items=[i.model_dump() for i in document.items], total_amount=document.total,
-        total_tax=sum(i.tax for i in document.items), balance=balance, available=balance,
-        status="paid" if balance == 0 else "open", content_hash=content,
+        pk,
+        sk,
+        GSI1PK=f"BILLS#{customer_id}",
+        GSI1SK=f"{iso(document.issued_at)}#{document.bill_id}",
+        bill_id=document.bill_id,
+        customer_id=customer_id,
+        line_ids=document.line_ids,
+        period_start=document.period.start.isoformat(),
+        period_end=document.period.end.isoformat(),
+        issued_at=iso(document.issued_at),
+        due_date=document.due_date.isoformat(),
+        currency=document.currency,
+        items=[i.model_dump() for i in document.items],
+        total_amount=document.total,
+        total_tax=sum(i.tax for i in document.items),
+        balance=balance,
+        available=balance,
+        status="paid" if balance == 0 else "open",
+        content_hash=content,
     )
     try:
         with transaction() as tx:
             tx.save(bill, condition=Bill.PK.does_not_exist(), label="new")
             if balance:
-                tx.save(Notice(pk, f"NOTICE#BILLDUE#{document.bill_id}", GSI1PK=f"DUE#{bill.due_date}",
-                               GSI1SK=f"{customer_id}#{document.bill_id}", notice_kind="bill_due", customer_id=customer_id,
-                               bill_id=document.bill_id, due_date=bill.due_date, amount=balance, currency=document.currency))
+                tx.save(
+                    Notice(
+                        pk,
+                        f"NOTICE#BILLDUE#{document.bill_id}",
+                        GSI1PK=f"DUE#{bill.due_date}",
+                        GSI1SK=f"{customer_id}#{document.bill_id}",
+                        notice_kind="bill_due",
+                        customer_id=customer_id,
+                        bill_id=document.bill_id,
+                        due_date=bill.due_date,
+                        amount=balance,
+                        currency=document.currency,
+                    )
+                )
     except ConditionsFailed:
         existing = Bill.get(pk, sk, consistent_read=True)
         if existing.content_hash == content:
             return "unchanged"
-        raise ValidationFailed("This bill was already imported with different content; bills are immutable.") from None
+        raise ValidationFailed(
+            "This bill was already imported with different content; bills are immutable."
+        ) from None
     if balance:
-        inbox.notify(customer_id=customer_id, kind="billing.bill_issued",
-                     data={"bill_id": document.bill_id, "amount": format_money(balance, document.currency), "due_date": bill.due_date},
-                     dedup_key=f"bill:{document.bill_id}:issued")
+        inbox.notify(
+            customer_id=customer_id,
+            kind="billing.bill_issued",
+            data={
+                "bill_id": document.bill_id,
+                "amount": format_money(balance, document.currency),
+                "due_date": bill.due_date,
+            },
+            dedup_key=f"bill:{document.bill_id}:issued",
+        )
     return "imported"
 
 
@@ -141,8 +175,14 @@ def bill_to_wire(bill: Bill, payments: list[Payment] | None = None) -> dict[str,
         "line_ids": list(bill.line_ids or []),
     }
     if payments is not None:
-        wire["items"] = [{"label": i["label"], "amount": {"amount": int(i["amount"]), "currency": bill.currency},
-                          "tax": {"amount": int(i["tax"]), "currency": bill.currency}} for i in (plain(x) for x in bill.items)]
+        wire["items"] = [
+            {
+                "label": i["label"],
+                "amount": {"amount": int(i["amount"]), "currency": bill.currency},
+                "tax": {"amount": int(i["tax"]), "currency": bill.currency},
+            }
+            for i in (plain(x) for x in bill.items)
+        ]
         wire["payments"] = [payment_to_wire(p) for p in sorted(payments, key=lambda p: p.created_at)]
     return wire
 
@@ -154,7 +194,9 @@ def payment_to_wire(payment: Payment) -> dict[str, Any]:
         "amount": {"amount": int(payment.amount), "currency": payment.currency},
         "payment_method_id": payment.method_id,
         "status": payment.status,
-        "failure": {"code": payment.failure_code, "message": payment.failure_message} if payment.status == "failed" else None,
+        "failure": {"code": payment.failure_code, "message": payment.failure_message}
+        if payment.status == "failed"
+        else None,
         "initiated_by": payment.initiated_by,
         "created_at": payment.created_at,
         "updated_at": payment.updated_at,
@@ -162,18 +204,33 @@ def payment_to_wire(payment: Payment) -> dict[str, Any]:
 
 
 def get_bill(*, customer_id: str, bill_id: str) -> tuple[Bill, list[Payment]]:
-    items = list(Item.query(customer_pk(customer_id), Item.SK.startswith(f"BILL#{bill_id}#"), consistent_read=True))
+    items = list(
+        Item.query(customer_pk(customer_id), Item.SK.startswith(f"BILL#{bill_id}#"), consistent_read=True)
+    )
     bill = next((i for i in items if isinstance(i, Bill)), None)
     if bill is None:
         raise NotFound("No such bill.", code="bill_not_found")
     return bill, [i for i in items if isinstance(i, Payment)]
 
 
-def list_bills(*, customer_id: str, status: str | None, cursor: str | None, limit: int | None) -> dict[str, Any]:
+def list_bills(
+    *, customer_id: str, status: str | None, cursor: str | None, limit: int | None
+) -> dict[str, Any]:
     size = min(max(1, limit or PAGE_DEFAULT), PAGE_MAX)
-    start = cursor_codec.decode(cursor, fixed={"PK": customer_pk(customer_id), "GSI1PK": f"BILLS#{customer_id}"}, sk_prefix="BILL#") if cursor else None
+    start = (
+        cursor_codec.decode(
+            cursor,
+            fixed={"PK": customer_pk(customer_id), "GSI1PK": f"BILLS#{customer_id}"},
+            sk_prefix="BILL#",
+        )
+        if cursor
+        else None
+    )
     result = Bill.gsi1.query(
-        f"BILLS#{customer_id}", scan_index_forward=False, limit=size, last_evaluated_key=start,
+        f"BILLS#{customer_id}",
+        scan_index_forward=False,
+        limit=size,
+        last_evaluated_key=start,
         filter_condition=(Bill.status == status) if status else None,
     )
     bills = [bill_to_wire(b) for b in result]
@@ -188,10 +245,23 @@ def remind_due(*, today: date | None = None) -> int:
 
     def remind(raw: jobs.Raw) -> str:
         notice = Notice.from_raw_data(raw)
-        inbox.notify(customer_id=notice.customer_id, kind="billing.bill_due",
-                     data={"bill_id": notice.bill_id, "amount": format_money(int(notice.amount or 0), notice.currency or "EUR"), "due_date": notice.due_date},
-                     dedup_key=f"bill:{notice.bill_id}:due-reminder")
+        inbox.notify(
+            customer_id=notice.customer_id,
+            kind="billing.bill_due",
+            data={
+                "bill_id": notice.bill_id,
+                "amount": format_money(int(notice.amount or 0), notice.currency or "EUR"),
+                "due_date": notice.due_date,
+            },
+            dedup_key=f"bill:{notice.bill_id}:due-reminder",
+        )
         return "sent"
 
-    outcomes = jobs.each("remind_due_bills", jobs.index_items(f"DUE#{day.isoformat()}"), remind, key=lambda raw: jobs.text(raw, "SK"), into={})
+    outcomes = jobs.each(
+        "remind_due_bills",
+        jobs.index_items(f"DUE#{day.isoformat()}"),
+        remind,
+        key=lambda raw: jobs.text(raw, "SK"),
+        into={},
+    )
     return sum(1 for outcome in outcomes.values() if outcome == "sent")

@@ -16,12 +16,14 @@ What every adapter guarantees:
 - `GatewayTimeout` means the outcome is unknown: the charge may exist. Ask `get_charge` later;
   never assume either way.
 """
+
 from __future__ import annotations
 
 import abc
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping
+from typing import Literal
 
 from chalicelib.config import get_settings
 from chalicelib.errors import ServiceMisconfigured
@@ -36,7 +38,9 @@ class MethodInfo:
     last4: str
     exp_month: int
     exp_year: int
-    customer_ref: str | None = None  # the provider's customer the method is attached to, if it has such a thing
+    customer_ref: str | None = (
+        None  # the provider's customer the method is attached to, if it has such a thing
+    )
 
 
 @dataclass(frozen=True)
@@ -109,15 +113,26 @@ class PaymentGateway(abc.ABC):
         brand, last 4 and expiry come from the provider. Raises MethodRejected."""
 
     @abc.abstractmethod
-    def charge(self, *, provider_ref: str, amount: int, currency: str, reference: str, idempotency_key: str,
-               customer_ref: str | None = None, metadata: Mapping[str, str] | None = None) -> Charge:
+    def charge(
+        self,
+        *,
+        provider_ref: str,
+        amount: int,
+        currency: str,
+        reference: str,
+        idempotency_key: str,
+        customer_ref: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Charge:
         """Charge the saved method, off-session, once per `idempotency_key`. `metadata` is kept
         beside the reference (it lets a provider's event find what it is about). A card decline is
         a Charge (`declined`, `requires_action`), not an exception. Raises GatewayTimeout,
         GatewayRejected, GatewayMisconfigured."""
 
     @abc.abstractmethod
-    def get_charge(self, *, reference: str | None = None, idempotency_key: str | None = None) -> Charge | None:
+    def get_charge(
+        self, *, reference: str | None = None, idempotency_key: str | None = None
+    ) -> Charge | None:
         """The charge made for `reference` with `idempotency_key` (either may be omitted, not
         both), or None when the provider has none. Never charges. Raises GatewayTimeout."""
 
@@ -166,6 +181,12 @@ def _build() -> PaymentGateway:
 
         if not settings.stripe_secret_key:
             raise ServiceMisconfigured("PAYMENT_GATEWAY=stripe needs STRIPE_SECRET_KEY (a secret source).")
-        webhook_secret = read_secret(settings.stripe_webhook_secret) if settings.stripe_webhook_secret else None
-        return StripeGateway(api_key=read_secret(settings.stripe_secret_key), webhook_secret=webhook_secret, api_base=settings.stripe_api_base)
+        webhook_secret = (
+            read_secret(settings.stripe_webhook_secret) if settings.stripe_webhook_secret else None
+        )
+        return StripeGateway(
+            api_key=read_secret(settings.stripe_secret_key),
+            webhook_secret=webhook_secret,
+            api_base=settings.stripe_api_base,
+        )
     raise ServiceMisconfigured(f"Unknown PAYMENT_GATEWAY {settings.payment_gateway!r}: sandbox or stripe.")

@@ -11,13 +11,16 @@ idempotency key is stored on it: a resumed payment never charges twice).
 A request that finds its key still running waits at most WAIT_S (well under the function's
 timeout), then answers 409 `request_in_progress` with Retry-After: the app retries with the key.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 
@@ -45,8 +48,11 @@ class Outcome:
     def replay(self) -> dict[str, Any]:
         if self.error is not None:
             cls = getattr(errors, self.error["class"], errors.DomainError)
-            raise cls(self.error["message"], code=self.error["code"]) if cls is not errors.TooManyAttempts else cls(
-                self.error["message"], retry_after_s=60, code=self.error["code"])
+            raise (
+                cls(self.error["message"], code=self.error["code"])
+                if cls is not errors.TooManyAttempts
+                else cls(self.error["message"], retry_after_s=60, code=self.error["code"])
+            )
         return self.result or {}
 
 
@@ -59,13 +65,17 @@ def replay_finished(*, customer_id: str, key: str, fingerprint: str) -> dict[str
     except IdempotencyRecord.DoesNotExist:
         return None
     if existing.fingerprint != fingerprint:
-        raise IdempotencyMismatch("This Idempotency-Key was used with another request: use a new key for a new payment.")
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was used with another request: use a new key for a new payment."
+        )
     if existing.state == "done" and existing.outcome:
         return Outcome(**json.loads(existing.outcome)).replay()
     return None
 
 
-def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callable[[bool], dict[str, Any]]) -> dict[str, Any]:
+def run_once(
+    *, customer_id: str, key: str, fingerprint: str, operation: Callable[[bool], dict[str, Any]]
+) -> dict[str, Any]:
     """Run `operation(resumed)` once for this key; `resumed` is True when an earlier run died."""
     record = IdempotencyRecord(customer_pk(customer_id), f"IDEMP#{key}")
     deadline = time.monotonic() + WAIT_S
@@ -73,7 +83,11 @@ def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callabl
     while True:
         moment = epoch(now())
         try:
-            record.fingerprint, record.state, record.locked_until = fingerprint, "in_progress", moment + LEASE_S
+            record.fingerprint, record.state, record.locked_until = (
+                fingerprint,
+                "in_progress",
+                moment + LEASE_S,
+            )
             record.expires_at = epoch(now() + KEEP)
             record.save(condition=IdempotencyRecord.PK.does_not_exist())
             break  # ours to run
@@ -82,15 +96,20 @@ def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callabl
                 raise
         existing = IdempotencyRecord.get(record.PK, record.SK, consistent_read=True)
         if existing.fingerprint != fingerprint:
-            raise IdempotencyMismatch("This Idempotency-Key was used with another request: use a new key for a new payment.")
+            raise IdempotencyMismatch(
+                "This Idempotency-Key was used with another request: use a new key for a new payment."
+            )
         if existing.state == "done" and existing.outcome:
             return Outcome(**json.loads(existing.outcome)).replay()
         if existing.locked_until < moment and _take_over(record, existing.locked_until, moment):
             resumed = True  # the first run died (or freed the key on a 503): resume it
             break
         if time.monotonic() > deadline:
-            raise errors.Conflict("This payment is still being processed: retry with the same key in a moment.", code="request_in_progress",
-                                  retry_after_s=RETRY_AFTER_S)
+            raise errors.Conflict(
+                "This payment is still being processed: retry with the same key in a moment.",
+                code="request_in_progress",
+                retry_after_s=RETRY_AFTER_S,
+            )
         time.sleep(0.1)
 
     try:
@@ -98,28 +117,41 @@ def run_once(*, customer_id: str, key: str, fingerprint: str, operation: Callabl
     except (errors.TemporarilyUnavailable, errors.ServiceMisconfigured):
         # Retryable (a slow provider; our settings, once fixed): not an outcome. Free the key
         # (lease over) so a retry resumes the operation.
-        record.update(actions=[IdempotencyRecord.locked_until.set(0)], condition=IdempotencyRecord.state == "in_progress")
+        record.update(
+            actions=[IdempotencyRecord.locked_until.set(0)],
+            condition=IdempotencyRecord.state == "in_progress",
+        )
         raise
     except errors.DomainError as error:
-        _finish(record, Outcome(error={"class": type(error).__name__, "code": error.code, "message": error.message}))
+        _finish(
+            record,
+            Outcome(error={"class": type(error).__name__, "code": error.code, "message": error.message}),
+        )
         raise
     except Exception:
         # Our own failure (DynamoDB unavailable after the SDK's retries...): not an outcome either.
         # Free the key at once so the client's retry resumes now rather than after the lease.
-        try:
-            record.update(actions=[IdempotencyRecord.locked_until.set(0)], condition=IdempotencyRecord.state == "in_progress")
-        except Exception:  # noqa: BLE001 - the lease then frees it in LEASE_S
-            pass
-        raise errors.TemporarilyUnavailable("Something failed on our side before the payment finished: retry with the same Idempotency-Key; "
-                                            "you will not be charged twice.") from None
+        # Best effort: if this fails too, the lease frees the key in LEASE_S.
+        with contextlib.suppress(Exception):
+            record.update(
+                actions=[IdempotencyRecord.locked_until.set(0)],
+                condition=IdempotencyRecord.state == "in_progress",
+            )
+        raise errors.TemporarilyUnavailable(
+            "Something failed on our side before the payment finished: retry with the same Idempotency-Key; "
+            "you will not be charged twice."
+        ) from None
     _finish(record, Outcome(result=result))
     return result
 
 
 def _take_over(record: IdempotencyRecord, seen_lock: int, moment: int) -> bool:
     try:
-        record.update(actions=[IdempotencyRecord.locked_until.set(moment + LEASE_S)],
-                      condition=(IdempotencyRecord.state == "in_progress") & (IdempotencyRecord.locked_until == seen_lock))
+        record.update(
+            actions=[IdempotencyRecord.locked_until.set(moment + LEASE_S)],
+            condition=(IdempotencyRecord.state == "in_progress")
+            & (IdempotencyRecord.locked_until == seen_lock),
+        )
     except UpdateError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             return False
@@ -128,5 +160,9 @@ def _take_over(record: IdempotencyRecord, seen_lock: int, moment: int) -> bool:
 
 
 def _finish(record: IdempotencyRecord, outcome: Outcome) -> None:
-    record.update(actions=[IdempotencyRecord.state.set("done"),
-                           IdempotencyRecord.outcome.set(json.dumps({"result": outcome.result, "error": outcome.error}))])
+    record.update(
+        actions=[
+            IdempotencyRecord.state.set("done"),
+            IdempotencyRecord.outcome.set(json.dumps({"result": outcome.result, "error": outcome.error})),
+        ]
+    )

@@ -1,11 +1,13 @@
 """What the billing batch jobs (the payment sweeper, autopay, reminders) share: items read raw from
 an index, so that one malformed item cannot stop the read of the others, and each item handled on
 its own (an item that fails is logged and counted, and the job goes on with the next)."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from pynamodb.connection import Connection
 
@@ -38,10 +40,18 @@ def _described() -> Connection:
 def index_items(partition: str, *, below: str | None = None) -> Iterator[Raw]:
     """Every item under GSI1 `partition` (sort key < `below` if given), raw (DynamoDB JSON), page
     by page: the caller turns each into a model inside its own error handling."""
-    condition = Payment.GSI1SK < below if below is not None else None  # any GSI1 item's sort key: the path is all it takes
+    condition = (
+        below > Payment.GSI1SK if below is not None else None
+    )  # any GSI1 item's sort key: the path is all it takes
     start: Raw | None = None
     while True:
-        page = _described().query(Item.Meta.table_name, partition, range_key_condition=condition, index_name="GSI1", exclusive_start_key=start)
+        page = _described().query(
+            Item.Meta.table_name,
+            partition,
+            range_key_condition=condition,
+            index_name="GSI1",
+            exclusive_start_key=start,
+        )
         yield from page.get("Items", [])
         start = page.get("LastEvaluatedKey")
         if not start:
@@ -53,8 +63,15 @@ def text(raw: Raw, name: str) -> str | None:
     return value.get("S") if isinstance(value, dict) else None
 
 
-def each(job: str, items: Iterable[Raw], handle: Callable[[Raw], str | None], *, key: Callable[[Raw], str | None],
-         into: dict[str, str], skip: set[str] | None = None) -> dict[str, str]:
+def each(
+    job: str,
+    items: Iterable[Raw],
+    handle: Callable[[Raw], str | None],
+    *,
+    key: Callable[[Raw], str | None],
+    into: dict[str, str],
+    skip: set[str] | None = None,
+) -> dict[str, str]:
     """`into[key(item)] = handle(item)` for every item (None: nothing to report); an item that
     raises is logged (`batch_item_failed`), counted (BatchItemFailed) and reported `error`."""
     for raw in items:
@@ -64,7 +81,9 @@ def each(job: str, items: Iterable[Raw], handle: Callable[[Raw], str | None], *,
         try:
             outcome = handle(raw)
         except Exception as error:  # noqa: BLE001 - one bad item never blocks the batch
-            log_event("batch_item_failed", level=logging.ERROR, job=job, item=name, error=type(error).__name__)
+            log_event(
+                "batch_item_failed", level=logging.ERROR, job=job, item=name, error=type(error).__name__
+            )
             count("BatchItemFailed")
             into[name] = "error"
             continue

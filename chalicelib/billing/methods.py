@@ -2,15 +2,28 @@
 the PaymentMethod id); brand, last 4 and expiry come from the provider, never from the client. The
 method is attached to the customer's record at the provider (created with the first method and
 kept in BillingSettings). One default; autopay uses it."""
+
 from __future__ import annotations
 
 import secrets
 import time
 from typing import Any
 
-from chalicelib.billing.gateway import GatewayMisconfigured, GatewayRejected, GatewayTimeout, MethodRejected, get_gateway
+from chalicelib.billing.gateway import (
+    GatewayMisconfigured,
+    GatewayRejected,
+    GatewayTimeout,
+    MethodRejected,
+    get_gateway,
+)
 from chalicelib.common.clock import iso, now
-from chalicelib.errors import Conflict, NotFound, ServiceMisconfigured, TemporarilyUnavailable, ValidationFailed
+from chalicelib.errors import (
+    Conflict,
+    NotFound,
+    ServiceMisconfigured,
+    TemporarilyUnavailable,
+    ValidationFailed,
+)
 from chalicelib.store.models import BillingSettings, PaymentMethod, customer_pk
 
 MAX_METHODS = 10
@@ -46,18 +59,34 @@ def add(*, customer_id: str, provider_token: str, label: str | None) -> dict[str
         raise Conflict(f"At most {MAX_METHODS} payment methods: remove one first.", code="too_many_methods")
     settings = _settings(customer_id)
     try:
-        info = get_gateway().create_method(provider_token=provider_token, customer_id=customer_id, customer_ref=settings.provider_customer_ref)
+        info = get_gateway().create_method(
+            provider_token=provider_token,
+            customer_id=customer_id,
+            customer_ref=settings.provider_customer_ref,
+        )
     except (MethodRejected, GatewayRejected):
-        raise ValidationFailed("The payment provider does not know this token.", code="invalid_provider_token") from None
+        raise ValidationFailed(
+            "The payment provider does not know this token.", code="invalid_provider_token"
+        ) from None
     except GatewayTimeout:
-        raise TemporarilyUnavailable("The payment provider is slow to answer: try again in a moment.") from None
+        raise TemporarilyUnavailable(
+            "The payment provider is slow to answer: try again in a moment."
+        ) from None
     except GatewayMisconfigured:
         raise ServiceMisconfigured("Cards cannot be added right now; try again later.") from None
     # Sortable by creation (milliseconds first), unguessable (random tail).
     method = PaymentMethod(
-        customer_pk(customer_id), f"PM#pm_{int(time.time() * 1000):011x}{secrets.token_hex(3)[:5]}",
-        method_id="", provider_ref=info.provider_ref, provider_customer_ref=info.customer_ref, brand=info.brand, last4=info.last4,
-        exp_month=info.exp_month, exp_year=info.exp_year, label=label, created_at=iso(now()),
+        customer_pk(customer_id),
+        f"PM#pm_{int(time.time() * 1000):011x}{secrets.token_hex(3)[:5]}",
+        method_id="",
+        provider_ref=info.provider_ref,
+        provider_customer_ref=info.customer_ref,
+        brand=info.brand,
+        last4=info.last4,
+        exp_month=info.exp_month,
+        exp_year=info.exp_year,
+        label=label,
+        created_at=iso(now()),
     )
     method.method_id = method.SK.removeprefix("PM#")
     method.save()
@@ -74,7 +103,10 @@ def add(*, customer_id: str, provider_token: str, label: str | None) -> dict[str
 def list_methods(*, customer_id: str) -> dict[str, Any]:
     settings = _settings(customer_id)
     return {
-        "payment_methods": [method_to_wire(m, settings.default_method_id) for m in sorted(_methods(customer_id), key=lambda m: m.method_id)],
+        "payment_methods": [
+            method_to_wire(m, settings.default_method_id)
+            for m in sorted(_methods(customer_id), key=lambda m: m.method_id)
+        ],
         "autopay": bool(settings.autopay),
     }
 
@@ -90,7 +122,9 @@ def remove(*, customer_id: str, method_id: str) -> None:
     method = get_owned(customer_id, method_id)
     settings = _settings(customer_id)
     if settings.default_method_id == method_id and settings.autopay:
-        raise Conflict("Autopay uses this card: choose another default or turn autopay off first.", code="method_in_use")
+        raise Conflict(
+            "Autopay uses this card: choose another default or turn autopay off first.", code="method_in_use"
+        )
     method.delete()
     if settings.default_method_id == method_id:
         others = sorted(_methods(customer_id), key=lambda m: m.method_id)
@@ -109,7 +143,9 @@ def set_default(*, customer_id: str, method_id: str) -> dict[str, Any]:
 def set_autopay(*, customer_id: str, enabled: bool) -> dict[str, Any]:
     settings = _settings(customer_id)
     if enabled and not settings.default_method_id:
-        raise ValidationFailed("Add a payment method first: autopay pays with your default method.", code="no_default_method")
+        raise ValidationFailed(
+            "Add a payment method first: autopay pays with your default method.", code="no_default_method"
+        )
     settings.autopay = enabled
     settings.save()
     return list_methods(customer_id=customer_id)

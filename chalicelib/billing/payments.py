@@ -17,6 +17,7 @@
    charges again with the same attempt key only within CALL_WINDOW, and after that only asks), the
    provider's webhook, or the sweeper settles it: never a second charge.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +29,11 @@ from typing import Any
 from chalicelib.auth import challenges, passkeys
 from chalicelib.billing import bills, idempotency, jobs, methods, settlement
 from chalicelib.billing.gateway import GatewayMisconfigured, GatewayRejected, GatewayTimeout, get_gateway
-from chalicelib.billing.settlement import DECLINES, ChargeMismatch, sweep  # noqa: F401 - DECLINES and sweep are part of this module's API
+from chalicelib.billing.settlement import (  # noqa: F401 - DECLINES and sweep are part of this module's API
+    DECLINES,
+    ChargeMismatch,
+    sweep,
+)
 from chalicelib.common.clock import iso, now
 from chalicelib.common.secrets import new_id
 from chalicelib.errors import (
@@ -43,16 +48,30 @@ from chalicelib.errors import (
 )
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Bill, BillingSettings, Customer, Notice, Payment, PaymentMethod, customer_pk
+from chalicelib.store.models import (
+    Bill,
+    BillingSettings,
+    Customer,
+    Notice,
+    Payment,
+    PaymentMethod,
+    customer_pk,
+)
 
 CLIENT, AUTOPAY = "client", "autopay"  # namespaces of payment ids
 
 
 def binding(*, bill_id: str, amount: int, currency: str, method_id: str) -> str:
-    return json.dumps({"bill": bill_id, "amount": amount, "currency": currency, "method": method_id}, sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {"bill": bill_id, "amount": amount, "currency": currency, "method": method_id},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
 
 
-def _payable(customer_id: str, bill_id: str, amount: int, method_id: str, *, bill: Bill | None = None) -> tuple[Bill, PaymentMethod]:
+def _payable(
+    customer_id: str, bill_id: str, amount: int, method_id: str, *, bill: Bill | None = None
+) -> tuple[Bill, PaymentMethod]:
     """The bill (read here unless given) and the method, if `amount` may be paid with it now."""
     if bill is None:
         bill, _ = bills.get_bill(customer_id=customer_id, bill_id=bill_id)
@@ -63,7 +82,9 @@ def _payable(customer_id: str, bill_id: str, amount: int, method_id: str, *, bil
         raise ValidationFailed("The amount must be at least 1 (minor units).", code="invalid_amount")
     if amount > int(bill.available):
         left = bills.format_money(int(bill.available), bill.currency)
-        raise ValidationFailed(f"The amount is more than what is left to pay ({left}).", code="amount_exceeds_balance")
+        raise ValidationFailed(
+            f"The amount is more than what is left to pay ({left}).", code="amount_exceeds_balance"
+        )
     return bill, method
 
 
@@ -85,15 +106,20 @@ def statement(*, amount: int, currency: str, method: PaymentMethod, language: st
 
 
 def challenge(*, customer_id: str, bill_id: str, amount: int, method_id: str) -> dict[str, Any]:
-
     bill, method = _payable(customer_id, bill_id, amount, method_id)
     bound = binding(bill_id=bill_id, amount=amount, currency=bill.currency, method_id=method_id)
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
     return {
         "challenge_id": issued.challenge_id,
         "options": passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge),
-        "transaction": {"bill_id": bill_id, "amount": {"amount": amount, "currency": bill.currency}, "payment_method_id": method_id,
-                        "statement": statement(amount=amount, currency=bill.currency, method=method, language=_language(customer_id))},
+        "transaction": {
+            "bill_id": bill_id,
+            "amount": {"amount": amount, "currency": bill.currency},
+            "payment_method_id": method_id,
+            "statement": statement(
+                amount=amount, currency=bill.currency, method=method, language=_language(customer_id)
+            ),
+        },
     }
 
 
@@ -105,36 +131,83 @@ def payment_id_for(*, namespace: str, customer_id: str, key: str) -> str:
     return "pay_" + hashlib.sha256(material.encode()).hexdigest()[:24]
 
 
-def _fingerprint(*, bill_id: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any]) -> str:
+def _fingerprint(
+    *, bill_id: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any]
+) -> str:
     return hashlib.sha256(
-        json.dumps({"bill": bill_id, "amount": amount, "method": method_id, "challenge": challenge_id, "credential": credential},
-                   sort_keys=True).encode()
+        json.dumps(
+            {
+                "bill": bill_id,
+                "amount": amount,
+                "method": method_id,
+                "challenge": challenge_id,
+                "credential": credential,
+            },
+            sort_keys=True,
+        ).encode()
     ).hexdigest()
 
 
-def replay_finished(*, customer_id: str, bill_id: str, idempotency_key: str, amount: int, method_id: str, challenge_id: str,
-                    credential: dict[str, Any]) -> dict[str, Any] | None:
+def replay_finished(
+    *,
+    customer_id: str,
+    bill_id: str,
+    idempotency_key: str,
+    amount: int,
+    method_id: str,
+    challenge_id: str,
+    credential: dict[str, Any],
+) -> dict[str, Any] | None:
     """The answer of a finished payment request with this key and body (its error raised again),
     or None when the key is new or still running. For the route to call before the rate limit: a
     retry of a finished payment answers even when the customer's limit is spent."""
-    fingerprint = _fingerprint(bill_id=bill_id, amount=amount, method_id=method_id, challenge_id=challenge_id, credential=credential)
+    fingerprint = _fingerprint(
+        bill_id=bill_id, amount=amount, method_id=method_id, challenge_id=challenge_id, credential=credential
+    )
     return idempotency.replay_finished(customer_id=customer_id, key=idempotency_key, fingerprint=fingerprint)
 
 
-def pay(*, customer_id: str, bill_id: str, idempotency_key: str, amount: int, method_id: str, challenge_id: str,
-        credential: dict[str, Any]) -> dict[str, Any]:
-    fingerprint = _fingerprint(bill_id=bill_id, amount=amount, method_id=method_id, challenge_id=challenge_id, credential=credential)
+def pay(
+    *,
+    customer_id: str,
+    bill_id: str,
+    idempotency_key: str,
+    amount: int,
+    method_id: str,
+    challenge_id: str,
+    credential: dict[str, Any],
+) -> dict[str, Any]:
+    fingerprint = _fingerprint(
+        bill_id=bill_id, amount=amount, method_id=method_id, challenge_id=challenge_id, credential=credential
+    )
     return idempotency.run_once(
         customer_id=customer_id,
         key=idempotency_key,
         fingerprint=fingerprint,
-        operation=lambda resumed: _pay(customer_id=customer_id, bill_id=bill_id, key=idempotency_key, amount=amount, method_id=method_id,
-                                       challenge_id=challenge_id, credential=credential, resumed=resumed),
+        operation=lambda resumed: _pay(
+            customer_id=customer_id,
+            bill_id=bill_id,
+            key=idempotency_key,
+            amount=amount,
+            method_id=method_id,
+            challenge_id=challenge_id,
+            credential=credential,
+            resumed=resumed,
+        ),
     )
 
 
-def _pay(*, customer_id: str, bill_id: str, key: str, amount: int, method_id: str, challenge_id: str, credential: dict[str, Any],
-         resumed: bool) -> dict[str, Any]:
+def _pay(
+    *,
+    customer_id: str,
+    bill_id: str,
+    key: str,
+    amount: int,
+    method_id: str,
+    challenge_id: str,
+    credential: dict[str, Any],
+    resumed: bool,
+) -> dict[str, Any]:
     payment_id = payment_id_for(namespace=CLIENT, customer_id=customer_id, key=key)
     if resumed:  # an earlier run of this key died: it may have created the payment already
         existing = _find(customer_id, bill_id, payment_id)
@@ -145,9 +218,18 @@ def _pay(*, customer_id: str, bill_id: str, key: str, amount: int, method_id: st
     expected = binding(bill_id=bill_id, amount=amount, currency=bill.currency, method_id=method_id)
     if spent.customer_id != customer_id or spent.binding != expected:
         log_event("payment_refused", customer_id=customer_id, reason="challenge_for_another_transaction")
-        raise Unauthenticated("This confirmation was for another payment: confirm this one again.", code="step_up_mismatch")
+        raise Unauthenticated(
+            "This confirmation was for another payment: confirm this one again.", code="step_up_mismatch"
+        )
     passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
-    payment = _create(customer_id=customer_id, bill=bill, payment_id=payment_id, amount=amount, method_id=method_id, initiated_by="customer")
+    payment = _create(
+        customer_id=customer_id,
+        bill=bill,
+        payment_id=payment_id,
+        amount=amount,
+        method_id=method_id,
+        initiated_by="customer",
+    )
     return _finish(payment, method=method, bill=bill)
 
 
@@ -158,32 +240,53 @@ def _find(customer_id: str, bill_id: str, payment_id: str) -> Payment | None:
         return None
 
 
-def _create(*, customer_id: str, bill: Bill, payment_id: str, amount: int, method_id: str, initiated_by: str) -> Payment:
+def _create(
+    *, customer_id: str, bill: Bill, payment_id: str, amount: int, method_id: str, initiated_by: str
+) -> Payment:
     moment = iso(now())
     payment = Payment(
-        customer_pk(customer_id), f"BILL#{bill.bill_id}#PAY#{payment_id}",
-        GSI1PK=settlement.PENDING, GSI1SK=f"{moment}#{customer_id}#{bill.bill_id}#{payment_id}",
-        payment_id=payment_id, bill_id=bill.bill_id, customer_id=customer_id, amount=amount, currency=bill.currency,
-        method_id=method_id, status="pending", initiated_by=initiated_by, created_at=moment, updated_at=moment,
+        customer_pk(customer_id),
+        f"BILL#{bill.bill_id}#PAY#{payment_id}",
+        GSI1PK=settlement.PENDING,
+        GSI1SK=f"{moment}#{customer_id}#{bill.bill_id}#{payment_id}",
+        payment_id=payment_id,
+        bill_id=bill.bill_id,
+        customer_id=customer_id,
+        amount=amount,
+        currency=bill.currency,
+        method_id=method_id,
+        status="pending",
+        initiated_by=initiated_by,
+        created_at=moment,
+        updated_at=moment,
         attempt_id=new_id("att", 16),  # the provider's idempotency key: random, ours, stored with the payment
     )
     try:
         with transaction() as tx:
             tx.save(payment, condition=Payment.PK.does_not_exist(), label="new")
             # Reserve the amount: two payments in flight can never take more than the balance.
-            tx.update(bill, actions=[Bill.available.add(-amount)], condition=Bill.available >= amount, label="available")
+            tx.update(
+                bill,
+                actions=[Bill.available.add(-amount)],
+                condition=Bill.available >= amount,
+                label="available",
+            )
     except ConditionsFailed as failed:
         if "new" in failed.labels:
             found = _find(customer_id, bill.bill_id, payment_id)
             if found is not None:
                 return found
         left = bills.format_money(max(int(bill.available), 0), bill.currency)
-        raise ValidationFailed(f"The amount is more than what is left to pay ({left} at most).", code="amount_exceeds_balance") from None
+        raise ValidationFailed(
+            f"The amount is more than what is left to pay ({left} at most).", code="amount_exceeds_balance"
+        ) from None
     log_event("payment_created", customer_id=customer_id, payment=payment_id, amount=amount)
     return payment
 
 
-def _finish(payment: Payment, *, method: PaymentMethod | None = None, bill: Bill | None = None) -> dict[str, Any]:
+def _finish(
+    payment: Payment, *, method: PaymentMethod | None = None, bill: Bill | None = None
+) -> dict[str, Any]:
     """Charge a pending payment (or, once its attempt is older than CALL_WINDOW, only ask the
     provider) and settle it. `method` and `bill` as already read by this request (the bill as it
     was before the reservation; its balance is re-read only if it moved)."""
@@ -191,13 +294,21 @@ def _finish(payment: Payment, *, method: PaymentMethod | None = None, bill: Bill
         try:
             payment = _charge_and_settle(payment, method=method, bill=bill)
         except ChargeMismatch:
-            raise Conflict("We could not confirm this payment with the payment provider: it is being checked and you will be told the "
-                           "outcome. Do not pay again meanwhile.", code="payment_under_review") from None
+            raise Conflict(
+                "We could not confirm this payment with the payment provider: it is being checked and you will be told the "
+                "outcome. Do not pay again meanwhile.",
+                code="payment_under_review",
+            ) from None
     if payment.status == "pending":
-        raise TemporarilyUnavailable("The payment is still being processed: retry with the same Idempotency-Key in a moment; you will not "
-                                     "be charged twice.", code="payment_processing")
+        raise TemporarilyUnavailable(
+            "The payment is still being processed: retry with the same Idempotency-Key in a moment; you will not "
+            "be charged twice.",
+            code="payment_processing",
+        )
     if payment.status == "failed":
-        raise PaymentFailed(payment.failure_message or "The payment failed.", code=payment.failure_code or "payment_failed")
+        raise PaymentFailed(
+            payment.failure_message or "The payment failed.", code=payment.failure_code or "payment_failed"
+        )
     return bills.payment_to_wire(payment)
 
 
@@ -211,24 +322,41 @@ def _charge_and_settle(payment: Payment, *, method: PaymentMethod | None, bill: 
         try:
             return settlement.reconcile(payment, via="request")
         except GatewayTimeout:
-            raise TemporarilyUnavailable("The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be "
-                                         "charged twice.") from None
+            raise TemporarilyUnavailable(
+                "The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be "
+                "charged twice."
+            ) from None
     try:
-        charge = get_gateway().charge(provider_ref=method.provider_ref, customer_ref=method.provider_customer_ref, amount=int(payment.amount),
-                                      currency=payment.currency, reference=payment.payment_id, idempotency_key=settlement.attempt_key(payment),
-                                      metadata=settlement.metadata(payment))
+        charge = get_gateway().charge(
+            provider_ref=method.provider_ref,
+            customer_ref=method.provider_customer_ref,
+            amount=int(payment.amount),
+            currency=payment.currency,
+            reference=payment.payment_id,
+            idempotency_key=settlement.attempt_key(payment),
+            metadata=settlement.metadata(payment),
+        )
     except GatewayTimeout:
         log_event("payment_provider_timeout", customer_id=payment.customer_id, payment=payment.payment_id)
-        raise TemporarilyUnavailable("The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be "
-                                     "charged twice.") from None
+        raise TemporarilyUnavailable(
+            "The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be "
+            "charged twice."
+        ) from None
     except GatewayRejected as rejected:
         # The provider refused the request itself (never a charge by it): the payment fails,
         # watched for a day like every failure without the provider's final word.
-        log_event("payment_provider_refused", level=logging.ERROR, customer_id=payment.customer_id, payment=payment.payment_id,
-                  code=rejected.code)
+        log_event(
+            "payment_provider_refused",
+            level=logging.ERROR,
+            customer_id=payment.customer_id,
+            payment=payment.payment_id,
+            code=rejected.code,
+        )
         return settlement.settle(payment, None, via="request", bill=bill, reason="provider_refused")
     except GatewayMisconfigured:
-        raise ServiceMisconfigured("Payments are unavailable right now: nothing was charged; try again later.") from None
+        raise ServiceMisconfigured(
+            "Payments are unavailable right now: nothing was charged; try again later."
+        ) from None
     return settlement.settle(payment, charge, via="request", bill=bill)
 
 
@@ -253,11 +381,25 @@ def autopay(*, today: datetime | None = None) -> dict[str, str]:
             if existing is not None:
                 return str(_finish(existing)["status"])
             bill, _ = bills.get_bill(customer_id=notice.customer_id, bill_id=notice.bill_id)
-            bill, method = _payable(notice.customer_id, notice.bill_id, int(bill.available), settings.default_method_id, bill=bill)
-            created = _create(customer_id=notice.customer_id, bill=bill, payment_id=payment_id, amount=int(bill.available),
-                              method_id=settings.default_method_id, initiated_by="autopay")
+            bill, method = _payable(
+                notice.customer_id, notice.bill_id, int(bill.available), settings.default_method_id, bill=bill
+            )
+            created = _create(
+                customer_id=notice.customer_id,
+                bill=bill,
+                payment_id=payment_id,
+                amount=int(bill.available),
+                method_id=settings.default_method_id,
+                initiated_by="autopay",
+            )
             return str(_finish(created, method=method, bill=bill)["status"])
         except DomainError as error:
             return error.code
 
-    return jobs.each("autopay", jobs.index_items(f"DUE#{day}"), one, key=lambda raw: jobs.text(raw, "bill_id"), into=outcomes)
+    return jobs.each(
+        "autopay",
+        jobs.index_items(f"DUE#{day}"),
+        one,
+        key=lambda raw: jobs.text(raw, "bill_id"),
+        into=outcomes,
+    )

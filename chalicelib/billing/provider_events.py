@@ -9,6 +9,7 @@ checked against the payment, and a charge for a payment that failed meanwhile is
   200 and ignored.
 - A replayed event is harmless: settling is idempotent (conditional writes, one refund per attempt).
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,19 +32,37 @@ def handle(*, payload: bytes, signature: str | None) -> dict[str, Any]:
         event = get_gateway().parse_event(payload=payload, signature=signature)
     except EventRejected as rejected:
         log_event("provider_webhook_refused", level=logging.WARNING, reason=str(rejected))
-        raise ValidationFailed("The event's signature could not be verified.", code="invalid_signature") from None
+        raise ValidationFailed(
+            "The event's signature could not be verified.", code="invalid_signature"
+        ) from None
     meta = event.metadata
     if event.kind not in SETTLING or event.charge is None or meta.get("kind") != settlement.BILL_PAYMENT:
         log_event("provider_webhook_ignored", event_id=event.event_id, type=event.kind)
         return {"received": True, "handled": False}
-    customer_id, bill_id, reference = meta.get("customer_id", ""), meta.get("bill_id", ""), event.charge.reference or ""
+    customer_id, bill_id, reference = (
+        meta.get("customer_id", ""),
+        meta.get("bill_id", ""),
+        event.charge.reference or "",
+    )
     if not all(_ID.match(v) for v in (customer_id, bill_id, reference)):
-        log_event("provider_webhook_unknown_payment", level=logging.WARNING, event_id=event.event_id, type=event.kind)
+        log_event(
+            "provider_webhook_unknown_payment",
+            level=logging.WARNING,
+            event_id=event.event_id,
+            type=event.kind,
+        )
         return {"received": True, "handled": False}
     try:
-        payment = Payment.get(customer_pk(customer_id), f"BILL#{bill_id}#PAY#{reference}", consistent_read=True)
+        payment = Payment.get(
+            customer_pk(customer_id), f"BILL#{bill_id}#PAY#{reference}", consistent_read=True
+        )
     except Payment.DoesNotExist:  # another environment's payment on the same account, or deleted
-        log_event("provider_webhook_unknown_payment", level=logging.WARNING, event_id=event.event_id, type=event.kind)
+        log_event(
+            "provider_webhook_unknown_payment",
+            level=logging.WARNING,
+            event_id=event.event_id,
+            type=event.kind,
+        )
         return {"received": True, "handled": False}
     try:
         settled = settlement.settle(payment, event.charge, via="webhook")
@@ -51,6 +70,12 @@ def handle(*, payload: bytes, signature: str | None) -> dict[str, Any]:
         return {"received": True, "handled": False}
     except GatewayTimeout:
         raise TemporarilyUnavailable("The payment provider did not answer; send the event again.") from None
-    log_event("provider_webhook_settled", customer_id=payment.customer_id, payment=payment.payment_id, type=event.kind,
-              status=settled.status, refunded=bool(settled.refund_id))
+    log_event(
+        "provider_webhook_settled",
+        customer_id=payment.customer_id,
+        payment=payment.payment_id,
+        type=event.kind,
+        status=settled.status,
+        refunded=bool(settled.refund_id),
+    )
     return {"received": True, "handled": True}

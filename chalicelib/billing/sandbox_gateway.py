@@ -17,13 +17,14 @@ charge; with other parameters it is refused. Every call is also counted in `atte
 `refund_attempts` (this process), so tests count what was asked where it was asked, not only what
 the keys deduplicated.
 """
+
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from chalicelib.billing.gateway import (
     Charge,
@@ -69,8 +70,14 @@ def _card(provider_ref: str) -> str:
 
 
 def _to_charge(item: SandboxCharge) -> Charge:
-    return Charge(charge_id=item.charge_id, status=item.status, amount=int(item.amount), currency=item.currency,  # type: ignore[arg-type]
-                  reference=item.reference, decline_code=item.decline_code)
+    return Charge(
+        charge_id=item.charge_id,
+        status=item.status,
+        amount=int(item.amount),
+        currency=item.currency,  # type: ignore[arg-type]
+        reference=item.reference,
+        decline_code=item.decline_code,
+    )
 
 
 class SandboxGateway(PaymentGateway):
@@ -93,11 +100,27 @@ class SandboxGateway(PaymentGateway):
         ref = f"pm_sandbox_{name}_" + hashlib.sha256(provider_token.encode()).hexdigest()[:8]
         return MethodInfo(provider_ref=ref, brand=brand, last4=last4, exp_month=12, exp_year=2030)
 
-    def charge(self, *, provider_ref: str, amount: int, currency: str, reference: str, idempotency_key: str,
-               customer_ref: str | None = None, metadata: Mapping[str, str] | None = None) -> Charge:
+    def charge(
+        self,
+        *,
+        provider_ref: str,
+        amount: int,
+        currency: str,
+        reference: str,
+        idempotency_key: str,
+        customer_ref: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Charge:
         with self._lock:
-            self.attempts.append(Attempt(idempotency_key=idempotency_key, amount=amount, currency=currency, reference=reference,
-                                         provider_ref=provider_ref))
+            self.attempts.append(
+                Attempt(
+                    idempotency_key=idempotency_key,
+                    amount=amount,
+                    currency=currency,
+                    reference=reference,
+                    provider_ref=provider_ref,
+                )
+            )
         behaviour = _TEST_CARDS.get(_card(provider_ref), (None, None, None))[2]
         if behaviour == "unreachable":
             raise GatewayTimeout("the sandbox provider was not reached")
@@ -106,8 +129,16 @@ class SandboxGateway(PaymentGateway):
             status, code = "declined", behaviour
         elif behaviour == "authentication_required":
             status, code = "requires_action", behaviour
-        fields = dict(charge_id="ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20], status=status, amount=amount,
-                      currency=currency, decline_code=code, reference=reference, idempotency_key=idempotency_key, provider_ref=provider_ref)
+        fields = dict(
+            charge_id="ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20],
+            status=status,
+            amount=amount,
+            currency=currency,
+            decline_code=code,
+            reference=reference,
+            idempotency_key=idempotency_key,
+            provider_ref=provider_ref,
+        )
         first = SandboxCharge(f"SANDBOX#CHARGE#{idempotency_key}", "CHARGE", **fields)
         try:
             with transaction() as tx:
@@ -116,29 +147,55 @@ class SandboxGateway(PaymentGateway):
         except ConditionsFailed:
             # This key was used before (a retry, a resumed payment, a concurrent call).
             earlier = SandboxCharge.get(first.PK, "CHARGE", consistent_read=True)
-            if (int(earlier.amount), earlier.currency, earlier.reference, earlier.provider_ref) != (amount, currency, reference, provider_ref):
-                raise GatewayRejected("the idempotency key was first used with other parameters", code="idempotency_key_reused") from None
+            if (int(earlier.amount), earlier.currency, earlier.reference, earlier.provider_ref) != (
+                amount,
+                currency,
+                reference,
+                provider_ref,
+            ):
+                raise GatewayRejected(
+                    "the idempotency key was first used with other parameters", code="idempotency_key_reused"
+                ) from None
             return _to_charge(earlier)  # the first charge, and no timeout this time
         if behaviour == "timeout":
             raise GatewayTimeout("the sandbox provider timed out (after charging)")
         return _to_charge(first)
 
-    def get_charge(self, *, reference: str | None = None, idempotency_key: str | None = None) -> Charge | None:
+    def get_charge(
+        self, *, reference: str | None = None, idempotency_key: str | None = None
+    ) -> Charge | None:
         if idempotency_key is not None:
             try:
-                return _to_charge(SandboxCharge.get(f"SANDBOX#CHARGE#{idempotency_key}", "CHARGE", consistent_read=True))
+                return _to_charge(
+                    SandboxCharge.get(f"SANDBOX#CHARGE#{idempotency_key}", "CHARGE", consistent_read=True)
+                )
             except SandboxCharge.DoesNotExist:
                 return None
         if reference is None:
             raise ValueError("get_charge needs a reference or an idempotency key")
-        found = [_to_charge(i) for i in SandboxCharge.query(f"SANDBOX#CHARGE#{reference}", SandboxCharge.SK.startswith("REF#"), consistent_read=True)]
+        found = [
+            _to_charge(i)
+            for i in SandboxCharge.query(
+                f"SANDBOX#CHARGE#{reference}", SandboxCharge.SK.startswith("REF#"), consistent_read=True
+            )
+        ]
         return next((c for c in found if c.status == "succeeded"), found[0] if found else None)
 
     def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> Refund:
         with self._lock:
-            self.refund_attempts.append(Attempt(idempotency_key=idempotency_key, amount=amount, charge_id=charge_id))
-        refund = SandboxCharge(f"SANDBOX#REFUND#{idempotency_key}", "REFUND", charge_id="re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20],
-                               status="succeeded", amount=amount, currency="XXX", reference=charge_id, idempotency_key=idempotency_key)
+            self.refund_attempts.append(
+                Attempt(idempotency_key=idempotency_key, amount=amount, charge_id=charge_id)
+            )
+        refund = SandboxCharge(
+            f"SANDBOX#REFUND#{idempotency_key}",
+            "REFUND",
+            charge_id="re_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20],
+            status="succeeded",
+            amount=amount,
+            currency="XXX",
+            reference=charge_id,
+            idempotency_key=idempotency_key,
+        )
         try:
             refund.save(condition=SandboxCharge.PK.does_not_exist())
         except Exception:  # noqa: BLE001 - a condition failure (a replay) or an ambiguous write: read what is there
@@ -147,8 +204,12 @@ class SandboxGateway(PaymentGateway):
             except SandboxCharge.DoesNotExist:
                 raise GatewayTimeout("the sandbox provider did not record the refund") from None
             if refund.reference != charge_id or int(refund.amount) != amount:
-                raise GatewayRejected("the idempotency key was first used with other parameters", code="idempotency_key_reused") from None
-        return Refund(refund_id=refund.charge_id, charge_id=charge_id, amount=int(refund.amount), status=refund.status)
+                raise GatewayRejected(
+                    "the idempotency key was first used with other parameters", code="idempotency_key_reused"
+                ) from None
+        return Refund(
+            refund_id=refund.charge_id, charge_id=charge_id, amount=int(refund.amount), status=refund.status
+        )
 
     def parse_event(self, *, payload: bytes, signature: str | None) -> ProviderEvent:
         raise EventRejected("the sandbox provider sends no webhooks")

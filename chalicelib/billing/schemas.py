@@ -1,5 +1,6 @@
 """Bodies, query strings and headers of the billing routes: allow-lists. Money is a JSON integer of
 minor units: a string, a decimal number or a boolean is a 400, never coerced."""
+
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -21,7 +22,9 @@ class BillsQuery(Strict):
 
 
 class AddMethodBody(Strict):
-    provider_token: str = Field(min_length=4, max_length=255, description="From the provider's SDK in the app")
+    provider_token: str = Field(
+        min_length=4, max_length=255, description="From the provider's SDK in the app"
+    )
     label: str | None = Field(default=None, min_length=1, max_length=40)
 
 

@@ -16,6 +16,7 @@ used alike by the request that charged, the provider's webhook and the sweeper.
   watched for a day (GSI1 PAYMENTS#WATCH), so that a charge showing up late is refunded by the
   next sweep if the webhook did not do it first.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,7 +35,9 @@ from chalicelib.store.models import Bill, Notice, Payment, customer_pk
 
 SWEEP_AFTER = timedelta(minutes=2)  # younger pending payments are their request's business
 CALL_WINDOW = timedelta(minutes=2)  # after this, a resumed request asks the provider, never charges
-GIVE_UP_AFTER = timedelta(minutes=10)  # no charge found by then: not charged (calls ended long ago, search caught up)
+GIVE_UP_AFTER = timedelta(
+    minutes=10
+)  # no charge found by then: not charged (calls ended long ago, search caught up)
 STUCK_AFTER = timedelta(minutes=15)  # still pending: PaymentsStuckPending (an alarm)
 WATCH_FOR = timedelta(hours=24)  # a payment failed without the provider's word is watched this long
 
@@ -42,22 +45,36 @@ PENDING, WATCH = "PAYMENTS#PENDING", "PAYMENTS#WATCH"
 BILL_PAYMENT = "bill_payment"  # the `kind` in the provider's metadata of our bill payments
 
 DECLINES = {
-    "card_declined": ("Votre banque a refusé le paiement. Essayez une autre carte ou contactez votre banque.",
-                      "Your bank declined the payment. Try another card or contact your bank."),
-    "insufficient_funds": ("Provision insuffisante sur cette carte. Essayez une autre carte ou un montant plus petit.",
-                           "Insufficient funds on this card. Try another card or a smaller amount."),
-    "expired_card": ("Cette carte a expiré. Ajoutez votre nouvelle carte et réessayez.",
-                     "This card has expired. Add your new card and try again."),
-    "authentication_required": ("Votre banque demande de confirmer ce paiement (3-D Secure) : payez depuis l'application pour le confirmer "
-                                "auprès de votre banque. Rien n'a été prélevé.",
-                                "Your bank wants you to confirm this payment (3-D Secure): pay from the app to confirm it with your bank. "
-                                "Nothing was charged."),
-    "payment_method_unusable": ("Cette carte ne peut plus être utilisée. Ajoutez-la à nouveau ou choisissez-en une autre.",
-                                "This card can no longer be used. Add it again or choose another one."),
-    "not_charged": ("Le paiement n'a pas pu aboutir et rien n'a été prélevé. Vous pouvez réessayer.",
-                    "The payment could not go through and nothing was charged. You can try again."),
-    "charge_refunded": ("Le paiement n'a pas pu être confirmé à temps ; le montant prélevé a été remboursé. Vous pouvez réessayer.",
-                        "The payment could not be confirmed in time; the amount charged has been refunded. You can try again."),
+    "card_declined": (
+        "Votre banque a refusé le paiement. Essayez une autre carte ou contactez votre banque.",
+        "Your bank declined the payment. Try another card or contact your bank.",
+    ),
+    "insufficient_funds": (
+        "Provision insuffisante sur cette carte. Essayez une autre carte ou un montant plus petit.",
+        "Insufficient funds on this card. Try another card or a smaller amount.",
+    ),
+    "expired_card": (
+        "Cette carte a expiré. Ajoutez votre nouvelle carte et réessayez.",
+        "This card has expired. Add your new card and try again.",
+    ),
+    "authentication_required": (
+        "Votre banque demande de confirmer ce paiement (3-D Secure) : payez depuis l'application pour le confirmer "
+        "auprès de votre banque. Rien n'a été prélevé.",
+        "Your bank wants you to confirm this payment (3-D Secure): pay from the app to confirm it with your bank. "
+        "Nothing was charged.",
+    ),
+    "payment_method_unusable": (
+        "Cette carte ne peut plus être utilisée. Ajoutez-la à nouveau ou choisissez-en une autre.",
+        "This card can no longer be used. Add it again or choose another one.",
+    ),
+    "not_charged": (
+        "Le paiement n'a pas pu aboutir et rien n'a été prélevé. Vous pouvez réessayer.",
+        "The payment could not go through and nothing was charged. You can try again.",
+    ),
+    "charge_refunded": (
+        "Le paiement n'a pas pu être confirmé à temps ; le montant prélevé a été remboursé. Vous pouvez réessayer.",
+        "The payment could not be confirmed in time; the amount charged has been refunded. You can try again.",
+    ),
 }
 # Failures decided without the provider's word on the charge (none found, or the request itself
 # refused): a charge may still show up. A decline or a 3-D Secure request is the provider's word:
@@ -105,14 +122,24 @@ def _mismatch(payment: Payment, charge: Charge) -> str | None:
     return None
 
 
-def settle(payment: Payment, charge: Charge | None, *, via: str, bill: Bill | None = None, reason: str | None = None) -> Payment:
+def settle(
+    payment: Payment, charge: Charge | None, *, via: str, bill: Bill | None = None, reason: str | None = None
+) -> Payment:
     """Record what the provider says of this payment's charge (None: no charge, decided by the
     caller). Idempotent; raises ChargeMismatch. `bill` as the caller read it (re-read if it moved)."""
     if charge is not None:
         problem = _mismatch(payment, charge)
         if problem is not None:
-            log_event("payment_charge_mismatch", level=logging.ERROR, customer_id=payment.customer_id, payment=payment.payment_id,
-                      charge=charge.charge_id, mismatch=problem, via=via, status=payment.status)
+            log_event(
+                "payment_charge_mismatch",
+                level=logging.ERROR,
+                customer_id=payment.customer_id,
+                payment=payment.payment_id,
+                charge=charge.charge_id,
+                mismatch=problem,
+                via=via,
+                status=payment.status,
+            )
             jobs.count("PaymentChargeMismatch")
             raise ChargeMismatch(problem)
         if charge.status == "processing":
@@ -128,44 +155,101 @@ def settle(payment: Payment, charge: Charge | None, *, via: str, bill: Bill | No
     try:
         with transaction() as tx:
             if succeeded:
-                assert charge is not None
+                assert charge is not None  # noqa: S101 - narrows the type: succeeded implies a charge
                 left = int(bill.balance) - amount
-                tx.update(payment, actions=[Payment.status.set("succeeded"), Payment.charge_id.set(charge.charge_id), Payment.updated_at.set(moment),
-                                            Payment.GSI1PK.remove(), Payment.GSI1SK.remove()],
-                          condition=Payment.status == "pending", label="pending")
-                tx.update(bill, actions=[Bill.balance.set(left), Bill.status.set("paid" if left == 0 else "open"),
-                                         *([Bill.paid_at.set(moment)] if left == 0 else [])],
-                          condition=Bill.balance == int(bill.balance), label="balance")
+                tx.update(
+                    payment,
+                    actions=[
+                        Payment.status.set("succeeded"),
+                        Payment.charge_id.set(charge.charge_id),
+                        Payment.updated_at.set(moment),
+                        Payment.GSI1PK.remove(),
+                        Payment.GSI1SK.remove(),
+                    ],
+                    condition=Payment.status == "pending",
+                    label="pending",
+                )
+                tx.update(
+                    bill,
+                    actions=[
+                        Bill.balance.set(left),
+                        Bill.status.set("paid" if left == 0 else "open"),
+                        *([Bill.paid_at.set(moment)] if left == 0 else []),
+                    ],
+                    condition=Bill.balance == int(bill.balance),
+                    label="balance",
+                )
                 if left == 0:
                     tx.delete(Notice(pk, f"NOTICE#BILLDUE#{payment.bill_id}"))
                 tx.delete(Notice(pk, f"NOTICE#PAYFAIL#{payment.bill_id}"))
             else:
                 fr, en = DECLINES.get(code, DECLINES["not_charged"])
                 # Failed without the provider's final word: watched for a day, for a late charge.
-                index = [Payment.GSI1PK.set(WATCH), Payment.GSI1SK.set(_index_sk(payment))] if code in _WATCHED else \
-                    [Payment.GSI1PK.remove(), Payment.GSI1SK.remove()]
-                declined = [Payment.charge_id.set(charge.charge_id)] if charge is not None and charge.charge_id else []
-                tx.update(payment, actions=[Payment.status.set("failed"), Payment.failure_code.set(code), Payment.failure_message.set(en),
-                                            *declined, Payment.updated_at.set(moment), *index],
-                          condition=Payment.status == "pending", label="pending")
+                index = (
+                    [Payment.GSI1PK.set(WATCH), Payment.GSI1SK.set(_index_sk(payment))]
+                    if code in _WATCHED
+                    else [Payment.GSI1PK.remove(), Payment.GSI1SK.remove()]
+                )
+                declined = (
+                    [Payment.charge_id.set(charge.charge_id)]
+                    if charge is not None and charge.charge_id
+                    else []
+                )
+                tx.update(
+                    payment,
+                    actions=[
+                        Payment.status.set("failed"),
+                        Payment.failure_code.set(code),
+                        Payment.failure_message.set(en),
+                        *declined,
+                        Payment.updated_at.set(moment),
+                        *index,
+                    ],
+                    condition=Payment.status == "pending",
+                    label="pending",
+                )
                 tx.update(bill, actions=[Bill.available.add(amount)])  # the reservation goes back
-                tx.save(Notice(pk, f"NOTICE#PAYFAIL#{payment.bill_id}", notice_kind="payment_failed", customer_id=payment.customer_id,
-                               bill_id=payment.bill_id, amount=amount, currency=payment.currency, message=en))
+                tx.save(
+                    Notice(
+                        pk,
+                        f"NOTICE#PAYFAIL#{payment.bill_id}",
+                        notice_kind="payment_failed",
+                        customer_id=payment.customer_id,
+                        bill_id=payment.bill_id,
+                        amount=amount,
+                        currency=payment.currency,
+                        message=en,
+                    )
+                )
     except ConditionsFailed as failed:
         if "balance" in failed.labels:
-            return settle(payment, charge, via=via, reason=reason)  # the balance moved (another payment settled): re-read it
-        current = Payment.get(payment.PK, payment.SK, consistent_read=True)  # settled by someone else meanwhile
+            return settle(
+                payment, charge, via=via, reason=reason
+            )  # the balance moved (another payment settled): re-read it
+        current = Payment.get(
+            payment.PK, payment.SK, consistent_read=True
+        )  # settled by someone else meanwhile
         return _after_the_fact(current, charge, via=via)
     if succeeded:
-        assert charge is not None
+        assert charge is not None  # noqa: S101 - narrows the type: succeeded implies a charge
         payment.status, payment.charge_id = "succeeded", charge.charge_id
     else:
-        payment.status, payment.failure_code, payment.failure_message = "failed", code, DECLINES.get(code, DECLINES["not_charged"])[1]
+        payment.status, payment.failure_code, payment.failure_message = (
+            "failed",
+            code,
+            DECLINES.get(code, DECLINES["not_charged"])[1],
+        )
         payment.charge_id = charge.charge_id if charge is not None and charge.charge_id else payment.charge_id
     payment.updated_at = moment
     _tell(payment)
-    log_event("payment_settled", customer_id=payment.customer_id, payment=payment.payment_id, status=payment.status, via=via,
-              code=None if succeeded else code)
+    log_event(
+        "payment_settled",
+        customer_id=payment.customer_id,
+        payment=payment.payment_id,
+        status=payment.status,
+        via=via,
+        code=None if succeeded else code,
+    )
     emit("PaymentSucceeded" if succeeded else "PaymentFailed")
     return payment
 
@@ -184,33 +268,65 @@ def refund_late_charge(payment: Payment, charge: Charge, *, via: str) -> Payment
     if payment.refund_id or payment.status == "pending" or charge.charge_id is None:
         return payment
     try:
-        refund = get_gateway().refund(charge_id=charge.charge_id, amount=int(charge.amount), idempotency_key=f"refund_{attempt_key(payment)}")
+        refund = get_gateway().refund(
+            charge_id=charge.charge_id,
+            amount=int(charge.amount),
+            idempotency_key=f"refund_{attempt_key(payment)}",
+        )
     except (GatewayTimeout, GatewayRejected) as error:
         # Not refunded yet: keep watching it, the next sweep (or webhook) tries again with the same key.
-        log_event("payment_late_charge_refund_failed", level=logging.ERROR, customer_id=payment.customer_id, payment=payment.payment_id,
-                  charge=charge.charge_id, error=type(error).__name__, via=via)
+        log_event(
+            "payment_late_charge_refund_failed",
+            level=logging.ERROR,
+            customer_id=payment.customer_id,
+            payment=payment.payment_id,
+            charge=charge.charge_id,
+            error=type(error).__name__,
+            via=via,
+        )
         _watch(payment)
         return payment
     fr, en = DECLINES["charge_refunded"]
     try:
-        payment.update(actions=[Payment.refund_id.set(refund.refund_id), Payment.refunded_charge_id.set(charge.charge_id),
-                                Payment.refunded_amount.set(refund.amount), Payment.failure_code.set("charge_refunded"),
-                                Payment.failure_message.set(en), Payment.updated_at.set(iso(now())), Payment.GSI1PK.remove(), Payment.GSI1SK.remove()],
-                       condition=Payment.refund_id.does_not_exist())
+        payment.update(
+            actions=[
+                Payment.refund_id.set(refund.refund_id),
+                Payment.refunded_charge_id.set(charge.charge_id),
+                Payment.refunded_amount.set(refund.amount),
+                Payment.failure_code.set("charge_refunded"),
+                Payment.failure_message.set(en),
+                Payment.updated_at.set(iso(now())),
+                Payment.GSI1PK.remove(),
+                Payment.GSI1SK.remove(),
+            ],
+            condition=Payment.refund_id.does_not_exist(),
+        )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return Payment.get(payment.PK, payment.SK, consistent_read=True)  # recorded by another run (same refund: same key)
-    log_event("payment_late_charge_refunded", level=logging.WARNING, customer_id=payment.customer_id, payment=payment.payment_id,
-              charge=charge.charge_id, refund=refund.refund_id, amount=refund.amount, via=via)
+        return Payment.get(
+            payment.PK, payment.SK, consistent_read=True
+        )  # recorded by another run (same refund: same key)
+    log_event(
+        "payment_late_charge_refunded",
+        level=logging.WARNING,
+        customer_id=payment.customer_id,
+        payment=payment.payment_id,
+        charge=charge.charge_id,
+        refund=refund.refund_id,
+        amount=refund.amount,
+        via=via,
+    )
     jobs.count("PaymentLateChargeRefunded")
     return payment
 
 
 def _watch(payment: Payment) -> None:
     try:
-        payment.update(actions=[Payment.GSI1PK.set(WATCH), Payment.GSI1SK.set(_index_sk(payment))],
-                       condition=(Payment.status != "pending") & Payment.refund_id.does_not_exist())
+        payment.update(
+            actions=[Payment.GSI1PK.set(WATCH), Payment.GSI1SK.set(_index_sk(payment))],
+            condition=(Payment.status != "pending") & Payment.refund_id.does_not_exist(),
+        )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
@@ -219,14 +335,26 @@ def _watch(payment: Payment) -> None:
 def _tell(payment: Payment) -> None:
     amount = bills.format_money(int(payment.amount), payment.currency)
     if payment.status == "succeeded":
-        inbox.notify(customer_id=payment.customer_id, kind="billing.payment_succeeded",
-                     data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, "amount": amount},
-                     dedup_key=f"payment:{payment.payment_id}:succeeded")
+        inbox.notify(
+            customer_id=payment.customer_id,
+            kind="billing.payment_succeeded",
+            data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, "amount": amount},
+            dedup_key=f"payment:{payment.payment_id}:succeeded",
+        )
     else:
         fr, en = DECLINES.get(payment.failure_code or "", DECLINES["not_charged"])
-        inbox.notify(customer_id=payment.customer_id, kind="billing.payment_failed",
-                     data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, "amount": amount, "reason_fr": fr, "reason_en": en},
-                     dedup_key=f"payment:{payment.payment_id}:failed")
+        inbox.notify(
+            customer_id=payment.customer_id,
+            kind="billing.payment_failed",
+            data={
+                "bill_id": payment.bill_id,
+                "payment_id": payment.payment_id,
+                "amount": amount,
+                "reason_fr": fr,
+                "reason_en": en,
+            },
+            dedup_key=f"payment:{payment.payment_id}:failed",
+        )
 
 
 def reconcile(payment: Payment, *, moment: datetime | None = None, via: str) -> Payment:
@@ -265,7 +393,9 @@ def sweep(*, moment: datetime | None = None) -> dict[str, str]:
         if payment.status == "pending" or payment.refund_id:
             return None
         try:
-            charge = get_gateway().get_charge(reference=payment.payment_id, idempotency_key=attempt_key(payment))
+            charge = get_gateway().get_charge(
+                reference=payment.payment_id, idempotency_key=attempt_key(payment)
+            )
         except GatewayTimeout:
             return "watching"
         if charge is not None and charge.status == "succeeded":
@@ -280,7 +410,13 @@ def sweep(*, moment: datetime | None = None) -> dict[str, str]:
         return "watching"
 
     key = _payment_key
-    jobs.each("sweep_pending_payments", jobs.index_items(PENDING, below=iso(moment - SWEEP_AFTER)), pending, key=key, into=done)
+    jobs.each(
+        "sweep_pending_payments",
+        jobs.index_items(PENDING, below=iso(moment - SWEEP_AFTER)),
+        pending,
+        key=key,
+        into=done,
+    )
     jobs.each("watch_failed_payments", jobs.index_items(WATCH), watched, key=key, into=done, skip=set(done))
     emit("PaymentsStuckPending", stuck)  # an alarm fires above 0: the provider keeps not answering
     return done

@@ -24,12 +24,14 @@ Timeouts stay far below the API function's 10 s (connect 2 s, read 6 s) and the 
 retry on its own: a payment that times out stays pending and is settled by the retry with the same
 Idempotency-Key, the webhook or the sweeper.
 """
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import stripe
 
@@ -58,15 +60,33 @@ def _translated(operation: str) -> Iterator[None]:
         yield
     except stripe.IdempotencyError:
         log_event("stripe_idempotency_error", level=logging.ERROR, operation=operation)
-        raise GatewayRejected("Stripe refused a reused idempotency key with other parameters", code="idempotency_key_reused") from None
+        raise GatewayRejected(
+            "Stripe refused a reused idempotency key with other parameters", code="idempotency_key_reused"
+        ) from None
     except stripe.InvalidRequestError as error:
-        log_event("stripe_request_refused", level=logging.WARNING, operation=operation, code=error.code, status=error.http_status)
-        raise GatewayRejected(f"Stripe refused the request ({error.code})", code=error.code or "invalid_request") from None
+        log_event(
+            "stripe_request_refused",
+            level=logging.WARNING,
+            operation=operation,
+            code=error.code,
+            status=error.http_status,
+        )
+        raise GatewayRejected(
+            f"Stripe refused the request ({error.code})", code=error.code or "invalid_request"
+        ) from None
     except (stripe.AuthenticationError, stripe.PermissionError) as error:
-        log_event("stripe_credentials_refused", level=logging.ERROR, operation=operation, status=error.http_status)
+        log_event(
+            "stripe_credentials_refused", level=logging.ERROR, operation=operation, status=error.http_status
+        )
         raise GatewayMisconfigured("Stripe refused our credentials") from None
     except stripe.StripeError as error:  # connection, timeout, 409 in flight, 429, 5xx: outcome unknown
-        log_event("stripe_unavailable", level=logging.WARNING, operation=operation, error=type(error).__name__, status=error.http_status)
+        log_event(
+            "stripe_unavailable",
+            level=logging.WARNING,
+            operation=operation,
+            error=type(error).__name__,
+            status=error.http_status,
+        )
         raise GatewayTimeout(f"Stripe did not answer ({type(error).__name__})") from None
 
 
@@ -84,8 +104,14 @@ def _plain(obj: Any) -> dict[str, Any]:
 class StripeGateway(PaymentGateway):
     name = "stripe"
 
-    def __init__(self, *, api_key: str, webhook_secret: str | None, api_base: str | None = None,
-                 timeout_s: float | tuple[float, float] = (2.0, 6.0)) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        webhook_secret: str | None,
+        api_base: str | None = None,
+        timeout_s: float | tuple[float, float] = (2.0, 6.0),
+    ) -> None:
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -111,27 +137,51 @@ class StripeGateway(PaymentGateway):
             raise MethodRejected("only cards can be saved")
         if customer_ref is None:
             with _translated("create_customer"):
-                customer_ref = str(self._client.v1.customers.create(
-                    params={"metadata": {"customer_id": customer_id}}, options={"idempotency_key": f"customer_{customer_id}"}).id)
+                customer_ref = str(
+                    self._client.v1.customers.create(
+                        params={"metadata": {"customer_id": customer_id}},
+                        options={"idempotency_key": f"customer_{customer_id}"},
+                    ).id
+                )
         attached = method.get("customer")
         attached_id = attached.get("id") if isinstance(attached, Mapping) else attached
         if attached_id is None:
             try:
                 with _translated("attach_payment_method"):
-                    method = _plain(self._client.v1.payment_methods.attach(
-                        method["id"], params={"customer": customer_ref}, options={"idempotency_key": f"attach_{customer_id}_{method['id']}"}))
+                    method = _plain(
+                        self._client.v1.payment_methods.attach(
+                            method["id"],
+                            params={"customer": customer_ref},
+                            options={"idempotency_key": f"attach_{customer_id}_{method['id']}"},
+                        )
+                    )
             except GatewayRejected:
                 raise MethodRejected("Stripe could not attach this payment method") from None
         elif attached_id != customer_ref:
             raise MethodRejected("this payment method belongs to another Stripe customer")
         card = method["card"]
-        return MethodInfo(provider_ref=str(method["id"]), brand=str(card["brand"]), last4=str(card["last4"]), exp_month=int(card["exp_month"]),
-                          exp_year=int(card["exp_year"]), customer_ref=customer_ref)
+        return MethodInfo(
+            provider_ref=str(method["id"]),
+            brand=str(card["brand"]),
+            last4=str(card["last4"]),
+            exp_month=int(card["exp_month"]),
+            exp_year=int(card["exp_year"]),
+            customer_ref=customer_ref,
+        )
 
     # --- charges ---------------------------------------------------------------------------------
 
-    def charge(self, *, provider_ref: str, amount: int, currency: str, reference: str, idempotency_key: str,
-               customer_ref: str | None = None, metadata: Mapping[str, str] | None = None) -> Charge:
+    def charge(
+        self,
+        *,
+        provider_ref: str,
+        amount: int,
+        currency: str,
+        reference: str,
+        idempotency_key: str,
+        customer_ref: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Charge:
         params: dict[str, Any] = {
             "amount": amount,
             "currency": currency.lower(),
@@ -146,14 +196,24 @@ class StripeGateway(PaymentGateway):
         try:
             with _translated("create_payment_intent"):
                 try:
-                    intent = _plain(self._client.v1.payment_intents.create(params=params, options={"idempotency_key": idempotency_key}))
+                    intent = _plain(
+                        self._client.v1.payment_intents.create(
+                            params=params, options={"idempotency_key": idempotency_key}
+                        )
+                    )
                 except stripe.CardError as error:
                     return self._declined(error, amount=amount, currency=currency, reference=reference)
         except GatewayRejected as rejected:
             if rejected.code in ("resource_missing", "payment_method_unexpected_state"):
                 # The saved method is gone or unusable at Stripe: nothing was charged; a decline.
-                return Charge(charge_id=None, status="declined", amount=amount, currency=currency.upper(), reference=reference,
-                              decline_code="payment_method_unusable")
+                return Charge(
+                    charge_id=None,
+                    status="declined",
+                    amount=amount,
+                    currency=currency.upper(),
+                    reference=reference,
+                    decline_code="payment_method_unusable",
+                )
             raise
         if intent.get("status") == "processing":
             # A replay answers the first response: ask for the intent as it is now.
@@ -172,10 +232,22 @@ class StripeGateway(PaymentGateway):
         status = "requires_action" if code == "authentication_required" else "declined"
         intent = detail.get("payment_intent")
         if intent:
-            return Charge(charge_id=intent.get("id"), status=status, amount=int(intent.get("amount", amount)),
-                          currency=str(intent.get("currency", currency)).upper(),
-                          reference=_text((intent.get("metadata") or {}).get("reference")), decline_code=decline)
-        return Charge(charge_id=None, status=status, amount=amount, currency=currency.upper(), reference=reference, decline_code=decline)
+            return Charge(
+                charge_id=intent.get("id"),
+                status=status,
+                amount=int(intent.get("amount", amount)),
+                currency=str(intent.get("currency", currency)).upper(),
+                reference=_text((intent.get("metadata") or {}).get("reference")),
+                decline_code=decline,
+            )
+        return Charge(
+            charge_id=None,
+            status=status,
+            amount=amount,
+            currency=currency.upper(),
+            reference=reference,
+            decline_code=decline,
+        )
 
     @staticmethod
     def charge_from_intent(intent: Mapping[str, Any]) -> Charge:
@@ -193,24 +265,44 @@ class StripeGateway(PaymentGateway):
         else:  # requires_payment_method: the attempt failed
             mapped = "requires_action" if decline == "authentication_required" else "declined"
             decline = decline or "card_declined"
-        return Charge(charge_id=_text(intent.get("id")), status=mapped, amount=int(intent.get("amount") or 0),  # type: ignore[arg-type]
-                      currency=str(intent.get("currency") or "").upper(), reference=_text((intent.get("metadata") or {}).get("reference")),
-                      decline_code=decline)
+        return Charge(
+            charge_id=_text(intent.get("id")),
+            status=mapped,
+            amount=int(intent.get("amount") or 0),  # type: ignore[arg-type]
+            currency=str(intent.get("currency") or "").upper(),
+            reference=_text((intent.get("metadata") or {}).get("reference")),
+            decline_code=decline,
+        )
 
-    def get_charge(self, *, reference: str | None = None, idempotency_key: str | None = None) -> Charge | None:
-        field, value = ("attempt", idempotency_key) if idempotency_key is not None else ("reference", reference)
+    def get_charge(
+        self, *, reference: str | None = None, idempotency_key: str | None = None
+    ) -> Charge | None:
+        field, value = (
+            ("attempt", idempotency_key) if idempotency_key is not None else ("reference", reference)
+        )
         if value is None or not _SEARCHABLE.match(value):
             raise ValueError("get_charge needs a reference or an idempotency key made of [A-Za-z0-9_:.-]")
         with _translated("search_payment_intents"):
-            found = self._client.v1.payment_intents.search(params={"query": f"metadata['{field}']:'{value}'", "limit": 10})
+            found = self._client.v1.payment_intents.search(
+                params={"query": f"metadata['{field}']:'{value}'", "limit": 10}
+            )
         charges = [self.charge_from_intent(intent) for intent in _plain(found).get("data", [])]
         return next((c for c in charges if c.status == "succeeded"), charges[0] if charges else None)
 
     def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> Refund:
         with _translated("create_refund"):
-            refund = _plain(self._client.v1.refunds.create(params={"payment_intent": charge_id, "amount": amount},
-                                                          options={"idempotency_key": idempotency_key}))
-        return Refund(refund_id=str(refund["id"]), charge_id=charge_id, amount=int(refund.get("amount") or amount), status=str(refund.get("status")))
+            refund = _plain(
+                self._client.v1.refunds.create(
+                    params={"payment_intent": charge_id, "amount": amount},
+                    options={"idempotency_key": idempotency_key},
+                )
+            )
+        return Refund(
+            refund_id=str(refund["id"]),
+            charge_id=charge_id,
+            amount=int(refund.get("amount") or amount),
+            status=str(refund.get("status")),
+        )
 
     # --- webhooks --------------------------------------------------------------------------------
 
@@ -221,9 +313,15 @@ class StripeGateway(PaymentGateway):
         if not signature:
             raise EventRejected("no Stripe-Signature header")
         try:
-            event = _plain(self._client.construct_event(payload, signature, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_S))
+            event = _plain(
+                self._client.construct_event(
+                    payload, signature, self._webhook_secret, tolerance=WEBHOOK_TOLERANCE_S
+                )
+            )
         except stripe.SignatureVerificationError:
-            raise EventRejected("the signature does not match, or the event is older than the tolerance") from None
+            raise EventRejected(
+                "the signature does not match, or the event is older than the tolerance"
+            ) from None
         except ValueError:  # not UTF-8, not JSON
             raise EventRejected("the body is not a JSON event") from None
         try:

@@ -1,11 +1,13 @@
 """Untrusted JSON is measured before anything else touches it: size first, then nesting depth,
 then parsing. Nothing here recurses, so no input can overflow the stack, and the work is linear in
 a size already bounded."""
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from chalicelib.common.limits import MAX_JSON_DEPTH
 
@@ -66,7 +68,9 @@ def loads_bounded(raw: bytes, *, max_bytes: int, max_depth: int = MAX_JSON_DEPTH
     except UnicodeDecodeError:
         raise JsonRefused("invalid", "The request body is not valid JSON (UTF-8).") from None
     if nesting_exceeds(text, max_depth):
-        raise JsonRefused("too_deep", f"The request body nests arrays and objects deeper than {max_depth} levels.")
+        raise JsonRefused(
+            "too_deep", f"The request body nests arrays and objects deeper than {max_depth} levels."
+        )
     try:
         return json.loads(text, parse_constant=_no_constants)
     except (ValueError, RecursionError):
@@ -110,7 +114,9 @@ def check_value(value: Any, *, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) 
             budget -= 24
         elif isinstance(item, (dict, list)):
             if len(stack) > max_depth:
-                raise JsonRefused("too_deep", f"The event nests arrays and objects deeper than {max_depth} levels.")
+                raise JsonRefused(
+                    "too_deep", f"The event nests arrays and objects deeper than {max_depth} levels."
+                )
             budget -= 2 + len(item)  # brackets and separators, before looking inside
             stack.append(_entries(item) if isinstance(item, dict) else iter(item))
         else:

@@ -1,4 +1,5 @@
 """How much untrusted JSON we read, in one place (request bodies, query strings, admin events)."""
+
 from __future__ import annotations
 
 # A request body: our largest real body (a registration credential with its attestation) is a few

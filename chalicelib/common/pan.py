@@ -8,6 +8,7 @@ What counts: a run of digits standing alone, not glued to letters, underscores, 
 `+`). Identifiers that are 13–19 bare digits and Luhn-valid are indistinguishable from a card
 number and are refused too: ours carry a prefix.
 """
+
 from __future__ import annotations
 
 import re
@@ -83,7 +84,9 @@ def refuse_card_numbers(payload: Any) -> None:
     A raw text larger than any body we accept is refused as too large without being scanned, so a
     caller that scans before the size check still spends no more than a body's worth of CPU."""
     if isinstance(payload, (str, bytes)) and len(payload) > MAX_BODY_BYTES:
-        raise ValidationFailed(f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="body_too_large")
+        raise ValidationFailed(
+            f"The request body is larger than {MAX_BODY_BYTES} bytes.", code="body_too_large"
+        )
     if isinstance(payload, bytes):
         payload = payload.decode(errors="replace")
     if contains_pan(payload):

@@ -1,4 +1,5 @@
 """Random identifiers and one-way hashes for secrets we must recognise but never keep."""
+
 from __future__ import annotations
 
 import base64

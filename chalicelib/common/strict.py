@@ -1,4 +1,5 @@
 """The base of every request body, query string and admin event: an allow-list."""
+
 from __future__ import annotations
 
 import re
@@ -66,13 +67,17 @@ def describe_validation_error(error: ValidationError, *, most: int = 5) -> str:
         parts.append(f"{where}: {what[:_MAX_MESSAGE]}")
     return redact_pans("; ".join(parts))
 
+
 def _json_integer(value: Any) -> Any:
     """Money and counts are JSON integers, nothing else. Pydantic's lax mode (admin events are
     validated lax, for their dates) would take "2300", true (as 1) and 23.0 and turn them into
     ints: a caller that sends a string or a float has a bug (a decimal amount, a currency formatted
     as text) that must not be guessed at."""
     if type(value) is not int:  # bool is a subclass of int: `type`, not isinstance
-        raise PydanticCustomError("json_integer", "must be a JSON integer (e.g. 2300 for 23.00 in minor units), not a string, boolean or decimal")
+        raise PydanticCustomError(
+            "json_integer",
+            "must be a JSON integer (e.g. 2300 for 23.00 in minor units), not a string, boolean or decimal",
+        )
     return value
 
 

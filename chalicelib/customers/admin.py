@@ -1,4 +1,5 @@
 """Admin actions on customers, run as Lambda functions from the AWS console (see infra/admin-events/)."""
+
 from __future__ import annotations
 
 import secrets
@@ -16,21 +17,23 @@ from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Customer, CustomerNumber, Passkey, SegmentMember, customer_pk, number_pk
 
-
 # A passkey removed is two actions (the delete, the security event) and the count one more: 40 per
 # transaction stays well inside DynamoDB's 100 actions.
 RESET_CHUNK = 40
 
 
 class CreateCustomerEvent(Strict):
-
     customer_number: str = Field(pattern=CUSTOMER_NUMBER, description="Customer-facing number, e.g. C-1001")
     name: str = Field(min_length=1, max_length=120)
     email: EmailStr | None = None
     phone: str | None = Field(default=None, pattern=E164)
     language: Literal["fr", "en"] = "fr"
     time_zone: str = Field(default="Europe/Paris", description="IANA time zone")
-    segments: list[SegmentName] = Field(default_factory=list, max_length=20, description="Marketing segments, e.g. loyal-5y (offers' eligibility)")
+    segments: list[SegmentName] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Marketing segments, e.g. loyal-5y (offers' eligibility)",
+    )
 
     @field_validator("time_zone")
     @classmethod
@@ -41,20 +44,24 @@ class CreateCustomerEvent(Strict):
 
 
 class IssueActivationCodeEvent(Strict):
-
     customer_number: str = Field(pattern=CUSTOMER_NUMBER)
 
 
 class CustomerRefEvent(Strict):
-
     customer_number: str = Field(pattern=CUSTOMER_NUMBER)
-    reason: str = Field(default="admin", min_length=1, max_length=60, description="Kept on the sessions ended, e.g. lost_phone")
+    reason: str = Field(
+        default="admin",
+        min_length=1,
+        max_length=60,
+        description="Kept on the sessions ended, e.g. lost_phone",
+    )
 
 
 class SetSegmentsEvent(Strict):
-
     customer_number: str = Field(pattern=CUSTOMER_NUMBER)
-    segments: list[SegmentName] = Field(max_length=20, description="The customer's whole list of segments (replaces the previous one)")
+    segments: list[SegmentName] = Field(
+        max_length=20, description="The customer's whole list of segments (replaces the previous one)"
+    )
 
 
 def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
@@ -75,7 +82,10 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
         time_zone=event.time_zone,
         segments=set(event.segments) or None,
     )
-    members = [SegmentMember(f"SEGMENT#{name}", f"CUSTOMER#{customer_id}", customer_id=customer_id) for name in sorted({"all", *event.segments})]
+    members = [
+        SegmentMember(f"SEGMENT#{name}", f"CUSTOMER#{customer_id}", customer_id=customer_id)
+        for name in sorted({"all", *event.segments})
+    ]
     code, code_items = activation.new_code(customer_id=customer_id, customer_number=event.customer_number)
     try:
         with transaction() as tx:
@@ -91,7 +101,9 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
                 tx.save(member)
     except ConditionsFailed as failed:
         if "number" in failed.labels:
-            raise Conflict(f"Customer number {event.customer_number} already exists.", code="customer_number_taken") from None
+            raise Conflict(
+                f"Customer number {event.customer_number} already exists.", code="customer_number_taken"
+            ) from None
         raise
     log_event("customer_created", customer_id=customer_id)
     return {
@@ -103,7 +115,11 @@ def create_customer(event: CreateCustomerEvent) -> dict[str, Any]:
 
 def _letter(code: activation.NewActivationCode) -> dict[str, str]:
     """What the letter (or SMS) to the customer carries; shown once, never logged."""
-    return {"enrolment_handle": code.enrolment_handle, "activation_code": code.code, "activation_code_expires_at": code.expires_at}
+    return {
+        "enrolment_handle": code.enrolment_handle,
+        "activation_code": code.code,
+        "activation_code_expires_at": code.expires_at,
+    }
 
 
 def _customer_id(customer_number: str) -> str:
@@ -136,9 +152,12 @@ def revoke_sessions(event: CustomerRefEvent) -> dict[str, Any]:
     customer_id = _customer_id(event.customer_number)
     ended = sessions.revoke_all(customer_id=customer_id, reason=event.reason)
     log_event("sessions_revoked_by_admin", customer_id=customer_id, ended=ended)
-    return {"customer_number": event.customer_number, "sessions_ended": ended,
-            "message": "Sessions ended: refresh, payments and account changes are refused now, pushes stop; "
-                       "read-only views accept tokens already issued until they expire (15 minutes at most)."}
+    return {
+        "customer_number": event.customer_number,
+        "sessions_ended": ended,
+        "message": "Sessions ended: refresh, payments and account changes are refused now, pushes stop; "
+        "read-only views accept tokens already issued until they expire (15 minutes at most).",
+    }
 
 
 def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
@@ -157,17 +176,31 @@ def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
         with transaction() as tx:
             for passkey in chunk:
                 tx.delete(passkey)
-                tx.save(security_events.security_event(customer_id, security_events.PASSKEY_REMOVED,
-                                                       {"passkey_id": passkey.credential_id, "name": passkey.name, "by": "admin"}))
-            tx.update(Customer(customer_pk(customer_id), "PROFILE"), actions=[Customer.passkey_count.add(-len(chunk))],
-                      condition=Customer.PK.exists())
-    Customer(customer_pk(customer_id), "PROFILE").update(actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists())
+                tx.save(
+                    security_events.security_event(
+                        customer_id,
+                        security_events.PASSKEY_REMOVED,
+                        {"passkey_id": passkey.credential_id, "name": passkey.name, "by": "admin"},
+                    )
+                )
+            tx.update(
+                Customer(customer_pk(customer_id), "PROFILE"),
+                actions=[Customer.passkey_count.add(-len(chunk))],
+                condition=Customer.PK.exists(),
+            )
+    Customer(customer_pk(customer_id), "PROFILE").update(
+        actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists()
+    )
     # A sign-in with a passkey not yet deleted may have opened a session meanwhile: end it too.
     ended += sessions.revoke_all(customer_id=customer_id, reason=event.reason)
     code = _new_code(customer_id, event.customer_number)
     log_event("passkeys_reset_by_admin", customer_id=customer_id, removed=len(passkeys), sessions_ended=ended)
-    return {"customer_number": event.customer_number, "passkeys_removed": len(passkeys), "sessions_ended": ended,
-            **{k: v for k, v in code.items() if k not in ("customer_id", "customer_number")}}
+    return {
+        "customer_number": event.customer_number,
+        "passkeys_removed": len(passkeys),
+        "sessions_ended": ended,
+        **{k: v for k, v in code.items() if k not in ("customer_id", "customer_number")},
+    }
 
 
 def set_segments(event: SetSegmentsEvent) -> dict[str, Any]:

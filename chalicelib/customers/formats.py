@@ -1,4 +1,5 @@
 """Formats of customer identifiers, shared by request bodies and admin events."""
+
 from typing import Annotated
 
 from pydantic import StringConstraints

@@ -1,6 +1,7 @@
 """Service announcements to a segment, from the console: one inbox alert (and push) per member,
 through notify(), so running the same announcement again tells nobody twice and finishes what a
 timed-out run left."""
+
 from __future__ import annotations
 
 import time
@@ -24,7 +25,10 @@ class Message(Strict):
 
 
 class AnnouncementEvent(Strict):
-    announcement_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,60}$", description="Names the announcement: the same id is sent once per customer")
+    announcement_id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{2,60}$",
+        description="Names the announcement: the same id is sent once per customer",
+    )
     segment: SegmentName = Field(description="`all` for every customer")
     message: Message
 
@@ -35,15 +39,40 @@ def send(event: AnnouncementEvent, *, budget_s: float = BUDGET_S) -> dict[str, A
     for member in SegmentMember.query(f"SEGMENT#{event.segment}"):
         if time.monotonic() - started > budget_s:
             log_event("announcement_paused", announcement=event.announcement_id, told=told)
-            return {"announcement_id": event.announcement_id, "done": False, "told": told, "already_told": already,
-                    "message": "Out of time: run the same event again to tell the rest (nobody is told twice)."}
+            return {
+                "announcement_id": event.announcement_id,
+                "done": False,
+                "told": told,
+                "already_told": already,
+                "message": "Out of time: run the same event again to tell the rest (nobody is told twice).",
+            }
         try:
-            created = inbox.notify(customer_id=member.customer_id, kind="service.announcement",
-                                   data={"announcement_id": event.announcement_id, "message_fr": event.message.fr, "message_en": event.message.en},
-                                   dedup_key=f"announcement:{event.announcement_id}").created
+            created = inbox.notify(
+                customer_id=member.customer_id,
+                kind="service.announcement",
+                data={
+                    "announcement_id": event.announcement_id,
+                    "message_fr": event.message.fr,
+                    "message_en": event.message.en,
+                },
+                dedup_key=f"announcement:{event.announcement_id}",
+            ).created
         except NotFound:
             gone += 1
             continue
         told, already = told + created, already + (not created)
-    log_event("announcement_sent", announcement=event.announcement_id, segment=event.segment, told=told, already=already)
-    return {"announcement_id": event.announcement_id, "segment": event.segment, "done": True, "told": told, "already_told": already, "gone": gone}
+    log_event(
+        "announcement_sent",
+        announcement=event.announcement_id,
+        segment=event.segment,
+        told=told,
+        already=already,
+    )
+    return {
+        "announcement_id": event.announcement_id,
+        "segment": event.segment,
+        "done": True,
+        "told": told,
+        "already_told": already,
+        "gone": gone,
+    }

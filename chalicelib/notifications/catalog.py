@@ -3,6 +3,7 @@
 Adding a kind: an entry here, a JSON Schema in mobile_contract/push/<kind>.schema.json, and the
 tests check that its push validates against it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -101,7 +102,15 @@ KINDS: dict[str, AlertKind] = {
                 "en": "Line {msisdn}: you have used 80% of your {allowance_en} this cycle.",
             },
             deep_link="selfcare://lines/{line_id}/usage",
-            data_keys=("line_id", "msisdn", "allowance", "allowance_fr", "allowance_en", "cycle_start", "percent"),
+            data_keys=(
+                "line_id",
+                "msisdn",
+                "allowance",
+                "allowance_fr",
+                "allowance_en",
+                "cycle_start",
+                "percent",
+            ),
         ),
         AlertKind(
             kind="usage.threshold_100",
@@ -112,24 +121,46 @@ KINDS: dict[str, AlertKind] = {
                 "en": "Line {msisdn}: your {allowance_en} is used up for this cycle. See the options to carry on.",
             },
             deep_link="selfcare://lines/{line_id}/usage",
-            data_keys=("line_id", "msisdn", "allowance", "allowance_fr", "allowance_en", "cycle_start", "percent"),
+            data_keys=(
+                "line_id",
+                "msisdn",
+                "allowance",
+                "allowance_fr",
+                "allowance_en",
+                "cycle_start",
+                "percent",
+            ),
         ),
         AlertKind(
             kind="usage.pace",
             category="usage",
-            title={"fr": "À ce rythme, votre forfait sera épuisé avant la fin du cycle", "en": "At this pace, you will run out before the cycle ends"},
+            title={
+                "fr": "À ce rythme, votre forfait sera épuisé avant la fin du cycle",
+                "en": "At this pace, you will run out before the cycle ends",
+            },
             body={
                 "fr": "Ligne {msisdn} : à ce rythme, votre {allowance_fr} sera épuisé le {runs_out_on}. Vous pouvez ajouter une option dès maintenant.",
                 "en": "Line {msisdn}: at this pace, your {allowance_en} runs out on {runs_out_on}. You can add an option now.",
             },
             deep_link="selfcare://lines/{line_id}/usage",
-            data_keys=("line_id", "msisdn", "allowance", "allowance_fr", "allowance_en", "cycle_start", "runs_out_on"),
+            data_keys=(
+                "line_id",
+                "msisdn",
+                "allowance",
+                "allowance_fr",
+                "allowance_en",
+                "cycle_start",
+                "runs_out_on",
+            ),
         ),
         AlertKind(
             kind="billing.bill_issued",
             category="billing",
             title={"fr": "Nouvelle facture", "en": "New bill"},
-            body={"fr": "Votre facture de {amount} est disponible, à régler avant le {due_date}.", "en": "Your bill of {amount} is ready, due by {due_date}."},
+            body={
+                "fr": "Votre facture de {amount} est disponible, à régler avant le {due_date}.",
+                "en": "Your bill of {amount} is ready, due by {due_date}.",
+            },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "amount", "due_date"),
         ),
@@ -137,7 +168,10 @@ KINDS: dict[str, AlertKind] = {
             kind="billing.bill_due",
             category="billing",
             title={"fr": "Facture à régler bientôt", "en": "Bill due soon"},
-            body={"fr": "Votre facture de {amount} est à régler avant le {due_date}. Payez en un geste dans l'app.", "en": "Your bill of {amount} is due by {due_date}. Pay in one tap in the app."},
+            body={
+                "fr": "Votre facture de {amount} est à régler avant le {due_date}. Payez en un geste dans l'app.",
+                "en": "Your bill of {amount} is due by {due_date}. Pay in one tap in the app.",
+            },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "amount", "due_date"),
         ),
@@ -145,7 +179,10 @@ KINDS: dict[str, AlertKind] = {
             kind="billing.payment_succeeded",
             category="billing",
             title={"fr": "Paiement reçu", "en": "Payment received"},
-            body={"fr": "Merci : votre paiement de {amount} est bien reçu.", "en": "Thank you: your payment of {amount} is received."},
+            body={
+                "fr": "Merci : votre paiement de {amount} est bien reçu.",
+                "en": "Thank you: your payment of {amount} is received.",
+            },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "payment_id", "amount"),
         ),
@@ -153,7 +190,10 @@ KINDS: dict[str, AlertKind] = {
             kind="billing.payment_failed",
             category="billing",
             title={"fr": "Paiement refusé", "en": "Payment declined"},
-            body={"fr": "Votre paiement de {amount} n'a pas abouti. {reason_fr}", "en": "Your payment of {amount} did not go through. {reason_en}"},
+            body={
+                "fr": "Votre paiement de {amount} n'a pas abouti. {reason_fr}",
+                "en": "Your payment of {amount} did not go through. {reason_en}",
+            },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "payment_id", "amount", "reason_fr", "reason_en"),
         ),
@@ -161,8 +201,10 @@ KINDS: dict[str, AlertKind] = {
             kind="bidding.won",
             category="bidding",
             title={"fr": "Enchère remportée", "en": "You won the upgrade"},
-            body={"fr": "« {title_fr} » est à vous : {amount} ont été prélevés, comme votre offre.",
-                  "en": "\u201c{title_en}\u201d is yours: {amount} was charged, as you bid."},
+            body={
+                "fr": "« {title_fr} » est à vous : {amount} ont été prélevés, comme votre offre.",
+                "en": "\u201c{title_en}\u201d is yours: {amount} was charged, as you bid.",
+            },
             deep_link="selfcare://offers/{offer_id}",
             data_keys=("offer_id", "title_fr", "title_en", "amount"),
         ),
@@ -178,8 +220,10 @@ KINDS: dict[str, AlertKind] = {
             kind="bidding.declined",
             category="bidding",
             title={"fr": "Paiement de l'enchère refusé", "en": "Bid payment declined"},
-            body={"fr": "Votre offre de {amount} pour « {title_fr} » gagnait, mais le paiement a été refusé : l'unité est passée à l'offre suivante. {reason_fr}",
-                  "en": "Your {amount} bid for \u201c{title_en}\u201d was winning, but the payment was declined: the unit went to the next bid. {reason_en}"},
+            body={
+                "fr": "Votre offre de {amount} pour « {title_fr} » gagnait, mais le paiement a été refusé : l'unité est passée à l'offre suivante. {reason_fr}",
+                "en": "Your {amount} bid for \u201c{title_en}\u201d was winning, but the payment was declined: the unit went to the next bid. {reason_en}",
+            },
             deep_link="selfcare://offers/{offer_id}",
             data_keys=("offer_id", "title_fr", "title_en", "amount", "reason", "reason_fr", "reason_en"),
         ),

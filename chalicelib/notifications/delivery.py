@@ -8,12 +8,14 @@ lost). Quiet hours and FCM's transient errors (UNAVAILABLE, INTERNAL, QUOTA_EXCE
 Retry-After) defer the item under GSI1 `DEFERRED#<day>`, where `deliver_due` (every minute)
 finds it; an item that cannot be pushed after MAX_ATTEMPTS stays in the inbox, marked failed.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from pynamodb.exceptions import UpdateError
 
@@ -23,7 +25,15 @@ from chalicelib.notifications import inbox, payloads, preferences, senders
 from chalicelib.notifications.senders import PushSender
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.models import Customer, Device, InboxCounter, InboxItem, Item, NotificationPreferences, customer_pk
+from chalicelib.store.models import (
+    Customer,
+    Device,
+    InboxCounter,
+    InboxItem,
+    Item,
+    NotificationPreferences,
+    customer_pk,
+)
 
 IO_THREADS = 4  # overlap a batch's DynamoDB round-trips (DynamoDB Local serialises writes: no gain there)
 LEASE = timedelta(seconds=60)
@@ -87,7 +97,9 @@ def _context(items: list[InboxItem]) -> dict[str, tuple[Customer, preferences.Pr
         if not isinstance(customer, Customer):
             continue
         stored = found.get((pk, "PREFS#NOTIFICATIONS"))
-        prefs = preferences.from_item(stored if isinstance(stored, NotificationPreferences) else None, customer)
+        prefs = preferences.from_item(
+            stored if isinstance(stored, NotificationPreferences) else None, customer
+        )
         counter = found.get((pk, "COUNTER#INBOX"))
         badge = max(0, int(counter.unread)) if isinstance(counter, InboxCounter) else 0
         context[customer_id] = (customer, prefs, badge)
@@ -101,10 +113,20 @@ def _parallel(fn: Callable[[T], R], items: list[T]) -> list[R]:
         return list(pool.map(fn, items))
 
 
-def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, sender: PushSender | None = None, due_only: bool = False) -> dict[str, str]:
+def deliver(
+    targets: list[tuple[str, str]],
+    *,
+    moment: datetime | None = None,
+    sender: PushSender | None = None,
+    due_only: bool = False,
+) -> dict[str, str]:
     """Push these (customer id, alert id) alerts; returns each alert's delivery status."""
     moment = moment or now()
-    claimed = [i for i in _parallel(lambda t: _claim(t[0], t[1], moment, due_only=due_only), targets) if i is not None]
+    claimed = [
+        i
+        for i in _parallel(lambda t: _claim(t[0], t[1], moment, due_only=due_only), targets)
+        if i is not None
+    ]
     statuses: dict[str, str] = {}
     if not claimed:
         return statuses
@@ -141,7 +163,9 @@ def deliver(targets: list[tuple[str, str]], *, moment: datetime | None = None, s
     ]
     outcomes = iter((sender or senders.get_sender()).send(messages) if messages else [])
     results = [(job, [(d, next(outcomes)) for d in job.pending]) for job in jobs]
-    for job, status in zip(jobs, _parallel(lambda pair: _record(pair[0], pair[1], moment), results), strict=True):
+    for job, status in zip(
+        jobs, _parallel(lambda pair: _record(pair[0], pair[1], moment), results), strict=True
+    ):
         statuses[job.item.alert_id] = status
     return statuses
 
@@ -154,13 +178,19 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
         if outcome.status == senders.SENT:
             delivered[device.installation_id] = "sent"
         elif outcome.status == senders.UNREGISTERED:
-            device_store.remove_dead(customer_id=item.customer_id, installation_id=device.installation_id, seen_updated_at=device.updated_at)
+            device_store.remove_dead(
+                customer_id=item.customer_id,
+                installation_id=device.installation_id,
+                seen_updated_at=device.updated_at,
+            )
             delivered[device.installation_id] = "unregistered"
         elif outcome.status == senders.NOT_SENT:
             delivered[device.installation_id] = "not_sent"
         elif outcome.status == senders.REJECTED:
             delivered[device.installation_id] = f"rejected: {outcome.detail}"
-            log_event("push_rejected", customer_id=item.customer_id, alert=item.alert_id, detail=outcome.detail)
+            log_event(
+                "push_rejected", customer_id=item.customer_id, alert=item.alert_id, detail=outcome.detail
+            )
         else:
             retry_after.append(outcome.retry_after_s or 0)
     if retry_after:
@@ -173,14 +203,23 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
     sent = any(v == "sent" for v in delivered.values())
     fresh = [device for device, _ in results]
     emit("PushSent", sum(1 for d in fresh if delivered.get(d.installation_id) == "sent"))
-    emit("PushFailed", sum(1 for d in fresh if str(delivered.get(d.installation_id, "")).startswith(("failed", "rejected"))))
+    emit(
+        "PushFailed",
+        sum(1 for d in fresh if str(delivered.get(d.installation_id, "")).startswith(("failed", "rejected"))),
+    )
     if sent:
         status = "sent"
     elif delivered and all(v == "not_sent" for v in delivered.values()):
         status = "not_sent"  # the console sender: nobody was told
     else:
         status = "no_devices" if all(v == "unregistered" for v in delivered.values()) else "failed"
-    log_event("push_delivered", customer_id=item.customer_id, alert=item.alert_id, status=status, devices=len(delivered))
+    log_event(
+        "push_delivered",
+        customer_id=item.customer_id,
+        alert=item.alert_id,
+        status=status,
+        devices=len(delivered),
+    )
     return _finish(item, status, delivered)
 
 
@@ -218,7 +257,7 @@ def deliver_due(*, moment: datetime | None = None, sender: PushSender | None = N
     targets: list[tuple[str, str]] = []
     for day in (moment - timedelta(days=1), moment):
         bucket = f"DEFERRED#{iso(day)[:10]}"
-        for item in InboxItem.gsi1.query(bucket, InboxItem.GSI1SK <= iso(moment) + "~"):
+        for item in InboxItem.gsi1.query(bucket, iso(moment) + "~" >= InboxItem.GSI1SK):
             targets.append((item.customer_id, item.alert_id))
     statuses: dict[str, str] = {}
     for start in range(0, len(targets), 100):

@@ -9,6 +9,7 @@ installation id: whoever registers an id, its alerts reach only the phone that g
 The previous customer's entry is removed only on proof that it is the same phone (the same token
 presented again from the new account); otherwise it stays, still reaching only its own token.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -40,14 +41,23 @@ def _to_wire(device: Device, current_session: str | None = None) -> dict[str, An
 
 
 def register(
-    *, customer_id: str, session_id: str, installation_id: str, fcm_token: str, platform: str, app_version: str, locale: str
+    *,
+    customer_id: str,
+    session_id: str,
+    installation_id: str,
+    fcm_token: str,
+    platform: str,
+    app_version: str,
+    locale: str,
 ) -> dict[str, Any]:
     """Register or refresh (a refreshed token replaces the old one)."""
     moment = now()
     token_hash = sha256_hex(fcm_token)
     for _ in range(3):  # optimistic: retried if the installation changes hands concurrently
         try:
-            current = Installation.get(f"INSTALLATION#{installation_id}", "INSTALLATION", consistent_read=True)
+            current = Installation.get(
+                f"INSTALLATION#{installation_id}", "INSTALLATION", consistent_read=True
+            )
             owner, owner_token = current.customer_id, current.token_hash
         except Installation.DoesNotExist:
             owner, owner_token = None, None
@@ -72,13 +82,17 @@ def register(
             updated_at=iso(moment),
             expires_at=epoch(moment + STALE_AFTER),
         )
-        mapping = Installation(f"INSTALLATION#{installation_id}", "INSTALLATION", customer_id=customer_id, token_hash=token_hash)
+        mapping = Installation(
+            f"INSTALLATION#{installation_id}", "INSTALLATION", customer_id=customer_id, token_hash=token_hash
+        )
         try:
             with transaction() as tx:
                 if not owner or owner == customer_id or same_phone:  # the id is ours (or the phone proves it)
                     tx.save(
                         mapping,
-                        condition=(Installation.customer_id == owner) if owner else Installation.PK.does_not_exist(),
+                        condition=(Installation.customer_id == owner)
+                        if owner
+                        else Installation.PK.does_not_exist(),
                         label="owner",
                     )
                 # Otherwise another account holds this id and the token differs: no proof it is the
@@ -89,7 +103,9 @@ def register(
             return _to_wire(device, session_id)
         except ConditionsFailed:
             continue
-    raise Conflict("This installation is being registered by another account; try again.", code="device_conflict")
+    raise Conflict(
+        "This installation is being registered by another account; try again.", code="device_conflict"
+    )
 
 
 def _drop_oldest(customer_id: str) -> None:
@@ -101,7 +117,11 @@ def _drop_oldest(customer_id: str) -> None:
 def unregister(*, customer_id: str, installation_id: str) -> None:
     try:
         with transaction() as tx:
-            tx.delete(Device(customer_pk(customer_id), f"DEVICE#{installation_id}"), condition=Device.PK.exists(), label="device")
+            tx.delete(
+                Device(customer_pk(customer_id), f"DEVICE#{installation_id}"),
+                condition=Device.PK.exists(),
+                label="device",
+            )
             tx.delete(
                 Installation(f"INSTALLATION#{installation_id}", "INSTALLATION"),
                 condition=Installation.customer_id == customer_id,
@@ -130,7 +150,9 @@ def unregister_session_devices(*, customer_id: str, session_ids: set[str]) -> in
 def remove_dead(*, customer_id: str, installation_id: str, seen_updated_at: str) -> bool:
     """FCM said this installation is gone: remove it, unless the app re-registered since we sent."""
     try:
-        Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete(condition=Device.updated_at == seen_updated_at)
+        Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete(
+            condition=Device.updated_at == seen_updated_at
+        )
     except DeleteError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             return False
@@ -140,7 +162,11 @@ def remove_dead(*, customer_id: str, installation_id: str, seen_updated_at: str)
 
 def list_device_items(customer_id: str) -> list[Device]:
     moment = epoch(now())
-    return [d for d in Device.query(customer_pk(customer_id), Device.SK.startswith("DEVICE#")) if (d.expires_at or 0) > moment]
+    return [
+        d
+        for d in Device.query(customer_pk(customer_id), Device.SK.startswith("DEVICE#"))
+        if (d.expires_at or 0) > moment
+    ]
 
 
 def list_devices(*, customer_id: str, current_session: str | None = None) -> list[dict[str, Any]]:

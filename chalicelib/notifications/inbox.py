@@ -4,6 +4,7 @@
 two items, however often a producer retries or a stream redelivers), the inbox item, and +1 on the
 unread counter. The item's insertion then drives the push through the table's stream.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -70,7 +71,9 @@ def notify(*, customer_id: str, kind: str, data: dict[str, Any], dedup_key: str)
     try:
         with transaction() as tx:
             tx.save(
-                AlertDedup(customer_pk(customer_id), f"DEDUP#{dedup_key}", alert_id=alert_id, expires_at=expires),
+                AlertDedup(
+                    customer_pk(customer_id), f"DEDUP#{dedup_key}", alert_id=alert_id, expires_at=expires
+                ),
                 condition=AlertDedup.PK.does_not_exist(),
                 label="dedup",
             )
@@ -132,8 +135,15 @@ def _mark_read(customer_id: str, item: InboxItem, moment: str) -> bool:
     """Mark one item read with its counter decrement; False when it was read meanwhile."""
     try:
         with transaction() as tx:
-            tx.update(item, actions=[InboxItem.read_at.set(moment)], condition=InboxItem.read_at.does_not_exist(), label="unread")
-            tx.update(InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"), actions=[InboxCounter.unread.add(-1)])
+            tx.update(
+                item,
+                actions=[InboxItem.read_at.set(moment)],
+                condition=InboxItem.read_at.does_not_exist(),
+                label="unread",
+            )
+            tx.update(
+                InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"), actions=[InboxCounter.unread.add(-1)]
+            )
     except ConditionsFailed:
         return False
     return True
@@ -155,7 +165,11 @@ def mark_all_read(*, customer_id: str) -> int:
     """Mark every unread item read, a chunk per transaction; returns how many this call marked."""
     moment = iso(now())
     unread = list(
-        InboxItem.query(customer_pk(customer_id), InboxItem.SK.startswith("INBOX#"), filter_condition=InboxItem.read_at.does_not_exist())
+        InboxItem.query(
+            customer_pk(customer_id),
+            InboxItem.SK.startswith("INBOX#"),
+            filter_condition=InboxItem.read_at.does_not_exist(),
+        )
     )
     marked = 0
     for start in range(0, len(unread), READ_ALL_CHUNK):
@@ -163,8 +177,15 @@ def mark_all_read(*, customer_id: str) -> int:
         try:
             with transaction() as tx:
                 for item in chunk:
-                    tx.update(item, actions=[InboxItem.read_at.set(moment)], condition=InboxItem.read_at.does_not_exist())
-                tx.update(InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"), actions=[InboxCounter.unread.add(-len(chunk))])
+                    tx.update(
+                        item,
+                        actions=[InboxItem.read_at.set(moment)],
+                        condition=InboxItem.read_at.does_not_exist(),
+                    )
+                tx.update(
+                    InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"),
+                    actions=[InboxCounter.unread.add(-len(chunk))],
+                )
             marked += len(chunk)
         except ConditionsFailed:
             # Some were read meanwhile (another device): one by one, each keeps the counter exact.

@@ -3,6 +3,7 @@
 Built as plain JSON here, so the console sender can print it without importing firebase_admin
 and the tests can validate it; `senders.FcmSender` turns it into firebase_admin's Message.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,9 @@ def message_for(*, target: str, alert: dict[str, Any], badge: int) -> dict[str, 
     return message
 
 
-def _message(target: str, alert: dict[str, Any], data: dict[str, str], body: str, badge: int) -> dict[str, Any]:
+def _message(
+    target: str, alert: dict[str, Any], data: dict[str, str], body: str, badge: int
+) -> dict[str, Any]:
     return {
         "token": target,
         "data": data,
@@ -43,7 +46,11 @@ def _message(target: str, alert: dict[str, Any], data: dict[str, str], body: str
             "notification": {"channel_id": alert["category"], "tag": alert["id"]},
         },
         "apns": {
-            "headers": {"apns-priority": "10", "apns-collapse-id": alert["id"][:64], "apns-push-type": "alert"},
+            "headers": {
+                "apns-priority": "10",
+                "apns-collapse-id": alert["id"][:64],
+                "apns-push-type": "alert",
+            },
             "payload": {"aps": {"badge": badge, "sound": "default", "thread-id": alert["category"]}},
         },
     }

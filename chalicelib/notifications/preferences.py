@@ -3,6 +3,7 @@
 Security alerts cannot be switched off and ignore quiet hours. Preferences only ever hold back the
 push: the inbox always keeps the alert.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,7 +68,9 @@ def from_item(stored: NotificationPreferences | None, customer: Customer) -> Pre
 def load(customer_id: str) -> Preferences:
     customer = Customer.get(customer_pk(customer_id), "PROFILE")
     try:
-        stored: NotificationPreferences | None = NotificationPreferences.get(customer_pk(customer_id), "PREFS#NOTIFICATIONS")
+        stored: NotificationPreferences | None = NotificationPreferences.get(
+            customer_pk(customer_id), "PREFS#NOTIFICATIONS"
+        )
     except NotificationPreferences.DoesNotExist:
         stored = None
     return from_item(stored, customer)
@@ -75,7 +78,10 @@ def load(customer_id: str) -> Preferences:
 
 def save(*, customer_id: str, categories: dict[str, bool], quiet_hours: dict[str, str] | None) -> Preferences:
     if categories.get("security") is False:
-        raise ValidationFailed("Security alerts cannot be switched off: they protect your account.", code="security_alerts_required")
+        raise ValidationFailed(
+            "Security alerts cannot be switched off: they protect your account.",
+            code="security_alerts_required",
+        )
     NotificationPreferences(
         customer_pk(customer_id),
         "PREFS#NOTIFICATIONS",

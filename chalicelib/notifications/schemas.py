@@ -1,4 +1,5 @@
 """Request bodies and query strings of the notification routes: allow-lists."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -10,7 +11,6 @@ from chalicelib.common.strict import Strict
 INSTALLATION_ID = r"[A-Za-z0-9_-]{8,64}"  # the Firebase installation ID (FID) of the app instance
 ALERT_ID = r"alr_[0-9a-f]{24}"
 HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-
 
 
 class DeviceBody(Strict):

@@ -5,6 +5,7 @@ the API's cold start must not pay. Its defaults are tightened: a 10 s timeout in
 connection pool as large as a batch, one quick retry on 500/503 that never sleeps on Retry-After
 (the caller reschedules instead: a Lambda must not wait minutes).
 """
+
 from __future__ import annotations
 
 import abc
@@ -66,7 +67,9 @@ class FcmSender(PushSender):
 
                 if self._endpoint:
                     # Tests and local runs: point the real client at a fake of the FCM v1 API.
-                    messaging._MessagingService.FCM_URL = self._endpoint.rstrip("/") + "/v1/projects/{0}/messages:send"
+                    messaging._MessagingService.FCM_URL = (
+                        self._endpoint.rstrip("/") + "/v1/projects/{0}/messages:send"
+                    )
                 self._app = firebase_admin.initialize_app(
                     _credential(self._credentials_source),
                     {"projectId": self._project_id, "httpTimeout": 10},
@@ -103,10 +106,23 @@ def _outcome(response: Any) -> Outcome:
         return Outcome(REJECTED, detail=str(error)[:200])
     if isinstance(error, messaging.QuotaExceededError):
         return Outcome(RETRY, retry_after_s=max(60, _retry_after(error) or 0), detail="QUOTA_EXCEEDED")
-    if isinstance(error, (exceptions.UnavailableError, exceptions.InternalError, exceptions.DeadlineExceededError, exceptions.UnknownError)):
+    if isinstance(
+        error,
+        (
+            exceptions.UnavailableError,
+            exceptions.InternalError,
+            exceptions.DeadlineExceededError,
+            exceptions.UnknownError,
+        ),
+    ):
         return Outcome(RETRY, retry_after_s=_retry_after(error), detail=error.code)
-    if isinstance(error, (messaging.ThirdPartyAuthError, exceptions.UnauthenticatedError, exceptions.PermissionDeniedError)):
-        return Outcome(RETRY, retry_after_s=300, detail=error.code)  # our credentials: fixable, not the device's fault
+    if isinstance(
+        error,
+        (messaging.ThirdPartyAuthError, exceptions.UnauthenticatedError, exceptions.PermissionDeniedError),
+    ):
+        return Outcome(
+            RETRY, retry_after_s=300, detail=error.code
+        )  # our credentials: fixable, not the device's fault
     return Outcome(REJECTED, detail=str(error)[:200])
 
 
@@ -142,16 +158,22 @@ def _to_firebase(message: dict[str, Any]) -> Any:
     return messaging.Message(
         token=message["token"],
         data=message["data"],
-        notification=messaging.Notification(title=message["notification"]["title"], body=message["notification"]["body"]),
+        notification=messaging.Notification(
+            title=message["notification"]["title"], body=message["notification"]["body"]
+        ),
         android=messaging.AndroidConfig(
             collapse_key=android["collapse_key"],
             priority=android["priority"],
             ttl=timedelta(seconds=int(android["ttl"].rstrip("s"))),
-            notification=messaging.AndroidNotification(channel_id=android["notification"]["channel_id"], tag=android["notification"]["tag"]),
+            notification=messaging.AndroidNotification(
+                channel_id=android["notification"]["channel_id"], tag=android["notification"]["tag"]
+            ),
         ),
         apns=messaging.APNSConfig(
             headers=apns["headers"],
-            payload=messaging.APNSPayload(aps=messaging.Aps(badge=aps["badge"], sound=aps["sound"], thread_id=aps["thread-id"])),
+            payload=messaging.APNSPayload(
+                aps=messaging.Aps(badge=aps["badge"], sound=aps["sound"], thread_id=aps["thread-id"])
+            ),
         ),
     )
 
@@ -170,7 +192,9 @@ def _credential(source: str) -> Any:
         from chalicelib.auth.keys import _READERS
 
         return credentials.Certificate(json.loads(_READERS[scheme](location)))
-    raise ServiceMisconfigured("FIREBASE_CREDENTIALS must be none, file:<path>, ssm:<name> or secretsmanager:<id>.")
+    raise ServiceMisconfigured(
+        "FIREBASE_CREDENTIALS must be none, file:<path>, ssm:<name> or secretsmanager:<id>."
+    )
 
 
 def _anonymous_credential() -> Any:
@@ -192,8 +216,16 @@ def _tune_transport(service: Any, endpoint: str | None) -> None:
     adapter = requests.adapters.HTTPAdapter(
         pool_connections=4,
         pool_maxsize=BATCH,
-        max_retries=Retry(connect=1, read=1, status=1, status_forcelist=[500, 503], backoff_factor=0.2,
-                          respect_retry_after_header=False, raise_on_status=False, allowed_methods=None),
+        max_retries=Retry(
+            connect=1,
+            read=1,
+            status=1,
+            status_forcelist=[500, 503],
+            backoff_factor=0.2,
+            respect_retry_after_header=False,
+            raise_on_status=False,
+            allowed_methods=None,
+        ),
     )
     service._client.session.mount(endpoint.rstrip("/") if endpoint else "https://fcm.googleapis.com", adapter)
 

@@ -5,6 +5,7 @@ Records can arrive twice (a retried batch): alerts are deduplicated by the event
 by the item's delivery record. A record that fails is reported alone (partial batch response), so
 the others are not redone.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,16 +18,37 @@ from chalicelib.store.models import InboxItem, Item, SecurityEvent
 
 # Security event kind → (alert kind, how to read its data from the event's detail).
 SECURITY_ALERTS: dict[str, tuple[str, Any]] = {
-    security_events.PASSKEY_ADDED: ("security.passkey_added", lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")}),
-    security_events.PASSKEY_REMOVED: ("security.passkey_removed", lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")}),
-    security_events.NEW_SESSION: ("security.new_session", lambda d: {"session_id": d.get("session_id"), "device": security_events.device_label(d.get("device"))}),
-    security_events.SIGN_COUNT_REGRESSION: ("security.suspicious_activity", lambda d: {"reason": "passkey_counter"}),
-    security_events.REFRESH_TOKEN_REUSE: ("security.suspicious_activity", lambda d: {"reason": "refresh_token_reuse"}),
-    security_events.ACCOUNT_CHANGED: ("security.account_changed", lambda d: {
-        "change": d.get("change"),
-        "change_fr": security_events.CHANGES.get(str(d.get("change")), ("", ""))[0],
-        "change_en": security_events.CHANGES.get(str(d.get("change")), ("", ""))[1],
-    }),
+    security_events.PASSKEY_ADDED: (
+        "security.passkey_added",
+        lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")},
+    ),
+    security_events.PASSKEY_REMOVED: (
+        "security.passkey_removed",
+        lambda d: {"passkey_id": d.get("passkey_id"), "passkey_name": d.get("name")},
+    ),
+    security_events.NEW_SESSION: (
+        "security.new_session",
+        lambda d: {
+            "session_id": d.get("session_id"),
+            "device": security_events.device_label(d.get("device")),
+        },
+    ),
+    security_events.SIGN_COUNT_REGRESSION: (
+        "security.suspicious_activity",
+        lambda d: {"reason": "passkey_counter"},
+    ),
+    security_events.REFRESH_TOKEN_REUSE: (
+        "security.suspicious_activity",
+        lambda d: {"reason": "refresh_token_reuse"},
+    ),
+    security_events.ACCOUNT_CHANGED: (
+        "security.account_changed",
+        lambda d: {
+            "change": d.get("change"),
+            "change_fr": security_events.CHANGES.get(str(d.get("change")), ("", ""))[0],
+            "change_en": security_events.CHANGES.get(str(d.get("change")), ("", ""))[1],
+        },
+    ),
 }
 
 
@@ -67,13 +89,25 @@ def handle_records(records: list[dict[str, Any]]) -> list[str]:
                 if isinstance(old, InboxItem):
                     inbox.forget_expired(customer_id=old.customer_id, was_unread=not old.read_at)
         except Exception as error:  # noqa: BLE001 - reported for retry, the batch goes on
-            log_event("stream_record_failed", level=logging.ERROR, sequence=sequence, error=type(error).__name__, detail=str(error)[:300])
+            log_event(
+                "stream_record_failed",
+                level=logging.ERROR,
+                sequence=sequence,
+                error=type(error).__name__,
+                detail=str(error)[:300],
+            )
             failed.append(sequence)
     if to_push:
         try:
             delivery.deliver([(c, a) for c, a, _ in to_push])
         except Exception as error:  # noqa: BLE001
-            log_event("stream_delivery_failed", level=logging.ERROR, error=type(error).__name__, detail=str(error)[:300], records=len(to_push))
+            log_event(
+                "stream_delivery_failed",
+                level=logging.ERROR,
+                error=type(error).__name__,
+                detail=str(error)[:300],
+                records=len(to_push),
+            )
             failed.extend(seq for _, _, seq in to_push)
     return failed
 

@@ -3,6 +3,7 @@
 Callers pass facts, never secrets: no token, code, key or card data goes through here. Customer ids
 are hashed so that logs can be correlated without naming the customer.
 """
+
 from __future__ import annotations
 
 import functools
@@ -11,7 +12,8 @@ import json
 import logging
 import sys
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from chalicelib.common.clock import iso, now
 
@@ -29,7 +31,9 @@ def customer_ref(customer_id: str | None) -> str | None:
     return hashlib.sha256(customer_id.encode()).hexdigest()[:16] if customer_id else None
 
 
-def log_event(event: str, *, level: int = logging.INFO, customer_id: str | None = None, **fields: Any) -> None:
+def log_event(
+    event: str, *, level: int = logging.INFO, customer_id: str | None = None, **fields: Any
+) -> None:
     record = {"ts": iso(now()), "event": event, **fields}
     if customer_id:
         record["customer"] = customer_ref(customer_id)
@@ -59,8 +63,13 @@ def logged_handler(name: str) -> Callable[[F], F]:
                 outcome = "ok"
                 return result
             finally:
-                log_event("lambda_event", function=name, outcome=outcome, latency_ms=round((time.perf_counter() - started) * 1000, 2),
-                          request_id=getattr(context, "aws_request_id", None))
+                log_event(
+                    "lambda_event",
+                    function=name,
+                    outcome=outcome,
+                    latency_ms=round((time.perf_counter() - started) * 1000, 2),
+                    request_id=getattr(context, "aws_request_id", None),
+                )
 
         return run  # type: ignore[return-value]
 

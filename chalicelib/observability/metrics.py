@@ -3,6 +3,7 @@ CloudWatch turns into metrics with no API call and no extra latency (the Lambda'
 transport). Namespace `Selfcare`, dimension `Stage`. The dashboard and alarms in
 infra/resources.json read these names: keep them in step (a test checks it).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,8 +50,12 @@ def emit(name: str, value: float = 1, unit: Unit = "Count") -> None:
 
 def emf(name: str, value: float, unit: Unit, stage: str) -> dict[str, object]:
     return {
-        "_aws": {"Timestamp": int(time.time() * 1000),
-                 "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Stage"]], "Metrics": [{"Name": name, "Unit": unit}]}]},
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {"Namespace": NAMESPACE, "Dimensions": [["Stage"]], "Metrics": [{"Name": name, "Unit": unit}]}
+            ],
+        },
         "Stage": stage,
         name: value,
     }

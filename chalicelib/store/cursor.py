@@ -9,6 +9,7 @@ for that query, so that nothing a client sends can turn into a DynamoDB Validati
 the table's key (PK, SK) and, for a query on an index, that index's key pair too, each a non-empty
 string no longer than a key may be. Anything else is `invalid_cursor`.
 """
+
 from __future__ import annotations
 
 import base64
@@ -48,7 +49,11 @@ def _invalid() -> ValidationFailed:
 
 def decode(cursor: str, *, fixed: dict[str, str], sk_prefix: str, sk_attr: str = "SK") -> dict[str, Any]:
     """The key to resume from; `fixed` attributes must hold exactly these values."""
-    if not isinstance(cursor, str) or not 0 < len(cursor) <= MAX_CURSOR_CHARS or not _BASE64URL.fullmatch(cursor):
+    if (
+        not isinstance(cursor, str)
+        or not 0 < len(cursor) <= MAX_CURSOR_CHARS
+        or not _BASE64URL.fullmatch(cursor)
+    ):
         raise _invalid()
     try:
         plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))

@@ -11,13 +11,15 @@ a collision: `transaction()` records the actions and, on a conflict alone, sends
 short jittered wait, a bounded number of times (`CONFLICT_RETRIES`), in this one place for every
 caller (inbox counters, usage line-days, payments, bids, clearing).
 """
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
@@ -64,7 +66,14 @@ class Transaction:
         self._actions.append(lambda write: write.save(model, condition=condition))
         self._labels["put"].append(label)
 
-    def update(self, model: Model, actions: list[Any], condition: Condition | None = None, *, label: str | None = None) -> None:
+    def update(
+        self,
+        model: Model,
+        actions: list[Any],
+        condition: Condition | None = None,
+        *,
+        label: str | None = None,
+    ) -> None:
         self._actions.append(lambda write: write.update(model, actions=actions, condition=condition))
         self._labels["update"].append(label)
 
@@ -72,8 +81,12 @@ class Transaction:
         self._actions.append(lambda write: write.delete(model, condition=condition))
         self._labels["delete"].append(label)
 
-    def check(self, model_cls: type[Model], hash_key: str, range_key: str, condition: Condition, *, label: str) -> None:
-        self._actions.append(lambda write: write.condition_check(model_cls, hash_key, range_key, condition=condition))
+    def check(
+        self, model_cls: type[Model], hash_key: str, range_key: str, condition: Condition, *, label: str
+    ) -> None:
+        self._actions.append(
+            lambda write: write.condition_check(model_cls, hash_key, range_key, condition=condition)
+        )
         self._labels["check"].append(label)
 
     def commit(self, *, idempotency_token: str | None) -> None:
@@ -91,7 +104,9 @@ class Transaction:
                     raise ConditionsFailed(failed) from None
                 if not _conflict(error) or attempt == CONFLICT_RETRIES:
                     raise
-            time.sleep(random.uniform(0, min(CONFLICT_MAX_WAIT_S, CONFLICT_BASE_S * 2**attempt)))  # full jitter
+            time.sleep(
+                random.uniform(0, min(CONFLICT_MAX_WAIT_S, CONFLICT_BASE_S * 2**attempt))  # noqa: S311 - jitter
+            )  # full jitter
 
     def failed(self, error: TransactWriteError) -> set[str]:
         positions = [label for kind in self._ORDER for label in self._labels[kind]]
@@ -106,7 +121,10 @@ class Transaction:
 def _conflict(error: TransactWriteError) -> bool:
     if error.cause_response_code == "TransactionConflictException":
         return True
-    return any(reason is not None and reason.code == "TransactionConflict" for reason in (error.cancellation_reasons or []))
+    return any(
+        reason is not None and reason.code == "TransactionConflict"
+        for reason in (error.cancellation_reasons or [])
+    )
 
 
 @contextmanager

@@ -5,6 +5,7 @@ one GetItem or one Query on a key prefix: the `type` discriminator only tells py
 build, it filters after the read and is never used to select items. The access patterns are listed
 in infra/README.md; keep that table true when adding an item type.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -248,7 +249,9 @@ class InboxItem(Item, discriminator="inbox_item"):
     dedup_key = UnicodeAttribute()
     created_at = UnicodeAttribute()
     read_at = UnicodeAttribute(null=True)
-    delivery_status = UnicodeAttribute(default="pending")  # pending|deferred|retrying|sent|suppressed|no_devices|failed
+    delivery_status = UnicodeAttribute(
+        default="pending"
+    )  # pending|deferred|retrying|sent|suppressed|no_devices|failed
     delivered = MapAttribute(null=True)  # installation id -> outcome ("sent", "unregistered", "failed: ...")
     delivery_attempts = NumberAttribute(default=0)
     deliver_after = UnicodeAttribute(null=True)
@@ -279,7 +282,9 @@ class CatalogEntry(Item, discriminator="catalog_entry"):
     allowances = MapAttribute()  # data_mb / voice_min / sms -> number, or null for unlimited (absent: none)
     price_amount = NumberAttribute()  # minor units, monthly
     currency = UnicodeAttribute()
-    compatible_options = ListAttribute(of=UnicodeAttribute, null=True)  # plans: the options that can stay on them
+    compatible_options = ListAttribute(
+        of=UnicodeAttribute, null=True
+    )  # plans: the options that can stay on them
     updated_at = UnicodeAttribute()
 
 
@@ -438,7 +443,9 @@ class PaymentMethod(Item, discriminator="payment_method"):
 
     method_id = UnicodeAttribute()
     provider_ref = UnicodeAttribute()
-    provider_customer_ref = UnicodeAttribute(null=True)  # the provider's customer the method is attached to (Stripe: cus_...)
+    provider_customer_ref = UnicodeAttribute(
+        null=True
+    )  # the provider's customer the method is attached to (Stripe: cus_...)
     brand = UnicodeAttribute()
     last4 = UnicodeAttribute()
     exp_month = NumberAttribute()
@@ -452,7 +459,9 @@ class BillingSettings(Item, discriminator="billing_settings"):
 
     default_method_id = UnicodeAttribute(null=True)
     autopay = BooleanAttribute(default=False)
-    provider_customer_ref = UnicodeAttribute(null=True)  # the customer's record at the payment provider (Stripe: cus_...)
+    provider_customer_ref = UnicodeAttribute(
+        null=True
+    )  # the customer's record at the payment provider (Stripe: cus_...)
 
 
 class IdempotencyRecord(Item, discriminator="idempotency_record"):

@@ -4,9 +4,10 @@ import itertools
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def with_line(app_module: Any, enrol: Any, catalogue: Any) -> Callable[..., Any]
             "msisdn": "+33600000001",
             "plan_id": "essentiel-20",
             "option_ids": ["data-plus-5"],
-            "anchor_day": min(28, datetime.now(timezone.utc).day),
+            "anchor_day": min(28, datetime.now(UTC).day),
             **line,
         }
         result = app_module.admin_set_line(event, None)
@@ -65,8 +66,15 @@ def sqs_event(*bodies: Any, message_ids: list[str] | None = None) -> dict[str, A
     }
 
 
-def record(line_id: str, kind: str = "data", quantity: int = 1024, *, at: datetime | None = None, event_id: str | None = None) -> dict[str, Any]:
-    moment = at or datetime.now(timezone.utc) - timedelta(minutes=1)
+def record(
+    line_id: str,
+    kind: str = "data",
+    quantity: int = 1024,
+    *,
+    at: datetime | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    moment = at or datetime.now(UTC) - timedelta(minutes=1)
     return {
         "event_id": event_id or str(uuid.uuid4()),
         "line_id": line_id,

@@ -1,7 +1,8 @@
 """What the customer sees: /me, a line, its usage, daily history, profile changes; only their own."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from tests.account.conftest import record, sqs_event
 
@@ -37,8 +38,15 @@ def test_me_is_one_dynamodb_read(api, with_line):
 
 def test_usage_after_ingestion_with_projection_and_freshness(api, app_module, with_line):
     enrolled, line_id = with_line()
-    at = datetime.now(timezone.utc) - timedelta(minutes=2)
-    app_module.ingest_usage(sqs_event(record(line_id, "data", 2048 * 1024, at=at), record(line_id, "voice", 125), record(line_id, "sms", 3)), None)
+    at = datetime.now(UTC) - timedelta(minutes=2)
+    app_module.ingest_usage(
+        sqs_event(
+            record(line_id, "data", 2048 * 1024, at=at),
+            record(line_id, "voice", 125),
+            record(line_id, "sms", 3),
+        ),
+        None,
+    )
     usage = api.get(f"/lines/{line_id}/usage", token=enrolled.token).body
     figures = {a["kind"]: a for a in usage["allowances"]}
     assert figures["data"]["used"] == 2048.0 and figures["data"]["remaining"] == 25600 - 2048
@@ -51,20 +59,34 @@ def test_attention_lists_allowances_at_80_percent(api, app_module, with_line):
     enrolled, line_id = with_line()
     app_module.ingest_usage(sqs_event(record(line_id, "data", int(25600 * 0.85) * 1024)), None)
     attention = api.get("/me", token=enrolled.token).body["attention"]
-    assert attention == [{"type": "usage_high", "line_id": line_id, "allowance": "data", "percent": 85.0, "deep_link": f"selfcare://lines/{line_id}/usage"}]
+    assert attention == [
+        {
+            "type": "usage_high",
+            "line_id": line_id,
+            "allowance": "data",
+            "percent": 85.0,
+            "deep_link": f"selfcare://lines/{line_id}/usage",
+        }
+    ]
 
 
 def test_daily_series_and_its_limits(api, app_module, with_line):
     enrolled, line_id = with_line()
-    today = datetime.now(timezone.utc)
+    today = datetime.now(UTC)
     app_module.ingest_usage(sqs_event(record(line_id, "sms", 2, at=today - timedelta(minutes=5))), None)
     start = (today - timedelta(days=6)).date()
     daily = api.get(f"/lines/{line_id}/usage/daily?from={start}&to={today.date()}", token=enrolled.token)
     assert daily.status == 200 and len(daily.body["days"]) == 7
     assert daily.body["days"][-1]["sms"] == 2 and daily.body["days"][0]["sms"] == 0
-    too_long = api.get(f"/lines/{line_id}/usage/daily?from={today.date() - timedelta(days=100)}&to={today.date()}", token=enrolled.token)
+    too_long = api.get(
+        f"/lines/{line_id}/usage/daily?from={today.date() - timedelta(days=100)}&to={today.date()}",
+        token=enrolled.token,
+    )
     assert too_long.status == 400 and too_long.error_code == "range_too_long"
-    assert api.get(f"/lines/{line_id}/usage/daily?from=yesterday&to={today.date()}", token=enrolled.token).status == 400
+    assert (
+        api.get(f"/lines/{line_id}/usage/daily?from=yesterday&to={today.date()}", token=enrolled.token).status
+        == 400
+    )
     assert api.get(f"/lines/{line_id}/usage/daily?to={today.date()}", token=enrolled.token).status == 400
 
 
@@ -72,11 +94,19 @@ def test_another_customers_line_is_not_found_on_every_route(api, with_line):
     mine, _ = with_line()
     _, theirs = with_line()
     today = date.today()
-    for path in (f"/lines/{theirs}", f"/lines/{theirs}/usage", f"/lines/{theirs}/usage/daily?from={today}&to={today}",
-                 f"/lines/{theirs}/plan-change/preview?plan_id=premium-100"):
+    for path in (
+        f"/lines/{theirs}",
+        f"/lines/{theirs}/usage",
+        f"/lines/{theirs}/usage/daily?from={today}&to={today}",
+        f"/lines/{theirs}/plan-change/preview?plan_id=premium-100",
+    ):
         response = api.get(path, token=mine.token)
         assert response.status == 404, path
-    assert api.post(f"/lines/{theirs}/plan-change", {"plan_id": "premium-100", "preview_token": "pcp_" + "0" * 32}, token=mine.token).status in (400, 404)
+    assert api.post(
+        f"/lines/{theirs}/plan-change",
+        {"plan_id": "premium-100", "preview_token": "pcp_" + "0" * 32},
+        token=mine.token,
+    ).status in (400, 404)
 
 
 def test_patch_me_validates_and_changes_only_what_is_sent(api, with_line):
@@ -84,12 +114,32 @@ def test_patch_me_validates_and_changes_only_what_is_sent(api, with_line):
 
     enrolled, _ = with_line()
     address = {"line1": "1 Analytical St", "postal_code": "75001", "city": "Paris", "country": "FR"}
-    confirmed = confirmation(api, enrolled, "profile.update", changes={"email": "ada@lovelace.org", "postal_address": address})
-    changed = api.patch("/me", {"email": "ada@lovelace.org", "time_zone": "America/New_York", "language": "en",
-                                "postal_address": address, "confirmation": confirmed},
-                        token=enrolled.token)
-    assert changed.status == 200 and changed.body["time_zone"] == "America/New_York" and changed.body["phone"] == "+33612345678"
-    for bad in ({"email": "not-an-email"}, {"phone": "0612"}, {"time_zone": "Mars/Olympus"}, {"language": "de"}, {"name": "Eve"},
-                {"postal_address": {"line1": "x", "postal_code": "1", "city": "P", "country": "FR"}}):
+    confirmed = confirmation(
+        api, enrolled, "profile.update", changes={"email": "ada@lovelace.org", "postal_address": address}
+    )
+    changed = api.patch(
+        "/me",
+        {
+            "email": "ada@lovelace.org",
+            "time_zone": "America/New_York",
+            "language": "en",
+            "postal_address": address,
+            "confirmation": confirmed,
+        },
+        token=enrolled.token,
+    )
+    assert (
+        changed.status == 200
+        and changed.body["time_zone"] == "America/New_York"
+        and changed.body["phone"] == "+33612345678"
+    )
+    for bad in (
+        {"email": "not-an-email"},
+        {"phone": "0612"},
+        {"time_zone": "Mars/Olympus"},
+        {"language": "de"},
+        {"name": "Eve"},
+        {"postal_address": {"line1": "x", "postal_code": "1", "city": "P", "country": "FR"}},
+    ):
         assert api.patch("/me", bad, token=enrolled.token).status == 400, bad
     assert api.get("/me", token=enrolled.token).body["profile"]["email"] == "ada@lovelace.org"

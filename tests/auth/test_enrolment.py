@@ -1,5 +1,6 @@
 """Enrolling a first passkey with the letter's enrolment handle and activation code, and adding
 more with an access token and a passkey confirmation."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,13 +12,19 @@ from tests.support.stepup import confirmation
 def _options(api, customer, code=None, handle=None):
     return api.post(
         "/auth/passkeys/register/options",
-        {"enrolment_handle": handle or customer["enrolment_handle"], "activation_code": code or customer["activation_code"]},
+        {
+            "enrolment_handle": handle or customer["enrolment_handle"],
+            "activation_code": code or customer["activation_code"],
+        },
     )
 
 
 def _verify(api, options, authenticator, **create_kw):
     credential = authenticator.create(options.body["options"], **create_kw)
-    return api.post("/auth/passkeys/register/verify", {"challenge_id": options.body["challenge_id"], "credential": credential})
+    return api.post(
+        "/auth/passkeys/register/verify",
+        {"challenge_id": options.body["challenge_id"], "credential": credential},
+    )
 
 
 def test_creation_options_require_a_discoverable_credential_and_user_verification(api, new_customer):
@@ -33,7 +40,9 @@ def test_creation_options_require_a_discoverable_credential_and_user_verificatio
     assert options["excludeCredentials"] == []
 
 
-@pytest.mark.parametrize("algorithm,attestation", [(ES256, "none"), (ES256, "packed"), (EDDSA, "none"), (RS256, "packed")])
+@pytest.mark.parametrize(
+    "algorithm,attestation", [(ES256, "none"), (ES256, "packed"), (EDDSA, "none"), (RS256, "packed")]
+)
 def test_every_offered_algorithm_enrols_and_signs_in(api, new_customer, sign_in, algorithm, attestation):
     customer = new_customer()
     phone = SoftAuthenticator(algorithm=algorithm, attestation=attestation)
@@ -89,7 +98,10 @@ def test_a_stranger_with_the_customer_number_cannot_lock_the_customer_out(api, n
     leave the letter's holder free to enrol at once. Mutation: attempts counted per customer."""
     customer = new_customer()
     for n in range(10):
-        api.post("/auth/passkeys/register/options", {"enrolment_handle": f"enr_{n:022d}", "activation_code": "AAAA-BBBB-CCCC"})
+        api.post(
+            "/auth/passkeys/register/options",
+            {"enrolment_handle": f"enr_{n:022d}", "activation_code": "AAAA-BBBB-CCCC"},
+        )
     assert _options(api, customer).status == 200
 
 
@@ -118,7 +130,10 @@ def test_a_new_code_from_customer_care_voids_the_old_letter(api, app_module, new
     # The old handle with the new code, and the old code with the new handle: both refused.
     assert _options(api, customer, reissued["activation_code"]).status in (401, 429)
     assert _options(api, customer, handle=reissued["enrolment_handle"]).status == 401
-    assert _options(api, customer, reissued["activation_code"], handle=reissued["enrolment_handle"]).status == 200
+    assert (
+        _options(api, customer, reissued["activation_code"], handle=reissued["enrolment_handle"]).status
+        == 200
+    )
 
 
 def test_an_expired_code_is_told_apart_only_to_its_holder(api, new_customer):
@@ -141,7 +156,11 @@ def test_unknown_fields_are_refused(api, new_customer):
     customer = new_customer()
     response = api.post(
         "/auth/passkeys/register/options",
-        {"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"], "role": "admin"},
+        {
+            "enrolment_handle": customer["enrolment_handle"],
+            "activation_code": customer["activation_code"],
+            "role": "admin",
+        },
     )
     assert response.status == 400
     assert "role" in response.body["error"]["message"]
@@ -156,7 +175,9 @@ def test_unknown_fields_are_refused(api, new_customer):
     ],
     ids=["wrong-origin", "wrong-rp-id", "no-user-verification"],
 )
-def test_registration_is_refused_when_the_ceremony_is_wrong(api, new_customer, caplog, authenticator_kw, create_kw, expected):
+def test_registration_is_refused_when_the_ceremony_is_wrong(
+    api, new_customer, caplog, authenticator_kw, create_kw, expected
+):
     """The precise reason is in the log, never in the answer (py_webauthn's text stays ours)."""
     customer = new_customer()
     caplog.clear()
@@ -193,7 +214,9 @@ def test_add_a_second_passkey_with_an_access_token_and_a_confirmation(api, enrol
     confirmed = confirmation(api, enrolled, "passkey.add")
     options = api.post("/auth/passkeys/register/options", {"confirmation": confirmed}, token=enrolled.token)
     assert options.status == 200, options.body
-    assert [c["id"] for c in options.body["options"]["excludeCredentials"]] == [_b64(enrolled.authenticator.credential_id)]
+    assert [c["id"] for c in options.body["options"]["excludeCredentials"]] == [
+        _b64(enrolled.authenticator.credential_id)
+    ]
     laptop = SoftAuthenticator(backup_eligible=False, backed_up=False)
     added = _verify(api, options, laptop)
     assert added.status == 201
@@ -222,19 +245,33 @@ def test_at_most_ten_passkeys(api, enrol):
     """Mutation: drop the count condition from the enrolment transaction → an 11th is stored."""
     enrolled = enrol()
     for n in range(9):
-        options = api.post("/auth/passkeys/register/options", {"confirmation": confirmation(api, enrolled, "passkey.add")}, token=enrolled.token)
+        options = api.post(
+            "/auth/passkeys/register/options",
+            {"confirmation": confirmation(api, enrolled, "passkey.add")},
+            token=enrolled.token,
+        )
         assert options.status == 200, (n, options.body)
         assert _verify(api, options, SoftAuthenticator()).status == 201
     # The 11th: refused at the options, and at the commit if options were fetched before the 10th.
-    early = api.post("/auth/passkeys/register/options", {"confirmation": confirmation(api, enrolled, "passkey.add")}, token=enrolled.token)
+    early = api.post(
+        "/auth/passkeys/register/options",
+        {"confirmation": confirmation(api, enrolled, "passkey.add")},
+        token=enrolled.token,
+    )
     assert early.status == 409 and early.error_code == "passkey_limit_reached"
     assert len(api.get("/me/passkeys", token=enrolled.token).body["passkeys"]) == 10
 
 
 def test_the_limit_holds_at_the_commit(api, enrol):
     enrolled = enrol()
-    pending = [api.post("/auth/passkeys/register/options", {"confirmation": confirmation(api, enrolled, "passkey.add")}, token=enrolled.token)
-               for _ in range(10)]
+    pending = [
+        api.post(
+            "/auth/passkeys/register/options",
+            {"confirmation": confirmation(api, enrolled, "passkey.add")},
+            token=enrolled.token,
+        )
+        for _ in range(10)
+    ]
     results = [_verify(api, options, SoftAuthenticator()).status for options in pending]
     assert results.count(201) == 9 and results.count(409) == 1
     assert len(api.get("/me/passkeys", token=enrolled.token).body["passkeys"]) == 10

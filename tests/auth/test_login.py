@@ -1,4 +1,5 @@
 """Usernameless sign-in with a passkey."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,10 @@ def test_sign_in_opens_a_session_and_records_it(api, enrol, sign_in):
 def test_a_replayed_challenge_is_refused(api, enrol):
     enrolled = enrol()
     options = api.post("/auth/passkeys/login/options").body
-    body = {"challenge_id": options["challenge_id"], "credential": enrolled.authenticator.get(options["options"])}
+    body = {
+        "challenge_id": options["challenge_id"],
+        "credential": enrolled.authenticator.get(options["options"]),
+    }
     assert api.post("/auth/passkeys/login/verify", body).status == 200
     replay = api.post("/auth/passkeys/login/verify", body)
     assert replay.status == 404 and replay.error_code == "challenge_not_found"
@@ -46,7 +50,10 @@ def test_an_expired_challenge_is_refused(api, enrol):
     item.update(actions=[Challenge.expires_at.set(1)])
     response = api.post(
         "/auth/passkeys/login/verify",
-        {"challenge_id": options["challenge_id"], "credential": enrolled.authenticator.get(options["options"])},
+        {
+            "challenge_id": options["challenge_id"],
+            "credential": enrolled.authenticator.get(options["options"]),
+        },
     )
     assert response.status == 410 and response.error_code == "challenge_expired"
 
@@ -59,7 +66,9 @@ def test_a_registration_challenge_cannot_be_used_to_sign_in(api, enrol, new_cust
         {"enrolment_handle": customer["enrolment_handle"], "activation_code": customer["activation_code"]},
     ).body
     credential = enrolled.authenticator.get({"challenge": reg["options"]["challenge"]})
-    response = api.post("/auth/passkeys/login/verify", {"challenge_id": reg["challenge_id"], "credential": credential})
+    response = api.post(
+        "/auth/passkeys/login/verify", {"challenge_id": reg["challenge_id"], "credential": credential}
+    )
     assert response.status == 404
 
 
@@ -119,7 +128,9 @@ def test_the_user_handle_must_own_the_credential(enrol, sign_in):
 def test_a_forged_signature_is_refused_with_the_answer_of_an_unknown_passkey(enrol, sign_in, caplog):
     """Known and unknown credentials get byte-identical answers; the reason is only in the log."""
     enrolled = enrol()
-    impostor = SoftAuthenticator(credential_id=enrolled.authenticator.credential_id, user_handle=enrolled.authenticator.user_handle)
+    impostor = SoftAuthenticator(
+        credential_id=enrolled.authenticator.credential_id, user_handle=enrolled.authenticator.user_handle
+    )
     caplog.clear()
     response = sign_in(impostor)
     unknown = sign_in(SoftAuthenticator())
@@ -138,11 +149,16 @@ def test_a_counter_that_goes_backwards_is_refused_and_recorded(api, enrol, sign_
     response = sign_in(enrolled.authenticator)
     assert response.status == 401
     events = [
-        e for e in Item.query(customer_pk(enrolled.customer["customer_id"]), Item.SK.startswith("SECEVENT#"))
+        e
+        for e in Item.query(customer_pk(enrolled.customer["customer_id"]), Item.SK.startswith("SECEVENT#"))
         if isinstance(e, SecurityEvent) and e.kind == "sign_count_regression"
     ]
     assert len(events) == 1
-    assert events[0].detail.as_dict() == {"passkey_id": api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"], "stored": 2, "presented": 1}
+    assert events[0].detail.as_dict() == {
+        "passkey_id": api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"],
+        "stored": 2,
+        "presented": 1,
+    }
 
 
 def test_synced_passkeys_that_always_report_zero_keep_working(enrol, sign_in):
@@ -159,7 +175,9 @@ def test_backup_eligibility_may_not_change(enrol, sign_in):
 
 def test_malformed_credentials_are_a_clear_400(api):
     options = api.post("/auth/passkeys/login/options").body
-    response = api.post("/auth/passkeys/login/verify", {"challenge_id": options["challenge_id"], "credential": {"id": "x"}})
+    response = api.post(
+        "/auth/passkeys/login/verify", {"challenge_id": options["challenge_id"], "credential": {"id": "x"}}
+    )
     assert response.status == 400 and response.error_code == "invalid_credential"
     bad_id = api.post("/auth/passkeys/login/verify", {"challenge_id": "chl_nope", "credential": {}})
     assert bad_id.status == 400 and "challenge_id" in bad_id.body["error"]["message"]

@@ -1,4 +1,5 @@
 """The customer's passkeys: list, rename, remove (never the last), and nobody else's."""
+
 from __future__ import annotations
 
 from devtools.soft_authenticator import SoftAuthenticator
@@ -6,11 +7,19 @@ from tests.support.stepup import confirmation
 
 
 def _add_passkey(api, enrolled) -> SoftAuthenticator:
-    options = api.post("/auth/passkeys/register/options", {"confirmation": confirmation(api, enrolled, "passkey.add")}, token=enrolled.token).body
+    options = api.post(
+        "/auth/passkeys/register/options",
+        {"confirmation": confirmation(api, enrolled, "passkey.add")},
+        token=enrolled.token,
+    ).body
     laptop = SoftAuthenticator()
     created = api.post(
         "/auth/passkeys/register/verify",
-        {"challenge_id": options["challenge_id"], "credential": laptop.create(options["options"]), "name": "Laptop"},
+        {
+            "challenge_id": options["challenge_id"],
+            "credential": laptop.create(options["options"]),
+            "name": "Laptop",
+        },
     )
     assert created.status == 201
     return laptop
@@ -40,7 +49,10 @@ def test_removing_a_passkey_ends_its_sessions_and_it_can_no_longer_sign_in(api, 
     passkeys = api.get("/me/passkeys", token=enrolled.token).body["passkeys"]
     laptop_id = next(p["id"] for p in passkeys if p["name"] == "Laptop")
     confirmed = confirmation(api, enrolled, "passkey.remove", passkey_id=laptop_id)
-    assert api.delete(f"/me/passkeys/{laptop_id}", {"confirmation": confirmed}, token=enrolled.token).status == 204
+    assert (
+        api.delete(f"/me/passkeys/{laptop_id}", {"confirmation": confirmed}, token=enrolled.token).status
+        == 204
+    )
     assert api.post("/auth/token/refresh", {"refresh_token": laptop_session["refresh_token"]}).status == 401
     assert sign_in(laptop).status == 401
     assert api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]}).status == 200
@@ -76,7 +88,10 @@ def test_another_customers_passkey_is_not_found_and_unchanged(api, enrol):
     their_id = api.get("/me/passkeys", token=theirs.token).body["passkeys"][0]["id"]
     assert api.patch(f"/me/passkeys/{their_id}", {"name": "mine now"}, token=mine.token).status == 404
     assert api.delete(f"/me/passkeys/{their_id}", token=mine.token).status == 404
-    assert api.post("/me/step-up", {"action": "passkey.remove", "passkey_id": their_id}, token=mine.token).status == 404
+    assert (
+        api.post("/me/step-up", {"action": "passkey.remove", "passkey_id": their_id}, token=mine.token).status
+        == 404
+    )
     listed = api.get("/me/passkeys", token=theirs.token).body["passkeys"]
     assert len(listed) == 2 and their_id in {p["id"] for p in listed}
     assert "mine now" not in {p["name"] for p in listed}
@@ -91,7 +106,10 @@ def test_rename_validates_its_body(api, enrol):
     enrolled = enrol()
     passkey_id = api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"]
     assert api.patch(f"/me/passkeys/{passkey_id}", {"name": ""}, token=enrolled.token).status == 400
-    assert api.patch(f"/me/passkeys/{passkey_id}", {"name": "x", "sign_count": 0}, token=enrolled.token).status == 400
+    assert (
+        api.patch(f"/me/passkeys/{passkey_id}", {"name": "x", "sign_count": 0}, token=enrolled.token).status
+        == 400
+    )
 
 
 def test_removing_a_passkey_needs_a_confirmation_of_that_removal(api, enrol):
@@ -120,9 +138,22 @@ def test_a_confirmation_is_bound_to_its_session(api, enrol, sign_in):
     enrolled = enrol()
     laptop = _add_passkey(api, enrolled)
     other = sign_in(enrolled.authenticator).body
-    laptop_id = next(p["id"] for p in api.get("/me/passkeys", token=enrolled.token).body["passkeys"] if p["name"] == "Laptop")
-    asked_elsewhere = confirmation(api, enrolled, "passkey.remove", passkey_id=laptop_id, token=other["access_token"], authenticator=laptop)
-    response = api.delete(f"/me/passkeys/{laptop_id}", {"confirmation": asked_elsewhere}, token=enrolled.token)
+    laptop_id = next(
+        p["id"]
+        for p in api.get("/me/passkeys", token=enrolled.token).body["passkeys"]
+        if p["name"] == "Laptop"
+    )
+    asked_elsewhere = confirmation(
+        api,
+        enrolled,
+        "passkey.remove",
+        passkey_id=laptop_id,
+        token=other["access_token"],
+        authenticator=laptop,
+    )
+    response = api.delete(
+        f"/me/passkeys/{laptop_id}", {"confirmation": asked_elsewhere}, token=enrolled.token
+    )
     assert response.status == 401 and response.error_code == "step_up_mismatch"
 
 
@@ -131,11 +162,28 @@ def test_an_ended_sessions_token_is_refused_at_once_on_factor_routes(api, enrol,
     routes read the session and refuse it (read-only views accept it until it expires)."""
     enrolled = enrol()
     other = sign_in(enrolled.authenticator).body
-    other_sid = next(s["session_id"] for s in api.get("/me/sessions", token=other["access_token"]).body["sessions"] if s["current"])
+    other_sid = next(
+        s["session_id"]
+        for s in api.get("/me/sessions", token=other["access_token"]).body["sessions"]
+        if s["current"]
+    )
     assert api.delete(f"/me/sessions/{other_sid}", token=enrolled.token).status == 204
-    for method, path, body in [("get", "/me/passkeys", None), ("get", "/me/sessions", None), ("post", "/me/step-up", {"action": "passkey.add"}),
-                               ("get", "/me/payment-methods", None), ("get", "/me/devices", None),
-                               ("post", "/auth/passkeys/register/options", {"confirmation": {"challenge_id": "chl_" + "0" * 32, "credential": {"id": "x"}}})]:
-        response = getattr(api, method)(path, body, token=other["access_token"]) if body else getattr(api, method)(path, token=other["access_token"])
+    for method, path, body in [
+        ("get", "/me/passkeys", None),
+        ("get", "/me/sessions", None),
+        ("post", "/me/step-up", {"action": "passkey.add"}),
+        ("get", "/me/payment-methods", None),
+        ("get", "/me/devices", None),
+        (
+            "post",
+            "/auth/passkeys/register/options",
+            {"confirmation": {"challenge_id": "chl_" + "0" * 32, "credential": {"id": "x"}}},
+        ),
+    ]:
+        response = (
+            getattr(api, method)(path, body, token=other["access_token"])
+            if body
+            else getattr(api, method)(path, token=other["access_token"])
+        )
         assert response.status == 401 and response.error_code == "session_revoked", (path, response.body)
     assert api.get("/me", token=other["access_token"]).status == 200  # relies on the 15-minute expiry

@@ -1,4 +1,5 @@
 """Refresh-token rotation, reuse detection, logout and the customer's sessions."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +36,11 @@ def test_reusing_a_spent_refresh_token_ends_the_whole_session(api, enrol, app_mo
     assert reuse.status == 401
     after = api.post("/auth/token/refresh", {"refresh_token": current})
     assert after.status == 401 and after.error_code == "session_revoked"
-    kinds = [e.kind for e in Item.query(customer_pk(enrolled.customer["customer_id"]), Item.SK.startswith("SECEVENT#")) if isinstance(e, SecurityEvent)]
+    kinds = [
+        e.kind
+        for e in Item.query(customer_pk(enrolled.customer["customer_id"]), Item.SK.startswith("SECEVENT#"))
+        if isinstance(e, SecurityEvent)
+    ]
     assert "refresh_token_reuse" in kinds
 
 

@@ -1,8 +1,10 @@
 """Access tokens: only our own ES256 tokens, unexpired, for our audience, get through."""
+
 from __future__ import annotations
 
 import base64
 import json
+import pathlib
 import time
 
 import jwt
@@ -13,7 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 def _segments(token: str) -> list[dict]:
     header, payload, _ = token.split(".")
     pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
-    return [json.loads(base64.urlsafe_b64decode(pad(header))), json.loads(base64.urlsafe_b64decode(pad(payload)))]
+    return [
+        json.loads(base64.urlsafe_b64decode(pad(header))),
+        json.loads(base64.urlsafe_b64decode(pad(payload))),
+    ]
 
 
 def _b64(obj: dict) -> str:
@@ -24,7 +29,12 @@ def _signed(claims: dict, *, headers: dict | None = None) -> str:
     from chalicelib.auth.keys import key_ring
 
     active = key_ring().active
-    return jwt.encode(claims, active.private_key, algorithm="ES256", headers={"kid": active.kid, "typ": "at+jwt", **(headers or {})})
+    return jwt.encode(
+        claims,
+        active.private_key,
+        algorithm="ES256",
+        headers={"kid": active.kid, "typ": "at+jwt", **(headers or {})},
+    )
 
 
 def _claims(enrolled, **changes) -> dict:
@@ -61,7 +71,9 @@ def test_a_missing_token_is_a_json_401(api):
     "make_token",
     [
         lambda e: e.token[:-4] + ("AAAA" if not e.token.endswith("AAAA") else "BBBB"),  # tampered signature
-        lambda e: ".".join([e.token.split(".")[0], _b64(_claims(e, sub="cus_someoneelse")), e.token.split(".")[2]]),
+        lambda e: ".".join(
+            [e.token.split(".")[0], _b64(_claims(e, sub="cus_someoneelse")), e.token.split(".")[2]]
+        ),
         lambda e: _b64({"alg": "none", "typ": "at+jwt"}) + "." + _b64(_claims(e)) + ".",
         lambda e: jwt.encode(_claims(e), "s" * 32, algorithm="HS256", headers={"typ": "at+jwt"}),
         lambda e: _signed(_claims(e, exp=int(time.time()) - 10)),
@@ -70,10 +82,28 @@ def test_a_missing_token_is_a_json_401(api):
         lambda e: _signed(_claims(e, sid=None)),
         lambda e: _signed(_claims(e), headers={"typ": "JWT"}),
         lambda e: _signed(_claims(e), headers={"kid": "unknown-kid"}),
-        lambda e: jwt.encode(_claims(e), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"typ": "at+jwt", "kid": _segments(e.token)[0]["kid"]}),
+        lambda e: jwt.encode(
+            _claims(e),
+            ec.generate_private_key(ec.SECP256R1()),
+            algorithm="ES256",
+            headers={"typ": "at+jwt", "kid": _segments(e.token)[0]["kid"]},
+        ),
         lambda e: "Basic " + e.token,
     ],
-    ids=["tampered", "other-subject", "alg-none", "hmac", "expired", "wrong-audience", "wrong-issuer", "no-sid", "wrong-typ", "unknown-kid", "foreign-key", "not-bearer"],
+    ids=[
+        "tampered",
+        "other-subject",
+        "alg-none",
+        "hmac",
+        "expired",
+        "wrong-audience",
+        "wrong-issuer",
+        "no-sid",
+        "wrong-typ",
+        "unknown-kid",
+        "foreign-key",
+        "not-bearer",
+    ],
 )
 def test_bad_tokens_are_refused_with_a_json_401(api, enrol, make_token):
     enrolled = enrol()
@@ -108,7 +138,9 @@ def test_key_rotation_keeps_both_keys_published(tmp_path):
     from chalicelib.auth.keys import new_key_document, parse_key_document
 
     old, new = new_key_document(), new_key_document()
-    ring = parse_key_document(json.dumps({"active_kid": new["active_kid"], "keys": old["keys"] + new["keys"]}))
+    ring = parse_key_document(
+        json.dumps({"active_kid": new["active_kid"], "keys": old["keys"] + new["keys"]})
+    )
     assert ring.active.kid == new["active_kid"]
     assert set(ring.keys) == {old["active_kid"], new["active_kid"]}
 
@@ -145,7 +177,7 @@ def test_key_rotation_works_without_a_redeploy(api, enrol, monkeypatch, tmp_path
     from chalicelib.auth import keys, tokens
     from chalicelib.config import get_settings
 
-    document = json.loads(open(get_settings().jwt_key_source.partition(":")[2]).read())
+    document = json.loads(pathlib.Path(get_settings().jwt_key_source.partition(":")[2]).read_text())
     path = tmp_path / "ring.json"
     path.write_text(json.dumps(document))
     settings = dataclasses.replace(get_settings(), jwt_key_source=f"file:{path}", jwt_key_refresh_s=1)
@@ -166,7 +198,9 @@ def test_key_rotation_works_without_a_redeploy(api, enrol, monkeypatch, tmp_path
         document["active_kid"] = added["kid"]
         path.write_text(json.dumps(document))
         time.sleep(1.1)
-        fresh = api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]}).body["access_token"]
+        fresh = api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]}).body[
+            "access_token"
+        ]
         assert _segments(fresh)[0]["kid"] == added["kid"]
         assert api.get("/me/sessions", token=old_token).status == 200
         # 3. Remove the old key: its tokens are refused within the refresh interval.
@@ -190,7 +224,9 @@ def test_the_authorizer_verifies_with_public_keys_only(api, enrol, monkeypatch, 
     enrolled = enrol()
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps(api.get("/.well-known/jwks.json").body))
-    settings = dataclasses.replace(get_settings(), jwt_public_key_source=f"file:{jwks}", jwt_key_source="file:/nonexistent/dir/keys.json")
+    settings = dataclasses.replace(
+        get_settings(), jwt_public_key_source=f"file:{jwks}", jwt_key_source="file:/nonexistent/dir/keys.json"
+    )
     monkeypatch.setattr(keys, "get_settings", lambda: settings)
     monkeypatch.setattr(tokens, "get_settings", lambda: settings)
     keys.reload()

@@ -3,9 +3,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ def iso(moment: datetime) -> str:
 
 
 def offer_event(**overrides: Any) -> dict[str, Any]:
-    start = datetime.now(timezone.utc) - timedelta(minutes=5)
+    start = datetime.now(UTC) - timedelta(minutes=5)
     return {
         "offer_id": f"off_t{os.getpid()}-{next(_offers)}",
         "title": {"fr": "Premium 3 mois", "en": "Premium for 3 months"},
@@ -77,10 +78,19 @@ def bidder(enrol: Any, api: Any) -> Callable[..., Bidder]:
 
 def confirmed_bid(api: Any, who: Bidder, offer_id: str, amount: int) -> dict[str, Any]:
     """The app's step-up for a bid: challenge, Face ID (the soft authenticator), the PUT body."""
-    challenge = api.post(f"/offers/{offer_id}/bid/challenge", {"amount": amount, "payment_method_id": who.method_id}, token=who.token)
+    challenge = api.post(
+        f"/offers/{offer_id}/bid/challenge",
+        {"amount": amount, "payment_method_id": who.method_id},
+        token=who.token,
+    )
     assert challenge.status == 200, challenge.body
     credential = who.enrolled.authenticator.get(challenge.body["options"])
-    return {"amount": amount, "payment_method_id": who.method_id, "challenge_id": challenge.body["challenge_id"], "credential": credential}
+    return {
+        "amount": amount,
+        "payment_method_id": who.method_id,
+        "challenge_id": challenge.body["challenge_id"],
+        "credential": credential,
+    }
 
 
 def place(api: Any, who: Bidder, offer_id: str, amount: int) -> Any:
@@ -103,7 +113,7 @@ def close_at(offer_id: str, moment: datetime) -> str:
 
 
 def wait_until(moment: datetime) -> None:
-    while datetime.now(timezone.utc) < moment:
+    while datetime.now(UTC) < moment:
         time.sleep(0.02)
 
 
@@ -117,14 +127,25 @@ def plant_bid(offer_id: str, customer_id: str, amount: int) -> None:
 
     offer = offers.get_offer(offer_id, consistent=True)
     moment, bid_id = iso_ms(now()), bids.bid_id_for(offer_id, customer_id)
-    OfferBid(*offers.bid_key(offer, customer_id), GSI1PK=f"BIDS#{offer_id}", GSI1SK=bids.rank_key(amount, moment, bid_id), bid_id=bid_id,
-             offer_id=offer_id, customer_id=customer_id, amount=amount, currency=offer.currency, method_id="pm_0000000000000000",
-             placed_at=moment, challenge_id="chl_" + "0" * 32).save()
+    OfferBid(
+        *offers.bid_key(offer, customer_id),
+        GSI1PK=f"BIDS#{offer_id}",
+        GSI1SK=bids.rank_key(amount, moment, bid_id),
+        bid_id=bid_id,
+        offer_id=offer_id,
+        customer_id=customer_id,
+        amount=amount,
+        currency=offer.currency,
+        method_id="pm_0000000000000000",
+        placed_at=moment,
+        challenge_id="chl_" + "0" * 32,
+    ).save()
 
 
 def raw_table() -> Any:
     """boto3 on the test table: to plant items that our models would refuse to write (corrupt)."""
     import boto3
 
-    return boto3.resource("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"], region_name=os.environ["AWS_REGION"]).Table(
-        os.environ["APP_TABLE_NAME"])
+    return boto3.resource(
+        "dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"], region_name=os.environ["AWS_REGION"]
+    ).Table(os.environ["APP_TABLE_NAME"])

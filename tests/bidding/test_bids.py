@@ -1,8 +1,9 @@
 """One bid per customer and offer: confirmed with a passkey bound to it, within range and on the
 increment, only while bidding is open by the server's clock."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.bidding.conftest import close_at, close_now, confirmed_bid, iso, place, wait_until
 
@@ -10,10 +11,28 @@ from tests.bidding.conftest import close_at, close_now, confirmed_bid, iso, plac
 def test_out_of_range_and_off_increment_bids_are_refused(api, offer, bidder):
     offer_id, who = offer(), bidder()
     for amount, code in ((900, "bid_out_of_range"), (5100, "bid_out_of_range"), (1050, "bid_off_increment")):
-        answer = api.post(f"/offers/{offer_id}/bid/challenge", {"amount": amount, "payment_method_id": who.method_id}, token=who.token)
+        answer = api.post(
+            f"/offers/{offer_id}/bid/challenge",
+            {"amount": amount, "payment_method_id": who.method_id},
+            token=who.token,
+        )
         assert answer.status == 400 and answer.error_code == code, (amount, answer.body)
-    assert api.post(f"/offers/{offer_id}/bid/challenge", {"amount": 1000, "payment_method_id": who.method_id, "x": 1}, token=who.token).status == 400
-    assert api.post(f"/offers/{offer_id}/bid/challenge", {"amount": 1000, "payment_method_id": "pm_0000000000000000"}, token=who.token).status == 404
+    assert (
+        api.post(
+            f"/offers/{offer_id}/bid/challenge",
+            {"amount": 1000, "payment_method_id": who.method_id, "x": 1},
+            token=who.token,
+        ).status
+        == 400
+    )
+    assert (
+        api.post(
+            f"/offers/{offer_id}/bid/challenge",
+            {"amount": 1000, "payment_method_id": "pm_0000000000000000"},
+            token=who.token,
+        ).status
+        == 404
+    )
 
 
 def test_money_is_a_strict_json_integer(api, offer, bidder):
@@ -22,13 +41,27 @@ def test_money_is_a_strict_json_integer(api, offer, bidder):
     offer_id, who = offer(), bidder()
     confirmed = confirmed_bid(api, who, offer_id, 2300)
     for amount in ("2300", True, 23.0, 2300.5, None, [2300]):
-        challenge = api.post(f"/offers/{offer_id}/bid/challenge", {"amount": amount, "payment_method_id": who.method_id}, token=who.token)
-        assert challenge.status == 400 and challenge.error_code == "validation_error", (amount, challenge.body)
-        assert challenge.body["error"]["message"].startswith("amount: must be a JSON integer"), (amount, challenge.body)
+        challenge = api.post(
+            f"/offers/{offer_id}/bid/challenge",
+            {"amount": amount, "payment_method_id": who.method_id},
+            token=who.token,
+        )
+        assert challenge.status == 400 and challenge.error_code == "validation_error", (
+            amount,
+            challenge.body,
+        )
+        assert challenge.body["error"]["message"].startswith("amount: must be a JSON integer"), (
+            amount,
+            challenge.body,
+        )
         placed = api.put(f"/offers/{offer_id}/bid", {**confirmed, "amount": amount}, token=who.token)
-        assert placed.status == 400 and placed.body["error"]["message"].startswith("amount: must be a JSON integer"), (amount, placed.body)
+        assert placed.status == 400 and placed.body["error"]["message"].startswith(
+            "amount: must be a JSON integer"
+        ), (amount, placed.body)
     assert api.get(f"/offers/{offer_id}", token=who.token).body["my_bid"] is None
-    assert api.put(f"/offers/{offer_id}/bid", confirmed, token=who.token).status == 201  # the confirmation was never spent
+    assert (
+        api.put(f"/offers/{offer_id}/bid", confirmed, token=who.token).status == 201
+    )  # the confirmation was never spent
 
 
 def test_admin_offer_amounts_are_strict_json_integers(app_module):
@@ -36,12 +69,19 @@ def test_admin_offer_amounts_are_strict_json_integers(app_module):
 
     for field, value in (("min_bid", "1000"), ("increment", 100.0), ("inventory", True), ("max_bid", "5000")):
         answer = app_module.admin_create_offer(offer_event(**{field: value}), None)
-        assert answer["error"]["code"] == "validation_error" and f"{field}: must be a JSON integer" in answer["error"]["message"], (field, answer)
+        assert (
+            answer["error"]["code"] == "validation_error"
+            and f"{field}: must be a JSON integer" in answer["error"]["message"]
+        ), (field, answer)
 
 
 def test_the_challenge_states_the_exact_total(api, offer, bidder):
     offer_id, who = offer(), bidder()
-    answer = api.post(f"/offers/{offer_id}/bid/challenge", {"amount": 2300, "payment_method_id": who.method_id}, token=who.token).body
+    answer = api.post(
+        f"/offers/{offer_id}/bid/challenge",
+        {"amount": 2300, "payment_method_id": who.method_id},
+        token=who.token,
+    ).body
     assert answer["transaction"]["charged_if_won"] == {"amount": 2300, "currency": "EUR"}
     assert "23.00 EUR in total will be charged once" in answer["transaction"]["statement"]["en"]
     assert "23.00 EUR au total" in answer["transaction"]["statement"]["fr"]
@@ -79,9 +119,18 @@ def test_the_confirmation_is_bound_to_the_bid(api, offer, bidder):
 
 def test_another_customers_passkey_cannot_confirm(api, offer, bidder):
     offer_id, who, intruder = offer(), bidder(), bidder()
-    challenge = api.post(f"/offers/{offer_id}/bid/challenge", {"amount": 2000, "payment_method_id": who.method_id}, token=who.token).body
+    challenge = api.post(
+        f"/offers/{offer_id}/bid/challenge",
+        {"amount": 2000, "payment_method_id": who.method_id},
+        token=who.token,
+    ).body
     credential = intruder.enrolled.authenticator.get({"challenge": challenge["options"]["challenge"]})
-    body = {"amount": 2000, "payment_method_id": who.method_id, "challenge_id": challenge["challenge_id"], "credential": credential}
+    body = {
+        "amount": 2000,
+        "payment_method_id": who.method_id,
+        "challenge_id": challenge["challenge_id"],
+        "credential": credential,
+    }
     assert api.put(f"/offers/{offer_id}/bid", body, token=who.token).status == 401
 
 
@@ -92,7 +141,7 @@ def test_bids_after_close_are_refused(api, offer, bidder):
     offer_id, who = offer(), bidder()
     assert place(api, who, offer_id, 2000).status == 201
     body = confirmed_bid(api, who, offer_id, 3000)  # confirmed while still open
-    closes = datetime.now(timezone.utc) + timedelta(seconds=1)
+    closes = datetime.now(UTC) + timedelta(seconds=1)
     close_at(offer_id, closes)
     assert api.get(f"/offers/{offer_id}", token=who.token).body["status"] == "open"
     wait_until(closes + timedelta(milliseconds=20))  # the server's clock passes closes_at
@@ -104,8 +153,12 @@ def test_bids_after_close_are_refused(api, offer, bidder):
 
 
 def test_bidding_before_the_offer_opens_is_refused(api, offer, bidder):
-    offer_id, who = offer(opens_at=iso(datetime.now(timezone.utc) + timedelta(hours=1))), bidder()
-    early = api.post(f"/offers/{offer_id}/bid/challenge", {"amount": 2000, "payment_method_id": who.method_id}, token=who.token)
+    offer_id, who = offer(opens_at=iso(datetime.now(UTC) + timedelta(hours=1))), bidder()
+    early = api.post(
+        f"/offers/{offer_id}/bid/challenge",
+        {"amount": 2000, "payment_method_id": who.method_id},
+        token=who.token,
+    )
     assert early.status == 409 and early.error_code == "offer_not_open_yet"
 
 
@@ -116,11 +169,18 @@ def test_strength_rates_my_own_bid_by_band(api, offer, bidder):
     first, second, third = bidder(), bidder(), bidder()
     assert place(api, first, offer_id, 3000).status == 201
     detail = api.get(f"/offers/{offer_id}", token=first.token).body
-    assert [(b["from"]["amount"], b["to"]["amount"]) for b in detail["strength_bands"]] == [(1000, 2000), (2100, 3100), (3200, 4200), (4300, 5000)]
+    assert [(b["from"]["amount"], b["to"]["amount"]) for b in detail["strength_bands"]] == [
+        (1000, 2000),
+        (2100, 3100),
+        (3200, 4200),
+        (4300, 5000),
+    ]
     assert detail["my_bid"]["strength"] == "strong"  # alone: a unit for every bid of its band and above
     assert detail["max_bid_changes"] == 5 and detail["bid_changes_left"] == 5
     assert "candidate" not in detail
-    assert place(api, second, offer_id, 2200).status == 201  # same band, lower: both "fair", neither learns more
+    assert (
+        place(api, second, offer_id, 2200).status == 201
+    )  # same band, lower: both "fair", neither learns more
     assert api.get(f"/offers/{offer_id}", token=first.token).body["my_bid"]["strength"] == "fair"
     assert api.get(f"/offers/{offer_id}", token=second.token).body["my_bid"]["strength"] == "fair"
     assert place(api, third, offer_id, 1500).status == 201  # the band above takes the one unit

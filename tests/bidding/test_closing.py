@@ -1,11 +1,12 @@
 """Clearing against DynamoDB Local and the sandbox gateway: the published rule, charged exactly once,
 whatever the overlaps, crashes and races."""
+
 from __future__ import annotations
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,7 +27,9 @@ from tests.support.stepup import remove_card
 
 
 def _charges(offer_id: str, who) -> int:
-    return sum(1 for _ in SandboxCharge.query(f"SANDBOX#CHARGE#{closing.charge_key(offer_id, who.customer_id)}"))
+    return sum(
+        1 for _ in SandboxCharge.query(f"SANDBOX#CHARGE#{closing.charge_key(offer_id, who.customer_id)}")
+    )
 
 
 def _outcome(api, who, offer_id):
@@ -34,7 +37,11 @@ def _outcome(api, who, offer_id):
 
 
 def _kinds(api, who):
-    return [i["kind"] for i in api.get("/me/inbox", token=who.token).body["items"] if i["kind"].startswith("bidding.")]
+    return [
+        i["kind"]
+        for i in api.get("/me/inbox", token=who.token).body["items"]
+        if i["kind"].startswith("bidding.")
+    ]
 
 
 def test_highest_bids_win_pay_as_bid_and_ties_go_to_the_earlier_bid(api, app_module, offer, bidder):
@@ -52,14 +59,27 @@ def test_highest_bids_win_pay_as_bid_and_ties_go_to_the_earlier_bid(api, app_mod
     assert _outcome(api, late, offer_id) == {"status": "lost", "reason": "outbid", "charged": None}
     assert _outcome(api, low, offer_id)["status"] == "lost"
     charge = get_gateway().get_charge(idempotency_key=closing.charge_key(offer_id, early.customer_id))
-    assert charge is not None and SandboxCharge.get(f"SANDBOX#CHARGE#{closing.charge_key(offer_id, early.customer_id)}", "CHARGE").amount == 2500
+    assert (
+        charge is not None
+        and SandboxCharge.get(
+            f"SANDBOX#CHARGE#{closing.charge_key(offer_id, early.customer_id)}", "CHARGE"
+        ).amount
+        == 2500
+    )
     assert _charges(offer_id, late) == 0 and _charges(offer_id, low) == 0
     assert _kinds(api, top) == ["bidding.won"] and _kinds(api, late) == ["bidding.lost"]
 
     result = app_module.admin_offer_result({"offer_id": offer_id}, None)
-    assert [(e["amount"], e["outcome"]) for e in result["entries"]] == [(4000, "won"), (2500, "won"), (2500, "lost"), (1000, "lost")]
+    assert [(e["amount"], e["outcome"]) for e in result["entries"]] == [
+        (4000, "won"),
+        (2500, "won"),
+        (2500, "lost"),
+        (1000, "lost"),
+    ]
     assert result["entries"][1]["placed_at"] < result["entries"][2]["placed_at"]
-    assert result["summary"]["revenue"] == {"amount": 6500, "currency": "EUR"} and result["summary"]["digest"].startswith("sha256:")
+    assert result["summary"]["revenue"] == {"amount": 6500, "currency": "EUR"} and result["summary"][
+        "digest"
+    ].startswith("sha256:")
     # Done: off the to-do list, and a later run changes nothing.
     assert offer_id not in app_module.clear_offers(scheduled_event(), None)["offers"]
 
@@ -71,9 +91,15 @@ def test_a_declined_winner_cascades_to_the_next_bid(api, offer, bidder):
     assert place(api, next_best, offer_id, 1200).status == 201
     close_now(offer_id)
     assert closing.clear_offer(offer_id) == "cleared:done"
-    assert _outcome(api, declined, offer_id) == {"status": "declined", "reason": "card_declined", "charged": None}
+    assert _outcome(api, declined, offer_id) == {
+        "status": "declined",
+        "reason": "card_declined",
+        "charged": None,
+    }
     assert _outcome(api, next_best, offer_id)["charged"] == {"amount": 1200, "currency": "EUR"}
-    alert = [i for i in api.get("/me/inbox", token=declined.token).body["items"] if i["kind"] == "bidding.declined"][0]
+    alert = [
+        i for i in api.get("/me/inbox", token=declined.token).body["items"] if i["kind"] == "bidding.declined"
+    ][0]
     assert alert["data"]["reason"] == "card_declined"
 
 
@@ -204,8 +230,11 @@ def test_concurrent_bids_racing_the_close_never_get_in_after_it(api, app_module,
     bidders = [bidder() for _ in range(10)]
     for n, who in enumerate(bidders):
         assert place(api, who, offer_id, 1000 + 100 * n).status == 201
-    bodies = [[confirmed_bid(api, who, offer_id, 1000 + 100 * (n + 10 * k)) for k in (1, 2)] for n, who in enumerate(bidders)]
-    closes = datetime.now(timezone.utc) + timedelta(milliseconds=300)
+    bodies = [
+        [confirmed_bid(api, who, offer_id, 1000 + 100 * (n + 10 * k)) for k in (1, 2)]
+        for n, who in enumerate(bidders)
+    ]
+    closes = datetime.now(UTC) + timedelta(milliseconds=300)
     closes_iso = close_at(offer_id, closes)
     accepted: list[tuple[str, int]] = [(who.customer_id, 1000 + 100 * n) for n, who in enumerate(bidders)]
     refused: list[str] = []
@@ -213,7 +242,7 @@ def test_concurrent_bids_racing_the_close_never_get_in_after_it(api, app_module,
 
     def send(n: int) -> None:
         who = bidders[n]
-        for body, when in zip(bodies[n], (closes, closes + timedelta(milliseconds=100))):
+        for body, when in zip(bodies[n], (closes, closes + timedelta(milliseconds=100)), strict=False):
             wait_until(when - timedelta(milliseconds=5 * n))  # spread around the close
             answer = api.put(f"/offers/{offer_id}/bid", body, token=who.token)
             with lock:
@@ -224,7 +253,7 @@ def test_concurrent_bids_racing_the_close_never_get_in_after_it(api, app_module,
                     refused.append(answer.error_code)
 
     def clear_repeatedly() -> None:
-        while datetime.now(timezone.utc) < closes + timedelta(seconds=1):
+        while datetime.now(UTC) < closes + timedelta(seconds=1):
             closing.clear_offer(offer_id)
             time.sleep(0.05)
 
@@ -233,7 +262,9 @@ def test_concurrent_bids_racing_the_close_never_get_in_after_it(api, app_module,
         for job in jobs:
             job.result()
     closing.clear_offer(offer_id)
-    assert len(refused) >= 10 and set(refused) == {"offer_closed"}, refused  # at least every bid sent after the close
+    assert len(refused) >= 10 and set(refused) == {"offer_closed"}, (
+        refused
+    )  # at least every bid sent after the close
     entries = app_module.admin_offer_result({"offer_id": offer_id}, None)["entries"]
     final = {}
     for customer, amount in accepted:
@@ -257,7 +288,11 @@ def emitted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     names: list[str] = []
     monkeypatch.setattr(metrics, "get_settings", lambda: dataclasses.replace(get_settings(), stage="dev"))
-    monkeypatch.setattr(metrics, "write_line", lambda line: names.append(next(k for k in json.loads(line) if k not in ("_aws", "Stage"))))
+    monkeypatch.setattr(
+        metrics,
+        "write_line",
+        lambda line: names.append(next(k for k in json.loads(line) if k not in ("_aws", "Stage"))),
+    )
     return names
 
 
@@ -295,8 +330,9 @@ class _AnswersThenRaises:
         return getattr(self.real, name)
 
 
-def test_one_poisoned_offer_never_stops_the_run_and_is_retried_without_double_charges(api, app_module, offer, bidder, monkeypatch,
-                                                                                      emitted, logged):
+def test_one_poisoned_offer_never_stops_the_run_and_is_retried_without_double_charges(
+    api, app_module, offer, bidder, monkeypatch, emitted, logged
+):
     """Four due offers: one whose charge raises an unexpected error after the provider charged, one
     whose item is corrupt (inventory stored as text), two fine. The run finishes the two, logs and
     counts the two failures, and hands them back at once: the next run charges the first's winner
@@ -309,25 +345,41 @@ def test_one_poisoned_offer_never_stops_the_run_and_is_retried_without_double_ch
         winners[offer_id] = bidder()
         assert place(api, winners[offer_id], offer_id, 3000).status == 201
         close_now(offer_id)
-    raw_table().update_item(Key={"PK": f"OFFER#{corrupt}", "SK": "OFFER"}, UpdateExpression="SET inventory = :text",
-                            ExpressionAttributeValues={":text": "one"})
+    raw_table().update_item(
+        Key={"PK": f"OFFER#{corrupt}", "SK": "OFFER"},
+        UpdateExpression="SET inventory = :text",
+        ExpressionAttributeValues={":text": "one"},
+    )
     provider = _AnswersThenRaises(get_gateway(), closing.charge_key(poisoned, winners[poisoned].customer_id))
     monkeypatch.setattr(closing, "get_gateway", lambda: provider)
 
     done = app_module.clear_offers(scheduled_event(), None)["offers"]
     assert done[good] == done[also_good] == "cleared:done"
     assert done[poisoned] == done[corrupt] == "failed"
-    assert provider.raised == 1 and _charges(poisoned, winners[poisoned]) == 1  # charged, the outcome not recorded
+    assert (
+        provider.raised == 1 and _charges(poisoned, winners[poisoned]) == 1
+    )  # charged, the outcome not recorded
     failures = {e["offer"]: e for e in logged if e["event"] == "batch_item_failed"}
     assert {poisoned, corrupt} <= set(failures) and failures[poisoned]["error"] == "_Unexpected"
     assert emitted.count("BatchItemFailed") == sum(1 for v in done.values() if v == "failed")
 
     monkeypatch.setattr(closing, "get_gateway", get_gateway)  # the provider's answers are fine again
     again = app_module.clear_offers(scheduled_event(), None)["offers"]
-    assert again[poisoned] == "cleared:done" and again[corrupt] == "failed"  # no lease left behind: retried at once
-    assert _outcome(api, winners[poisoned], poisoned)["status"] == "won" and _charges(poisoned, winners[poisoned]) == 1
-    raw_table().update_item(Key={"PK": f"OFFER#{corrupt}", "SK": "OFFER"}, UpdateExpression="SET inventory = :n",
-                            ExpressionAttributeValues={":n": 1})
+    assert (
+        again[poisoned] == "cleared:done" and again[corrupt] == "failed"
+    )  # no lease left behind: retried at once
+    assert (
+        _outcome(api, winners[poisoned], poisoned)["status"] == "won"
+        and _charges(poisoned, winners[poisoned]) == 1
+    )
+    raw_table().update_item(
+        Key={"PK": f"OFFER#{corrupt}", "SK": "OFFER"},
+        UpdateExpression="SET inventory = :n",
+        ExpressionAttributeValues={":n": 1},
+    )
     assert app_module.clear_offers(scheduled_event(), None)["offers"][corrupt] == "cleared:done"
-    assert _outcome(api, winners[corrupt], corrupt)["status"] == "won" and _charges(corrupt, winners[corrupt]) == 1
+    assert (
+        _outcome(api, winners[corrupt], corrupt)["status"] == "won"
+        and _charges(corrupt, winners[corrupt]) == 1
+    )
     assert all(len(_kinds(api, who)) == 1 for who in winners.values())  # each told once

@@ -1,5 +1,6 @@
 """The strength indicator plays against an attacker: it rates only the caller's own placed bid, by
 band, within a bounded read, at a limited rate; and a bid moves at most 5 times."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -78,7 +79,9 @@ def test_no_sequence_of_requests_locates_a_rival_more_finely_than_its_band(api, 
     assert set(strengths) == {"weak", "fair", "strong"}  # the indicator still says something useful
     assert probe(3200, 2500) != answers[3000][AMOUNTS.index(2500)]  # a rival in another band is told apart
     over_http = api.get(f"/offers/{offers[3000]}", token=attacker.token)  # the same answer through the route
-    assert over_http.status == 200 and _seen(over_http.body) == answers[3000][-1]  # the last probe left the bid at 5000
+    assert (
+        over_http.status == 200 and _seen(over_http.body) == answers[3000][-1]
+    )  # the last probe left the bid at 5000
 
 
 def test_a_strength_reads_at_most_inventory_plus_one_index_entries(api, offer, enrol, monkeypatch, limit):
@@ -132,7 +135,14 @@ def test_a_bid_changes_at_most_five_times(api, offer, bidder):
     assert api.put(f"/offers/{offer_id}/bid", first, token=who.token).status == 201
     assert api.put(f"/offers/{offer_id}/bid", first, token=who.token).status == 200  # a retry, not a change
     assert left() == 5
-    assert api.post(f"/offers/{offer_id}/bid/challenge", {"amount": 1050, "payment_method_id": who.method_id}, token=who.token).status == 400
+    assert (
+        api.post(
+            f"/offers/{offer_id}/bid/challenge",
+            {"amount": 1050, "payment_method_id": who.method_id},
+            token=who.token,
+        ).status
+        == 400
+    )
     for n, amount in enumerate((1600, 1700, 1800, 1900), start=1):
         assert place(api, who, offer_id, amount).status == 200
         assert left() == 5 - n
@@ -140,8 +150,16 @@ def test_a_bid_changes_at_most_five_times(api, offer, bidder):
     early = confirmed_bid(api, who, offer_id, 3000)  # confirmed while a change is left
     assert place(api, who, offer_id, 2000).status == 201  # the 5th change: a new bid after withdrawing
     assert left() == 0
-    refused = api.post(f"/offers/{offer_id}/bid/challenge", {"amount": 2500, "payment_method_id": who.method_id}, token=who.token)
-    assert refused.status == 409 and refused.error_code == "bid_changes_exhausted" and "5 times" in refused.body["error"]["message"]
+    refused = api.post(
+        f"/offers/{offer_id}/bid/challenge",
+        {"amount": 2500, "payment_method_id": who.method_id},
+        token=who.token,
+    )
+    assert (
+        refused.status == 409
+        and refused.error_code == "bid_changes_exhausted"
+        and "5 times" in refused.body["error"]["message"]
+    )
     late = api.put(f"/offers/{offer_id}/bid", early, token=who.token)
     assert late.status == 409 and late.error_code == "bid_changes_exhausted"
     assert api.get(f"/offers/{offer_id}", token=who.token).body["my_bid"]["amount"]["amount"] == 2000
@@ -156,7 +174,9 @@ def test_two_concurrent_changes_cannot_both_take_the_last_one(api, offer, bidder
     assert bids.placements(offer_id, who.customer_id, consistent=True) == 5  # one change left
     bodies = [confirmed_bid(api, who, offer_id, amount) for amount in (3000, 4000)]
     with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda body: api.put(f"/offers/{offer_id}/bid", body, token=who.token), bodies))
+        answers = list(
+            pool.map(lambda body: api.put(f"/offers/{offer_id}/bid", body, token=who.token), bodies)
+        )
     assert sorted(a.status for a in answers) == [200, 409], [a.body for a in answers]
     assert bids.placements(offer_id, who.customer_id, consistent=True) == 6
     winner = next(a for a in answers if a.status == 200).body["amount"]["amount"]
@@ -169,4 +189,6 @@ def test_reading_an_offer_is_rate_limited_per_customer(api, offer, bidder, limit
     answers = [api.get(f"/offers/{offer_id}", token=who.token) for _ in range(4)]
     assert [a.status for a in answers] == [200, 200, 200, 429]
     assert answers[3].error_code == "rate_limited" and int(answers[3].headers["Retry-After"]) >= 1
-    assert api.get(f"/offers/{offer_id}", token=other.token).status == 200  # another customer has their own budget
+    assert (
+        api.get(f"/offers/{offer_id}", token=other.token).status == 200
+    )  # another customer has their own budget

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import date, datetime, timedelta, timezone
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,15 +13,21 @@ from tests.support.stepup import add_card
 _bills = itertools.count(1)
 
 
-def bill_document(customer_number: str, *, total_items: tuple[int, int] = (1500, 300), due: date | None = None, bill_id: str | None = None,
-                  issued: datetime | None = None) -> dict[str, Any]:
+def bill_document(
+    customer_number: str,
+    *,
+    total_items: tuple[int, int] = (1500, 300),
+    due: date | None = None,
+    bill_id: str | None = None,
+    issued: datetime | None = None,
+) -> dict[str, Any]:
     amount, tax = total_items
     return {
         "bill_id": bill_id or f"B{os.getpid()}-{next(_bills)}",
         "customer_number": customer_number,
         "line_ids": [],
         "period": {"start": "2026-10-05", "end": "2026-11-04"},
-        "issued_at": (issued or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "issued_at": (issued or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "due_date": (due or date.today() + timedelta(days=10)).isoformat(),
         "currency": "EUR",
         "items": [{"label": "Forfait Essentiel 20 Go", "amount": amount, "tax": tax}],
@@ -46,10 +53,19 @@ def billed(app_module: Any, enrol: Any, api: Any) -> Callable[..., Any]:
 
 def confirm(api: Any, enrolled: Any, bill_id: str, amount: int, method_id: str) -> dict[str, Any]:
     """The app's step-up: challenge, Face ID (the soft authenticator), the body to pay with."""
-    challenge = api.post(f"/bills/{bill_id}/payments/challenge", {"amount": amount, "payment_method_id": method_id}, token=enrolled.token)
+    challenge = api.post(
+        f"/bills/{bill_id}/payments/challenge",
+        {"amount": amount, "payment_method_id": method_id},
+        token=enrolled.token,
+    )
     assert challenge.status == 200, challenge.body
     credential = enrolled.authenticator.get(challenge.body["options"])
-    return {"amount": amount, "payment_method_id": method_id, "challenge_id": challenge.body["challenge_id"], "credential": credential}
+    return {
+        "amount": amount,
+        "payment_method_id": method_id,
+        "challenge_id": challenge.body["challenge_id"],
+        "credential": credential,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -69,8 +85,14 @@ def stripe_api(fake_stripe: Any) -> Iterator[Any]:
     from chalicelib.billing.stripe_gateway import StripeGateway
 
     fake_stripe.reset()
-    previous = install_gateway(StripeGateway(api_key=fake_stripe.api_key, webhook_secret=fake_stripe.webhook_secret, api_base=fake_stripe.url,
-                                             timeout_s=1.0))
+    previous = install_gateway(
+        StripeGateway(
+            api_key=fake_stripe.api_key,
+            webhook_secret=fake_stripe.webhook_secret,
+            api_base=fake_stripe.url,
+            timeout_s=1.0,
+        )
+    )
     try:
         yield fake_stripe
     finally:
@@ -92,7 +114,12 @@ def sandbox() -> Any:
 def pay(api: Any, enrolled: Any, bill_id: str, body: dict[str, Any], key: str | None = None) -> Any:
     import uuid
 
-    return api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+    return api.post(
+        f"/bills/{bill_id}/payments",
+        body,
+        token=enrolled.token,
+        headers={"Idempotency-Key": key or str(uuid.uuid4())},
+    )
 
 
 def balance(api: Any, enrolled: Any, bill_id: str) -> dict[str, int]:
@@ -151,7 +178,11 @@ def metrics_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for name in ("PaymentChargeMismatch", "PaymentLateChargeRefunded", "BatchItemFailed"):
         monkeypatch.setitem(metrics.METRICS, name, metrics.METRICS.get(name, "declared by the test"))
     monkeypatch.setattr(metrics, "get_settings", lambda: dataclasses.replace(get_settings(), stage="dev"))
-    monkeypatch.setattr(metrics, "write_line", lambda line: names.append(next(k for k in json.loads(line) if k not in ("_aws", "Stage"))))
+    monkeypatch.setattr(
+        metrics,
+        "write_line",
+        lambda line: names.append(next(k for k in json.loads(line) if k not in ("_aws", "Stage"))),
+    )
     return names
 
 

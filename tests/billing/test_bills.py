@@ -1,7 +1,8 @@
 """Bills: imported once, read by their owner only, paginated newest first."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from tests.billing.conftest import bill_document
 
@@ -26,8 +27,11 @@ def test_import_is_idempotent_and_rejects_bad_documents_one_by_one(app_module, n
 
 def test_bills_paginate_newest_first_and_filter_by_status(api, app_module, enrol):
     enrolled = enrol()
-    start = datetime.now(timezone.utc) - timedelta(days=30)
-    documents = [bill_document(enrolled.customer["customer_number"], issued=start + timedelta(days=n)) for n in range(5)]
+    start = datetime.now(UTC) - timedelta(days=30)
+    documents = [
+        bill_document(enrolled.customer["customer_number"], issued=start + timedelta(days=n))
+        for n in range(5)
+    ]
     app_module.import_bills({"bills": documents}, None)
     seen, cursor = [], None
     for _ in range(5):
@@ -37,7 +41,9 @@ def test_bills_paginate_newest_first_and_filter_by_status(api, app_module, enrol
         if not cursor:
             break
     assert seen == [d["bill_id"] for d in reversed(documents)]
-    assert [b["status"] for b in api.get("/bills?status=open", token=enrolled.token).body["bills"]] == ["open"] * 5
+    assert [b["status"] for b in api.get("/bills?status=open", token=enrolled.token).body["bills"]] == [
+        "open"
+    ] * 5
     assert api.get("/bills?status=paid", token=enrolled.token).body["bills"] == []
     assert api.get("/bills?status=late", token=enrolled.token).status == 400
 
@@ -45,7 +51,10 @@ def test_bills_paginate_newest_first_and_filter_by_status(api, app_module, enrol
 def test_a_bill_shows_items_taxes_balance_and_payments(api, billed):
     enrolled, bill_id, _ = billed()
     bill = api.get(f"/bills/{bill_id}", token=enrolled.token).body
-    assert bill["total"] == {"amount": 1800, "currency": "EUR"} and bill["tax"] == {"amount": 300, "currency": "EUR"}
+    assert bill["total"] == {"amount": 1800, "currency": "EUR"} and bill["tax"] == {
+        "amount": 300,
+        "currency": "EUR",
+    }
     assert bill["balance"]["amount"] == 1800 and bill["payments"] == []
     assert bill["items"][0]["label"] == "Forfait Essentiel 20 Go"
 
@@ -54,7 +63,14 @@ def test_bills_belong_to_their_owner_only(api, billed, enrol):
     _, bill_id, _ = billed()
     stranger = enrol()
     assert api.get(f"/bills/{bill_id}", token=stranger.token).status == 404
-    assert api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 100, "payment_method_id": "pm_" + "0" * 16}, token=stranger.token).status == 404
+    assert (
+        api.post(
+            f"/bills/{bill_id}/payments/challenge",
+            {"amount": 100, "payment_method_id": "pm_" + "0" * 16},
+            token=stranger.token,
+        ).status
+        == 404
+    )
     assert all(b["bill_id"] != bill_id for b in api.get("/bills", token=stranger.token).body["bills"])
 
 
@@ -70,12 +86,17 @@ def test_a_cursor_cannot_reach_another_customers_bills(api, billed, enrol, app_m
 def test_me_lists_the_bill_due(api, billed):
     enrolled, bill_id, _ = billed()
     attention = api.get("/me", token=enrolled.token).body["attention"]
-    assert {"type": "bill_due", "bill_id": bill_id} .items() <= next(a for a in attention if a["type"] == "bill_due").items()
+    assert {"type": "bill_due", "bill_id": bill_id}.items() <= next(
+        a for a in attention if a["type"] == "bill_due"
+    ).items()
 
 
 def test_the_import_tells_the_customer(api, billed):
     enrolled, bill_id, _ = billed()
-    kinds = [(i["kind"], i["data"].get("bill_id")) for i in api.get("/me/inbox", token=enrolled.token).body["items"]]
+    kinds = [
+        (i["kind"], i["data"].get("bill_id"))
+        for i in api.get("/me/inbox", token=enrolled.token).body["items"]
+    ]
     assert ("billing.bill_issued", bill_id) in kinds
 
 
@@ -90,5 +111,7 @@ def test_reminders_three_days_before_the_due_date_once(api, app_module, enrol):
     app_module.import_bills({"bills": [document]}, None)
     assert bills.remind_due() >= 1
     bills.remind_due()
-    reminders = [i for i in api.get("/me/inbox", token=enrolled.token).body["items"] if i["kind"] == "billing.bill_due"]
+    reminders = [
+        i for i in api.get("/me/inbox", token=enrolled.token).body["items"] if i["kind"] == "billing.bill_due"
+    ]
     assert len(reminders) == 1 and reminders[0]["data"]["bill_id"] == document["bill_id"]

@@ -1,5 +1,6 @@
 """The fake Stripe API itself (devtools/fake_stripe.py), over raw HTTP: Stripe's Idempotency-Key
 rules, the record of every attempt, holds, and signed webhooks a real verifier accepts."""
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,15 @@ from devtools.fake_stripe import FakeStripe
 from tests.billing.conftest import wait_for
 
 
-def _post(fake: FakeStripe, path: str, form: dict[str, str], *, key: str | None = None, timeout: float = 5) -> tuple[int, dict[str, Any], Any]:
+def _post(
+    fake: FakeStripe, path: str, form: dict[str, str], *, key: str | None = None, timeout: float = 5
+) -> tuple[int, dict[str, Any], Any]:
     headers = {"Authorization": f"Bearer {fake.api_key}", "Content-Type": "application/x-www-form-urlencoded"}
     if key:
         headers["Idempotency-Key"] = key
-    request = urllib.request.Request(fake.url + path, data=urllib.parse.urlencode(form).encode(), headers=headers, method="POST")
+    request = urllib.request.Request(
+        fake.url + path, data=urllib.parse.urlencode(form).encode(), headers=headers, method="POST"
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, json.loads(answer.read()), answer.headers
@@ -28,8 +33,15 @@ def _post(fake: FakeStripe, path: str, form: dict[str, str], *, key: str | None 
 
 
 def _intent(amount: int) -> dict[str, str]:
-    return {"amount": str(amount), "currency": "eur", "payment_method": "pm_card_visa", "confirm": "true", "off_session": "true",
-            "metadata[reference]": "pay_x", "payment_method_types[0]": "card"}
+    return {
+        "amount": str(amount),
+        "currency": "eur",
+        "payment_method": "pm_card_visa",
+        "confirm": "true",
+        "off_session": "true",
+        "metadata[reference]": "pay_x",
+        "payment_method_types[0]": "card",
+    }
 
 
 def test_idempotency_keys_replay_refuse_other_parameters_and_conflict_while_running(fake_stripe):
@@ -42,7 +54,11 @@ def test_idempotency_keys_replay_refuse_other_parameters_and_conflict_while_runn
     assert status == 400 and refused["error"]["type"] == "idempotency_error"
 
     fake_stripe.hold_next()
-    held = threading.Thread(target=_post, args=(fake_stripe, "/v1/payment_intents", _intent(700)), kwargs={"key": "k-fake-2", "timeout": 10})
+    held = threading.Thread(
+        target=_post,
+        args=(fake_stripe, "/v1/payment_intents", _intent(700)),
+        kwargs={"key": "k-fake-2", "timeout": 10},
+    )
     held.start()
     assert wait_for(lambda: len(fake_stripe.attempts) == 4)
     status, busy, _ = _post(fake_stripe, "/v1/payment_intents", _intent(700), key="k-fake-2")
@@ -58,7 +74,11 @@ def test_idempotency_keys_replay_refuse_other_parameters_and_conflict_while_runn
 
 
 def test_declines_are_402_card_errors_with_the_intent(fake_stripe):
-    status, body, _ = _post(fake_stripe, "/v1/payment_intents", {**_intent(900), "payment_method": "pm_card_chargeDeclinedInsufficientFunds"})
+    status, body, _ = _post(
+        fake_stripe,
+        "/v1/payment_intents",
+        {**_intent(900), "payment_method": "pm_card_chargeDeclinedInsufficientFunds"},
+    )
     assert status == 402 and body["error"]["type"] == "card_error"
     assert (body["error"]["code"], body["error"]["decline_code"]) == ("card_declined", "insufficient_funds")
     assert body["error"]["payment_intent"]["status"] == "requires_payment_method"
@@ -71,7 +91,9 @@ def test_webhook_events_are_signed_as_stripe_signs_them_and_can_be_sent(fake_str
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
-            received.append((self.rfile.read(int(self.headers["Content-Length"])), self.headers["Stripe-Signature"]))
+            received.append(
+                (self.rfile.read(int(self.headers["Content-Length"])), self.headers["Stripe-Signature"])
+            )
             self.send_response(200)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -82,7 +104,9 @@ def test_webhook_events_are_signed_as_stripe_signs_them_and_can_be_sent(fake_str
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        assert fake_stripe.send_event(f"http://127.0.0.1:{server.server_address[1]}/hook", intent["id"]) == 200
+        assert (
+            fake_stripe.send_event(f"http://127.0.0.1:{server.server_address[1]}/hook", intent["id"]) == 200
+        )
     finally:
         server.shutdown()
         server.server_close()

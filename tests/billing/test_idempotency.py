@@ -1,6 +1,7 @@
 """Idempotency-Key: a request that finds its key still running waits about 2 s (well under the API
 function's 10 s), then 409 with Retry-After; a finished key replays its first answer without
 taking the key, even when the payment rate limit is spent."""
+
 from __future__ import annotations
 
 import threading
@@ -44,7 +45,11 @@ def test_a_retry_while_the_first_request_runs_gets_409_with_retry_after_within_a
         started = time.monotonic()
         retry = pay(api, enrolled, bill_id, body, key=key)
         waited = time.monotonic() - started
-        assert retry.status == 409 and retry.error_code == "request_in_progress" and retry.headers.get("Retry-After") == "2"
+        assert (
+            retry.status == 409
+            and retry.error_code == "request_in_progress"
+            and retry.headers.get("Retry-After") == "2"
+        )
         assert 1.5 <= waited < 4.0, waited
     finally:
         slow.go.set()
@@ -68,8 +73,15 @@ def test_replay_finished_answers_a_finished_key_only(api, billed):
     enrolled, bill_id, method = billed()
     cid = enrolled.customer["customer_id"]
     body, key = confirm(api, enrolled, bill_id, 700, method), str(uuid.uuid4())
-    request = dict(customer_id=cid, bill_id=bill_id, idempotency_key=key, amount=700, method_id=method,
-                   challenge_id=body["challenge_id"], credential=body["credential"])
+    request = dict(
+        customer_id=cid,
+        bill_id=bill_id,
+        idempotency_key=key,
+        amount=700,
+        method_id=method,
+        challenge_id=body["challenge_id"],
+        credential=body["credential"],
+    )
     assert payments.replay_finished(**request) is None  # a new key: the route goes on (rate limit, then pay)
     paid = pay(api, enrolled, bill_id, body, key=key)
     assert paid.status == 201
@@ -83,8 +95,15 @@ def test_replay_finished_raises_the_first_error_again(api, billed):
     body, key = confirm(api, enrolled, bill_id, 700, method), str(uuid.uuid4())
     assert pay(api, enrolled, bill_id, body, key=key).status == 402
     with pytest.raises(PaymentFailed) as declined:
-        payments.replay_finished(customer_id=enrolled.customer["customer_id"], bill_id=bill_id, idempotency_key=key, amount=700,
-                                 method_id=method, challenge_id=body["challenge_id"], credential=body["credential"])
+        payments.replay_finished(
+            customer_id=enrolled.customer["customer_id"],
+            bill_id=bill_id,
+            idempotency_key=key,
+            amount=700,
+            method_id=method,
+            challenge_id=body["challenge_id"],
+            credential=body["credential"],
+        )
     assert declined.value.code == "insufficient_funds"
     assert only_payment(enrolled, bill_id).status == "failed"
 
@@ -94,7 +113,9 @@ def test_a_finished_payment_is_replayed_even_when_the_rate_limit_is_spent(api, b
     app.py change this work hands over). Mutation: check the limit first → 429."""
     enrolled, bill_id, method = billed()
     body, key = confirm(api, enrolled, bill_id, 700, method), str(uuid.uuid4())
-    monkeypatch.setitem(get_settings().rate_limits, "payment_customer", (1, 3600))  # a fresh window: one request
+    monkeypatch.setitem(
+        get_settings().rate_limits, "payment_customer", (1, 3600)
+    )  # a fresh window: one request
     paid = pay(api, enrolled, bill_id, body, key=key)  # the limit is spent
     assert paid.status == 201
     assert pay(api, enrolled, bill_id, body).status == 429  # a new payment is limited...

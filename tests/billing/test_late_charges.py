@@ -1,6 +1,7 @@
 """Never "charged but unpaid": with the fake Stripe holding a charge while the sweeper runs, every
 interleaving of the sweeper, the late answer, the webhook and the app's retry ends with the charge
 either paying the bill or refunded, once."""
+
 from __future__ import annotations
 
 import threading
@@ -28,7 +29,9 @@ def _refunds(fake, intent_id):
     return [r["amount"] for r in fake.refunds.values() if r["payment_intent"] == intent_id]
 
 
-def test_a_held_charge_the_sweeper_gave_up_on_is_refunded_by_the_webhook(api, billed, stripe_api, metrics_seen):
+def test_a_held_charge_the_sweeper_gave_up_on_is_refunded_by_the_webhook(
+    api, billed, stripe_api, metrics_seen
+):
     """Mutations: settle a failed payment's late success as a no-op → no refund; give up on a
     pending payment without looking at its age → failed at +3 min."""
     enrolled, bill_id, method = billed(token="pm_card_visa")
@@ -53,7 +56,11 @@ def test_a_held_charge_the_sweeper_gave_up_on_is_refunded_by_the_webhook(api, bi
     assert answer.status == 200 and answer.body == {"received": True, "handled": True}
     assert _refunds(stripe_api, intent["id"]) == [1800]
     refunded = only_payment(enrolled, bill_id)
-    assert refunded.status == "failed" and refunded.failure_code == "charge_refunded" and refunded.refunded_amount == 1800
+    assert (
+        refunded.status == "failed"
+        and refunded.failure_code == "charge_refunded"
+        and refunded.refunded_amount == 1800
+    )
     assert refunded.refunded_charge_id == intent["id"]
     assert balance(api, enrolled, bill_id) == {"balance": 1800, "available": 1800}
     assert metrics_seen.count("PaymentLateChargeRefunded") == 1
@@ -87,13 +94,22 @@ def test_without_a_webhook_the_next_sweep_refunds_the_late_charge(api, billed, s
     assert balance(api, enrolled, bill_id) == {"balance": 1800, "available": 1800}
 
 
-def test_the_late_answer_of_the_request_itself_refunds_when_the_sweeper_failed_the_payment(api, billed, stripe_api, fake_stripe):
+def test_the_late_answer_of_the_request_itself_refunds_when_the_sweeper_failed_the_payment(
+    api, billed, stripe_api, fake_stripe
+):
     """The request waits on the provider (long timeout) while the sweeper gives the payment up;
     the provider then answers "succeeded" to that very request. Mutation: `settle` ignoring a
     succeeded charge when the payment is no longer pending → charged, bill unpaid, no refund."""
     enrolled, bill_id, method = billed(token="pm_card_visa")
     body = confirm(api, enrolled, bill_id, 1800, method)
-    install_gateway(StripeGateway(api_key=fake_stripe.api_key, webhook_secret=fake_stripe.webhook_secret, api_base=fake_stripe.url, timeout_s=20))
+    install_gateway(
+        StripeGateway(
+            api_key=fake_stripe.api_key,
+            webhook_secret=fake_stripe.webhook_secret,
+            api_base=fake_stripe.url,
+            timeout_s=20,
+        )
+    )
     stripe_api.hold_next()
     answers = []
     request = threading.Thread(target=lambda: answers.append(pay(api, enrolled, bill_id, body)))
@@ -144,6 +160,8 @@ def test_a_retry_while_the_charge_is_in_flight_never_charges_twice(api, billed, 
     _succeeded_intent(stripe_api, payment.payment_id)
     retried = pay(api, enrolled, bill_id, body, key=key)
     assert retried.status == 201 and retried.body["status"] == "succeeded"
-    assert len(stripe_api.attempts) == 3 and {a["idempotency_key"] for a in stripe_api.attempts} == {payment.attempt_id}
+    assert len(stripe_api.attempts) == 3 and {a["idempotency_key"] for a in stripe_api.attempts} == {
+        payment.attempt_id
+    }
     assert len(stripe_api.charges(reference=payment.payment_id)) == 1
     assert balance(api, enrolled, bill_id) == {"balance": 0, "available": 0}

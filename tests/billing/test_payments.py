@@ -1,11 +1,12 @@
 """Paying: a fresh, transaction-bound passkey confirmation; exactly one charge per key; readable
 failures; recovery without a second charge."""
+
 from __future__ import annotations
 
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from chalicelib.billing.gateway import get_gateway
 from tests.billing.conftest import confirm
@@ -13,7 +14,12 @@ from tests.support.stepup import add_card, set_autopay
 
 
 def _pay(api, enrolled, bill_id, body, key=None):
-    return api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+    return api.post(
+        f"/bills/{bill_id}/payments",
+        body,
+        token=enrolled.token,
+        headers={"Idempotency-Key": key or str(uuid.uuid4())},
+    )
 
 
 def _balance(api, enrolled, bill_id) -> int:
@@ -30,18 +36,35 @@ def test_pay_in_full_with_a_passkey(api, billed):
     paid = _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 1800, method))
     assert paid.status == 201 and paid.body["status"] == "succeeded"
     bill = api.get(f"/bills/{bill_id}", token=enrolled.token).body
-    assert bill["status"] == "paid" and bill["balance"]["amount"] == 0 and bill["payments"][0]["payment_id"] == paid.body["payment_id"]
+    assert (
+        bill["status"] == "paid"
+        and bill["balance"]["amount"] == 0
+        and bill["payments"][0]["payment_id"] == paid.body["payment_id"]
+    )
     assert all(a["type"] != "bill_due" for a in api.get("/me", token=enrolled.token).body["attention"])
-    assert "billing.payment_succeeded" in [i["kind"] for i in api.get("/me/inbox", token=enrolled.token).body["items"]]
+    assert "billing.payment_succeeded" in [
+        i["kind"] for i in api.get("/me/inbox", token=enrolled.token).body["items"]
+    ]
 
 
 def test_partial_payments_and_never_more_than_the_balance(api, billed):
     enrolled, bill_id, method = billed()
     assert _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 500, method)).status == 201
     assert _balance(api, enrolled, bill_id) == 1300
-    too_much = api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 1301, "payment_method_id": method}, token=enrolled.token)
+    too_much = api.post(
+        f"/bills/{bill_id}/payments/challenge",
+        {"amount": 1301, "payment_method_id": method},
+        token=enrolled.token,
+    )
     assert too_much.status == 400 and too_much.error_code == "amount_exceeds_balance"
-    assert api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 0, "payment_method_id": method}, token=enrolled.token).status == 400
+    assert (
+        api.post(
+            f"/bills/{bill_id}/payments/challenge",
+            {"amount": 0, "payment_method_id": method},
+            token=enrolled.token,
+        ).status
+        == 400
+    )
 
 
 def test_the_confirmation_is_bound_to_the_transaction(api, billed):
@@ -68,9 +91,18 @@ def test_a_confirmation_for_another_bill_is_refused(api, billed, app_module):
 def test_another_customers_passkey_cannot_confirm(api, billed, enrol):
     enrolled, bill_id, method = billed()
     intruder = enrol()
-    challenge = api.post(f"/bills/{bill_id}/payments/challenge", {"amount": 500, "payment_method_id": method}, token=enrolled.token).body
+    challenge = api.post(
+        f"/bills/{bill_id}/payments/challenge",
+        {"amount": 500, "payment_method_id": method},
+        token=enrolled.token,
+    ).body
     credential = intruder.authenticator.get({"challenge": challenge["options"]["challenge"]})
-    body = {"amount": 500, "payment_method_id": method, "challenge_id": challenge["challenge_id"], "credential": credential}
+    body = {
+        "amount": 500,
+        "payment_method_id": method,
+        "challenge_id": challenge["challenge_id"],
+        "credential": credential,
+    }
     assert _pay(api, enrolled, bill_id, body).status == 401
     assert _balance(api, enrolled, bill_id) == 1800
 
@@ -88,8 +120,18 @@ def test_twenty_concurrent_requests_with_one_key_charge_once_and_answer_the_same
     def attempt(_: int):
         for _ in range(50):  # as the app does on 409 request_in_progress: the same request again
             try:
-                return ("ok", payments.pay(customer_id=cid, bill_id=bill_id, idempotency_key=key, amount=700, method_id=method,
-                                           challenge_id=body["challenge_id"], credential=body["credential"]))
+                return (
+                    "ok",
+                    payments.pay(
+                        customer_id=cid,
+                        bill_id=bill_id,
+                        idempotency_key=key,
+                        amount=700,
+                        method_id=method,
+                        challenge_id=body["challenge_id"],
+                        credential=body["credential"],
+                    ),
+                )
             except Conflict as error:
                 assert error.code == "request_in_progress" and error.retry_after_s
                 time.sleep(0.2)
@@ -137,7 +179,9 @@ def test_a_declined_card_leaves_the_balance_and_says_why(api, billed):
     assert bill["balance"]["amount"] == 1800 and bill["payments"][0]["status"] == "failed"
     attention = api.get("/me", token=enrolled.token).body["attention"]
     assert any(a["type"] == "payment_failed" and a["bill_id"] == bill_id for a in attention)
-    assert "billing.payment_failed" in [i["kind"] for i in api.get("/me/inbox", token=enrolled.token).body["items"]]
+    assert "billing.payment_failed" in [
+        i["kind"] for i in api.get("/me/inbox", token=enrolled.token).body["items"]
+    ]
     # The money is available again for another card.
     visa = add_card(api, enrolled, "tok_visa_2").body["payment_method_id"]
     assert _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 1800, visa)).status == 201
@@ -152,10 +196,12 @@ def test_a_provider_timeout_is_recovered_without_a_second_charge(api, billed):
     body = confirm(api, enrolled, bill_id, 1800, method)
     first = _pay(api, enrolled, bill_id, body, key=key)
     assert first.status == 503 and first.headers.get("Retry-After")
-    payment_id = payments.payment_id_for(namespace="client", customer_id=enrolled.customer["customer_id"], key=key)
+    payment_id = payments.payment_id_for(
+        namespace="client", customer_id=enrolled.customer["customer_id"], key=key
+    )
     assert _charges(payment_id) == 1  # one call, and the provider did charge
     # Nobody retries: the sweeper asks the provider and finishes the payment.
-    settled = payments.sweep(moment=datetime.now(timezone.utc) + timedelta(minutes=3))
+    settled = payments.sweep(moment=datetime.now(UTC) + timedelta(minutes=3))
     assert settled[payment_id] == "succeeded"
     assert _balance(api, enrolled, bill_id) == 0 and _charges(payment_id) == 1
     # The app's late retry with the same key gets the payment, not a new charge.

@@ -5,6 +5,7 @@ own (pytest tests/deploy), a package that is missing or was built from other sou
 working tree's (dist/<stage>/build.json) is built again first: the dependencies are cached in
 .local/lambda-build/, so that takes seconds, not minutes, after the first time.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,12 @@ def _current(out: Path, *, need_bytecode: bool) -> bool:
         build = json.loads((out / "build.json").read_text())
     except (OSError, ValueError):
         return False
-    return (out / "sam.json").is_file() and (out / "deployment.zip").is_file() and build.get("inputs") == inputs_digest() \
+    return (
+        (out / "sam.json").is_file()
+        and (out / "deployment.zip").is_file()
+        and build.get("inputs") == inputs_digest()
         and (build.get("bytecode") or not need_bytecode)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +42,12 @@ def packages() -> dict[str, Path]:
     for stage in STAGES:
         out = ROOT / "dist" / stage
         if not _current(out, need_bytecode=bool(os.environ.get("LAMBDA_PYTHON"))):
-            subprocess.run([sys.executable, "-m", "devtools.package", "--stage", stage], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "devtools.package", "--stage", stage],
+                cwd=ROOT,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         built[stage] = out
     return built
 

@@ -12,6 +12,7 @@ phone's part of a passkey ceremony instead (tests/deploy starts one container fo
 answer is one JSON line: the result, or the traceback of an unhandled exception. The handlers' own
 output (their JSON logs) goes to stderr, so that it never mixes with the answers.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -55,7 +56,11 @@ class Phone:
         self.authenticator = module.SoftAuthenticator(origin=origin, rp_id=os.environ["WEBAUTHN_RP_ID"])
 
     def __call__(self, kind: str, options: dict[str, Any]) -> Any:
-        return self.authenticator.create(options) if kind == "passkey_create" else self.authenticator.get(options)
+        return (
+            self.authenticator.create(options)
+            if kind == "passkey_create"
+            else self.authenticator.get(options)
+        )
 
 
 def imported(modules: list[str]) -> dict[str, str]:
@@ -83,13 +88,20 @@ def main() -> int:
     phone: Phone | None = None
     started = time.perf_counter()
     try:
-        import app
         import chalice
+
+        import app
     except BaseException:  # noqa: BLE001 - the package itself is broken: nothing else can run
         answer(ok=False, error=traceback.format_exc())
         return 1
-    answer(ok=True, seconds=round(time.perf_counter() - started, 3), sys_path=sys.path, app_file=app.__file__,
-           app_cached=getattr(app, "__cached__", None), chalice_file=chalice.__file__)
+    answer(
+        ok=True,
+        seconds=round(time.perf_counter() - started, 3),
+        sys_path=sys.path,
+        app_file=app.__file__,
+        app_cached=getattr(app, "__cached__", None),
+        chalice_file=chalice.__file__,
+    )
 
     for line in sys.stdin:
         call = json.loads(line)
@@ -101,7 +113,9 @@ def main() -> int:
                 result = phone(call["harness"], call["options"])
             else:
                 event = call["event"]
-                if isinstance(event.get("body"), (dict, list)):  # an API body written as an object in the test
+                if isinstance(
+                    event.get("body"), (dict, list)
+                ):  # an API body written as an object in the test
                     event["body"] = json.dumps(event["body"])
                 result = getattr(app, call["handler"])(event, LambdaContext(call["handler"]))
             json.dumps(result)  # a handler's answer must be JSON, as Lambda serialises it

@@ -7,6 +7,7 @@ table or on an index. IAM asks for the actions inside a transaction, not for the
 itself: TransactWriteItems needs PutItem / UpdateItem / DeleteItem / ConditionCheckItem per action,
 TransactGetItems GetItem.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -17,13 +18,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem", "Get": "GetItem"}
+_TRANSACT_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
 
 
 def iam_actions(operation: str, body: dict[str, Any]) -> set[tuple[str, str]]:
     """(IAM action, "table" | "index") pairs a DynamoDB request needs."""
     if operation in ("TransactWriteItems", "TransactGetItems"):
-        return {(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", "table") for item in body.get("TransactItems", []) for kind in item}
+        return {
+            (f"dynamodb:{_TRANSACT_ACTIONS[kind]}", "table")
+            for item in body.get("TransactItems", [])
+            for kind in item
+        }
     return {(f"dynamodb:{operation}", "index" if body.get("IndexName") else "table")}
 
 
@@ -46,9 +57,13 @@ class DynamoDBRecorder:
                 operation = str(self.headers.get("X-Amz-Target", "")).rpartition(".")[2]
                 with recorder._lock:
                     recorder.calls[recorder.step] |= iam_actions(operation, json.loads(body or b"{}"))
-                upstream = http.client.HTTPConnection(recorder.target.hostname, recorder.target.port, timeout=30)
+                upstream = http.client.HTTPConnection(
+                    recorder.target.hostname, recorder.target.port, timeout=30
+                )
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                    headers = {
+                        k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
+                    }
                     upstream.request("POST", self.path, body=body, headers=headers)
                     answer = upstream.getresponse()
                     self._answer(answer.status, dict(answer.getheaders()), answer.read())
@@ -58,7 +73,13 @@ class DynamoDBRecorder:
             def _answer(self, status: int, headers: dict[str, str], payload: bytes) -> None:
                 self.send_response(status)
                 for name, value in headers.items():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding", "date", "server"):
+                    if name.lower() not in (
+                        "content-length",
+                        "connection",
+                        "transfer-encoding",
+                        "date",
+                        "server",
+                    ):
                         self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
@@ -69,7 +90,7 @@ class DynamoDBRecorder:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "DynamoDBRecorder":
+    def __enter__(self) -> DynamoDBRecorder:
         self._thread.start()
         return self
 

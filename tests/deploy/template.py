@@ -1,24 +1,41 @@
 """Reading a packaged template (dist/<stage>/sam.json): functions, their roles' statements, and the
 physical names the stack would create or use."""
+
 from __future__ import annotations
 
 import fnmatch
 import json
 from collections import defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 TABLE: dict[str, Any] = {"Fn::GetAtt": ["AppTable", "Arn"]}
 INDEX: dict[str, Any] = {"Fn::Sub": "${AppTable.Arn}/index/*"}
 # Resource properties that name a resource account-wide (two stacks cannot both own one).
-NAME_PROPERTIES = ("QueueName", "TopicName", "DashboardName", "AlarmName", "FunctionName", "RoleName", "TableName",
-                   "LogGroupName", "StateMachineName", "BucketName", "RuleName")
+NAME_PROPERTIES = (
+    "QueueName",
+    "TopicName",
+    "DashboardName",
+    "AlarmName",
+    "FunctionName",
+    "RoleName",
+    "TableName",
+    "LogGroupName",
+    "StateMachineName",
+    "BucketName",
+    "RuleName",
+)
 # Settings that name something outside the stack: a queue, a Firebase project, who we are to passkeys.
 NAME_SETTINGS = ("USAGE_QUEUE_NAME", "FCM_PROJECT_ID", "WEBAUTHN_RP_ID", "JWT_ISSUER")
 
 
 def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Logical id → properties of every Lambda function."""
-    return {k: r["Properties"] for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    return {
+        k: r["Properties"]
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::Serverless::Function"
+    }
 
 
 def handler(properties: dict[str, Any]) -> str:
@@ -36,7 +53,11 @@ def function_for(template: dict[str, Any], attribute: str) -> str:
 def statements(template: dict[str, Any], function_id: str) -> list[dict[str, Any]]:
     """Every statement of the function's own role (roles are per function, named by GetAtt)."""
     role = functions(template)[function_id]["Role"]["Fn::GetAtt"][0]
-    return [s for p in template["Resources"][role]["Properties"].get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+    return [
+        s
+        for p in template["Resources"][role]["Properties"].get("Policies", [])
+        for s in p["PolicyDocument"]["Statement"]
+    ]
 
 
 def listed(value: Any) -> list[Any]:
@@ -48,20 +69,32 @@ def allows(found: list[dict[str, Any]], action: str, resource: Any) -> bool:
     for statement in found:
         if statement.get("Effect") != "Allow":
             continue
-        if any(fnmatch.fnmatchcase(action, pattern) for pattern in listed(statement["Action"])) and \
-                any(r == "*" or r == resource for r in listed(statement["Resource"])):
+        if any(fnmatch.fnmatchcase(action, pattern) for pattern in listed(statement["Action"])) and any(
+            r == "*" or r == resource for r in listed(statement["Resource"])
+        ):
             return True
     return False
 
 
 def granted(found: list[dict[str, Any]], service: str) -> set[str]:
     """The actions of one service (`dynamodb`, `sqs`...) that the statements allow, as written."""
-    return {a for s in found if s.get("Effect") == "Allow" for a in listed(s["Action"]) if a.split(":")[0] in (service, "*")}
+    return {
+        a
+        for s in found
+        if s.get("Effect") == "Allow"
+        for a in listed(s["Action"])
+        if a.split(":")[0] in (service, "*")
+    }
 
 
 def resources_of(found: list[dict[str, Any]], service: str) -> list[Any]:
-    return [r for s in found if s.get("Effect") == "Allow" and any(a.startswith(f"{service}:") or a == "*" for a in listed(s["Action"]))
-            for r in listed(s["Resource"])]
+    return [
+        r
+        for s in found
+        if s.get("Effect") == "Allow"
+        and any(a.startswith(f"{service}:") or a == "*" for a in listed(s["Action"]))
+        for r in listed(s["Resource"])
+    ]
 
 
 def resolve(value: Any, stage: str) -> str | None:
@@ -98,7 +131,11 @@ def physical_names(template: dict[str, Any], stage: str) -> dict[str, set[str]]:
         if resource["Type"].startswith("AWS::WAFv2::") and "Name" in properties:
             found.append((properties["Name"], f"{logical_id}.Name"))
         if resource["Type"] == "AWS::CloudWatch::Alarm":
-            found += [(d["Value"], f"{logical_id} ApiName dimension") for d in properties.get("Dimensions", []) if d["Name"] == "ApiName"]
+            found += [
+                (d["Value"], f"{logical_id} ApiName dimension")
+                for d in properties.get("Dimensions", [])
+                if d["Name"] == "ApiName"
+            ]
         for value, source in found:
             name = resolve(value, stage)
             if name is not None:
@@ -118,8 +155,11 @@ def physical_names(template: dict[str, Any], stage: str) -> dict[str, set[str]]:
                     names[queue["Fn::Sub"].rpartition(":")[2]].add(f"{logical_id} SQS event source")
         if resource["Type"] == "AWS::IAM::Role":
             for node in _walk(properties.get("Policies", [])):
-                text = node["Fn::Sub"] if isinstance(node, dict) and isinstance(node.get("Fn::Sub"), str) else node
+                text = (
+                    node["Fn::Sub"]
+                    if isinstance(node, dict) and isinstance(node.get("Fn::Sub"), str)
+                    else node
+                )
                 if isinstance(text, str) and ":parameter/" in text:
                     names[text.partition(":parameter")[2]].add(f"{logical_id} SSM parameter")
     return dict(names)
-

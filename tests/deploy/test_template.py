@@ -1,5 +1,6 @@
 """The packaged templates of both stages: every name is the stage's own, every function has only
 the permissions it uses, and the API has a throttle and a WAF in front."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,13 @@ import pytest
 from tests.deploy import template as tpl
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-WRITES = ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:ConditionCheckItem")
+WRITES = (
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+)
 
 
 def test_no_physical_name_is_shared_between_dev_and_prod(templates: dict[str, dict[str, Any]]) -> None:
@@ -24,8 +31,18 @@ def test_no_physical_name_is_shared_between_dev_and_prod(templates: dict[str, di
     for stage, names in (("dev", dev), ("prod", prod)):
         # Not vacuous: the kinds of names that exist are found.
         sources = " ".join(" ".join(sorted(s)) for s in names.values())
-        for kind in ("UsageRecordsQueue.QueueName", "AlarmTopic.TopicName", "Dashboard.DashboardName", "ApiWebAcl.Name",
-                     "RestAPI title", "ApiName dimension", "SQS event source", "SSM parameter", "JWT_KEY_SOURCE", "FCM_PROJECT_ID"):
+        for kind in (
+            "UsageRecordsQueue.QueueName",
+            "AlarmTopic.TopicName",
+            "Dashboard.DashboardName",
+            "ApiWebAcl.Name",
+            "RestAPI title",
+            "ApiName dimension",
+            "SQS event source",
+            "SSM parameter",
+            "JWT_KEY_SOURCE",
+            "FCM_PROJECT_ID",
+        ):
             assert kind in sources, (stage, kind)
         for name, source in names.items():
             # The service's own domain (RP ID, issuer) is prod's without a stage in it; it still differs.
@@ -33,15 +50,22 @@ def test_no_physical_name_is_shared_between_dev_and_prod(templates: dict[str, di
                 assert stage in name, f"{stage}: {name!r} ({sorted(source)[:3]}) does not name its stage"
 
 
-def test_the_usage_queue_the_function_listens_to_is_the_one_the_stack_creates(templates: dict[str, dict[str, Any]]) -> None:
+def test_the_usage_queue_the_function_listens_to_is_the_one_the_stack_creates(
+    templates: dict[str, dict[str, Any]],
+) -> None:
     """Chalice builds the event source from USAGE_QUEUE_NAME, infra/ creates the queue from
     `selfcare-${Stage}-usage-records`: a mismatch deploys a function listening to nothing."""
     for stage, template in templates.items():
         created = tpl.resolve(template["Resources"]["UsageRecordsQueue"]["Properties"]["QueueName"], stage)
         assert created is not None
-        source = template["Resources"]["IngestUsage"]["Properties"]["Events"]["IngestUsageSqsEventSource"]["Properties"]["Queue"]
+        source = template["Resources"]["IngestUsage"]["Properties"]["Events"]["IngestUsageSqsEventSource"][
+            "Properties"
+        ]["Queue"]
         assert source["Fn::Sub"].endswith(f":{created}"), (stage, source, created)
-        assert template["Resources"]["IngestUsage"]["Properties"]["Environment"]["Variables"]["USAGE_QUEUE_NAME"] == created
+        assert (
+            template["Resources"]["IngestUsage"]["Properties"]["Environment"]["Variables"]["USAGE_QUEUE_NAME"]
+            == created
+        )
 
 
 def test_a_package_refuses_to_deploy_as_another_stage(templates: dict[str, dict[str, Any]]) -> None:
@@ -61,7 +85,9 @@ def test_every_function_has_a_role_of_its_own(templates: dict[str, dict[str, Any
     assert len(roles) == len(set(roles))
     for function_id in tpl.functions(template):
         actions = {a for s in tpl.statements(template, function_id) for a in tpl.listed(s["Action"])}
-        assert actions - {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}, f"{function_id} has the logs-only default policy"
+        assert actions - {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}, (
+            f"{function_id} has the logs-only default policy"
+        )
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
@@ -73,25 +99,41 @@ def test_the_authorizer_reads_only_the_public_keys(templates: dict[str, dict[str
     assert not tpl.granted(found, "dynamodb") and not tpl.granted(found, "sqs")
     assert not any(tpl.allows(found, action, tpl.TABLE) for action in WRITES)
     parameters = [json.dumps(r) for r in tpl.resources_of(found, "ssm")]
-    assert len(parameters) == 1 and parameters[0].endswith(f':parameter/selfcare/{stage}/jwt-public-keys"}}'), parameters
-    public = template["Resources"]["AccessToken"]["Properties"]["Environment"]["Variables"]["JWT_PUBLIC_KEY_SOURCE"]
+    assert len(parameters) == 1 and parameters[0].endswith(
+        f':parameter/selfcare/{stage}/jwt-public-keys"}}'
+    ), parameters
+    public = template["Resources"]["AccessToken"]["Properties"]["Environment"]["Variables"][
+        "JWT_PUBLIC_KEY_SOURCE"
+    ]
     assert public == f"ssm:/selfcare/{stage}/jwt-public-keys"
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_no_role_has_a_wildcard_on_dynamodb_or_sqs_and_secrets_are_named_one_by_one(templates: dict[str, dict[str, Any]], stage: str) -> None:
+def test_no_role_has_a_wildcard_on_dynamodb_or_sqs_and_secrets_are_named_one_by_one(
+    templates: dict[str, dict[str, Any]], stage: str
+) -> None:
     """Mutations: `"Resource": "*"` or an unpinned `table/selfcare-*` pattern on a DynamoDB or SQS
     statement, `dynamodb:*`, `parameter/selfcare/<stage>/*`."""
     template = templates[stage]
-    referenced = {v for f in tpl.functions(template).values() for v in f["Environment"]["Variables"].values()
-                  if isinstance(v, str) and v.startswith("ssm:")}
+    referenced = {
+        v
+        for f in tpl.functions(template).values()
+        for v in f["Environment"]["Variables"].values()
+        if isinstance(v, str) and v.startswith("ssm:")
+    }
     granted_parameters = set()
     for function_id in tpl.functions(template):
         found = tpl.statements(template, function_id)
         for service in ("dynamodb", "sqs"):
-            assert not any(a.endswith(":*") or a == "*" for a in tpl.granted(found, service)), (function_id, service)
+            assert not any(a.endswith(":*") or a == "*" for a in tpl.granted(found, service)), (
+                function_id,
+                service,
+            )
             for resource in tpl.resources_of(found, service):
-                assert isinstance(resource, dict), (function_id, resource)  # a reference to this stack's own resource
+                assert isinstance(resource, dict), (
+                    function_id,
+                    resource,
+                )  # a reference to this stack's own resource
                 assert "*" not in json.dumps(resource).replace("/index/*", ""), (function_id, resource)
         for resource in tpl.resources_of(found, "ssm"):
             name = resource["Fn::Sub"].partition(":parameter")[2]
@@ -102,7 +144,9 @@ def test_no_role_has_a_wildcard_on_dynamodb_or_sqs_and_secrets_are_named_one_by_
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_functions_get_the_secrets_and_queues_of_their_job_only(templates: dict[str, dict[str, Any]], stage: str) -> None:
+def test_functions_get_the_secrets_and_queues_of_their_job_only(
+    templates: dict[str, dict[str, Any]], stage: str
+) -> None:
     """Least privilege beyond the authorizer: the push workers alone read the Firebase account, the
     money paths alone the Stripe key, the usage consumer alone the usage queue, the stream consumer
     alone the stream, and the read-only admin function writes nothing."""
@@ -126,10 +170,14 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(templates: dict[
             assert parameters(attribute) == expected.get(attribute, set()), attribute
         found = tpl.statements(template, tpl.function_for(template, attribute))
         queue_actions = tpl.granted(found, "sqs")
-        stream_actions = {a for a in tpl.granted(found, "dynamodb") if "Stream" in a or a == "dynamodb:GetRecords"}
+        stream_actions = {
+            a for a in tpl.granted(found, "dynamodb") if "Stream" in a or a == "dynamodb:GetRecords"
+        }
         assert bool(stream_actions) == (attribute == "on_table_stream"), attribute
         if attribute == "ingest_usage":
-            assert tpl.resources_of(found, "sqs") == [{"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]}] * len(tpl.resources_of(found, "sqs"))
+            assert tpl.resources_of(found, "sqs") == [{"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]}] * len(
+                tpl.resources_of(found, "sqs")
+            )
         elif attribute == "on_table_stream":
             assert queue_actions == {"sqs:SendMessage"}  # its on-failure destination only
         else:
@@ -139,10 +187,16 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(templates: dict[
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_the_api_stage_is_throttled_and_behind_a_rate_based_waf(templates: dict[str, dict[str, Any]], stage: str) -> None:
+def test_the_api_stage_is_throttled_and_behind_a_rate_based_waf(
+    templates: dict[str, dict[str, Any]], stage: str
+) -> None:
     """Mutations: drop MethodSettings' throttling, the WebACL's rate-based rule, or its association."""
     resources = templates[stage]["Resources"]
-    [setting] = [s for s in resources["RestAPI"]["Properties"]["MethodSettings"] if s["ResourcePath"] == "/*" and s["HttpMethod"] == "*"]
+    [setting] = [
+        s
+        for s in resources["RestAPI"]["Properties"]["MethodSettings"]
+        if s["ResourcePath"] == "/*" and s["HttpMethod"] == "*"
+    ]
     assert 0 < setting["ThrottlingRateLimit"] <= 10_000 and 0 < setting["ThrottlingBurstLimit"] <= 5_000
     acl = resources["ApiWebAcl"]["Properties"]
     assert acl["Scope"] == "REGIONAL" and "Allow" in acl["DefaultAction"]
@@ -151,12 +205,20 @@ def test_the_api_stage_is_throttled_and_behind_a_rate_based_waf(templates: dict[
     blocked = rule["Action"]["Block"]["CustomResponse"]
     assert blocked["ResponseCode"] == 429
     body = json.loads(acl["CustomResponseBodies"][blocked["CustomResponseBodyKey"]]["Content"])
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}  # our error shape, from the WAF too
-    [association] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACLAssociation"]
+    assert set(body) == {"error"} and set(body["error"]) == {
+        "code",
+        "message",
+    }  # our error shape, from the WAF too
+    [association] = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::WAFv2::WebACLAssociation"
+    ]
     assert association["WebACLArn"] == {"Fn::GetAtt": ["ApiWebAcl", "Arn"]}
     assert association["ResourceArn"]["Fn::Sub"].endswith("/restapis/${RestAPI}/stages/${RestAPI.Stage}")
     throttled = resources["GatewayResponseThrottled"]["Properties"]
-    assert throttled["StatusCode"] == "429" and "rate_limited" in throttled["ResponseTemplates"]["application/json"]
+    assert (
+        throttled["StatusCode"] == "429"
+        and "rate_limited" in throttled["ResponseTemplates"]["application/json"]
+    )
 
 
 def test_the_policy_files_of_dev_and_prod_differ_by_the_stage_name_only() -> None:
@@ -166,9 +228,19 @@ def test_the_policy_files_of_dev_and_prod_differ_by_the_stage_name_only() -> Non
     prod = {p.name: p.read_text() for p in (policies / "prod").glob("*.json")}
     assert dev and dev.keys() == prod.keys()
     for name in dev:
-        assert dev[name].replace("/selfcare/dev/", "/selfcare/prod/").replace("selfcare-dev-", "selfcare-prod-") == prod[name], name
+        assert (
+            dev[name].replace("/selfcare/dev/", "/selfcare/prod/").replace("selfcare-dev-", "selfcare-prod-")
+            == prod[name]
+        ), name
     stages = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]
-    files = {stage: {name: f["iam_policy_file"] for name, f in stages[stage]["lambda_functions"].items()} for stage in ("dev", "prod")}
+    files = {
+        stage: {name: f["iam_policy_file"] for name, f in stages[stage]["lambda_functions"].items()}
+        for stage in ("dev", "prod")
+    }
     for stage, paths in files.items():
-        assert all(p.startswith(f"policies/{stage}/") and (ROOT / ".chalice" / p).is_file() for p in paths.values()), paths
-    assert {n: p.replace("/dev/", "/") for n, p in files["dev"].items()} == {n: p.replace("/prod/", "/") for n, p in files["prod"].items()}
+        assert all(
+            p.startswith(f"policies/{stage}/") and (ROOT / ".chalice" / p).is_file() for p in paths.values()
+        ), paths
+    assert {n: p.replace("/dev/", "/") for n, p in files["dev"].items()} == {
+        n: p.replace("/prod/", "/") for n, p in files["prod"].items()
+    }

@@ -3,6 +3,7 @@ keys, user verification), enrols and signs in through devtools/web/passkeys.html
 `chalice local` (devtools/serve.py) on the API's own origin. This proves the wire format with
 `parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON` / `toJSON()`, not only with our
 software authenticator."""
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -31,8 +33,13 @@ def local_api() -> Iterator[str]:
     port = free_port()
     base = f"http://localhost:{port}"
     env = {**os.environ, "WEBAUTHN_ORIGINS": base, "PYTHONUNBUFFERED": "1"}
-    server = subprocess.Popen([sys.executable, "-m", "devtools.serve", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "devtools.serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -56,8 +63,15 @@ def browser_page() -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page()
         yield page
@@ -69,11 +83,19 @@ def _open_with_platform_authenticator(page: Any, base: str, *, user_verification
     page.goto(f"{base}/demo/passkeys.html")
     cdp = page.context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
-    authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-        "hasUserVerification": user_verification, "isUserVerified": user_verification,
-        "automaticPresenceSimulation": True,
-    }})["authenticatorId"]
+    authenticator = cdp.send(
+        "WebAuthn.addVirtualAuthenticator",
+        {
+            "options": {
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": True,
+                "hasUserVerification": user_verification,
+                "isUserVerified": user_verification,
+                "automaticPresenceSimulation": True,
+            }
+        },
+    )["authenticatorId"]
     return cdp, authenticator
 
 

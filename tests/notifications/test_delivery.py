@@ -1,9 +1,10 @@
 """Push delivery: the real firebase_admin client against a local fake of the FCM v1 API, driven by
 DynamoDB Local's real table stream (devtools/stream_poller.py), as Lambda would drive it."""
+
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +21,13 @@ def _tok(installation_id: str) -> str:
 
 def _device(api, enrolled, installation_id: str | None = None, **body):
     installation_id = installation_id or "fid" + secrets.token_hex(8)
-    payload = {"fcm_token": _tok(installation_id), "platform": "android", "app_version": "1.2.0", "locale": "fr-FR", **body}
+    payload = {
+        "fcm_token": _tok(installation_id),
+        "platform": "android",
+        "app_version": "1.2.0",
+        "locale": "fr-FR",
+        **body,
+    }
     response = api.request("PUT", f"/me/devices/{installation_id}", payload, token=enrolled.token)
     assert response.status == 200, response.body
     return installation_id
@@ -30,7 +37,11 @@ def _announce(customer_id: str, key: str) -> str:
     return inbox.notify(
         customer_id=customer_id,
         kind="service.announcement",
-        data={"announcement_id": key, "message_fr": "Maintenance ce soir.", "message_en": "Maintenance tonight."},
+        data={
+            "announcement_id": key,
+            "message_fr": "Maintenance ce soir.",
+            "message_en": "Maintenance tonight.",
+        },
         dedup_key=key,
     ).alert_id
 
@@ -49,7 +60,9 @@ def customer_with_devices(api, enrol, stream, fcm):
     return enrolled, phones
 
 
-def test_a_sign_in_reaches_the_inbox_once_and_each_device_once(api, customer_with_devices, sign_in, stream, fcm):
+def test_a_sign_in_reaches_the_inbox_once_and_each_device_once(
+    api, customer_with_devices, sign_in, stream, fcm
+):
     enrolled, phones = customer_with_devices
     assert sign_in(enrolled.authenticator).status == 200
     stream.drain()
@@ -71,9 +84,21 @@ def test_redelivered_stream_records_push_nothing_twice(customer_with_devices, st
     assert all(len(fcm.delivered_to(_tok(p))) == 1 for p in phones)
     # The same INSERT record again, as a retried batch would bring it.
     item = _item(cid, alert)
-    record = {"eventID": "x", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-3",
-              "dynamodb": {"Keys": {}, "NewImage": item.serialize(), "SequenceNumber": "42", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-              "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x"}
+    record = {
+        "eventID": "x",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-3",
+        "dynamodb": {
+            "Keys": {},
+            "NewImage": item.serialize(),
+            "SequenceNumber": "42",
+            "SizeBytes": 1,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x",
+    }
     assert app_module.on_table_stream({"Records": [record, record]}, None) == {"batchItemFailures": []}
     assert all(len(fcm.delivered_to(_tok(p))) == 1 for p in phones)
 
@@ -83,10 +108,15 @@ def test_an_unregistered_installation_is_pruned(api, customer_with_devices, stre
     fcm.behave(_tok(gone), "unregistered")
     alert = _announce(enrolled.customer["customer_id"], "prune")
     stream.drain()
-    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == [alive]
+    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == [
+        alive
+    ]
     assert len(fcm.delivered_to(_tok(alive))) == 1
     item = _item(enrolled.customer["customer_id"], alert)
-    assert item.delivery_status == "sent" and item.delivered.as_dict() == {gone: "unregistered", alive: "sent"}
+    assert item.delivery_status == "sent" and item.delivered.as_dict() == {
+        gone: "unregistered",
+        alive: "sent",
+    }
 
 
 def test_invalid_argument_prunes_only_with_an_fcm_error_detail(api, customer_with_devices, stream, fcm):
@@ -104,18 +134,22 @@ def test_invalid_argument_prunes_only_with_an_fcm_error_detail(api, customer_wit
 def test_a_transient_failure_is_retried_later_and_delivered_once(customer_with_devices, stream, fcm):
     enrolled, (flaky, steady) = customer_with_devices
     cid = enrolled.customer["customer_id"]
-    fcm.behave(_tok(flaky), "unavailable:3")  # two attempts now (with the client's one retry), ok on the third
+    fcm.behave(
+        _tok(flaky), "unavailable:3"
+    )  # two attempts now (with the client's one retry), ok on the third
     alert = _announce(cid, "transient")
     stream.drain()
     item = _item(cid, alert)
     assert item.delivery_status == "retrying"
-    assert datetime.fromisoformat(item.deliver_after.replace("Z", "+00:00")) >= datetime.now(timezone.utc) + timedelta(seconds=25)
+    assert datetime.fromisoformat(item.deliver_after.replace("Z", "+00:00")) >= datetime.now(UTC) + timedelta(
+        seconds=25
+    )
     assert fcm.delivered_to(_tok(flaky)) == [] and len(fcm.delivered_to(_tok(steady))) == 1
-    assert alert not in delivery.deliver_due(moment=datetime.now(timezone.utc))  # not due yet
-    later = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=2))
+    assert alert not in delivery.deliver_due(moment=datetime.now(UTC))  # not due yet
+    later = delivery.deliver_due(moment=datetime.now(UTC) + timedelta(minutes=2))
     assert later[alert] == "sent"
     assert len(fcm.delivered_to(_tok(flaky))) == 1 and len(fcm.delivered_to(_tok(steady))) == 1  # never twice
-    assert delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=10)) == {}
+    assert delivery.deliver_due(moment=datetime.now(UTC) + timedelta(minutes=10)) == {}
 
 
 def test_quota_exceeded_backs_off_at_least_a_minute(customer_with_devices, stream, fcm):
@@ -123,46 +157,70 @@ def test_quota_exceeded_backs_off_at_least_a_minute(customer_with_devices, strea
     cid = enrolled.customer["customer_id"]
     fcm.behave(_tok(limited), "quota:1")
     alert = _announce(cid, "quota")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     stream.drain()
     item = _item(cid, alert)
     assert item.delivery_status == "retrying"
-    assert datetime.fromisoformat(item.deliver_after.replace("Z", "+00:00")) >= started + timedelta(seconds=89)  # its Retry-After: 90
+    assert datetime.fromisoformat(item.deliver_after.replace("Z", "+00:00")) >= started + timedelta(
+        seconds=89
+    )  # its Retry-After: 90
 
 
 def test_quiet_hours_defer_the_push_then_deliver_it(api, customer_with_devices, stream, fcm):
     enrolled, phones = customer_with_devices
     cid = enrolled.customer["customer_id"]
     local = datetime.now(ZoneInfo("Europe/Paris"))
-    start, end = (local - timedelta(hours=1)).strftime("%H:%M"), (local + timedelta(hours=1)).strftime("%H:%M")
-    saved = api.request("PUT", "/me/notification-preferences", {"quiet_hours": {"start": start, "end": end}}, token=enrolled.token)
+    start, end = (
+        (local - timedelta(hours=1)).strftime("%H:%M"),
+        (local + timedelta(hours=1)).strftime("%H:%M"),
+    )
+    saved = api.request(
+        "PUT",
+        "/me/notification-preferences",
+        {"quiet_hours": {"start": start, "end": end}},
+        token=enrolled.token,
+    )
     assert saved.status == 200 and saved.body["quiet_hours"] == {"start": start, "end": end}
     alert = _announce(cid, "quiet")
     stream.drain()
     item = _item(cid, alert)
     assert item.delivery_status == "deferred" and fcm.accepted == []
     assert api.get("/me/inbox", token=enrolled.token).body["items"][0]["id"] == alert  # in the inbox at once
-    during = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(minutes=30))
+    during = delivery.deliver_due(moment=datetime.now(UTC) + timedelta(minutes=30))
     assert alert not in during
-    after = delivery.deliver_due(moment=datetime.now(timezone.utc) + timedelta(hours=1, minutes=2))
+    after = delivery.deliver_due(moment=datetime.now(UTC) + timedelta(hours=1, minutes=2))
     assert after[alert] == "sent"
     assert all(len(fcm.delivered_to(_tok(p))) == 1 for p in phones)
 
 
 def test_security_alerts_ignore_quiet_hours_and_preferences(api, customer_with_devices, sign_in, stream, fcm):
     enrolled, phones = customer_with_devices
-    api.request("PUT", "/me/notification-preferences",
-                {"categories": {"usage": False, "billing": False, "bidding": False, "service": False}, "quiet_hours": {"start": "00:00", "end": "23:59"}},
-                token=enrolled.token)
+    api.request(
+        "PUT",
+        "/me/notification-preferences",
+        {
+            "categories": {"usage": False, "billing": False, "bidding": False, "service": False},
+            "quiet_hours": {"start": "00:00", "end": "23:59"},
+        },
+        token=enrolled.token,
+    )
     sign_in(enrolled.authenticator)
     stream.drain()
-    assert all(len(fcm.delivered_to(_tok(p))) == 1 and fcm.delivered_to(_tok(p))[0]["data"]["kind"] == "security.new_session" for p in phones)
+    assert all(
+        len(fcm.delivered_to(_tok(p))) == 1
+        and fcm.delivered_to(_tok(p))[0]["data"]["kind"] == "security.new_session"
+        for p in phones
+    )
 
 
-def test_a_switched_off_category_keeps_the_inbox_item_but_pushes_nothing(api, customer_with_devices, stream, fcm):
+def test_a_switched_off_category_keeps_the_inbox_item_but_pushes_nothing(
+    api, customer_with_devices, stream, fcm
+):
     enrolled, _ = customer_with_devices
     cid = enrolled.customer["customer_id"]
-    api.request("PUT", "/me/notification-preferences", {"categories": {"service": False}}, token=enrolled.token)
+    api.request(
+        "PUT", "/me/notification-preferences", {"categories": {"service": False}}, token=enrolled.token
+    )
     alert = _announce(cid, "muted")
     stream.drain()
     assert fcm.accepted == []
@@ -172,11 +230,21 @@ def test_a_switched_off_category_keeps_the_inbox_item_but_pushes_nothing(api, cu
 
 def test_security_alerts_cannot_be_switched_off(api, enrol):
     enrolled = enrol()
-    refused = api.request("PUT", "/me/notification-preferences", {"categories": {"security": False}}, token=enrolled.token)
+    refused = api.request(
+        "PUT", "/me/notification-preferences", {"categories": {"security": False}}, token=enrolled.token
+    )
     assert refused.status == 400 and refused.error_code == "security_alerts_required"
     prefs = api.get("/me/notification-preferences", token=enrolled.token).body
     assert prefs["categories"]["security"] is True and prefs["time_zone"] == "Europe/Paris"
-    assert api.request("PUT", "/me/notification-preferences", {"quiet_hours": {"start": "25:00", "end": "07:00"}}, token=enrolled.token).status == 400
+    assert (
+        api.request(
+            "PUT",
+            "/me/notification-preferences",
+            {"quiet_hours": {"start": "25:00", "end": "07:00"}},
+            token=enrolled.token,
+        ).status
+        == 400
+    )
 
 
 def test_no_devices_means_inbox_only(api, enrol, stream, fcm):
@@ -191,7 +259,6 @@ def test_no_devices_means_inbox_only(api, enrol, stream, fcm):
 def test_every_kind_builds_a_push_that_matches_its_schema_and_fits_4kb():
     from chalicelib.notifications import payloads
     from chalicelib.notifications.catalog import KINDS
-
     from tests.support.push_contract import schema_for
 
     for kind in KINDS.values():
@@ -201,7 +268,15 @@ def test_every_kind_builds_a_push_that_matches_its_schema_and_fits_4kb():
         title, body, link = kind.render("fr", values)
         message = payloads.message_for(
             target="fid-123456789",
-            alert={"id": "alr_" + "0" * 24, "kind": kind.kind, "category": kind.category, "title": title, "body": body * 40, "deep_link": link, "data": values},
+            alert={
+                "id": "alr_" + "0" * 24,
+                "kind": kind.kind,
+                "category": kind.category,
+                "title": title,
+                "body": body * 40,
+                "deep_link": link,
+                "data": values,
+            },
             badge=3,
         )
         validate_push(message)
@@ -212,7 +287,7 @@ def test_a_worker_that_dies_mid_send_is_taken_over_after_its_lease(customer_with
     cid = enrolled.customer["customer_id"]
     # notify() without the stream: nobody delivers it yet.
     alert = _announce(cid, "crash")
-    moment = datetime.now(timezone.utc)
+    moment = datetime.now(UTC)
     assert delivery._claim(cid, alert, moment, due_only=False) is not None  # a worker claims it, then dies
     assert delivery.deliver([(cid, alert)], moment=moment) == {}  # the lease holds: no second sender
     assert delivery.deliver_due(moment=moment + timedelta(seconds=30)) == {}
@@ -224,9 +299,24 @@ def test_a_worker_that_dies_mid_send_is_taken_over_after_its_lease(customer_with
 def test_an_unreadable_item_of_another_kind_never_blocks_the_stream(app_module):
     """AWS retries every record after the lowest failed one: a record of a kind this handler does
     not read (here a payment with a corrupt amount) must not fail. Mutation: decode every image."""
-    record = {"eventID": "p", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-3",
-              "dynamodb": {"Keys": {}, "NewImage": {"PK": {"S": "CUSTOMER#x"}, "SK": {"S": "BILL#b#PAY#p"}, "type": {"S": "payment"},
-                                                    "amount": {"S": "not a number"}},
-                           "SequenceNumber": "7", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-              "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x"}
+    record = {
+        "eventID": "p",
+        "eventName": "INSERT",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-3",
+        "dynamodb": {
+            "Keys": {},
+            "NewImage": {
+                "PK": {"S": "CUSTOMER#x"},
+                "SK": {"S": "BILL#b#PAY#p"},
+                "type": {"S": "payment"},
+                "amount": {"S": "not a number"},
+            },
+            "SequenceNumber": "7",
+            "SizeBytes": 1,
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x",
+    }
     assert app_module.on_table_stream({"Records": [record]}, None) == {"batchItemFailures": []}

@@ -1,4 +1,5 @@
 """Registering push recipients: refresh, a phone changing hands, sign-out, ownership."""
+
 from __future__ import annotations
 
 
@@ -25,15 +26,21 @@ def test_a_phone_that_changes_hands_stops_receiving_the_previous_customers_alert
     _put(api, first, "fidSHARED0001")
     _put(api, second, "fidSHARED0001")
     assert api.get("/me/devices", token=first.token).body["devices"] == []
-    assert [d["installation_id"] for d in api.get("/me/devices", token=second.token).body["devices"]] == ["fidSHARED0001"]
+    assert [d["installation_id"] for d in api.get("/me/devices", token=second.token).body["devices"]] == [
+        "fidSHARED0001"
+    ]
 
 
 def test_sign_out_unregisters_the_sessions_device_only(api, enrol, sign_in):
     enrolled = enrol()
     other = sign_in(enrolled.authenticator).body
     _put(api, enrolled, "fidMINE000001")
-    api.request("PUT", "/me/devices/fidOTHER00001", {"fcm_token": "tok-cccccccccccc", "platform": "android", "app_version": "1", "locale": "fr"},
-                token=other["access_token"])
+    api.request(
+        "PUT",
+        "/me/devices/fidOTHER00001",
+        {"fcm_token": "tok-cccccccccccc", "platform": "android", "app_version": "1", "locale": "fr"},
+        token=other["access_token"],
+    )
     assert api.post("/auth/logout", token=enrolled.token).status == 204
     remaining = api.get("/me/devices", token=other["access_token"]).body["devices"]
     assert [d["installation_id"] for d in remaining] == ["fidOTHER00001"]
@@ -76,11 +83,17 @@ def test_claiming_someone_elses_installation_id_reaches_only_ones_own_token(api,
     victim, stranger = enrol(), enrol()
     _put(api, victim, "fidVICTIM0001", token="tok-victim-secret-1")
     assert _put(api, stranger, "fidVICTIM0001", token="tok-stranger-000001").status == 200
-    assert [d["installation_id"] for d in api.get("/me/devices", token=victim.token).body["devices"]] == ["fidVICTIM0001"]
+    assert [d["installation_id"] for d in api.get("/me/devices", token=victim.token).body["devices"]] == [
+        "fidVICTIM0001"
+    ]
     fcm.reset()
     for who, key in ((victim, "v"), (stranger, "s")):
-        alert = inbox.notify(customer_id=who.customer["customer_id"], kind="service.announcement",
-                             data={"announcement_id": key, "message_fr": key, "message_en": key}, dedup_key=f"claim-{key}-{who.customer['customer_id']}")
+        alert = inbox.notify(
+            customer_id=who.customer["customer_id"],
+            kind="service.announcement",
+            data={"announcement_id": key, "message_fr": key, "message_en": key},
+            dedup_key=f"claim-{key}-{who.customer['customer_id']}",
+        )
         delivery.deliver([(who.customer["customer_id"], alert.alert_id)])
     assert [m["data"]["announcement_id"] for m in fcm.delivered_to("tok-victim-secret-1")] == ["v"]
     assert [m["data"]["announcement_id"] for m in fcm.delivered_to("tok-stranger-000001")] == ["s"]
@@ -96,30 +109,71 @@ def test_ending_a_session_by_any_path_unregisters_its_devices(api, app_module, e
 
     enrolled = enrol()
     other = sign_in(enrolled.authenticator).body
-    api.request("PUT", "/me/devices/fidENDED000001", {"fcm_token": "tok-dddddddddddd", "platform": "android", "app_version": "1", "locale": "fr"},
-                token=other["access_token"])
+    api.request(
+        "PUT",
+        "/me/devices/fidENDED000001",
+        {"fcm_token": "tok-dddddddddddd", "platform": "android", "app_version": "1", "locale": "fr"},
+        token=other["access_token"],
+    )
     _put(api, enrolled, "fidKEPT0000001")
-    other_sid = next(s["session_id"] for s in api.get("/me/sessions", token=other["access_token"]).body["sessions"] if s["current"])
+    other_sid = next(
+        s["session_id"]
+        for s in api.get("/me/sessions", token=other["access_token"]).body["sessions"]
+        if s["current"]
+    )
     assert api.delete(f"/me/sessions/{other_sid}", token=enrolled.token).status == 204
-    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == ["fidKEPT0000001"]
+    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == [
+        "fidKEPT0000001"
+    ]
 
     # A passkey's removal ends the sessions it opened, and their devices go with them.
-    options = api.post("/auth/passkeys/register/options", {"confirmation": confirmation(api, enrolled, "passkey.add")}, token=enrolled.token)
+    options = api.post(
+        "/auth/passkeys/register/options",
+        {"confirmation": confirmation(api, enrolled, "passkey.add")},
+        token=enrolled.token,
+    )
     from devtools.soft_authenticator import SoftAuthenticator
 
     tablet = SoftAuthenticator()
-    assert api.post("/auth/passkeys/register/verify", {"challenge_id": options.body["challenge_id"], "credential": tablet.create(options.body["options"]),
-                                                        "name": "Tablet"}).status == 201
+    assert (
+        api.post(
+            "/auth/passkeys/register/verify",
+            {
+                "challenge_id": options.body["challenge_id"],
+                "credential": tablet.create(options.body["options"]),
+                "name": "Tablet",
+            },
+        ).status
+        == 201
+    )
     tablet_session = sign_in(tablet).body
-    api.request("PUT", "/me/devices/fidTABLET00001", {"fcm_token": "tok-eeeeeeeeeeee", "platform": "ios", "app_version": "1", "locale": "fr"},
-                token=tablet_session["access_token"])
-    tablet_id = next(p["id"] for p in api.get("/me/passkeys", token=enrolled.token).body["passkeys"] if p["name"] == "Tablet")
-    assert api.delete(f"/me/passkeys/{tablet_id}", {"confirmation": confirmation(api, enrolled, "passkey.remove", passkey_id=tablet_id)},
-                      token=enrolled.token).status == 204
-    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == ["fidKEPT0000001"]
+    api.request(
+        "PUT",
+        "/me/devices/fidTABLET00001",
+        {"fcm_token": "tok-eeeeeeeeeeee", "platform": "ios", "app_version": "1", "locale": "fr"},
+        token=tablet_session["access_token"],
+    )
+    tablet_id = next(
+        p["id"]
+        for p in api.get("/me/passkeys", token=enrolled.token).body["passkeys"]
+        if p["name"] == "Tablet"
+    )
+    assert (
+        api.delete(
+            f"/me/passkeys/{tablet_id}",
+            {"confirmation": confirmation(api, enrolled, "passkey.remove", passkey_id=tablet_id)},
+            token=enrolled.token,
+        ).status
+        == 204
+    )
+    assert [d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]] == [
+        "fidKEPT0000001"
+    ]
 
     # The admin's revoke ends the rest.
-    app_module.admin_revoke_sessions({"customer_number": enrolled.customer["customer_number"], "reason": "lost_phone"}, None)
+    app_module.admin_revoke_sessions(
+        {"customer_number": enrolled.customer["customer_number"], "reason": "lost_phone"}, None
+    )
     from chalicelib.notifications import devices
 
     assert devices.list_devices(customer_id=enrolled.customer["customer_id"]) == []

@@ -1,4 +1,5 @@
 """notify() and the inbox: one item per dedup key, newest first, an exact unread count."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -7,7 +8,12 @@ from chalicelib.notifications import inbox
 
 
 def _notify(customer_id: str, key: str, name: str = "Phone") -> inbox.Notified:
-    return inbox.notify(customer_id=customer_id, kind="security.passkey_added", data={"passkey_id": "p1", "passkey_name": name}, dedup_key=key)
+    return inbox.notify(
+        customer_id=customer_id,
+        kind="security.passkey_added",
+        data={"passkey_id": "p1", "passkey_name": name},
+        dedup_key=key,
+    )
 
 
 def test_the_same_dedup_key_never_makes_two_items(api, enrol):
@@ -33,11 +39,18 @@ def test_concurrent_producers_with_one_key_make_one_item_and_count_it_once(api, 
 
 def test_items_are_in_the_customers_language(api, enrol, app_module):
     enrolled = enrol()
-    item = api.get("/me/inbox/" + _notify(enrolled.customer["customer_id"], "fr").alert_id + "/read", token=enrolled.token)
+    item = api.get(
+        "/me/inbox/" + _notify(enrolled.customer["customer_id"], "fr").alert_id + "/read",
+        token=enrolled.token,
+    )
     assert item.status == 405  # reading is a POST; GET is not a route
-    read = api.post(f"/me/inbox/{_notify(enrolled.customer['customer_id'], 'fr').alert_id}/read", token=enrolled.token).body
+    read = api.post(
+        f"/me/inbox/{_notify(enrolled.customer['customer_id'], 'fr').alert_id}/read", token=enrolled.token
+    ).body
     assert read["title"] == "Nouvelle clé d'accès" and "« Phone »" in read["body"]
-    english = app_module.admin_create_customer({"customer_number": "EN-1", "name": "Alan", "language": "en"}, None)
+    english = app_module.admin_create_customer(
+        {"customer_number": "EN-1", "name": "Alan", "language": "en"}, None
+    )
     created = _notify(english["customer_id"], "en")
     from chalicelib.store.models import InboxItem, customer_pk
 
@@ -114,8 +127,9 @@ def test_another_customers_alert_is_not_found(api, enrol):
 
 
 def test_ttl_removal_of_an_unread_item_leaves_the_badge(api, enrol, stream):
-    import boto3
     import os
+
+    import boto3
 
     enrolled = enrol()
     cid = enrolled.customer["customer_id"]
@@ -124,13 +138,33 @@ def test_ttl_removal_of_an_unread_item_leaves_the_badge(api, enrol, stream):
     before = inbox.unread_count(customer_id=cid)
     # What DynamoDB's TTL sweep puts on the stream: a REMOVE by the service principal.
     client = boto3.client("dynamodb", endpoint_url=os.environ["DYNAMODB_ENDPOINT"], region_name="eu-west-3")
-    old = client.get_item(TableName=os.environ["APP_TABLE_NAME"], Key={"PK": {"S": f"CUSTOMER#{cid}"}, "SK": {"S": f"INBOX#{alert}"}})["Item"]
+    old = client.get_item(
+        TableName=os.environ["APP_TABLE_NAME"],
+        Key={"PK": {"S": f"CUSTOMER#{cid}"}, "SK": {"S": f"INBOX#{alert}"}},
+    )["Item"]
     import app
 
-    app.on_table_stream({"Records": [{
-        "eventID": "1", "eventName": "REMOVE", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "eu-west-3",
-        "dynamodb": {"Keys": {"PK": old["PK"], "SK": old["SK"]}, "OldImage": old, "SequenceNumber": "1", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
-        "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x",
-    }]}, None)
+    app.on_table_stream(
+        {
+            "Records": [
+                {
+                    "eventID": "1",
+                    "eventName": "REMOVE",
+                    "eventVersion": "1.1",
+                    "eventSource": "aws:dynamodb",
+                    "awsRegion": "eu-west-3",
+                    "dynamodb": {
+                        "Keys": {"PK": old["PK"], "SK": old["SK"]},
+                        "OldImage": old,
+                        "SequenceNumber": "1",
+                        "SizeBytes": 1,
+                        "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    },
+                    "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
+                    "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x",
+                }
+            ]
+        },
+        None,
+    )
     assert inbox.unread_count(customer_id=cid) == before - 1

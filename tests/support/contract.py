@@ -1,4 +1,5 @@
 """Every response the tests see is checked against mobile_contract/openapi.yaml."""
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,9 @@ def check_response(method: str, path: str, status: int, body: Any) -> None:
         return
     declared = operation["responses"]
     if str(status) not in declared:
-        assert status in (405, 415, 500) and "default" in declared, f"{method} {template} answered {status}, contract declares {sorted(declared)}"
+        assert status in (405, 415, 500) and "default" in declared, (
+            f"{method} {template} answered {status}, contract declares {sorted(declared)}"
+        )
     response = declared.get(str(status)) or declared["default"]
     if "$ref" in response:
         response = spec()["components"]["responses"][response["$ref"].rsplit("/", 1)[-1]]

@@ -3,14 +3,16 @@ reach DynamoDB Local, transactions cancelled by a TransactionConflict (as AWS do
 one item at once; DynamoDB Local never does), or sent for real with the answer lost (the write
 happened, the caller saw a 500). The SDK's own retry policy (standard mode, as pynamodb configures it) sees real error
 responses, so what gets through to our code is what would get through in AWS on a bad day."""
+
 from __future__ import annotations
 
 import json
 import random
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.endpoint import Endpoint
@@ -27,8 +29,15 @@ class _Raw:
 
 
 def _error(request: Any, status: int, kind: str, **extra: Any) -> AWSResponse:
-    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": "injected fault", **extra}).encode()
-    return AWSResponse(request.url, status, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"}, _Raw(body))
+    body = json.dumps(
+        {"__type": f"com.amazonaws.dynamodb.v20120810#{kind}", "message": "injected fault", **extra}
+    ).encode()
+    return AWSResponse(
+        request.url,
+        status,
+        {"Content-Type": "application/x-amz-json-1.0", "x-amzn-RequestId": "fault"},
+        _Raw(body),
+    )
 
 
 def _conflict(request: Any) -> AWSResponse:
@@ -36,13 +45,21 @@ def _conflict(request: Any) -> AWSResponse:
     the transaction is cancelled, one reason per action, `TransactionConflict` among them."""
     body = getattr(request, "body", b"") or b"{}"
     actions = len(json.loads(body if isinstance(body, (bytes, str)) else b"{}").get("TransactItems", [])) or 1
-    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}] + [{"Code": "None"}] * (actions - 1)
+    reasons = [{"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}] + [
+        {"Code": "None"}
+    ] * (actions - 1)
     return _error(request, 400, "TransactionCanceledException", CancellationReasons=reasons)
 
 
 @contextmanager
-def dynamodb_faults(*, throttle: float = 0.1, server_error: float = 0.05, lost_reply: float = 0.05, conflict: float = 0.0,
-                    seed: int = 1) -> Iterator[Counter[str]]:
+def dynamodb_faults(
+    *,
+    throttle: float = 0.1,
+    server_error: float = 0.05,
+    lost_reply: float = 0.05,
+    conflict: float = 0.0,
+    seed: int = 1,
+) -> Iterator[Counter[str]]:
     """Within the block, each DynamoDB call fails with these probabilities; yields the counts."""
     rng = random.Random(seed)
     lock = threading.Lock()

@@ -1,4 +1,5 @@
 """Validate push messages against mobile_contract/push/<kind>.schema.json."""
+
 from __future__ import annotations
 
 import json

@@ -1,10 +1,19 @@
 """The app's side of a step-up: ask `POST /me/step-up` for one change, confirm with the passkey."""
+
 from __future__ import annotations
 
 from typing import Any
 
 
-def confirmation(api: Any, enrolled: Any, action: str, *, authenticator: Any = None, token: str | None = None, **params: Any) -> dict[str, Any]:
+def confirmation(
+    api: Any,
+    enrolled: Any,
+    action: str,
+    *,
+    authenticator: Any = None,
+    token: str | None = None,
+    **params: Any,
+) -> dict[str, Any]:
     """A `confirmation` for exactly this change, signed by `authenticator` (the enrolled phone)."""
     started = api.post("/me/step-up", {"action": action, **params}, token=token or enrolled.token)
     assert started.status == 200, started.body
@@ -26,7 +35,9 @@ def remove_card(api: Any, enrolled: Any, method_id: str) -> Any:
 
 def make_default(api: Any, enrolled: Any, method_id: str) -> Any:
     confirmed = confirmation(api, enrolled, "payment_method.default", payment_method_id=method_id)
-    return api.post(f"/me/payment-methods/{method_id}/default", {"confirmation": confirmed}, token=enrolled.token)
+    return api.post(
+        f"/me/payment-methods/{method_id}/default", {"confirmation": confirmed}, token=enrolled.token
+    )
 
 
 def set_autopay(api: Any, enrolled: Any, enabled: bool) -> Any:
