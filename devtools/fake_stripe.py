@@ -2,7 +2,7 @@
 the real `stripe` library talks to it over HTTP (STRIPE_API_BASE); only the base URL changes.
 
 - Requests are form-encoded as the library sends them (`metadata[reference]=...`,
-  `payment_method_types[0]=card`); answers are Stripe-shaped JSON objects and errors
+  `allowed_payment_method_types[0]=card`; `payment_method_types` is refused as Stripe does since 2026-09-30.endive); answers are Stripe-shaped JSON objects and errors
   (`{"error": {"type", "code", "decline_code", "message", "payment_intent"}}`, 402 for card errors).
 - `Idempotency-Key` as Stripe defines it: the same key with the same parameters replays the first
   answer (with `Idempotent-Replayed: true`); with other parameters (or another endpoint) it is a
@@ -19,7 +19,8 @@ the real `stripe` library talks to it over HTTP (STRIPE_API_BASE); only the base
 - `hold_next()` makes the next matching request hang (before it is processed, or after, with the
   answer held back) until `release()`: a timeout, or "the provider holds the charge".
 - `attempts` records EVERY `POST /v1/payment_intents` (amount, currency, metadata, idempotency key,
-  method, customer), replays and refusals included; `refund_attempts` every `POST /v1/refunds`.
+  method, customer), replays and refusals included (`attempts_for(reference)`: those of one
+  reference); `refund_attempts` every `POST /v1/refunds`.
 - Webhooks: `event(payment_intent_id)` builds a signed `payment_intent.*` event (payload and
   `Stripe-Signature: t=...,v1=<HMAC-SHA256>` headers); `send_event(url, ...)` POSTs one; with
   `webhook_url` set, every payment intent that succeeds or fails is sent there.
@@ -206,6 +207,12 @@ class FakeStripe:
             held, self._held, self._holding = self._held + self._holding, [], []
         for hold in held:
             hold.release.set()
+
+    def attempts_for(self, reference: str) -> list[dict[str, Any]]:
+        """Every `POST /v1/payment_intents` made for this reference (`metadata[reference]`), in
+        order, replays and refusals included: what was asked, not what the keys deduplicated."""
+        with self._lock:
+            return [a for a in self.attempts if a["metadata"].get("reference") == reference]
 
     def charges(self, *, reference: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -509,6 +516,17 @@ class FakeStripe:
             )
         if method is None:
             raise _missing("payment_method", str(method_id))
+        if any(key.startswith("payment_method_types") for key in params):
+            # As Stripe answers since API version 2026-09-30.endive (the version stripe 16 pins).
+            raise StripeFailure(
+                400,
+                {
+                    "type": "invalid_request_error",
+                    "code": "payment_method_types_no_longer_supported",
+                    "param": "payment_method_types",
+                    "message": "payment_method_types is no longer supported: use allowed_payment_method_types.",
+                },
+            )
         if method["customer"] and params.get("customer") != method["customer"]:
             raise StripeFailure(
                 400,
@@ -546,7 +564,7 @@ class FakeStripe:
             "last_payment_error": None,
             "latest_charge": None,
             "client_secret": None,
-            "payment_method_types": params.get("payment_method_types", ["card"]),
+            "payment_method_types": params.get("allowed_payment_method_types", ["card"]),
         }
         intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(8)}"
         confirm = params.get("confirm") == "true"

@@ -25,9 +25,11 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from chalicelib.billing.gateway import (
     Charge,
+    ChargeStatus,
     EventRejected,
     GatewayRejected,
     GatewayTimeout,
@@ -72,9 +74,9 @@ def _card(provider_ref: str) -> str:
 def _to_charge(item: SandboxCharge) -> Charge:
     return Charge(
         charge_id=item.charge_id,
-        status=item.status,
+        status=cast(ChargeStatus, item.status),  # written by charge() below from the same literals
         amount=int(item.amount),
-        currency=item.currency,  # type: ignore[arg-type]
+        currency=item.currency,
         reference=item.reference,
         decline_code=item.decline_code,
     )
@@ -124,26 +126,32 @@ class SandboxGateway(PaymentGateway):
         behaviour = _TEST_CARDS.get(_card(provider_ref), (None, None, None))[2]
         if behaviour == "unreachable":
             raise GatewayTimeout("the sandbox provider was not reached")
-        status, code = "succeeded", None
+        status: ChargeStatus = "succeeded"
+        code: str | None = None
         if behaviour in _DECLINES:
             status, code = "declined", behaviour
         elif behaviour == "authentication_required":
             status, code = "requires_action", behaviour
-        fields = dict(
-            charge_id="ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20],
-            status=status,
-            amount=amount,
-            currency=currency,
-            decline_code=code,
-            reference=reference,
-            idempotency_key=idempotency_key,
-            provider_ref=provider_ref,
-        )
-        first = SandboxCharge(f"SANDBOX#CHARGE#{idempotency_key}", "CHARGE", **fields)
+
+        def record(pk: str, sk: str) -> SandboxCharge:
+            return SandboxCharge(
+                pk,
+                sk,
+                charge_id="ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:20],
+                status=status,
+                amount=amount,
+                currency=currency,
+                decline_code=code,
+                reference=reference,
+                idempotency_key=idempotency_key,
+                provider_ref=provider_ref,
+            )
+
+        first = record(f"SANDBOX#CHARGE#{idempotency_key}", "CHARGE")
         try:
             with transaction() as tx:
                 tx.save(first, condition=SandboxCharge.PK.does_not_exist(), label="key")
-                tx.save(SandboxCharge(f"SANDBOX#CHARGE#{reference}", f"REF#{idempotency_key}", **fields))
+                tx.save(record(f"SANDBOX#CHARGE#{reference}", f"REF#{idempotency_key}"))
         except ConditionsFailed:
             # This key was used before (a retry, a resumed payment, a concurrent call).
             earlier = SandboxCharge.get(first.PK, "CHARGE", consistent_read=True)

@@ -31,12 +31,13 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 
 from chalicelib.billing.gateway import (
     Charge,
+    ChargeStatus,
     EventRejected,
     GatewayMisconfigured,
     GatewayRejected,
@@ -48,6 +49,9 @@ from chalicelib.billing.gateway import (
     Refund,
 )
 from chalicelib.observability.log import log_event
+
+if TYPE_CHECKING:  # the library's typed request parameters: for the checker only
+    from stripe.params import PaymentIntentCreateParams
 
 WEBHOOK_TOLERANCE_S = 300
 _SEARCHABLE = re.compile(r"^[A-Za-z0-9_:.-]{1,200}$")
@@ -182,11 +186,13 @@ class StripeGateway(PaymentGateway):
         customer_ref: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> Charge:
-        params: dict[str, Any] = {
+        params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": currency.lower(),
             "payment_method": provider_ref,
-            "payment_method_types": ["card"],
+            # Cards only. Since API version 2026-09-30.endive (stripe 16 pins 2026-10-28.endive),
+            # `payment_method_types` is refused (400 payment_method_types_no_longer_supported).
+            "allowed_payment_method_types": ["card"],
             "confirm": True,
             "off_session": True,
             "metadata": {**(metadata or {}), "reference": reference, "attempt": idempotency_key},
@@ -229,7 +235,7 @@ class StripeGateway(PaymentGateway):
         detail = _plain(error.error)
         code = detail.get("code") or error.code or "card_declined"
         decline = detail.get("decline_code") or code
-        status = "requires_action" if code == "authentication_required" else "declined"
+        status: ChargeStatus = "requires_action" if code == "authentication_required" else "declined"
         intent = detail.get("payment_intent")
         if intent:
             return Charge(
@@ -254,6 +260,7 @@ class StripeGateway(PaymentGateway):
         status = intent.get("status")
         last_error = intent.get("last_payment_error") or {}
         decline = last_error.get("decline_code") or last_error.get("code")
+        mapped: ChargeStatus
         if status == "succeeded":
             mapped, decline = "succeeded", None
         elif status in ("processing", "requires_capture"):
@@ -268,7 +275,7 @@ class StripeGateway(PaymentGateway):
         return Charge(
             charge_id=_text(intent.get("id")),
             status=mapped,
-            amount=int(intent.get("amount") or 0),  # type: ignore[arg-type]
+            amount=int(intent.get("amount") or 0),
             currency=str(intent.get("currency") or "").upper(),
             reference=_text((intent.get("metadata") or {}).get("reference")),
             decline_code=decline,

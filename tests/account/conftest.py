@@ -24,8 +24,26 @@ def catalogue(app_module: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
+def account_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The account services' clock (`now` of chalicelib.account.*), frozen at noon UTC of the real
+    day; returns that moment. A test's records a few minutes before "now" then fall on the same
+    day and in the same cycle whatever the hour the suite runs: on the real clock, in the minutes
+    after midnight, they fell in the day (and the cycle) before. `raising`: a module that stops
+    reading `now` fails here rather than silently using the real clock."""
+    import importlib
+
+    moment = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    for name in ("catalog", "ingestion", "lines", "plan_change", "views"):
+        monkeypatch.setattr(importlib.import_module(f"chalicelib.account.{name}"), "now", lambda: moment)
+    return moment
+
+
+@pytest.fixture
 def with_line(app_module: Any, enrol: Any, catalogue: Any) -> Callable[..., Any]:
-    """A signed-in customer with one line on `essentiel-20` + `data-plus-5`, its cycle starting today."""
+    """A signed-in customer with one line on `essentiel-20` + `data-plus-5`, its cycle starting today
+    (the 28th from the 28th to the 31st), by the account services' clock (`account_clock` when the
+    test set it)."""
+    from chalicelib.account import lines
 
     def make(**line: Any) -> tuple[Any, str]:
         enrolled = enrol()
@@ -36,7 +54,7 @@ def with_line(app_module: Any, enrol: Any, catalogue: Any) -> Callable[..., Any]
             "msisdn": "+33600000001",
             "plan_id": "essentiel-20",
             "option_ids": ["data-plus-5"],
-            "anchor_day": min(28, datetime.now(UTC).day),
+            "anchor_day": min(28, lines.now().day),
             **line,
         }
         result = app_module.admin_set_line(event, None)

@@ -13,7 +13,7 @@ def _preview(api, enrolled, line_id, plan_id="premium-100"):
     return api.get(f"/lines/{line_id}/plan-change/preview?plan_id={plan_id}", token=enrolled.token)
 
 
-def test_the_preview_lists_the_option_that_would_be_lost(api, with_line):
+def test_the_preview_lists_the_option_that_would_be_lost(api, account_clock, with_line):
     enrolled, line_id = with_line()
     preview = _preview(api, enrolled, line_id)
     assert preview.status == 200
@@ -23,7 +23,10 @@ def test_the_preview_lists_the_option_that_would_be_lost(api, with_line):
     data = next(a for a in body["allowances"] if a["kind"] == "data")
     assert (data["before"], data["after"], data["change"]) == (25600, 102400, "up")
     assert body["monthly_price"]["difference"] == {"amount": 2499 - (1299 + 500), "currency": "EUR"}
-    assert date.fromisoformat(body["effective_date"]) > date.today()
+    # The next cycle's first day: the line's cycle began today (the 28th from the 28th on).
+    start = account_clock.date().replace(day=min(28, account_clock.day))
+    following = (start.replace(day=1) + timedelta(days=32)).replace(day=start.day)
+    assert body["effective_date"] == following.isoformat()
 
 
 def test_a_change_needs_its_own_fresh_preview(api, with_line):
@@ -40,7 +43,7 @@ def test_a_change_needs_its_own_fresh_preview(api, with_line):
         {"plan_id": "essentiel-20", "preview_token": token},
         token=enrolled.token,
     )
-    assert other_plan.status == 400
+    assert (other_plan.status, other_plan.error_code) == (400, "preview_mismatch")
     stale = PlanChangePreview.get(customer_pk(enrolled.customer["customer_id"]), f"PREVIEW#{token}")
     stale.update(actions=[PlanChangePreview.expires_at.set(1)])
     expired = api.post(
@@ -127,7 +130,8 @@ def test_a_suspended_line_is_rejected_with_a_reason(api, with_line, app_module):
 def test_preview_errors(api, with_line):
     enrolled, line_id = with_line()
     assert _preview(api, enrolled, line_id, "essentiel-20").error_code == "same_plan"
-    assert _preview(api, enrolled, line_id, "nope-plan").status == 404
+    unknown = _preview(api, enrolled, line_id, "nope-plan")
+    assert (unknown.status, unknown.error_code) == (404, "plan_not_found")
     assert api.get(f"/lines/{line_id}/plan-change/preview", token=enrolled.token).status == 400
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from tests.account.conftest import record, sqs_event
 
@@ -36,14 +36,14 @@ def test_me_is_one_dynamodb_read(api, with_line):
     assert DYNAMODB_CALLS
 
 
-def test_usage_after_ingestion_with_projection_and_freshness(api, app_module, with_line):
+def test_usage_after_ingestion_with_projection_and_freshness(api, app_module, account_clock, with_line):
     enrolled, line_id = with_line()
-    at = datetime.now(UTC) - timedelta(minutes=2)
+    at = account_clock - timedelta(minutes=2)
     app_module.ingest_usage(
         sqs_event(
             record(line_id, "data", 2048 * 1024, at=at),
-            record(line_id, "voice", 125),
-            record(line_id, "sms", 3),
+            record(line_id, "voice", 125, at=at),
+            record(line_id, "sms", 3, at=at),
         ),
         None,
     )
@@ -52,12 +52,18 @@ def test_usage_after_ingestion_with_projection_and_freshness(api, app_module, wi
     assert figures["data"]["used"] == 2048.0 and figures["data"]["remaining"] == 25600 - 2048
     assert figures["voice"]["used"] == 3  # 125 s: three started minutes
     assert figures["sms"]["used"] == 3
-    assert usage["as_of"] is not None and usage["cycle"]["days_left"] >= 1
+    assert (
+        usage["as_of"] is not None
+        and usage["cycle"]["start"]
+        == account_clock.date().replace(day=min(28, account_clock.day)).isoformat()
+    )
+    assert usage["cycle"]["days_left"] >= 1
 
 
-def test_attention_lists_allowances_at_80_percent(api, app_module, with_line):
+def test_attention_lists_allowances_at_80_percent(api, app_module, account_clock, with_line):
     enrolled, line_id = with_line()
-    app_module.ingest_usage(sqs_event(record(line_id, "data", int(25600 * 0.85) * 1024)), None)
+    at = account_clock - timedelta(minutes=1)
+    app_module.ingest_usage(sqs_event(record(line_id, "data", int(25600 * 0.85) * 1024, at=at)), None)
     attention = api.get("/me", token=enrolled.token).body["attention"]
     assert attention == [
         {
@@ -70,9 +76,9 @@ def test_attention_lists_allowances_at_80_percent(api, app_module, with_line):
     ]
 
 
-def test_daily_series_and_its_limits(api, app_module, with_line):
+def test_daily_series_and_its_limits(api, app_module, account_clock, with_line):
     enrolled, line_id = with_line()
-    today = datetime.now(UTC)
+    today = account_clock
     app_module.ingest_usage(sqs_event(record(line_id, "sms", 2, at=today - timedelta(minutes=5))), None)
     start = (today - timedelta(days=6)).date()
     daily = api.get(f"/lines/{line_id}/usage/daily?from={start}&to={today.date()}", token=enrolled.token)
@@ -101,12 +107,21 @@ def test_another_customers_line_is_not_found_on_every_route(api, with_line):
         f"/lines/{theirs}/plan-change/preview?plan_id=premium-100",
     ):
         response = api.get(path, token=mine.token)
-        assert response.status == 404, path
-    assert api.post(
+        assert (response.status, response.error_code) == (404, "line_not_found"), path
+    # Without a preview of it (none can be had: the preview is a 404 above), the change is the same
+    # 404 as for a line that does not exist, never the 400 `preview_required` of one's own line.
+    changed = api.post(
         f"/lines/{theirs}/plan-change",
         {"plan_id": "premium-100", "preview_token": "pcp_" + "0" * 32},
         token=mine.token,
-    ).status in (400, 404)
+    )
+    assert changed.status == 404 and changed.error_code == "line_not_found", changed.body
+    unknown = api.post(
+        "/lines/ln_nosuchline0/plan-change",
+        {"plan_id": "premium-100", "preview_token": "pcp_" + "0" * 32},
+        token=mine.token,
+    )
+    assert (unknown.status, unknown.error_code) == (404, "line_not_found")
 
 
 def test_patch_me_validates_and_changes_only_what_is_sent(api, with_line):

@@ -33,7 +33,7 @@ def test_reusing_a_spent_refresh_token_ends_the_whole_session(api, enrol, app_mo
     current = api.post("/auth/token/refresh", {"refresh_token": spent}).body["refresh_token"]
     _age_rotation(enrolled)
     reuse = api.post("/auth/token/refresh", {"refresh_token": spent})
-    assert reuse.status == 401
+    assert (reuse.status, reuse.error_code) == (401, "invalid_refresh_token")
     after = api.post("/auth/token/refresh", {"refresh_token": current})
     assert after.status == 401 and after.error_code == "session_revoked"
     kinds = [
@@ -64,29 +64,92 @@ def test_the_grace_window_covers_only_the_last_rotation(api, enrol):
     second = api.post("/auth/token/refresh", {"refresh_token": spent}).body["refresh_token"]
     api.post("/auth/token/refresh", {"refresh_token": second})
     # `spent` is two rotations old: a reuse, even within seconds.
-    assert api.post("/auth/token/refresh", {"refresh_token": spent}).status == 401
+    reuse = api.post("/auth/token/refresh", {"refresh_token": spent})
+    assert (reuse.status, reuse.error_code) == (401, "invalid_refresh_token")
+    ended = api.post("/auth/token/refresh", {"refresh_token": second})
+    assert (ended.status, ended.error_code) == (401, "session_revoked")  # a reuse: the session ended
 
 
-def test_concurrent_refreshes_with_one_token_yield_one_pair(api, enrol):
-    """Six retries racing on one token: every success answers the same new refresh token, and it
-    is the only live one. Mutation: no grace → one winner and the session ended."""
+def _race(token: str, monkeypatch, racers: int = 6) -> list[tuple[str, str]]:
+    """`racers` refreshes with one token, interleaved the way that tests the rotation: every racer
+    reads the session before any of them writes (each thread's first read waits for the others),
+    so all of them try to rotate the same hash. Each answer: ("ok", new refresh token) or
+    ("error", code)."""
+    import threading
+
     from chalicelib.auth import sessions
     from chalicelib.errors import DomainError
 
+    read_together = threading.Barrier(racers)
+    first_read = threading.local()
+    real_get = sessions.Session.get
+
+    def get(*args, **kwargs):
+        item = real_get(*args, **kwargs)
+        if not getattr(first_read, "done", False):
+            first_read.done = True
+            read_together.wait(timeout=30)
+        return item
+
+    monkeypatch.setattr(sessions.Session, "get", get)
+
+    def attempt(_: int) -> tuple[str, str]:
+        try:
+            return "ok", sessions.refresh(refresh_token=token).refresh_token
+        except DomainError as error:
+            return "error", error.code
+
+    try:
+        with ThreadPoolExecutor(max_workers=racers) as pool:
+            return list(pool.map(attempt, range(racers)))
+    finally:
+        monkeypatch.setattr(sessions.Session, "get", real_get)
+
+
+def _stored_session(enrolled):
+    from chalicelib.store.models import Session, customer_pk
+
+    customer_id, session_id, _ = enrolled.session["refresh_token"].split(".")
+    return Session.get(customer_pk(customer_id), f"SESSION#{session_id}", consistent_read=True)
+
+
+def test_concurrent_refreshes_with_one_token_rotate_once_and_all_get_that_pair(api, enrol, monkeypatch):
+    """Six retries racing on one token (an app that lost the answer), all reading the session before
+    any rotates: one rotation, and the five that lose the conditional write answer that rotation's
+    refresh token (the grace window), the only live one. Mutation: drop the condition on the
+    current hash in `refresh` → six rotations (six tokens, a longer spent list)."""
+    from chalicelib.common.secrets import sha256_hex
+
     enrolled = enrol()
     token = enrolled.session["refresh_token"]
+    results = _race(token, monkeypatch)
+    assert [kind for kind, _ in results] == ["ok"] * 6, results
+    [new_token] = {value for _, value in results}
+    session = _stored_session(enrolled)
+    assert list(session.spent_hashes) == [sha256_hex(token.split(".")[2])]  # rotated exactly once
+    assert session.refresh_hash == sha256_hex(new_token.split(".")[2]) and not session.revoked_at
+    after = api.post("/auth/token/refresh", {"refresh_token": new_token})
+    assert after.status == 200 and after.body["refresh_token"] != new_token
 
-    def attempt(_: int) -> str | None:
-        try:
-            return sessions.refresh(refresh_token=token).refresh_token
-        except DomainError:
-            return None
 
-    with ThreadPoolExecutor(max_workers=6) as pool:
-        results = list(pool.map(attempt, range(6)))
-    winners = set(results)
-    assert len(winners) == 1 and None not in winners
-    assert api.post("/auth/token/refresh", {"refresh_token": winners.pop()}).status == 200
+def test_without_the_grace_window_one_racer_wins_and_the_race_is_a_reuse(api, enrol, monkeypatch):
+    """The rotation itself, the retry window aside: of six refreshes that all read the session
+    before any rotates, exactly one rotates; the five others lose the conditional write and are a
+    401 `invalid_refresh_token` (they presented a token spent meanwhile: the session ends, the
+    winner's pair with it). Mutation: drop the condition on the current hash → six winners."""
+    from chalicelib.auth import sessions
+
+    enrolled = enrol()
+    alone = api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]})
+    assert alone.status == 200  # alone, a refresh works
+    monkeypatch.setattr(sessions, "GRACE_S", -1)
+    results = _race(alone.body["refresh_token"], monkeypatch)
+    winners = [value for kind, value in results if kind == "ok"]
+    losers = [value for kind, value in results if kind == "error"]
+    assert len(winners) == 1 and losers == ["invalid_refresh_token"] * 5, results
+    assert _stored_session(enrolled).revoked_at  # a spent token came back: the session ended
+    ended = api.post("/auth/token/refresh", {"refresh_token": winners[0]})
+    assert ended.status == 401 and ended.error_code == "session_revoked"
 
 
 def test_a_forged_refresh_token_is_refused_without_ending_the_session(api, enrol):
@@ -118,7 +181,8 @@ def test_list_and_end_my_sessions(api, enrol, sign_in):
     assert [s["current"] for s in sessions].count(True) == 1
     other_sid = next(s["session_id"] for s in sessions if not s["current"])
     assert api.delete(f"/me/sessions/{other_sid}", token=enrolled.token).status == 204
-    assert api.post("/auth/token/refresh", {"refresh_token": other_device["refresh_token"]}).status == 401
+    ended = api.post("/auth/token/refresh", {"refresh_token": other_device["refresh_token"]})
+    assert (ended.status, ended.error_code) == (401, "session_revoked")
     assert len(api.get("/me/sessions", token=enrolled.token).body["sessions"]) == 1
 
 
@@ -126,7 +190,7 @@ def test_another_customers_session_is_not_found_and_untouched(api, enrol):
     mine, theirs = enrol(), enrol()
     their_sid = api.get("/me/sessions", token=theirs.token).body["sessions"][0]["session_id"]
     response = api.delete(f"/me/sessions/{their_sid}", token=mine.token)
-    assert response.status == 404
+    assert (response.status, response.error_code) == (404, "session_not_found")
     assert api.post("/auth/token/refresh", {"refresh_token": theirs.session["refresh_token"]}).status == 200
 
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -99,7 +98,8 @@ def place(api: Any, who: Bidder, offer_id: str, amount: int) -> Any:
 
 def close_at(offer_id: str, moment: datetime) -> str:
     """Move an offer's closing time (and its gates') to `moment`, as an admin's event would have set
-    it: lets a test do its slow steps first, then watch the server's clock pass closes_at."""
+    it: lets a test do its slow steps first, then put the server's clock (`server_clock`) on
+    either side of closes_at."""
     from chalicelib.bidding.offers import shard_pks
     from chalicelib.common.clock import iso_ms
     from chalicelib.store.models import Offer, OfferGate
@@ -112,9 +112,61 @@ def close_at(offer_id: str, moment: datetime) -> str:
     return closes
 
 
-def wait_until(moment: datetime) -> None:
-    while datetime.now(UTC) < moment:
-        time.sleep(0.02)
+class ServerClock:
+    """The bidding services' clock, set by the test: `at` when set, else the real clock."""
+
+    def __init__(self) -> None:
+        self.at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.at if self.at is not None else datetime.now(UTC)
+
+
+@pytest.fixture
+def server_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ServerClock]:
+    """`server_clock("bids", "offers")` → a clock that those modules of chalicelib.bidding read as
+    `now()` (all three by default; modules given separately get separate clocks, as two machines
+    would): the test decides which side of closes_at the server is on, whatever the machine's
+    speed. `raising`: a module that stops reading `now` fails here, not silently on the real clock."""
+    import importlib
+
+    def install(*modules: str) -> ServerClock:
+        clock = ServerClock()
+        for name in modules or ("bids", "offers", "closing"):
+            monkeypatch.setattr(importlib.import_module(f"chalicelib.bidding.{name}"), "now", clock)
+        return clock
+
+    return install
+
+
+def during_passkey_check(monkeypatch: pytest.MonkeyPatch, then: Callable[[], None]) -> list[str]:
+    """Run `then` right after the server verifies a bid's passkey (between its checks of the offer
+    and its write), once; returns the list the customer ids it ran for are added to."""
+    from chalicelib.auth import passkeys
+
+    real, ran = passkeys.confirm, list[str]()
+
+    def confirm(**kwargs: Any) -> Any:
+        used = real(**kwargs)
+        if not ran:
+            ran.append(kwargs["customer_id"])
+            then()
+        return used
+
+    monkeypatch.setattr(passkeys, "confirm", confirm)
+    return ran
+
+
+def charges_asked(offer_id: str, customer_id: str) -> list[tuple[int, str]]:
+    """Every charge call the clearing made for this customer's bid, as (amount, idempotency key):
+    what the provider was asked, replays included, not what its keys deduplicated."""
+    from chalicelib.bidding.bids import bid_id_for
+    from chalicelib.billing.gateway import get_gateway
+    from chalicelib.billing.sandbox_gateway import SandboxGateway
+
+    gateway = get_gateway()
+    assert isinstance(gateway, SandboxGateway), gateway
+    return [(a.amount, a.idempotency_key) for a in gateway.attempts_for(bid_id_for(offer_id, customer_id))]
 
 
 def plant_bid(offer_id: str, customer_id: str, amount: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.bidding.conftest import close_at, close_now, confirmed_bid, iso, place, wait_until
+from tests.bidding.conftest import close_at, close_now, confirmed_bid, during_passkey_check, iso, place
 
 
 def test_out_of_range_and_off_increment_bids_are_refused(api, offer, bidder):
@@ -113,7 +113,8 @@ def test_the_confirmation_is_bound_to_the_bid(api, offer, bidder):
     assert higher.status == 401 and higher.error_code == "step_up_mismatch"
     body = confirmed_bid(api, who, offer_id, 2000)
     elsewhere = api.put(f"/offers/{other_offer}/bid", body, token=who.token)
-    assert elsewhere.status == 401
+    assert (elsewhere.status, elsewhere.error_code) == (401, "step_up_mismatch")
+    assert api.get(f"/offers/{other_offer}", token=who.token).body["my_bid"] is None
     assert api.get(f"/offers/{offer_id}", token=who.token).body["my_bid"] is None
 
 
@@ -131,25 +132,52 @@ def test_another_customers_passkey_cannot_confirm(api, offer, bidder):
         "challenge_id": challenge["challenge_id"],
         "credential": credential,
     }
-    assert api.put(f"/offers/{offer_id}/bid", body, token=who.token).status == 401
+    refused = api.put(f"/offers/{offer_id}/bid", body, token=who.token)
+    assert (refused.status, refused.error_code) == (401, "invalid_credential")  # not one of theirs
+    assert api.get(f"/offers/{offer_id}", token=who.token).body["my_bid"] is None
 
 
-def test_bids_after_close_are_refused(api, offer, bidder):
-    """Nothing but the server's clock passing closes_at refuses the late bid (the offer stays
-    `open` in the table). The slow steps come first and closes_at is set after them, so no machine
-    is too slow for the test."""
+def test_bids_after_close_are_refused(api, offer, bidder, server_clock):
+    """Nothing but the server's clock reaching closes_at refuses the late bid (the offer stays
+    `open` in the table). The server's clock is the test's: one millisecond before closes_at the
+    offer is open, at closes_at it is closed, on any machine. Mutation: `<=` for `<` against
+    closes_at in `offers.phase` → the offer reads `open` at closes_at."""
     offer_id, who = offer(), bidder()
     assert place(api, who, offer_id, 2000).status == 201
     body = confirmed_bid(api, who, offer_id, 3000)  # confirmed while still open
-    closes = datetime.now(UTC) + timedelta(seconds=1)
+    closes = datetime.now(UTC) + timedelta(hours=1)
     close_at(offer_id, closes)
+    clock = server_clock()
+    clock.at = closes - timedelta(milliseconds=1)
     assert api.get(f"/offers/{offer_id}", token=who.token).body["status"] == "open"
-    wait_until(closes + timedelta(milliseconds=20))  # the server's clock passes closes_at
+    clock.at = closes
     late = api.put(f"/offers/{offer_id}/bid", body, token=who.token)
     assert late.status == 409 and late.error_code == "offer_closed"
-    assert api.delete(f"/offers/{offer_id}/bid", token=who.token).error_code == "offer_closed"
+    withdrawn = api.delete(f"/offers/{offer_id}/bid", token=who.token)
+    assert withdrawn.status == 409 and withdrawn.error_code == "offer_closed"
     mine = api.get(f"/offers/{offer_id}", token=who.token).body
     assert mine["status"] == "closed" and mine["my_bid"]["amount"]["amount"] == 2000
+
+
+def test_the_close_passing_while_the_passkey_is_checked_is_refused_by_the_gate(
+    api, offer, bidder, server_clock, monkeypatch
+):
+    """The bid passes every check while the offer is open, then closes_at passes while its passkey
+    is verified: the write's own condition on the gate (DynamoDB compares closes_at with the
+    server's time of the write) refuses it. Mutation: drop `OfferGate.closes_at > moment` from the
+    gate condition in `bids.place` → the bid gets in after the close."""
+    offer_id, who = offer(), bidder()
+    assert place(api, who, offer_id, 2000).status == 201
+    body = confirmed_bid(api, who, offer_id, 3000)
+    closes = datetime.now(UTC) + timedelta(hours=1)
+    close_at(offer_id, closes)
+    clock = server_clock()
+    clock.at = closes - timedelta(milliseconds=1)
+    ran = during_passkey_check(monkeypatch, lambda: setattr(clock, "at", closes))
+    late = api.put(f"/offers/{offer_id}/bid", body, token=who.token)
+    assert ran == [who.customer_id]  # the close passed during this very request
+    assert late.status == 409 and late.error_code == "offer_closed", late.body
+    assert api.get(f"/offers/{offer_id}", token=who.token).body["my_bid"]["amount"]["amount"] == 2000
 
 
 def test_bidding_before_the_offer_opens_is_refused(api, offer, bidder):
@@ -201,7 +229,8 @@ def test_one_customer_never_sees_or_changes_anothers_bid(api, offer, bidder):
     offer_id, owner, other = offer(), bidder(), bidder()
     assert place(api, owner, offer_id, 2000).status == 201
     assert api.get(f"/offers/{offer_id}", token=other.token).body["my_bid"] is None
-    assert api.delete(f"/offers/{offer_id}/bid", token=other.token).status == 404
+    withdrawn = api.delete(f"/offers/{offer_id}/bid", token=other.token)
+    assert (withdrawn.status, withdrawn.error_code) == (404, "bid_not_found")
     assert api.get(f"/offers/{offer_id}", token=owner.token).body["my_bid"]["amount"]["amount"] == 2000
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,23 +14,27 @@ import pytest
 
 from chalicelib.bidding import closing
 from chalicelib.billing.gateway import get_gateway
-from chalicelib.store.models import SandboxCharge
 from devtools.workers import scheduled_event
 from tests.bidding.conftest import (
+    charges_asked,
     close_at,
     close_now,
     confirmed_bid,
+    during_passkey_check,
     place,
     raw_table,
-    wait_until,
 )
 from tests.support.stepup import remove_card
 
 
-def _charges(offer_id: str, who) -> int:
-    return sum(
-        1 for _ in SandboxCharge.query(f"SANDBOX#CHARGE#{closing.charge_key(offer_id, who.customer_id)}")
-    )
+def _asked(offer_id: str, who) -> list[tuple[int, str]]:
+    """Every charge the clearing asked the provider for this bidder's bid: (amount, key)."""
+    return charges_asked(offer_id, who.customer_id)
+
+
+def _once(offer_id: str, who, amount: int) -> list[tuple[int, str]]:
+    """What `_asked` is for a bid charged once: one call, with the bid's own key."""
+    return [(amount, closing.charge_key(offer_id, who.customer_id))]
 
 
 def _outcome(api, who, offer_id):
@@ -58,15 +63,10 @@ def test_highest_bids_win_pay_as_bid_and_ties_go_to_the_earlier_bid(api, app_mod
     assert _outcome(api, early, offer_id)["status"] == "won"
     assert _outcome(api, late, offer_id) == {"status": "lost", "reason": "outbid", "charged": None}
     assert _outcome(api, low, offer_id)["status"] == "lost"
-    charge = get_gateway().get_charge(idempotency_key=closing.charge_key(offer_id, early.customer_id))
-    assert (
-        charge is not None
-        and SandboxCharge.get(
-            f"SANDBOX#CHARGE#{closing.charge_key(offer_id, early.customer_id)}", "CHARGE"
-        ).amount
-        == 2500
-    )
-    assert _charges(offer_id, late) == 0 and _charges(offer_id, low) == 0
+    # Each winner's bid charged once, at its amount; the others never asked for.
+    assert _asked(offer_id, top) == _once(offer_id, top, 4000)
+    assert _asked(offer_id, early) == _once(offer_id, early, 2500)
+    assert _asked(offer_id, late) == [] and _asked(offer_id, low) == []
     assert _kinds(api, top) == ["bidding.won"] and _kinds(api, late) == ["bidding.lost"]
 
     result = app_module.admin_offer_result({"offer_id": offer_id}, None)
@@ -97,6 +97,8 @@ def test_a_declined_winner_cascades_to_the_next_bid(api, offer, bidder):
         "charged": None,
     }
     assert _outcome(api, next_best, offer_id)["charged"] == {"amount": 1200, "currency": "EUR"}
+    assert _asked(offer_id, declined) == _once(offer_id, declined, 5000)  # asked once, declined
+    assert _asked(offer_id, next_best) == _once(offer_id, next_best, 1200)
     alert = [
         i for i in api.get("/me/inbox", token=declined.token).body["items"] if i["kind"] == "bidding.declined"
     ][0]
@@ -129,7 +131,14 @@ def test_overlapping_runs_produce_one_result(api, app_module, offer, bidder):
     with ThreadPoolExecutor(6) as pool:
         outcomes = list(pool.map(lambda _: run(), range(6)))
     assert outcomes.count("cleared:done") == 1, outcomes
-    assert sum(_charges(offer_id, who) for who in bidders) == 2
+    # Six runs, one clearing: the two highest bids each asked for once, nobody else.
+    assert [_asked(offer_id, who) for who in bidders] == [
+        [],
+        [],
+        [],
+        _once(offer_id, bidders[3], 1900),
+        _once(offer_id, bidders[4], 2200),
+    ]
     assert all(len(_kinds(api, who)) == 1 for who in bidders)
     result = app_module.admin_offer_result({"offer_id": offer_id}, None)
     assert [e["outcome"] for e in result["entries"]] == ["won", "won", "lost", "lost", "lost"]
@@ -174,7 +183,11 @@ def test_a_clearing_interrupted_halfway_resumes_without_double_charges(api, app_
 
     Offer(f"OFFER#{offer_id}", "OFFER").update(actions=[Offer.lease_until.set(0)])
     assert closing.clear_offer(offer_id) == "cleared:done"
-    assert [_charges(offer_id, who) for who in bidders] == [1, 1, 1, 1, 0]
+    # The resumed run asked the provider by reference about the unrecorded charge instead of
+    # charging again: one call per charged bid over both runs, each with its bid's own key.
+    assert [_asked(offer_id, who) for who in bidders] == [
+        _once(offer_id, who, 4000 - 500 * n) if n < 4 else [] for n, who in enumerate(bidders)
+    ]
     entries = app_module.admin_offer_result({"offer_id": offer_id}, None)["entries"]
     assert [e["outcome"] for e in entries] == ["won", "declined", "won", "won", "lost"]
     assert all(len(_kinds(api, who)) == 1 for who in bidders)
@@ -189,7 +202,9 @@ def test_a_provider_timeout_pauses_and_the_next_run_charges_once(api, offer, bid
     assert _outcome(api, slow, offer_id) is None  # still clearing
     assert api.get(f"/offers/{offer_id}", token=slow.token).body["status"] == "closed"
     assert closing.clear_offer(offer_id) == "cleared:done"
-    assert _outcome(api, slow, offer_id)["status"] == "won" and _charges(offer_id, slow) == 1
+    assert _outcome(api, slow, offer_id)["status"] == "won"
+    # The paused run's call charged; the next one found that charge by its reference.
+    assert _asked(offer_id, slow) == _once(offer_id, slow, 2000)
 
 
 def test_a_card_removed_after_a_lost_answer_keeps_the_charge_it_paid(api, offer, bidder):
@@ -205,8 +220,10 @@ def test_a_card_removed_after_a_lost_answer_keeps_the_charge_it_paid(api, offer,
     assert closing.clear_offer(offer_id) == "paused"
     assert remove_card(api, slow.enrolled, slow.method_id).status == 204
     assert closing.clear_offer(offer_id) == "cleared:done"
-    assert _outcome(api, slow, offer_id)["status"] == "won" and _charges(offer_id, slow) == 1
-    assert _outcome(api, rival, offer_id)["status"] == "lost" and _charges(offer_id, rival) == 0
+    assert _outcome(api, slow, offer_id)["status"] == "won" and _asked(offer_id, slow) == _once(
+        offer_id, slow, 3000
+    )
+    assert _outcome(api, rival, offer_id)["status"] == "lost" and _asked(offer_id, rival) == []
 
 
 def test_a_removed_payment_method_loses_the_unit(api, offer, bidder):
@@ -221,11 +238,13 @@ def test_a_removed_payment_method_loses_the_unit(api, offer, bidder):
     assert _outcome(api, next_best, offer_id)["status"] == "won"
 
 
-def test_concurrent_bids_racing_the_close_never_get_in_after_it(api, app_module, offer, bidder):
-    """Bids confirmed beforehand are sent in a stream across closes_at while clearing runs: every
-    accepted bid is in the result, every bid after the close is refused. closes_at is set once the
-    slow preparation is done, and each bidder sends one bid before it (accepted), one right at it
-    (either way), one after it (refused): the stream straddles the close on any machine."""
+def test_concurrent_bids_around_the_close_while_clearing_runs(api, app_module, offer, bidder, server_clock):
+    """Ten bidders raise at once just before closes_at (every raise accepted, the clearing runs
+    meanwhile and finds nothing due), then raise again at once at closes_at while clearing runs
+    over and over (every raise refused): the result holds exactly each bidder's last accepted bid.
+    The server's clock is the test's, so which side of the close each bid is on does not depend on
+    the machine's speed. Mutation: `>` for `>=` against closes_at in `bids._refuse_unless_open`
+    and in the gate condition → the raises at closes_at get in."""
     offer_id = offer(inventory=3)
     bidders = [bidder() for _ in range(10)]
     for n, who in enumerate(bidders):
@@ -234,44 +253,77 @@ def test_concurrent_bids_racing_the_close_never_get_in_after_it(api, app_module,
         [confirmed_bid(api, who, offer_id, 1000 + 100 * (n + 10 * k)) for k in (1, 2)]
         for n, who in enumerate(bidders)
     ]
-    closes = datetime.now(UTC) + timedelta(milliseconds=300)
+    closes = datetime.now(UTC) + timedelta(hours=1)
     closes_iso = close_at(offer_id, closes)
-    accepted: list[tuple[str, int]] = [(who.customer_id, 1000 + 100 * n) for n, who in enumerate(bidders)]
-    refused: list[str] = []
-    lock = threading.Lock()
+    clock = server_clock()
 
-    def send(n: int) -> None:
-        who = bidders[n]
-        for body, when in zip(bodies[n], (closes, closes + timedelta(milliseconds=100)), strict=False):
-            wait_until(when - timedelta(milliseconds=5 * n))  # spread around the close
-            answer = api.put(f"/offers/{offer_id}/bid", body, token=who.token)
-            with lock:
-                if answer.status in (200, 201):
-                    accepted.append((who.customer_id, body["amount"]))
-                else:
-                    assert answer.status == 409, answer.body
-                    refused.append(answer.error_code)
+    def raise_all(k: int, clearing: Callable[[], Any]) -> list[Any]:
+        start = threading.Barrier(11)
 
-    def clear_repeatedly() -> None:
-        while datetime.now(UTC) < closes + timedelta(seconds=1):
-            closing.clear_offer(offer_id)
-            time.sleep(0.05)
+        def send(n: int) -> Any:
+            start.wait()
+            return api.put(f"/offers/{offer_id}/bid", bodies[n][k], token=bidders[n].token)
 
-    with ThreadPoolExecutor(11) as pool:
-        jobs = [pool.submit(send, n) for n in range(10)] + [pool.submit(clear_repeatedly)]
-        for job in jobs:
-            job.result()
-    closing.clear_offer(offer_id)
-    assert len(refused) >= 10 and set(refused) == {"offer_closed"}, (
-        refused
-    )  # at least every bid sent after the close
+        def clear() -> Any:
+            start.wait()
+            return clearing()
+
+        with ThreadPoolExecutor(11) as pool:
+            jobs = [pool.submit(send, n) for n in range(10)] + [pool.submit(clear)]
+            answers = [job.result() for job in jobs]
+        return answers
+
+    clock.at = closes - timedelta(milliseconds=1)
+    *before, not_due = raise_all(0, lambda: closing.clear_offer(offer_id))
+    assert not_due == "busy_or_not_due"
+    assert [a.status for a in before] == [200] * 10, [a.body for a in before]
+
+    clock.at = closes
+
+    def clear_until_done() -> list[str]:
+        runs = [closing.clear_offer(offer_id)]
+        while runs[-1] != "cleared:done" and len(runs) < 200:
+            time.sleep(0.01)
+            runs.append(closing.clear_offer(offer_id))
+        return runs
+
+    *after, runs = raise_all(1, clear_until_done)
+    assert [(a.status, a.error_code) for a in after] == [(409, "offer_closed")] * 10, [a.body for a in after]
+    assert runs.count("cleared:done") == 1
     entries = app_module.admin_offer_result({"offer_id": offer_id}, None)["entries"]
-    final = {}
-    for customer, amount in accepted:
-        final[customer] = amount  # each bidder's last accepted amount is their bid
-    assert {e["customer_id"]: e["amount"] for e in entries} == final
+    assert {e["customer_id"]: e["amount"] for e in entries} == {
+        who.customer_id: 2000 + 100 * n for n, who in enumerate(bidders)
+    }
     assert all(e["placed_at"] < closes_iso for e in entries)
-    assert sum(1 for e in entries if e["outcome"] == "won") == 3
+    assert [e["amount"] for e in entries if e["outcome"] == "won"] == [2900, 2800, 2700]
+
+
+def test_a_bid_in_flight_when_clearing_closes_the_gate_stays_out(
+    api, app_module, offer, bidder, server_clock, monkeypatch
+):
+    """A bid passes its checks before closes_at by its server's clock, and while its passkey is
+    verified another machine, whose clock has reached closes_at, clears the offer (closing the
+    gate, then reading the bids). The bid's write must not get in after the bids were read, though
+    its own time is before closes_at. Mutation: drop `OfferGate.status == "open"` from the gate
+    condition in `bids.place` → the bid is accepted but missing from the result."""
+    offer_id = offer(inventory=1)
+    early, late = bidder(), bidder()
+    assert place(api, early, offer_id, 2000).status == 201
+    body = confirmed_bid(api, late, offer_id, 3000)
+    closes = datetime.now(UTC) + timedelta(hours=1)
+    close_at(offer_id, closes)
+    bids_clock, clearing_clock = server_clock("bids", "offers"), server_clock("closing")
+    bids_clock.at, clearing_clock.at = closes - timedelta(milliseconds=1), closes
+    cleared: list[str] = []
+    ran = during_passkey_check(monkeypatch, lambda: cleared.append(closing.clear_offer(offer_id)))
+    answer = api.put(f"/offers/{offer_id}/bid", body, token=late.token)
+    assert ran == [late.customer_id] and cleared == ["cleared:done"]
+    assert answer.status == 409 and answer.error_code == "offer_closed", answer.body
+    entries = app_module.admin_offer_result({"offer_id": offer_id}, None)["entries"]
+    assert [(e["customer_id"], e["amount"], e["outcome"]) for e in entries] == [
+        (early.customer_id, 2000, "won")
+    ]
+    assert _asked(offer_id, late) == [] and _asked(offer_id, early) == _once(offer_id, early, 2000)
 
 
 # --- one bad offer never stops the run ----------------------------------------------------------------------
@@ -356,8 +408,8 @@ def test_one_poisoned_offer_never_stops_the_run_and_is_retried_without_double_ch
     done = app_module.clear_offers(scheduled_event(), None)["offers"]
     assert done[good] == done[also_good] == "cleared:done"
     assert done[poisoned] == done[corrupt] == "failed"
-    assert (
-        provider.raised == 1 and _charges(poisoned, winners[poisoned]) == 1
+    assert provider.raised == 1 and _asked(poisoned, winners[poisoned]) == _once(
+        poisoned, winners[poisoned], 3000
     )  # charged, the outcome not recorded
     failures = {e["offer"]: e for e in logged if e["event"] == "batch_item_failed"}
     assert {poisoned, corrupt} <= set(failures) and failures[poisoned]["error"] == "_Unexpected"
@@ -368,18 +420,16 @@ def test_one_poisoned_offer_never_stops_the_run_and_is_retried_without_double_ch
     assert (
         again[poisoned] == "cleared:done" and again[corrupt] == "failed"
     )  # no lease left behind: retried at once
-    assert (
-        _outcome(api, winners[poisoned], poisoned)["status"] == "won"
-        and _charges(poisoned, winners[poisoned]) == 1
-    )
+    assert _outcome(api, winners[poisoned], poisoned)["status"] == "won" and _asked(
+        poisoned, winners[poisoned]
+    ) == _once(poisoned, winners[poisoned], 3000)  # found by its reference, not charged again
     raw_table().update_item(
         Key={"PK": f"OFFER#{corrupt}", "SK": "OFFER"},
         UpdateExpression="SET inventory = :n",
         ExpressionAttributeValues={":n": 1},
     )
     assert app_module.clear_offers(scheduled_event(), None)["offers"][corrupt] == "cleared:done"
-    assert (
-        _outcome(api, winners[corrupt], corrupt)["status"] == "won"
-        and _charges(corrupt, winners[corrupt]) == 1
-    )
+    assert _outcome(api, winners[corrupt], corrupt)["status"] == "won" and _asked(
+        corrupt, winners[corrupt]
+    ) == _once(corrupt, winners[corrupt], 3000)
     assert all(len(_kinds(api, who)) == 1 for who in winners.values())  # each told once

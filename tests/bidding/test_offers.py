@@ -47,7 +47,8 @@ def test_customers_see_only_offers_they_are_eligible_for(api, app_module, offer,
     # Not eligible: the offer does not exist for this customer.
     hidden = api.get(f"/offers/{for_segment}", token=someone.token)
     assert hidden.status == 404 and hidden.error_code == "offer_not_found"
-    assert api.get("/offers/off_nonexistent", token=someone.token).status == 404
+    unknown = api.get("/offers/off_nonexistent", token=someone.token)
+    assert (unknown.status, unknown.error_code) == (404, "offer_not_found")
 
 
 def test_segment_and_plan_eligibility(api, app_module, offer, enrol, bidder):
@@ -64,7 +65,8 @@ def test_segment_and_plan_eligibility(api, app_module, offer, enrol, bidder):
     )
     for_plan = offer(eligibility={"plan_ids": ["essentiel-20"]})
     who = bidder()
-    assert api.get(f"/offers/{for_plan}", token=who.token).status == 404
+    hidden = api.get(f"/offers/{for_plan}", token=who.token)
+    assert (hidden.status, hidden.error_code) == (404, "offer_not_found")
     line = app_module.admin_set_line(
         {
             "customer_number": who.enrolled.customer["customer_number"],

@@ -169,15 +169,18 @@ def test_two_concurrent_changes_cannot_both_take_the_last_one(api, offer, bidder
     from chalicelib.bidding import bids
 
     offer_id, who = offer(), bidder()
-    for amount in (1000, 1100, 1200, 1300, 1400):
-        assert place(api, who, offer_id, amount).status in (200, 201)
+    statuses = [place(api, who, offer_id, amount).status for amount in (1000, 1100, 1200, 1300, 1400)]
+    assert statuses == [201, 200, 200, 200, 200]  # placed, then changed four times
     assert bids.placements(offer_id, who.customer_id, consistent=True) == 5  # one change left
     bodies = [confirmed_bid(api, who, offer_id, amount) for amount in (3000, 4000)]
     with ThreadPoolExecutor(2) as pool:
         answers = list(
             pool.map(lambda body: api.put(f"/offers/{offer_id}/bid", body, token=who.token), bodies)
         )
-    assert sorted(a.status for a in answers) == [200, 409], [a.body for a in answers]
+    assert sorted((a.status, a.error_code) for a in answers) == [
+        (200, None),
+        (409, "bid_changes_exhausted"),
+    ], [a.body for a in answers]
     assert bids.placements(offer_id, who.customer_id, consistent=True) == 6
     winner = next(a for a in answers if a.status == 200).body["amount"]["amount"]
     assert api.get(f"/offers/{offer_id}", token=who.token).body["my_bid"]["amount"]["amount"] == winner

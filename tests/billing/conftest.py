@@ -164,6 +164,54 @@ def events() -> Iterator[list[dict[str, Any]]]:
         logger.removeHandler(handler)
 
 
+class Written:
+    """What the service wrote since the last `take()`."""
+
+    def __init__(self, log: Any, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+        self._log, self._capfd, self._caplog, self._seen = log, capfd, caplog, 0
+
+    def take(self) -> tuple[str, str]:
+        """(the `selfcare` log lines, everything: those, other loggers' records, stdout, stderr)."""
+        text = self._log.getvalue()
+        log, self._seen = text[self._seen :], len(text)
+        out, err = self._capfd.readouterr()
+        others = self._caplog.text
+        self._caplog.clear()
+        return log, "\n".join((log, others, out, err))
+
+
+@pytest.fixture
+def written(capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> Iterator[Written]:
+    """Everything the service writes while the test runs: the `selfcare` logger's lines as its
+    own handlers write them, any other logger's records, and whatever reaches stdout or stderr.
+    The `selfcare` handler holds the `sys.stdout` of import time, which capsys and capfd do not
+    see, so its stream is swapped here for the test."""
+    import io
+    import logging
+
+    logger = logging.getLogger("selfcare")
+    stream = io.StringIO()
+    handlers = [
+        h
+        for h in logger.handlers
+        if type(h) is logging.StreamHandler  # not pytest's own handlers
+    ]
+    previous = [h.setStream(stream) for h in handlers]
+    # Without a handler of its own (a new logging setup), ours sees the records all the same.
+    fallback = None if handlers else logging.StreamHandler(stream)
+    if fallback is not None:
+        logger.addHandler(fallback)
+    caplog.set_level(logging.INFO)
+    try:
+        yield Written(stream, capfd, caplog)
+    finally:
+        if fallback is not None:
+            logger.removeHandler(fallback)
+        for handler, old in zip(handlers, previous, strict=True):
+            if old is not None:
+                handler.setStream(old)
+
+
 @pytest.fixture
 def metrics_seen(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names of the metrics emitted during the test, as on a deployed stage. The billing metrics

@@ -30,7 +30,7 @@ def planted(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
         client.delete_item(TableName=table, Key={"PK": item["PK"], "SK": item["SK"]})
 
 
-def test_a_poisoned_payment_does_not_stop_the_sweeper(api, billed, events, metrics_seen):
+def test_a_poisoned_payment_does_not_stop_the_sweeper(api, billed, events, metrics_seen, sandbox):
     """A pending payment whose amount is not a number (it cannot be read), beside one that really
     is pending. Mutation: iterate the index with the model (one failure ends the loop) or let the
     exception out of the item → the good payment stays pending."""
@@ -53,6 +53,10 @@ def test_a_poisoned_payment_does_not_stop_the_sweeper(api, billed, events, metri
         done = payments.sweep(moment=now() + timedelta(minutes=3))
     assert done[poison_id] == "error" and done[good.payment_id] == "succeeded"
     assert only_payment(enrolled, bill_id).status == "succeeded"
+    # The sweeper asked the provider about the charge, never charged again.
+    assert [(a.amount, a.idempotency_key) for a in sandbox.attempts_for(good.payment_id)] == [
+        (1800, good.attempt_id)
+    ]
     failures = [e for e in events if e.get("event") == "batch_item_failed" and e.get("item") == poison_id]
     assert [(e["job"], e["error"]) for e in failures] == [
         ("sweep_pending_payments", "AttributeDeserializationError")
@@ -60,7 +64,9 @@ def test_a_poisoned_payment_does_not_stop_the_sweeper(api, billed, events, metri
     assert "BatchItemFailed" in metrics_seen
 
 
-def test_a_poisoned_due_notice_does_not_stop_autopay_nor_a_missing_method(api, app_module, enrol, events):
+def test_a_poisoned_due_notice_does_not_stop_autopay_nor_a_missing_method(
+    api, app_module, enrol, events, sandbox
+):
     """Mutations: no per-item isolation in autopay → the malformed notice's error ends the run and
     the good bill is not paid."""
     from chalicelib.store.models import BillingSettings, customer_pk
@@ -96,6 +102,10 @@ def test_a_poisoned_due_notice_does_not_stop_autopay_nor_a_missing_method(api, a
         outcomes[good["bill_id"]] == "succeeded" and outcomes[orphan["bill_id"]] == "payment_method_not_found"
     )
     assert api.get(f"/bills/{good['bill_id']}", token=paying.token).body["status"] == "paid"
+    paid = only_payment(paying, good["bill_id"])
+    assert [(a.amount, a.idempotency_key) for a in sandbox.attempts_for(paid.payment_id)] == [
+        (1800, paid.attempt_id)
+    ]
     assert [e["job"] for e in events if e.get("event") == "batch_item_failed"] == ["autopay"]
 
 

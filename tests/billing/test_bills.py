@@ -60,17 +60,19 @@ def test_a_bill_shows_items_taxes_balance_and_payments(api, billed):
 
 
 def test_bills_belong_to_their_owner_only(api, billed, enrol):
+    from tests.support.stepup import add_card
+
     _, bill_id, _ = billed()
     stranger = enrol()
-    assert api.get(f"/bills/{bill_id}", token=stranger.token).status == 404
-    assert (
-        api.post(
-            f"/bills/{bill_id}/payments/challenge",
-            {"amount": 100, "payment_method_id": "pm_" + "0" * 16},
-            token=stranger.token,
-        ).status
-        == 404
+    their_card = add_card(api, stranger).body["payment_method_id"]  # so the 404 can only be the bill's
+    read = api.get(f"/bills/{bill_id}", token=stranger.token)
+    assert (read.status, read.error_code) == (404, "bill_not_found")
+    challenge = api.post(
+        f"/bills/{bill_id}/payments/challenge",
+        {"amount": 100, "payment_method_id": their_card},
+        token=stranger.token,
     )
+    assert (challenge.status, challenge.error_code) == (404, "bill_not_found")
     assert all(b["bill_id"] != bill_id for b in api.get("/bills", token=stranger.token).body["bills"])
 
 

@@ -40,7 +40,7 @@ def _intent(amount: int) -> dict[str, str]:
         "confirm": "true",
         "off_session": "true",
         "metadata[reference]": "pay_x",
-        "payment_method_types[0]": "card",
+        "allowed_payment_method_types[0]": "card",
     }
 
 
@@ -114,3 +114,13 @@ def test_webhook_events_are_signed_as_stripe_signs_them_and_can_be_sent(fake_str
     stripe.WebhookSignature.verify_header(payload, signature, fake_stripe.webhook_secret, tolerance=300)
     event = json.loads(payload)
     assert event["type"] == "payment_intent.succeeded" and event["data"]["object"]["id"] == intent["id"]
+
+
+def test_the_removed_payment_method_types_parameter_is_refused_as_stripe_refuses_it(fake_stripe):
+    """Stripe's API version pinned by stripe 16 refuses `payment_method_types`: so does the fake,
+    so a gateway that sent it would fail the suite (as it failed in Stripe before this was found)."""
+    fake_stripe.reset()
+    old = {**_intent(500), "payment_method_types[0]": "card"}
+    del old["allowed_payment_method_types[0]"]
+    status, refused, _ = _post(fake_stripe, "/v1/payment_intents", old, key="k-fake-old")
+    assert status == 400 and refused["error"]["code"] == "payment_method_types_no_longer_supported"

@@ -25,6 +25,11 @@ def _succeeded_intent(fake, payment_id):
     return intents[0]
 
 
+def _asked(fake, payment):
+    """Every PaymentIntent creation asked for this payment: (amount, idempotency key)."""
+    return [(int(a["amount"]), a["idempotency_key"]) for a in fake.attempts_for(payment.payment_id)]
+
+
 def _refunds(fake, intent_id):
     return [r["amount"] for r in fake.refunds.values() if r["payment_intent"] == intent_id]
 
@@ -71,7 +76,8 @@ def test_a_held_charge_the_sweeper_gave_up_on_is_refunded_by_the_webhook(
     retried = pay(api, enrolled, bill_id, body, key=key)
     assert retried.status == 402 and retried.error_code == "charge_refunded"
     assert _refunds(stripe_api, intent["id"]) == [1800] and len(stripe_api.refund_attempts) == 1
-    assert len(stripe_api.charges(reference=payment.payment_id)) == 1
+    # The provider was asked once for this payment: the sweeps and the webhook only looked.
+    assert _asked(stripe_api, payment) == [(1800, payment.attempt_id)]
     # The bill can be paid again, for real.
     again = pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 1800, method))
     assert again.status == 201 and balance(api, enrolled, bill_id) == {"balance": 0, "available": 0}
@@ -91,6 +97,7 @@ def test_without_a_webhook_the_next_sweep_refunds_the_late_charge(api, billed, s
     assert _refunds(stripe_api, intent["id"]) == [1800]
     assert payment.payment_id not in payments.sweep(moment=_later(13))  # refunded: no longer watched
     assert len(stripe_api.refund_attempts) == 1
+    assert _asked(stripe_api, payment) == [(1800, payment.attempt_id)]
     assert balance(api, enrolled, bill_id) == {"balance": 1800, "available": 1800}
 
 
@@ -126,6 +133,7 @@ def test_the_late_answer_of_the_request_itself_refunds_when_the_sweeper_failed_t
     intent = _succeeded_intent(stripe_api, payment.payment_id)
     assert _refunds(stripe_api, intent["id"]) == [1800]
     assert only_payment(enrolled, bill_id).refund_id
+    assert _asked(stripe_api, payment) == [(1800, payment.attempt_id)]
     assert balance(api, enrolled, bill_id) == {"balance": 1800, "available": 1800}
 
 
@@ -141,7 +149,7 @@ def test_a_charge_whose_answer_was_lost_pays_the_bill_through_the_sweeper(api, b
     assert payments.sweep(moment=_later(3))[payment.payment_id] == "succeeded"
     retried = pay(api, enrolled, bill_id, body, key=key)
     assert retried.status == 201 and retried.body["status"] == "succeeded"
-    assert len(stripe_api.attempts) == 1 and len(stripe_api.charges(reference=payment.payment_id)) == 1
+    assert _asked(stripe_api, payment) == [(1800, payment.attempt_id)] and len(stripe_api.attempts) == 1
     assert stripe_api.refund_attempts == []
     assert balance(api, enrolled, bill_id) == {"balance": 0, "available": 0}
 
@@ -160,8 +168,8 @@ def test_a_retry_while_the_charge_is_in_flight_never_charges_twice(api, billed, 
     _succeeded_intent(stripe_api, payment.payment_id)
     retried = pay(api, enrolled, bill_id, body, key=key)
     assert retried.status == 201 and retried.body["status"] == "succeeded"
-    assert len(stripe_api.attempts) == 3 and {a["idempotency_key"] for a in stripe_api.attempts} == {
-        payment.attempt_id
-    }
+    # Asked three times by design (the call, the retry meeting the 409, the retry after it), always
+    # with the payment's one key: one PaymentIntent.
+    assert _asked(stripe_api, payment) == [(1800, payment.attempt_id)] * 3 and len(stripe_api.attempts) == 3
     assert len(stripe_api.charges(reference=payment.payment_id)) == 1
     assert balance(api, enrolled, bill_id) == {"balance": 0, "available": 0}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.support.stepup import add_card, make_default, remove_card, set_autopay
 
 
@@ -22,8 +24,14 @@ def test_add_list_default_and_remove(api, enrol):
     assert len(api.get("/me/payment-methods", token=enrolled.token).body["payment_methods"]) == 1
 
 
-def test_card_numbers_are_refused_in_any_field_and_never_logged(api, enrol, capsys):
+CARD_NUMBERS = ("4242 4242 4242 4242", "4111-1111-1111-1111", "5555555555554444")
+
+
+def test_card_numbers_are_refused_in_any_field_and_never_logged(api, enrol, written):
+    """Mutation: log the parsed body in `parse_body` (a `log_event`, a stdlib logger or a print)
+    → the number is in what was written."""
     enrolled = enrol()
+    written.take()  # what the enrolment wrote: not this test's concern
     for body in (
         {"provider_token": "4242 4242 4242 4242"},
         {"provider_token": "tok_visa", "label": "4111-1111-1111-1111"},
@@ -31,24 +39,37 @@ def test_card_numbers_are_refused_in_any_field_and_never_logged(api, enrol, caps
     ):
         response = api.post("/me/payment-methods", body, token=enrolled.token)
         assert response.status == 400 and response.error_code == "card_number_refused", body
-    printed = capsys.readouterr().out
-    assert (
-        "4242 4242 4242 4242" not in printed
-        and "5555555555554444" not in printed
-        and "4111-1111-1111-1111" not in printed
-    )
-    # Long digit runs that are not card numbers (Luhn-invalid) are fine.
-    assert api.post(
-        "/me/payment-methods", {"provider_token": "tok_visa", "label": "1234567890123"}, token=enrolled.token
-    ).status in (201, 400)
+        assert not any(number in json.dumps(response.body) for number in CARD_NUMBERS)  # not echoed
+    log, text = written.take()
+    # The capture sees the service's own log: one access line per refused request.
+    assert log.count('"route":"/me/payment-methods","status":400') == 3, log
+    assert [number for number in CARD_NUMBERS if number in text] == []
+    assert "4242424242424242" not in text and "4111111111111111" not in text
+
+
+def test_a_long_digit_run_that_is_not_a_card_number_is_a_fine_label(api, enrol):
+    """13 digits, Luhn-invalid: an ordinary label. Mutation: refuse every 13-19 digit run (skip
+    the Luhn check) → 400 card_number_refused."""
+    from chalicelib.common.pan import luhn_valid
+
+    assert not luhn_valid("1234567890123")
+    enrolled = enrol()
+    added = add_card(api, enrolled, "tok_visa", label="1234567890123")
+    assert added.status == 201, added.body
+    assert added.body["label"] == "1234567890123"
 
 
 def test_unknown_provider_tokens_and_other_customers_methods(api, enrol):
     mine, theirs = enrol(), enrol()
-    assert add_card(api, mine, "tok_nope").status == 400
+    refused = add_card(api, mine, "tok_nope")
+    assert (refused.status, refused.error_code) == (400, "invalid_provider_token")
     method = add_card(api, theirs).body["payment_method_id"]
-    assert api.delete(f"/me/payment-methods/{method}", token=mine.token).status == 404
-    assert api.post(f"/me/payment-methods/{method}/default", token=mine.token).status == 404
+    # The 404 of an unknown method, before any confirmation is asked for.
+    removed = api.delete(f"/me/payment-methods/{method}", token=mine.token)
+    assert (removed.status, removed.error_code) == (404, "payment_method_not_found")
+    made_default = api.post(f"/me/payment-methods/{method}/default", token=mine.token)
+    assert (made_default.status, made_default.error_code) == (404, "payment_method_not_found")
+    assert len(api.get("/me/payment-methods", token=theirs.token).body["payment_methods"]) == 1
 
 
 def test_autopay_needs_a_default_method_and_protects_it(api, enrol):

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from chalicelib.billing.gateway import get_gateway
+from chalicelib.billing.sandbox_gateway import SandboxGateway
 from tests.billing.conftest import confirm
 from tests.support.stepup import add_card, set_autopay
 
@@ -26,15 +27,25 @@ def _balance(api, enrolled, bill_id) -> int:
     return api.get(f"/bills/{bill_id}", token=enrolled.token).body["balance"]["amount"]
 
 
-def _charges(payment_id: str) -> int:
-    """Charge calls made for this payment (every call, not what the provider's keys deduplicated)."""
-    return len(get_gateway().attempts_for(payment_id))
+def _asked(payment_id: str) -> list[tuple[int, str]]:
+    """Every charge call made for this payment, as (amount, the provider's idempotency key): what
+    the provider was asked, not what its keys deduplicated."""
+    gateway = get_gateway()
+    assert isinstance(gateway, SandboxGateway), gateway
+    return [(a.amount, a.idempotency_key) for a in gateway.attempts_for(payment_id)]
+
+
+def _attempt_key(enrolled, bill_id: str) -> str:
+    from tests.billing.conftest import only_payment
+
+    return only_payment(enrolled, bill_id).attempt_id
 
 
 def test_pay_in_full_with_a_passkey(api, billed):
     enrolled, bill_id, method = billed()
     paid = _pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 1800, method))
     assert paid.status == 201 and paid.body["status"] == "succeeded"
+    assert _asked(paid.body["payment_id"]) == [(1800, _attempt_key(enrolled, bill_id))]
     bill = api.get(f"/bills/{bill_id}", token=enrolled.token).body
     assert (
         bill["status"] == "paid"
@@ -74,7 +85,9 @@ def test_the_confirmation_is_bound_to_the_transaction(api, billed):
     assert other_amount.status == 401 and other_amount.error_code == "step_up_mismatch"
     assert _balance(api, enrolled, bill_id) == 1800
     # The challenge was spent by that attempt: the right body now needs a fresh confirmation.
-    assert _pay(api, enrolled, bill_id, body).status == 404
+    spent = _pay(api, enrolled, bill_id, body)
+    assert (spent.status, spent.error_code) == (404, "challenge_not_found")
+    assert _balance(api, enrolled, bill_id) == 1800
 
 
 def test_a_confirmation_for_another_bill_is_refused(api, billed, app_module):
@@ -85,7 +98,8 @@ def test_a_confirmation_for_another_bill_is_refused(api, billed, app_module):
     app_module.import_bills({"bills": [other]}, None)
     body = confirm(api, enrolled, bill_a, 500, method)
     response = _pay(api, enrolled, other["bill_id"], body)
-    assert response.status == 401 and _balance(api, enrolled, other["bill_id"]) == 1800
+    assert (response.status, response.error_code) == (401, "step_up_mismatch")
+    assert _balance(api, enrolled, other["bill_id"]) == 1800 and _balance(api, enrolled, bill_a) == 1800
 
 
 def test_another_customers_passkey_cannot_confirm(api, billed, enrol):
@@ -103,7 +117,8 @@ def test_another_customers_passkey_cannot_confirm(api, billed, enrol):
         "challenge_id": challenge["challenge_id"],
         "credential": credential,
     }
-    assert _pay(api, enrolled, bill_id, body).status == 401
+    refused = _pay(api, enrolled, bill_id, body)
+    assert (refused.status, refused.error_code) == (401, "invalid_credential")  # not one of theirs
     assert _balance(api, enrolled, bill_id) == 1800
 
 
@@ -143,11 +158,12 @@ def test_twenty_concurrent_requests_with_one_key_charge_once_and_answer_the_same
         results = list(pool.map(attempt, range(20)))
     assert {r[0] for r in results} == {"ok"}, results
     assert len({r[1]["payment_id"] for r in results}) == 1
-    assert _charges(results[0][1]["payment_id"]) == 1
+    payment_id = results[0][1]["payment_id"]
+    assert _asked(payment_id) == [(700, _attempt_key(enrolled, bill_id))]  # one call for twenty requests
     assert _balance(api, enrolled, bill_id) == 1100
     again = _pay(api, enrolled, bill_id, body, key=key)  # a retry after the fact: the same answer
-    assert again.status == 201 and again.body["payment_id"] == results[0][1]["payment_id"]
-    assert _balance(api, enrolled, bill_id) == 1100
+    assert again.status == 201 and again.body["payment_id"] == payment_id
+    assert _balance(api, enrolled, bill_id) == 1100 and len(_asked(payment_id)) == 1
 
 
 def test_the_same_key_with_another_body_is_a_422(api, billed):
@@ -166,7 +182,8 @@ def test_a_missing_or_bad_idempotency_key(api, billed):
     body = confirm(api, enrolled, bill_id, 300, method)
     missing = api.post(f"/bills/{bill_id}/payments", body, token=enrolled.token)
     assert missing.status == 400 and missing.error_code == "idempotency_key_required"
-    assert _pay(api, enrolled, bill_id, body, key="short").status == 400
+    short = _pay(api, enrolled, bill_id, body, key="short")
+    assert (short.status, short.error_code) == (400, "invalid_idempotency_key")
 
 
 def test_a_declined_card_leaves_the_balance_and_says_why(api, billed):
@@ -199,14 +216,34 @@ def test_a_provider_timeout_is_recovered_without_a_second_charge(api, billed):
     payment_id = payments.payment_id_for(
         namespace="client", customer_id=enrolled.customer["customer_id"], key=key
     )
-    assert _charges(payment_id) == 1  # one call, and the provider did charge
-    # Nobody retries: the sweeper asks the provider and finishes the payment.
+    once = [(1800, _attempt_key(enrolled, bill_id))]
+    assert _asked(payment_id) == once  # one call, and the provider did charge
+    # Nobody retries: the sweeper asks the provider (never charges) and finishes the payment.
     settled = payments.sweep(moment=datetime.now(UTC) + timedelta(minutes=3))
     assert settled[payment_id] == "succeeded"
-    assert _balance(api, enrolled, bill_id) == 0 and _charges(payment_id) == 1
+    assert _balance(api, enrolled, bill_id) == 0 and _asked(payment_id) == once
     # The app's late retry with the same key gets the payment, not a new charge.
     retried = _pay(api, enrolled, bill_id, body, key=key)
-    assert retried.status == 201 and retried.body["status"] == "succeeded" and _charges(payment_id) == 1
+    assert retried.status == 201 and retried.body["status"] == "succeeded" and _asked(payment_id) == once
+
+
+def test_a_retry_after_a_timeout_asks_again_with_the_same_key_only(api, billed):
+    """Within the call window, the app's retry of a payment whose answer was lost charges again,
+    by design, with the payment's own attempt key (the provider answers the first charge): exactly
+    two calls, one key. Mutation: a fresh provider key per call → two keys (two charges)."""
+    from chalicelib.billing import payments
+
+    enrolled, bill_id, method = billed(token="tok_timeout")
+    key = str(uuid.uuid4())
+    body = confirm(api, enrolled, bill_id, 1800, method)
+    assert _pay(api, enrolled, bill_id, body, key=key).status == 503
+    retried = _pay(api, enrolled, bill_id, body, key=key)
+    assert retried.status == 201 and retried.body["status"] == "succeeded", retried.body
+    payment_id = payments.payment_id_for(
+        namespace="client", customer_id=enrolled.customer["customer_id"], key=key
+    )
+    assert _asked(payment_id) == [(1800, _attempt_key(enrolled, bill_id))] * 2
+    assert _balance(api, enrolled, bill_id) == 0
 
 
 def test_autopay_pays_due_bills_once(api, app_module, enrol):
@@ -224,3 +261,5 @@ def test_autopay_pays_due_bills_once(api, app_module, enrol):
     assert document["bill_id"] not in payments.autopay()  # paid: its due notice is gone
     bill = api.get(f"/bills/{document['bill_id']}", token=enrolled.token).body
     assert bill["status"] == "paid" and [p["initiated_by"] for p in bill["payments"]] == ["autopay"]
+    # Two runs, one call to the provider.
+    assert _asked(bill["payments"][0]["payment_id"]) == [(1800, _attempt_key(enrolled, document["bill_id"]))]

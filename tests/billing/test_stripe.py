@@ -91,6 +91,9 @@ def test_declines_and_3d_secure_say_why_and_charge_nothing(api, billed, stripe_a
     payment = only_payment(enrolled, bill_id)
     assert payment.status == "failed" and payment.failure_code == code
     assert stripe_api.charges(reference=payment.payment_id, status="succeeded") == []
+    assert [(a["amount"], a["idempotency_key"]) for a in stripe_api.attempts_for(payment.payment_id)] == [
+        ("1800", payment.attempt_id)
+    ]  # asked once: a decline is an answer, never retried
     assert balance(api, enrolled, bill_id) == {"balance": 1800, "available": 1800}
 
 
@@ -124,6 +127,8 @@ def test_a_reused_stripe_key_with_other_parameters_is_never_a_charge(
     payment = only_payment(enrolled, bill_id)
     assert payment.status == "failed" and payment.attempt_id == used
     assert stripe_api.charges(reference=payment.payment_id) == []
+    # Asked once with that key and refused; never asked again with another.
+    assert [a["idempotency_key"] for a in stripe_api.attempts_for(payment.payment_id)] == [used]
     assert [i["amount"] for i in stripe_api.charges(reference="pay_elsewhere")] == [
         1
     ]  # only the earlier charge made with that key
@@ -200,6 +205,7 @@ def _pending_with_intent(api, billed, stripe_api, card):
     stripe_api.release()
     payment = only_payment(enrolled, bill_id)
     [intent] = wait_for(lambda: stripe_api.charges(reference=payment.payment_id))
+    assert [a["idempotency_key"] for a in stripe_api.attempts_for(payment.payment_id)] == [payment.attempt_id]
     return enrolled, bill_id, payment, intent
 
 

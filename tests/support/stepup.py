@@ -43,3 +43,31 @@ def make_default(api: Any, enrolled: Any, method_id: str) -> Any:
 def set_autopay(api: Any, enrolled: Any, enabled: bool) -> Any:
     confirmed = confirmation(api, enrolled, "autopay.set", enabled=enabled)
     return api.put("/me/autopay", {"enabled": enabled, "confirmation": confirmed}, token=enrolled.token)
+
+
+def session_id_of(enrolled: Any) -> str:
+    """The session behind `enrolled.token` (the refresh token is `<customer>.<session>.<secret>`)."""
+    return str(enrolled.session["refresh_token"].split(".")[1])
+
+
+def signed_confirmation(enrolled: Any, binding: str, *, authenticator: Any = None) -> dict[str, Any]:
+    """A real confirmation of `enrolled` (a live challenge issued to this customer, signed by their
+    passkey) committing to `binding`, minted through the services rather than a route: for a change
+    the routes would never confirm, such as one on another customer's object, so that a test can
+    show that nothing but the ownership check stands in the way."""
+    from chalicelib.auth import challenges, passkeys
+
+    customer_id = enrolled.customer["customer_id"]
+    issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=binding)
+    options = passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge)
+    credential = (authenticator or enrolled.authenticator).get(options)
+    return {"challenge_id": issued.challenge_id, "credential": credential}
+
+
+def step_up_confirmation(enrolled: Any, action: str, **params: Any) -> dict[str, Any]:
+    """`signed_confirmation` for a step-up action, bound exactly as `POST /me/step-up` binds it
+    (action, parameters, the caller's session)."""
+    from chalicelib.auth import stepup
+
+    bound = stepup.binding_for(action=action, params=params, session_id=session_id_of(enrolled))
+    return signed_confirmation(enrolled, bound)
