@@ -23,7 +23,9 @@ from bench.common import calls
 
 def _write(client: Any, table: str, items: list[dict[str, Any]]) -> None:
     for start in range(0, len(items), 25):
-        request = {table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]}
+        request: dict[str, Any] | None = {
+            table: [{"PutRequest": {"Item": i}} for i in items[start : start + 25]]
+        }
         while request:
             request = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or None
 

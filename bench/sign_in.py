@@ -4,6 +4,7 @@ the DynamoDB calls each request makes."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def run(repeat: int = 200) -> dict[str, Any]:
         for i in range(repeat):
             state = prepare()
             with calls() as seen:
-                samples.extend(timed(lambda state=state: call(state), 1))
+                samples.extend(timed(partial(call, state), 1))
             if i == 0:
                 per_request[name] = dict(seen)
         latencies[name] = summary(samples)

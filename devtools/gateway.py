@@ -73,7 +73,7 @@ def install() -> None:
     # them like any unknown route. Route them through the gateway (which finds no route).
     def any_method(self: Any, name: str) -> Any:
         if name.startswith("do_"):
-            return self._generic_handle
+            return self.do_GET  # chalice's one handler for every method it knows (do_POST, do_PUT... alike)
         raise AttributeError(name)
 
     local.ChaliceRequestHandler.__getattr__ = any_method  # type: ignore[attr-defined]

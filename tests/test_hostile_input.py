@@ -145,6 +145,18 @@ def test_the_bracket_scan_follows_json_strings_exactly():
     assert not nesting_exceeds("[]" * 100, 32)  # depth, not count
 
 
+def test_a_body_reaches_the_checks_as_the_bytes_that_were_sent():
+    """Chalice types `Request.raw_body` as str | bytes; what the size limit and the parser see is
+    always the bytes sent. Mutation: hand a str over unencoded, encode it as anything but UTF-8, or
+    read a missing body as anything but empty → fails."""
+    from chalicelib.api.validation import body_bytes
+
+    sent = b'{"name": "Zo\xc3\xab"}'
+    assert body_bytes(sent) is sent  # bytes, untouched (a signature covers them)
+    assert body_bytes(sent.decode("utf-8")) == sent
+    assert body_bytes(None) == b"" and body_bytes("") == b""
+
+
 def test_a_5_mb_body_is_refused_before_any_scan_on_every_body_route(api, enrol):
     """Card numbers were scanned in the raw body before its size was checked (payment routes):
     seconds of CPU for 5 MB of them. Mutation: scan (or parse) before the size check."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import AuthResponse
-from chalice.app import AuthRequest, Request
+from chalice.app import AuthRequest, AuthResponse, Request
 
 from chalicelib.auth.tokens import Principal, principal_from_header
 from chalicelib.errors import Unauthenticated

@@ -45,10 +45,10 @@ def check(name: str, key: str) -> None:
         window.update(
             actions=[
                 RateWindow.type.set(RateWindow),
-                RateWindow.count.add(1),
+                RateWindow.hits.add(1),
                 RateWindow.expires_at.set(start + window_s + 60),
             ],
-            condition=RateWindow.count.does_not_exist() | (RateWindow.count < limit),
+            condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < limit),
         )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":

@@ -6,11 +6,10 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from chalice import Response
-from chalice.app import Request
+from chalice.app import Request, Response
 
 from chalicelib.errors import (
     Conflict,
@@ -61,7 +60,9 @@ _CHALICE_MESSAGES = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str | list[str]] | None = None
+) -> Response:
     return Response(
         body={"error": {"code": code, "message": message}},
         status_code=status,

@@ -9,6 +9,7 @@ whose message never repeats what was sent.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -24,6 +25,7 @@ M = TypeVar("M", bound=BaseModel)
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_JSON_DEPTH",
+    "body_bytes",
     "parse_body",
     "parse_idempotency_key",
     "parse_query",
@@ -34,6 +36,15 @@ __all__ = [
 _CODES = {"too_large": "body_too_large", "too_deep": "invalid_json", "invalid": "invalid_json"}
 # Query parameters whose refusal is told as the one thing the client can do about it.
 _CURSOR_PARAMETER = "cursor"
+
+
+def body_bytes(raw: str | bytes | None) -> bytes:
+    """A request's body as the bytes that were sent. Chalice's `Request.raw_body` is typed
+    `str | bytes` but gives bytes (it encodes a text body as UTF-8 itself); a text body is encoded
+    the same way here, so nothing downstream ever meets a str."""
+    if raw is None:
+        return b""
+    return raw.encode("utf-8") if isinstance(raw, str) else raw
 
 
 def read_json_body(raw: bytes | None) -> Any:
@@ -68,7 +79,7 @@ def parse_body(model: type[M], raw: bytes | None) -> M:
         raise ValidationFailed(describe_validation_error(error)) from None
 
 
-def parse_query(model: type[M], params: dict[str, str] | None) -> M:
+def parse_query(model: type[M], params: Mapping[str, str] | None) -> M:
     """The query string as `model`; unknown parameters are refused, and so are card numbers."""
     values = dict(params or {})
     refuse_card_numbers(values)

@@ -114,7 +114,7 @@ def backoff_s(failures: int) -> int:
     """The wait after `failures` wrong codes: none for the first FREE_TRIES, then 1, 2, 4... min."""
     if failures < FREE_TRIES:
         return 0
-    return min(MAX_BACKOFF_S, 60 * 2 ** (failures - FREE_TRIES))
+    return min(MAX_BACKOFF_S, 60 << (failures - FREE_TRIES))  # 60 s × 2^(failures - FREE_TRIES)
 
 
 def check(*, enrolment_handle: str, code: str) -> ValidActivation:

@@ -32,7 +32,9 @@ from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
     CredentialDeviceType,
+    PublicKeyCredentialCreationOptions,
     PublicKeyCredentialDescriptor,
+    PublicKeyCredentialRequestOptions,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
@@ -96,6 +98,14 @@ class VerifiedAssertion:
     backed_up: bool
 
 
+def _as_json(
+    options: PublicKeyCredentialCreationOptions | PublicKeyCredentialRequestOptions,
+) -> dict[str, Any]:
+    """The options as the JSON object the app hands to WebAuthn (json.loads is typed Any)."""
+    parsed: dict[str, Any] = json.loads(options_to_json(options))
+    return parsed
+
+
 def registration_options(
     *,
     challenge: bytes,
@@ -124,7 +134,7 @@ def registration_options(
         ],
         supported_pub_key_algs=ALGORITHMS,
     )
-    return json.loads(options_to_json(options))
+    return _as_json(options)
 
 
 def authentication_options(*, challenge: bytes) -> dict[str, Any]:
@@ -135,7 +145,7 @@ def authentication_options(*, challenge: bytes) -> dict[str, Any]:
         allow_credentials=[],  # usernameless: the authenticator offers its discoverable credentials
         user_verification=UserVerificationRequirement.REQUIRED,
     )
-    return json.loads(options_to_json(options))
+    return _as_json(options)
 
 
 def step_up_options(*, challenge: bytes, allow: list[tuple[str, list[str]]]) -> dict[str, Any]:
@@ -149,7 +159,7 @@ def step_up_options(*, challenge: bytes, allow: list[tuple[str, list[str]]]) -> 
         ],
         user_verification=UserVerificationRequirement.REQUIRED,
     )
-    return json.loads(options_to_json(options))
+    return _as_json(options)
 
 
 def verify_registration(

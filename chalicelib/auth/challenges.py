@@ -11,12 +11,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from pynamodb.exceptions import DeleteError
+from botocore.exceptions import ClientError
 
 from chalicelib.common.clock import epoch, now
 from chalicelib.common.secrets import b64url, b64url_decode, new_id
 from chalicelib.config import get_settings
 from chalicelib.errors import Expired, NotFound
+from chalicelib.store.db import connection
 from chalicelib.store.models import Challenge
 
 REGISTER = "register"
@@ -69,17 +70,18 @@ def issue(
 
 
 def consume(*, challenge_id: str, purpose: str) -> ConsumedChallenge:
-    """Delete the challenge and return it; a second call with the same id finds nothing."""
-    probe = Challenge(f"CHALLENGE#{challenge_id}", "CHALLENGE")
+    """Delete the challenge and return it; a second call with the same id finds nothing.
+
+    One DeleteItem that returns the deleted item (ALL_OLD): Model.delete() cannot ask for it, so
+    the request pynamodb builds for the model is sent on the table's connection (public API both)."""
+    request = Challenge.get_operation_kwargs_from_class(
+        f"CHALLENGE#{challenge_id}", "CHALLENGE", condition=Challenge.PK.exists()
+    )
+    request["ReturnValues"] = "ALL_OLD"
     try:
-        response = probe._get_connection().delete_item(
-            probe.PK,
-            probe.SK,
-            condition=Challenge.PK.exists(),
-            return_values="ALL_OLD",
-        )
-    except DeleteError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        response = connection().dispatch("DeleteItem", request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             raise NotFound(
                 "Unknown or already used challenge; ask for new options.", code="challenge_not_found"
             ) from None

@@ -16,10 +16,10 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from chalicelib.bidding import clearing
-from chalicelib.bidding.schemas import OFFER_ID, JsonInt, MinorUnits
+from chalicelib.bidding.schemas import OFFER_ID, MinorUnits
 from chalicelib.common.clock import iso_ms, now
 from chalicelib.common.secrets import new_id
-from chalicelib.common.strict import Strict
+from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.customers.formats import SegmentName
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
 from chalicelib.observability.log import log_event
@@ -245,7 +245,7 @@ class Viewer:
         self.customer_id = customer_id
 
     @cached_property
-    def _plans_and_segments(self) -> tuple[set[str], set[str]]:
+    def _plans_and_segments(self) -> tuple[set[str | None], set[str]]:
         items = list(Item.query(customer_pk(self.customer_id), Item.SK.between("LINE#", "PROFILE")))
         profile = next((i for i in items if isinstance(i, Customer)), None)
         plans = {plain(i.plan).get("id") for i in items if isinstance(i, Line) and i.status == "active"}
@@ -271,7 +271,8 @@ def phase(offer: Offer, moment: str) -> str:
     return {"clearing": "closed"}.get(offer.status, offer.status)
 
 
-def money(amount: int, currency: str) -> dict[str, Any]:
+def money(amount: float, currency: str) -> dict[str, Any]:
+    """An amount in minor units as the API shows it; `amount` as stored (a DynamoDB number, integral)."""
     return {"amount": int(amount), "currency": currency}
 
 

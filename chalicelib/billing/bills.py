@@ -73,7 +73,9 @@ def _bill_key(customer_id: str, bill_id: str) -> tuple[str, str]:
 def import_bills(event: ImportBillsEvent) -> dict[str, Any]:
     """Each document on its own: a bad one is rejected with its reason, the others import; a bill
     imported again unchanged changes nothing (bills are immutable: a correction is a new bill)."""
-    imported, unchanged, rejected = [], [], []
+    imported: list[str] = []
+    unchanged: list[str] = []
+    rejected: list[dict[str, str]] = []
     for raw in event.bills:
         bill_id = str(raw.get("bill_id", "?")) if isinstance(raw, dict) else "?"
         try:
@@ -163,7 +165,7 @@ def format_money(amount: int, currency: str, *, language: str | None = None) -> 
 
 
 def bill_to_wire(bill: Bill, payments: list[Payment] | None = None) -> dict[str, Any]:
-    wire = {
+    wire: dict[str, Any] = {
         "bill_id": bill.bill_id,
         "period": {"start": bill.period_start, "end": bill.period_end},
         "issued_at": bill.issued_at,

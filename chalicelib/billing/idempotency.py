@@ -145,7 +145,7 @@ def run_once(
     return result
 
 
-def _take_over(record: IdempotencyRecord, seen_lock: int, moment: int) -> bool:
+def _take_over(record: IdempotencyRecord, seen_lock: float, moment: int) -> bool:
     try:
         record.update(
             actions=[IdempotencyRecord.locked_until.set(moment + LEASE_S)],

@@ -24,16 +24,16 @@ import hashlib
 import json
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from chalicelib.auth import challenges, passkeys
 from chalicelib.billing import bills, idempotency, jobs, methods, settlement
 from chalicelib.billing.gateway import GatewayMisconfigured, GatewayRejected, GatewayTimeout, get_gateway
-from chalicelib.billing.settlement import (  # noqa: F401 - DECLINES and sweep are part of this module's API
-    DECLINES,
-    ChargeMismatch,
-    sweep,
-)
+
+# DECLINES and sweep are part of this module's API too: re-exported (`X as X`).
+from chalicelib.billing.settlement import DECLINES as DECLINES
+from chalicelib.billing.settlement import ChargeMismatch
+from chalicelib.billing.settlement import sweep as sweep
 from chalicelib.common.clock import iso, now
 from chalicelib.common.secrets import new_id
 from chalicelib.errors import (
@@ -59,6 +59,18 @@ from chalicelib.store.models import (
 )
 
 CLIENT, AUTOPAY = "client", "autopay"  # namespaces of payment ids
+
+
+class PaymentRequest(TypedDict):
+    """A customer's payment request, as the route hands it to `replay_finished` and `pay`."""
+
+    customer_id: str
+    bill_id: str
+    idempotency_key: str
+    amount: int
+    method_id: str
+    challenge_id: str
+    credential: dict[str, Any]
 
 
 def binding(*, bill_id: str, amount: int, currency: str, method_id: str) -> str:

@@ -161,7 +161,8 @@ def settle(
                     payment,
                     actions=[
                         Payment.status.set("succeeded"),
-                        Payment.charge_id.set(charge.charge_id),
+                        # None is stored as NULL (read back as None): pynamodb types set() without it.
+                        Payment.charge_id.set(charge.charge_id),  # type: ignore[arg-type]
                         Payment.updated_at.set(moment),
                         Payment.GSI1PK.remove(),
                         Payment.GSI1SK.remove(),

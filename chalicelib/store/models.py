@@ -8,7 +8,7 @@ in infra/README.md; keep that table true when adding an item type.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -38,9 +38,15 @@ class _Meta:
     read_timeout_seconds = 5
 
 
-class GSI1(GlobalSecondaryIndex["Item"]):
+_M = TypeVar("_M", bound=Model)
+
+
+class GSI1(GlobalSecondaryIndex[_M]):
     """Secondary access paths: `CUSTOMER#<id>` / `PASSKEY#...` lists a customer's passkeys;
-    `DEFERRED#<day>` / `<deliver_after>#...` finds alerts whose push waits (quiet hours, retry)."""
+    `DEFERRED#<day>` / `<deliver_after>#...` finds alerts whose push waits (quiet hours, retry).
+
+    Each item type declares its own `gsi1: GSI1[<type>]`: a query through it reads only that type
+    (pynamodb adds the discriminator to the query), so its results are typed as that type."""
 
     class Meta(_Meta):
         index_name = "GSI1"
@@ -48,6 +54,13 @@ class GSI1(GlobalSecondaryIndex["Item"]):
 
     GSI1PK = UnicodeAttribute(hash_key=True)
     GSI1SK = UnicodeAttribute(range_key=True)
+
+
+# Typing notes. A raw MapAttribute is annotated with its key and value types (pynamodb cannot infer
+# them). pynamodb types `ListAttribute(of=X)` as a list of X *attribute objects* rather than of X's
+# values (pynamodb/PynamoDB#1246), so list attributes are annotated with their element type and the
+# `of=` argument's type is ignored there, and only there. NumberAttribute values are typed float
+# (json.loads gives an int for the integers stored here): callers that need an int say `int(...)`.
 
 
 class Item(Model):
@@ -82,7 +95,8 @@ class Customer(Item, discriminator="customer"):
     created_at = UnicodeAttribute()
     language = UnicodeAttribute(default="fr")  # of alerts and messages: "fr" | "en"
     time_zone = UnicodeAttribute(default="Europe/Paris")  # IANA; quiet hours are in it
-    postal_address = MapAttribute(null=True)  # line1, line2, postal_code, city, country
+    # line1, line2, postal_code, city, country
+    postal_address: MapAttribute[str, Any] = MapAttribute(null=True)
     segments = UnicodeSetAttribute(null=True)  # marketing segments set by admins (offers' eligibility)
 
 
@@ -90,7 +104,8 @@ class RateWindow(Item, discriminator="rate_window"):
     """PK=RATE#<limit>#<hash of the client or customer> SK=W#<window length>#<window start, epoch s>: requests
     counted in one fixed window (conditional ADD: never past the limit), gone by TTL after it."""
 
-    count = NumberAttribute(default=0)
+    # Stored as `count`; named `hits` here because `count` is Model's own class method (Query count).
+    hits = NumberAttribute(default=0, attr_name="count")
 
 
 class SegmentMember(Item, discriminator="segment_member"):
@@ -139,7 +154,7 @@ class Challenge(Item, discriminator="challenge"):
     purpose = UnicodeAttribute()  # "register" | "login"
     customer_id = UnicodeAttribute(null=True)
     activation_code_id = UnicodeAttribute(null=True)  # set when enrolling with an activation code
-    algorithms = ListAttribute(of=NumberAttribute, null=True)
+    algorithms: ListAttribute[float] = ListAttribute(of=NumberAttribute, null=True)  # type: ignore[arg-type]
     binding = UnicodeAttribute(null=True)  # step-up: the transaction the challenge commits to
 
 
@@ -150,7 +165,7 @@ class Passkey(Item, discriminator="passkey"):
     registered twice (conditional put), whoever tries.
     """
 
-    gsi1 = GSI1()
+    gsi1: GSI1[Passkey] = GSI1()
     GSI1PK = UnicodeAttribute()
     GSI1SK = UnicodeAttribute()
     credential_id = UnicodeAttribute()  # base64url
@@ -158,7 +173,7 @@ class Passkey(Item, discriminator="passkey"):
     user_handle = UnicodeAttribute()
     public_key = UnicodeAttribute()  # base64url of the COSE key
     sign_count = NumberAttribute(default=0)
-    transports = ListAttribute(of=UnicodeAttribute, null=True)
+    transports: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
     aaguid = UnicodeAttribute()
     backup_eligible = BooleanAttribute()
     backed_up = BooleanAttribute()
@@ -173,7 +188,8 @@ class Session(Item, discriminator="session"):
     session_id = UnicodeAttribute()
     customer_id = UnicodeAttribute()
     refresh_hash = UnicodeAttribute()
-    spent_hashes = ListAttribute(of=UnicodeAttribute, null=True)  # newest last, for reuse detection
+    # newest last, for reuse detection
+    spent_hashes: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
     # The last rotation, for an app that retries a refresh whose answer it lost (grace window):
     # the hash it spent, when, and the new secret sealed with a key only that spent token derives.
     previous_hash = UnicodeAttribute(null=True)
@@ -192,7 +208,7 @@ class SecurityEvent(Item, discriminator="security_event"):
 
     kind = UnicodeAttribute()
     occurred_at = UnicodeAttribute()
-    detail = MapAttribute(null=True)
+    detail: MapAttribute[str, Any] = MapAttribute(null=True)
 
 
 class Installation(Item, discriminator="installation"):
@@ -221,7 +237,8 @@ class Device(Item, discriminator="device"):
 class NotificationPreferences(Item, discriminator="notification_preferences"):
     """PK=CUSTOMER#<id> SK=PREFS#NOTIFICATIONS. Absent means every category on, no quiet hours."""
 
-    categories = MapAttribute(null=True)  # category -> bool (security is never stored: always on)
+    # category -> bool (security is never stored: always on)
+    categories: MapAttribute[str, bool] = MapAttribute(null=True)
     quiet_start = UnicodeAttribute(null=True)  # "HH:MM" in the customer's time zone
     quiet_end = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
@@ -234,7 +251,7 @@ class InboxItem(Item, discriminator="inbox_item"):
     (quiet hours, retry), GSI1 holds it under DEFERRED#<day>.
     """
 
-    gsi1 = GSI1()
+    gsi1: GSI1[InboxItem] = GSI1()
     GSI1PK = UnicodeAttribute(null=True)
     GSI1SK = UnicodeAttribute(null=True)
     alert_id = UnicodeAttribute()
@@ -245,14 +262,15 @@ class InboxItem(Item, discriminator="inbox_item"):
     body = UnicodeAttribute()
     language = UnicodeAttribute()
     deep_link = UnicodeAttribute()
-    data = MapAttribute(null=True)  # the ids the app needs (strings)
+    data: MapAttribute[str, str] = MapAttribute(null=True)  # the ids the app needs (strings)
     dedup_key = UnicodeAttribute()
     created_at = UnicodeAttribute()
     read_at = UnicodeAttribute(null=True)
     delivery_status = UnicodeAttribute(
         default="pending"
     )  # pending|deferred|retrying|sent|suppressed|no_devices|failed
-    delivered = MapAttribute(null=True)  # installation id -> outcome ("sent", "unregistered", "failed: ...")
+    # installation id -> outcome ("sent", "unregistered", "failed: ...")
+    delivered: MapAttribute[str, str] = MapAttribute(null=True)
     delivery_attempts = NumberAttribute(default=0)
     deliver_after = UnicodeAttribute(null=True)
     delivered_at = UnicodeAttribute(null=True)
@@ -278,13 +296,13 @@ class CatalogEntry(Item, discriminator="catalog_entry"):
 
     entry_id = UnicodeAttribute()
     entry_kind = UnicodeAttribute()  # plan | option
-    name = MapAttribute()  # language -> name
-    allowances = MapAttribute()  # data_mb / voice_min / sms -> number, or null for unlimited (absent: none)
+    name: MapAttribute[str, str] = MapAttribute()  # language -> name
+    # data_mb / voice_min / sms -> number, or null for unlimited (absent: none)
+    allowances: MapAttribute[str, Any] = MapAttribute()
     price_amount = NumberAttribute()  # minor units, monthly
     currency = UnicodeAttribute()
-    compatible_options = ListAttribute(
-        of=UnicodeAttribute, null=True
-    )  # plans: the options that can stay on them
+    # plans: the options that can stay on them
+    compatible_options: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
     updated_at = UnicodeAttribute()
 
 
@@ -295,8 +313,9 @@ class Line(Item, discriminator="line"):
     line_id = UnicodeAttribute()
     customer_id = UnicodeAttribute()
     msisdn = UnicodeAttribute()
-    plan = MapAttribute()  # snapshot of the catalogue entry at subscription (the contract's terms)
-    options = ListAttribute(of=MapAttribute, null=True)
+    # snapshot of the catalogue entry at subscription (the contract's terms)
+    plan: MapAttribute[str, Any] = MapAttribute()
+    options: ListAttribute[dict[str, Any]] = ListAttribute(of=MapAttribute, null=True)  # type: ignore[arg-type]
     anchor_day = NumberAttribute()  # 1..28: the billing cycle starts on this day of the month
     status = UnicodeAttribute()  # active | suspended
     created_at = UnicodeAttribute()
@@ -339,14 +358,14 @@ class PlanChangePreview(Item, discriminator="plan_change_preview"):
 
     line_id = UnicodeAttribute()
     plan_id = UnicodeAttribute()
-    summary = MapAttribute()
+    summary: MapAttribute[str, Any] = MapAttribute()
 
 
 class ServiceRequest(Item, discriminator="service_request"):
     """PK=CUSTOMER#<id> SK=REQUEST#<request id> (time-sortable). Every status change carries a
     reason the customer can read, kept in `history`. While pending, GSI1 = PENDING#<effective date>."""
 
-    gsi1 = GSI1()
+    gsi1: GSI1[ServiceRequest] = GSI1()
     GSI1PK = UnicodeAttribute(null=True)
     GSI1SK = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute()
@@ -355,8 +374,8 @@ class ServiceRequest(Item, discriminator="service_request"):
     line_id = UnicodeAttribute()
     status = UnicodeAttribute()  # pending | done | rejected
     reason = UnicodeAttribute()
-    detail = MapAttribute(null=True)
-    history = ListAttribute(of=MapAttribute)
+    detail: MapAttribute[str, Any] = MapAttribute(null=True)
+    history: ListAttribute[dict[str, Any]] = ListAttribute(of=MapAttribute)  # type: ignore[arg-type]
     effective_date = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
@@ -370,18 +389,19 @@ class Bill(Item, discriminator="bill"):
     one Query (`begins_with BILL#<bill id>#`) reads a bill with its payments.
     GSI1: BILLS#<customer> / <issued_at>#<bill id> lists bills newest first."""
 
-    gsi1 = GSI1()
+    gsi1: GSI1[Bill] = GSI1()
     GSI1PK = UnicodeAttribute()
     GSI1SK = UnicodeAttribute()
     bill_id = UnicodeAttribute()
     customer_id = UnicodeAttribute()
-    line_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    line_ids: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
     period_start = UnicodeAttribute()
     period_end = UnicodeAttribute()
     issued_at = UnicodeAttribute()
     due_date = UnicodeAttribute()
     currency = UnicodeAttribute()
-    items = ListAttribute(of=MapAttribute)  # label, amount, tax (minor units)
+    # label, amount, tax (minor units)
+    items: ListAttribute[dict[str, Any]] = ListAttribute(of=MapAttribute)  # type: ignore[arg-type]
     total_amount = NumberAttribute()  # items' amounts + taxes
     total_tax = NumberAttribute()
     balance = NumberAttribute()  # left to pay
@@ -396,7 +416,7 @@ class Notice(Item, discriminator="notice"):
     failed payment), read by GET /me's single Query (NOTICE# sorts between LINE# and PROFILE).
     Bill-due notices carry GSI1: DUE#<due date> / <customer>#<bill id> (reminders, autopay)."""
 
-    gsi1 = GSI1()
+    gsi1: GSI1[Notice] = GSI1()
     GSI1PK = UnicodeAttribute(null=True)
     GSI1SK = UnicodeAttribute(null=True)
     notice_kind = UnicodeAttribute()  # bill_due | payment_failed
@@ -414,7 +434,7 @@ class Payment(Item, discriminator="payment"):
     once failed without a provider's answer (a charge may still show up late), GSI1 =
     PAYMENTS#WATCH / <created_at>#... for a day, so a late charge is found and refunded."""
 
-    gsi1 = GSI1()
+    gsi1: GSI1[Payment] = GSI1()
     GSI1PK = UnicodeAttribute(null=True)
     GSI1SK = UnicodeAttribute(null=True)
     payment_id = UnicodeAttribute()
@@ -502,12 +522,12 @@ class Offer(Item, discriminator="offer"):
     clearing job holds a lease (`lease_owner`, `lease_until`) so overlapping runs never work on one
     offer at once; a run that dies leaves a lease that expires and the next run resumes."""
 
-    gsi1 = GSI1()
+    gsi1: GSI1[Offer] = GSI1()
     GSI1PK = UnicodeAttribute(null=True)
     GSI1SK = UnicodeAttribute(null=True)
     offer_id = UnicodeAttribute()
-    title = MapAttribute()  # {"fr": ..., "en": ...}
-    description = MapAttribute()
+    title: MapAttribute[str, str] = MapAttribute()  # {"fr": ..., "en": ...}
+    description: MapAttribute[str, str] = MapAttribute()
     inventory = NumberAttribute()
     currency = UnicodeAttribute()
     min_bid = NumberAttribute()
@@ -515,12 +535,13 @@ class Offer(Item, discriminator="offer"):
     increment = NumberAttribute()
     opens_at = UnicodeAttribute()  # UTC ISO 8601 with milliseconds: compared as strings in conditions
     closes_at = UnicodeAttribute()
-    eligibility = MapAttribute()  # plan_ids, segments (empty lists: everyone)
+    eligibility: MapAttribute[str, Any] = MapAttribute()  # plan_ids, segments (empty lists: everyone)
     shards = NumberAttribute()  # bids live in OFFER#<id>#S#<0..shards-1>, each with its gate
     status = UnicodeAttribute()
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)  # epoch seconds
-    result = MapAttribute(null=True)  # summary: counts, revenue, digest of the pages, cleared_at
+    # summary: counts, revenue, digest of the pages, cleared_at
+    result: MapAttribute[str, Any] = MapAttribute(null=True)
     result_pages = NumberAttribute(null=True)  # RESULT#<n> items written
     notified_pages = NumberAttribute(default=0)  # result pages whose bidders have been told
     cancel_reason = UnicodeAttribute(null=True)
@@ -545,7 +566,7 @@ class OfferBid(Item, discriminator="offer_bid"):
     <rank key> sorts bids in clearing order, so a bid's strength is a bounded count of the bids
     ahead of it. The clearing job records each charge's outcome here before the next charge."""
 
-    gsi1 = GSI1()
+    gsi1: GSI1[OfferBid] = GSI1()
     GSI1PK = UnicodeAttribute()
     GSI1SK = UnicodeAttribute()
     bid_id = UnicodeAttribute()
@@ -573,7 +594,17 @@ class OfferResultPage(Item, discriminator="offer_result_page"):
     entries = UnicodeAttribute()
 
 
-def plain(value: Any) -> Any:
+_V = TypeVar("_V")
+
+
+@overload
+def plain(value: MapAttribute[str, _V] | dict[str, _V]) -> dict[str, _V]: ...
+@overload
+def plain(value: None) -> None: ...
+def plain(value: MapAttribute[str, _V] | dict[str, _V] | None) -> dict[str, _V] | None:
     """A raw map attribute as a dict: pynamodb gives a MapAttribute at the top level and plain dicts
     inside lists; callers should not care which."""
-    return value.as_dict() if isinstance(value, MapAttribute) else value
+    if isinstance(value, MapAttribute):
+        as_dict: dict[str, _V] = value.as_dict()  # pynamodb leaves as_dict() unannotated: a plain dict
+        return as_dict
+    return value
