@@ -5,9 +5,10 @@ PIP := .venv/bin/pip
 STAMP := .venv/.installed
 DDB_PORT ?= 8001
 API_PORT ?= 8000
+S3_PORT ?= 8004
 LOCAL_ENV := APP_TABLE_NAME=selfcare-dev DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_PORT) \
 	AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=eu-west-3 AWS_REGION=eu-west-3 \
-	JWT_KEY_SOURCE=file:.local/jwt-keys.json
+	JWT_KEY_SOURCE=file:.local/jwt-keys.json S3_ENDPOINT=http://127.0.0.1:$(S3_PORT)
 
 .PHONY: run test package demo invoke bench setup system-deps dynamodb-local lambda-python clean
 
@@ -57,13 +58,35 @@ lambda-python:
 		exit 1; \
 	fi
 
-## test: the deployable package of both stages (dist/<stage>, checked by cfn-lint), then the whole
-## suite against its own in-memory DynamoDB Local on a free port; tests/deploy runs the built
-## packages as Lambda would.
-test: setup lambda-python
-	$(MAKE) --no-print-directory package STAGE=dev
-	$(MAKE) --no-print-directory package STAGE=prod
-	$(PY) -m pytest -q tests
+# One gate of `make test`: runs the command, prints how long it took, and keeps the line for the
+# summary at the end (a failing gate stops the run with its own exit status).
+TIMES := .local/gate-times
+define gate
+	@echo "── $(1)"; s=$$EPOCHREALTIME; $(2); rc=$$?; \
+	t=$$(awk "BEGIN{printf \"%.1f\", $$EPOCHREALTIME - $$s}"); \
+	printf '%-9s %7s s  %s\n' "$(1)" "$$t" "$$( [ $$rc = 0 ] && echo ok || echo FAILED)" | tee -a $(TIMES); \
+	exit $$rc
+endef
+
+## test: every gate, in order, each timed (summary at the end):
+##   install   the virtualenv and DynamoDB Local (first run only)
+##   lint      ruff check + ruff format --check (pyproject.toml)
+##   types     mypy --strict on chalicelib/ and app.py; mypy on tests, devtools, bench
+##   contract  Redocly, Spectral and a generated TypeScript client compiled, from mobile_contract/
+##             (their pinned npm packages are installed on first run)
+##   package   the deployable package of both stages (dist/<stage>, checked by cfn-lint)
+##   tests     the suite against its own in-memory DynamoDB Local; tests/deploy runs the built
+##             packages as Lambda would
+test: lambda-python
+	@mkdir -p .local; rm -f $(TIMES)
+	$(call gate,install,$(MAKE) --no-print-directory setup)
+	$(call gate,lint,.venv/bin/ruff check --quiet . && .venv/bin/ruff format --check --quiet .)
+	$(call gate,types,.venv/bin/mypy --strict chalicelib app.py && .venv/bin/mypy tests devtools bench)
+	$(call gate,contract,$(PY) -m devtools.contract_lint)
+	$(call gate,package,$(MAKE) --no-print-directory package STAGE=dev && $(MAKE) --no-print-directory package STAGE=prod)
+	$(call gate,tests,$(PY) -m pytest -q tests)
+	@echo "── make test: every gate passed"; cat $(TIMES); \
+	awk '{t += $$2} END {printf "total     %7.1f s\n", t}' $(TIMES)
 
 ## package: dist/$(STAGE)/sam.json + deployment.zip (python3.12 wheels and bytecode), linted by cfn-lint.
 STAGE ?= dev
@@ -72,7 +95,7 @@ package: setup lambda-python
 
 ## run: DynamoDB Local (data kept in .local/), the table, a demo customer, and the API on :$(API_PORT).
 run: setup
-	$(LOCAL_ENV) $(PY) -m devtools.stack --ddb-port $(DDB_PORT) --api-port $(API_PORT)
+	$(LOCAL_ENV) $(PY) -m devtools.stack --ddb-port $(DDB_PORT) --api-port $(API_PORT) --s3-port $(S3_PORT)
 
 ## demo: a scripted customer journey over HTTP against `make run`.
 demo: setup
