@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
@@ -46,7 +46,7 @@ class StreamPoller:
             for s in self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
         ]
 
-    def _iterator(self, shard: str, kind: str) -> str:
+    def _iterator(self, shard: str, kind: Literal["LATEST", "TRIM_HORIZON"]) -> str:
         return self._streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard, ShardIteratorType=kind)[
             "ShardIterator"
         ]
@@ -98,7 +98,7 @@ class StreamPoller:
             time.sleep(min(2.0, 0.1 * 2**attempt))
 
 
-def _lambda_record(record: dict[str, Any], arn: str) -> dict[str, Any]:
+def _lambda_record(record: Any, arn: str) -> dict[str, Any]:
     """boto3's stream record → the JSON a Lambda function receives."""
     body = dict(record["dynamodb"])
     created = body.get("ApproximateCreationDateTime")

@@ -4,7 +4,8 @@ A batch is validated record by record (a bad record is logged with its reason an
 never blocks the others and retrying it would not fix it), then aggregated by (line, day): writes
 scale with the distinct days touched, not with the records. Each (line, day) is one transaction:
 the day's totals with the ids of the records counted (conditioned on none of them being counted
-already) and the cycle's totals. When a condition fails because some records were counted before
+already) and the cycle's totals. A line's day and cycle are hot items (concurrent batches of one
+line): store/db.py retries the write conflicts of these transactions and of the cycle's `as_of`. When a condition fails because some records were counted before
 (a redelivered message, a replayed batch, a concurrent handler), the day is re-read and only the
 others are counted. Records count in the cycle they occurred in, however late they arrive.
 After the writes, each touched current cycle is checked for thresholds (80 %, 100 %) and pace,
@@ -30,7 +31,7 @@ from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.db import ConditionsFailed, retry_conflicts, transaction
 from chalicelib.store.models import (
     CycleUsage,
     DailyUsage,
@@ -212,7 +213,7 @@ def _write_chunk(group: _Day, records: dict[str, UsageRecord]) -> int:
     for _ in range(MAX_RETRIES):
         if not pending:
             return 0
-        totals = defaultdict(int)
+        totals: defaultdict[str, int] = defaultdict(int)
         for record in pending.values():
             totals[cycles.BASE_ATTR[record.kind]] += record.quantity
         pk = customer_pk(group.customer_id)
@@ -265,9 +266,13 @@ def _advance_as_of(cycle: CycleUsage, newest: str) -> None:
     from pynamodb.exceptions import UpdateError
 
     try:
-        cycle.update(
-            actions=[CycleUsage.as_of.set(newest)],
-            condition=CycleUsage.as_of.does_not_exist() | (CycleUsage.as_of < newest),
+        # The cycle is in every transaction that counts a day of it: a conflict is retried.
+        retry_conflicts(
+            lambda: cycle.update(
+                actions=[CycleUsage.as_of.set(newest)],
+                condition=CycleUsage.as_of.does_not_exist() | (CycleUsage.as_of < newest),
+            ),
+            what="cycle_usage",
         )
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":

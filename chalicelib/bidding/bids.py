@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
-import secrets
-import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
@@ -42,7 +39,6 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Offer, OfferBid, OfferGate, PaymentMethod, RateWindow
 
 RANK_CEILING = 10**12  # amounts are below it: the rank key sorts the highest amount first
-T = TypeVar("T")
 
 # The strength indicator rates only the caller's own placed bid, never a candidate amount: rated
 # for free at any amount, a candidate was an oracle that gave a rival's exact bid by binary search
@@ -95,20 +91,6 @@ def binding(*, offer_id: str, amount: int, currency: str, method_id: str) -> str
         sort_keys=True,
         separators=(",", ":"),
     )
-
-
-def _retry_conflicts(write: Callable[[], T]) -> T:
-    """A popular offer's last minute: transactions on one shard's gate can collide
-    (TransactionConflict); they hold no lock, so try again shortly."""
-    for attempt in range(6):
-        try:
-            return write()
-        except TransactWriteError as error:
-            reasons = error.cancellation_reasons or []
-            if not any(r is not None and r.code == "TransactionConflict" for r in reasons) or attempt == 5:
-                raise
-            time.sleep(random.uniform(0.01, 0.05) * (2**attempt))  # noqa: S311 - jitter, not a secret
-    raise AssertionError("unreachable")
 
 
 # --- strength ------------------------------------------------------------------------------------------
@@ -174,9 +156,8 @@ def _placements_key(offer_id: str, customer_id: str) -> tuple[str, str]:
 
 def placements(offer_id: str, customer_id: str, *, consistent: bool = False) -> int:
     try:
-        return int(
-            RateWindow.get(*_placements_key(offer_id, customer_id), consistent_read=consistent).count or 0
-        )
+        window = RateWindow.get(*_placements_key(offer_id, customer_id), consistent_read=consistent)
+        return int(window.hits or 0)
     except RateWindow.DoesNotExist:
         return 0
 
@@ -329,10 +310,12 @@ def place(
     counter = RateWindow(*_placements_key(offer.offer_id, customer_id))
 
     def write() -> None:
-        # A token per attempt: the SDK's own retry of an answer lost in a timeout is then a no-op,
-        # so the ADD below never counts one placement twice (a new attempt after a cancelled
-        # transaction, which changed nothing, gets a new token).
-        with transaction(idempotency_token=secrets.token_hex(16)) as tx:
+        # The ADD below must count this placement once, however often the transaction is sent:
+        # botocore resends a call whose answer was lost (its ClientRequestToken makes that a
+        # no-op), and `transaction()` sends it again after a conflict, which may answer the
+        # resend of an attempt that did commit. So the placement is keyed by its confirmation
+        # (single use): the bid is saved only if it does not carry this challenge already.
+        with transaction() as tx:
             # The server's clock, compared by DynamoDB at commit: a bid can only enter while the
             # gate is open and before closes_at; clearing closes the gate before reading the bids.
             tx.check(
@@ -343,23 +326,29 @@ def place(
                 & (OfferGate.opens_at <= moment),
                 label="gate",
             )
-            tx.save(bid)
+            tx.save(
+                bid,
+                condition=OfferBid.challenge_id.does_not_exist() | (OfferBid.challenge_id != challenge_id),
+                label="placed",
+            )
             # Counted in the same transaction: a refused bid costs no change, and concurrent
             # changes cannot both take the last one.
             tx.update(
                 counter,
                 actions=[
                     RateWindow.type.set(RateWindow),
-                    RateWindow.count.add(1),
+                    RateWindow.hits.add(1),
                     RateWindow.expires_at.set(_epoch_of(offer.closes_at) + 7 * 24 * 3600),
                 ],
-                condition=RateWindow.count.does_not_exist() | (RateWindow.count < MAX_PLACEMENTS),
+                condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < MAX_PLACEMENTS),
                 label="changes",
             )
 
     try:
         _gated(offer, customer_id, write)
-    except ConditionsFailed as failed:  # _gated explains a closed gate; this is the other condition
+    except ConditionsFailed as failed:  # _gated explains a closed gate; these are the others
+        if "placed" in failed.labels:  # this very placement committed, its answer lost: it stands
+            return bid_to_wire(bid), previous is None
         if "changes" in failed.labels:
             raise _no_changes_left() from None
         raise
@@ -402,13 +391,16 @@ def _epoch_of(moment: str) -> int:
 
 
 def _gated(offer: Offer, customer_id: str, write: Callable[[], None]) -> None:
+    """`write` (a transaction checking the shard's gate); a closed gate explained. A popular
+    offer's last minute makes transactions on one shard's gate collide: `transaction()` retries
+    those conflicts (store/db.py); past its retries, or DynamoDB failing past the SDK's, a 503."""
     try:
-        _retry_conflicts(write)
+        write()
     except ConditionsFailed as failed:
-        if "gate" not in failed.labels:
+        if "gate" not in failed.labels or "placed" in failed.labels:
             raise
         gate = OfferGate.get(*gate_key(offer, customer_id), consistent_read=True)
         _refuse_unless_open(offer, gate)
         raise Conflict(f"Bidding closed at {offer.closes_at}.", code="offer_closed") from None
-    except TransactWriteError:
+    except (TemporarilyUnavailable, TransactWriteError):
         raise TemporarilyUnavailable("Too many bids at once on this offer: try again in a moment.") from None

@@ -15,6 +15,9 @@ For each offer with work left (GSI1 OFFERS#ACTIVE):
 5. Tell the bidders page by page (`notify` is deduplicated per offer and bidder), then leave the
    to-do list.
 Each step is bounded by the time left in the invocation; the next run goes on from the table.
+The offer, its gates and its bids are hot items (bids' transactions check the gates at the last
+minute, cancellation writes offer and gates together): every write here goes through
+`retry_conflicts` (store/db.py), so a write conflict is retried, never mistaken for an answer.
 One offer that fails (a corrupt item, an unexpected error of the provider, DynamoDB failing past its
 retries) never stops the run: it is logged, counted (`BatchItemFailed`), handed back at once, and
 the next run resumes it from what was recorded.
@@ -23,6 +26,7 @@ the next run resumes it from what was recorded.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -32,18 +36,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.bidding import clearing
 from chalicelib.bidding.offers import ACTIVE, RESULT_PAGE_SIZE, shard_pks
 from chalicelib.billing import bills, methods
 from chalicelib.billing.gateway import GatewayRejected, GatewayTimeout, get_gateway
-from chalicelib.billing.payments import DECLINES
+from chalicelib.billing.settlement import DECLINES
 from chalicelib.common.clock import epoch, iso_ms, now
 from chalicelib.common.secrets import new_id
 from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
+from chalicelib.store.db import query_raw, retry_conflicts
 from chalicelib.store.models import Offer, OfferBid, OfferGate, OfferResultPage, plain
 
 LEASE_S = 60
@@ -148,7 +154,7 @@ def _update_if(offer: Offer, actions: list[Any], condition: Any) -> bool:
     twice the capacity); False when the condition does not hold. `offer` is refreshed with the
     item as written, so no read follows."""
     try:
-        offer.update(actions=actions, condition=condition)
+        retry_conflicts(lambda: offer.update(actions=actions, condition=condition), what="offer")
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
@@ -247,28 +253,20 @@ _WANTED = [
 
 def _frozen_bids(offer: Offer) -> list[FrozenBid]:
     """Close the gates first (idempotent), then read with consistent Queries: no bid can enter or
-    leave after. Only the attributes clearing uses."""
+    leave after. Only the attributes clearing uses, read raw (no pynamodb model per bid)."""
     shards = shard_pks(offer.offer_id, int(offer.shards))
     gate_state = "cancelled" if offer.status == "cancelled" else "closed"
     for pk in shards:
-        OfferGate(pk, "GATE").update(actions=[OfferGate.status.set(gate_state)])
-    table = OfferBid._get_connection()
-    found: list[FrozenBid] = []
-    for pk in shards:
-        start: dict[str, Any] | None = None
-        while True:
-            page = table.query(
-                pk,
-                OfferBid.SK.startswith("BID#"),
-                consistent_read=True,
-                attributes_to_get=_WANTED,
-                exclusive_start_key=start,
-            )
-            found.extend(FrozenBid.from_raw(i) for i in page.get("Items", []))
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                break
-    return found
+        # Every bid's transaction checks its gate: closing one at the last minute can conflict.
+        close = OfferGate(pk, "GATE").update
+        retry_conflicts(functools.partial(close, actions=[OfferGate.status.set(gate_state)]), what="gate")
+    return [
+        FrozenBid.from_raw(item)
+        for pk in shards
+        for item in query_raw(
+            pk, OfferBid.SK.startswith("BID#"), attributes_to_get=_WANTED, consistent_read=True
+        )
+    ]
 
 
 def charge_key(offer_id: str, customer_id: str) -> str:
@@ -296,16 +294,21 @@ def _charge_winners(
             renewed = time.monotonic()
         bid = items[nxt.bid_id]
         outcome, charge_id, code = _charge(offer, bid)
-        hooks.get("charged", lambda **_: None)(bid=bid, outcome=outcome)
-        try:  # one conditional UpdateItem (a transaction would cost twice the capacity)
-            OfferBid(bid.PK, bid.SK).update(
-                actions=[
-                    OfferBid.outcome.set(outcome),
-                    OfferBid.charge_id.set(charge_id),
-                    OfferBid.decline_code.set(code),
-                    OfferBid.decided_at.set(iso_ms(now())),
-                ],
-                condition=OfferBid.outcome.does_not_exist(),
+        charged = hooks.get("charged")
+        if charged is not None:
+            charged(bid=bid, outcome=outcome)
+        decision: list[Action] = [
+            OfferBid.outcome.set(outcome),
+            OfferBid.charge_id.set(charge_id) if charge_id is not None else OfferBid.charge_id.remove(),
+            OfferBid.decline_code.set(code) if code is not None else OfferBid.decline_code.remove(),
+            OfferBid.decided_at.set(iso_ms(now())),
+        ]
+        # One conditional UpdateItem (a transaction would cost twice the capacity).
+        record = OfferBid(bid.PK, bid.SK).update
+        try:
+            retry_conflicts(
+                functools.partial(record, actions=decision, condition=OfferBid.outcome.does_not_exist()),
+                what="bid",
             )
         except UpdateError as error:
             if error.cause_response_code != "ConditionalCheckFailedException":
@@ -336,7 +339,11 @@ def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
             if method is None:
                 return clearing.DECLINED, None, "payment_method_removed"
             if not bid.charge_started_at:
-                OfferBid(bid.PK, bid.SK).update(actions=[OfferBid.charge_started_at.set(iso_ms(now()))])
+                started = OfferBid(bid.PK, bid.SK)
+                retry_conflicts(
+                    lambda: started.update(actions=[OfferBid.charge_started_at.set(iso_ms(now()))]),
+                    what="bid",
+                )
             charge = get_gateway().charge(
                 provider_ref=method.provider_ref,
                 customer_ref=method.provider_customer_ref,
@@ -391,9 +398,11 @@ def _store_result(offer: Offer, lease: str, entries: list[clearing.Entry], *, cl
     for n, page in enumerate(pages):
         text = json.dumps(page, separators=(",", ":"), sort_keys=True)
         digest.update(text.encode())
+        page_item = OfferResultPage(offer.PK, f"RESULT#{n:05d}", entries=text)
         try:
-            OfferResultPage(offer.PK, f"RESULT#{n:05d}", entries=text).save(
-                condition=OfferResultPage.PK.does_not_exist()
+            retry_conflicts(
+                functools.partial(page_item.save, condition=OfferResultPage.PK.does_not_exist()),
+                what="result_page",
             )
         except PutError as error:  # written by a run that died after it: same bids, same decisions, same page
             if error.cause_response_code != "ConditionalCheckFailedException":

@@ -224,7 +224,7 @@ def _pay(
     if resumed:  # an earlier run of this key died: it may have created the payment already
         existing = _find(customer_id, bill_id, payment_id)
         if existing is not None:  # the step-up was checked when it was created
-            return _finish(existing)
+            return _finish(existing, resumed=True)
     bill, method = _payable(customer_id, bill_id, amount, method_id)
     spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.STEP_UP)
     expected = binding(bill_id=bill_id, amount=amount, currency=bill.currency, method_id=method_id)
@@ -297,14 +297,18 @@ def _create(
 
 
 def _finish(
-    payment: Payment, *, method: PaymentMethod | None = None, bill: Bill | None = None
+    payment: Payment,
+    *,
+    method: PaymentMethod | None = None,
+    bill: Bill | None = None,
+    resumed: bool = False,
 ) -> dict[str, Any]:
     """Charge a pending payment (or, once its attempt is older than CALL_WINDOW, only ask the
     provider) and settle it. `method` and `bill` as already read by this request (the bill as it
     was before the reservation; its balance is re-read only if it moved)."""
     if payment.status == "pending":
         try:
-            payment = _charge_and_settle(payment, method=method, bill=bill)
+            payment = _charge_and_settle(payment, method=method, bill=bill, resumed=resumed)
         except ChargeMismatch:
             raise Conflict(
                 "We could not confirm this payment with the payment provider: it is being checked and you will be told the "
@@ -324,7 +328,23 @@ def _finish(
     return bills.payment_to_wire(payment)
 
 
-def _charge_and_settle(payment: Payment, *, method: PaymentMethod | None, bill: Bill | None) -> Payment:
+def _charge_and_settle(
+    payment: Payment, *, method: PaymentMethod | None, bill: Bill | None, resumed: bool = False
+) -> Payment:
+    if resumed:
+        # An earlier run may have charged, then failed to record it: ask by the attempt's key
+        # before charging, so the provider is asked to charge once per payment.
+        try:
+            found = get_gateway().get_charge(
+                reference=payment.payment_id, idempotency_key=settlement.attempt_key(payment)
+            )
+        except GatewayTimeout:
+            raise TemporarilyUnavailable(
+                "The payment provider is slow to answer: retry with the same Idempotency-Key; you will not be "
+                "charged twice."
+            ) from None
+        if found is not None:
+            return settlement.settle(payment, found, via="request", bill=bill)
     if method is None and settlement.age(payment) < settlement.CALL_WINDOW:
         try:
             method = methods.get_owned(payment.customer_id, payment.method_id)

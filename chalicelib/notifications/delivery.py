@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.common.clock import iso, now
 from chalicelib.notifications import devices as device_store
@@ -25,6 +26,7 @@ from chalicelib.notifications import inbox, payloads, preferences, senders
 from chalicelib.notifications.senders import PushSender
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
+from chalicelib.store.db import retry_conflicts
 from chalicelib.store.models import (
     Customer,
     Device,
@@ -64,18 +66,17 @@ def _claim(customer_id: str, alert_id: str, moment: datetime, *, due_only: bool)
     if due_only:
         condition &= InboxItem.deliver_after.does_not_exist() | (InboxItem.deliver_after <= iso(moment))
     lease_end = iso(moment + LEASE)
+    actions: list[Action] = [
+        InboxItem.delivery_status.set("sending"),
+        InboxItem.deliver_after.set(lease_end),  # the lease: reclaimable after it
+        InboxItem.delivery_attempts.add(1),
+        # Indexed for the sweep: if this worker dies mid-send, deliver_due picks it up.
+        InboxItem.GSI1PK.set(f"DEFERRED#{lease_end[:10]}"),
+        InboxItem.GSI1SK.set(f"{lease_end}#{customer_id}#{alert_id}"),
+    ]
     try:
-        item.update(
-            actions=[
-                InboxItem.delivery_status.set("sending"),
-                InboxItem.deliver_after.set(lease_end),  # the lease: reclaimable after it
-                InboxItem.delivery_attempts.add(1),
-                # Indexed for the sweep: if this worker dies mid-send, deliver_due picks it up.
-                InboxItem.GSI1PK.set(f"DEFERRED#{lease_end[:10]}"),
-                InboxItem.GSI1SK.set(f"{lease_end}#{customer_id}#{alert_id}"),
-            ],
-            condition=condition,
-        )
+        # The item is in the transactions that mark it read: a conflict with one is retried.
+        retry_conflicts(lambda: item.update(actions=actions, condition=condition), what="inbox_item")
     except UpdateError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             return None  # delivered, being delivered, or not due: nothing to do
@@ -224,30 +225,28 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
 
 
 def _finish(item: InboxItem, status: str, delivered: dict[str, str]) -> str:
-    item.update(
-        actions=[
-            InboxItem.delivery_status.set(status),
-            InboxItem.delivered.set(delivered),
-            InboxItem.delivered_at.set(iso(now())),
-            InboxItem.deliver_after.remove(),
-            InboxItem.GSI1PK.remove(),
-            InboxItem.GSI1SK.remove(),
-        ]
-    )
+    actions: list[Action] = [
+        InboxItem.delivery_status.set(status),
+        InboxItem.delivered.set(delivered),
+        InboxItem.delivered_at.set(iso(now())),
+        InboxItem.deliver_after.remove(),
+        InboxItem.GSI1PK.remove(),
+        InboxItem.GSI1SK.remove(),
+    ]
+    retry_conflicts(lambda: item.update(actions=actions), what="inbox_item")
     return status
 
 
 def _defer(item: InboxItem, until: datetime, status: str, delivered: dict[str, str]) -> str:
     when = iso(until)
-    item.update(
-        actions=[
-            InboxItem.delivery_status.set(status),
-            InboxItem.delivered.set(delivered),
-            InboxItem.deliver_after.set(when),
-            InboxItem.GSI1PK.set(f"DEFERRED#{when[:10]}"),
-            InboxItem.GSI1SK.set(f"{when}#{item.customer_id}#{item.alert_id}"),
-        ]
-    )
+    actions: list[Action] = [
+        InboxItem.delivery_status.set(status),
+        InboxItem.delivered.set(delivered),
+        InboxItem.deliver_after.set(when),
+        InboxItem.GSI1PK.set(f"DEFERRED#{when[:10]}"),
+        InboxItem.GSI1SK.set(f"{when}#{item.customer_id}#{item.alert_id}"),
+    ]
+    retry_conflicts(lambda: item.update(actions=actions), what="inbox_item")
     return status
 
 

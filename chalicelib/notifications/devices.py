@@ -20,7 +20,7 @@ from pynamodb.exceptions import DeleteError
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.common.secrets import same, sha256_hex
 from chalicelib.errors import Conflict, NotFound
-from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.db import ConditionsFailed, retry_conflicts, transaction
 from chalicelib.store.models import Device, Installation, customer_pk
 
 # FCM considers a token stale after a month unused; the app re-registers at every start.
@@ -131,7 +131,7 @@ def unregister(*, customer_id: str, installation_id: str) -> None:
         if "device" in failed.labels:
             raise NotFound("No such device.", code="device_not_found") from None
         # The mapping moved to another customer already: our device entry alone goes.
-        Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete()
+        retry_conflicts(Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete, what="device")
 
 
 def unregister_session_devices(*, customer_id: str, session_ids: set[str]) -> int:
@@ -149,10 +149,10 @@ def unregister_session_devices(*, customer_id: str, session_ids: set[str]) -> in
 
 def remove_dead(*, customer_id: str, installation_id: str, seen_updated_at: str) -> bool:
     """FCM said this installation is gone: remove it, unless the app re-registered since we sent."""
+    device = Device(customer_pk(customer_id), f"DEVICE#{installation_id}")
     try:
-        Device(customer_pk(customer_id), f"DEVICE#{installation_id}").delete(
-            condition=Device.updated_at == seen_updated_at
-        )
+        # The device's entry is in the transactions that register it: a conflict is retried.
+        retry_conflicts(lambda: device.delete(condition=Device.updated_at == seen_updated_at), what="device")
     except DeleteError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
             return False

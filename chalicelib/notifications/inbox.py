@@ -3,6 +3,11 @@
 `notify` writes, in one transaction: the dedup marker (conditional: the same dedup key never makes
 two items, however often a producer retries or a stream redelivers), the inbox item, and +1 on the
 unread counter. The item's insertion then drives the push through the table's stream.
+
+The unread counter is the customer's hottest item (every alert and every read moves it): each of
+its moves is a transaction with the condition that makes it count once (the dedup marker, the
+item's `read_at`, the expired item's marker), and store/db.py retries the write conflicts of
+concurrent writers.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import AlertDedup, Customer, InboxCounter, InboxItem, customer_pk
 
 RETENTION = timedelta(days=90)
+# The marker of an expired item already taken off the badge outlives every redelivery of the
+# stream record that reported it (a stream keeps records 24 hours).
+EXPIRED_MARKER_TTL = timedelta(days=2)
 PAGE_DEFAULT, PAGE_MAX = 20, 50
 READ_ALL_CHUNK = 25  # items per transaction, with the counter: well under DynamoDB's 100 actions
 
@@ -138,7 +146,9 @@ def _mark_read(customer_id: str, item: InboxItem, moment: str) -> bool:
             tx.update(
                 item,
                 actions=[InboxItem.read_at.set(moment)],
-                condition=InboxItem.read_at.does_not_exist(),
+                # Still there: TTL may have removed it since it was read, and the stream then
+                # takes it off the badge (an update would recreate a bare item and count it twice).
+                condition=InboxItem.PK.exists() & InboxItem.read_at.does_not_exist(),
                 label="unread",
             )
             tx.update(
@@ -157,7 +167,10 @@ def mark_read(*, customer_id: str, alert_id: str) -> dict[str, Any]:
         raise NotFound("No such alert.", code="alert_not_found") from None
     if not item.read_at:
         _mark_read(customer_id, item, iso(now()))
-        item.refresh(consistent_read=True)
+        try:
+            item.refresh(consistent_read=True)
+        except InboxItem.DoesNotExist:  # TTL removed it meanwhile
+            raise NotFound("No such alert.", code="alert_not_found") from None
     return to_wire(item)
 
 
@@ -180,7 +193,7 @@ def mark_all_read(*, customer_id: str) -> int:
                     tx.update(
                         item,
                         actions=[InboxItem.read_at.set(moment)],
-                        condition=InboxItem.read_at.does_not_exist(),
+                        condition=InboxItem.PK.exists() & InboxItem.read_at.does_not_exist(),
                     )
                 tx.update(
                     InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"),
@@ -193,7 +206,29 @@ def mark_all_read(*, customer_id: str) -> int:
     return marked
 
 
-def forget_expired(*, customer_id: str, was_unread: bool) -> None:
-    """TTL removed an item (seen on the stream): an unread one leaves the badge too."""
-    if was_unread:
-        InboxCounter(customer_pk(customer_id), "COUNTER#INBOX").update(actions=[InboxCounter.unread.add(-1)])
+def forget_expired(*, customer_id: str, alert_id: str, was_unread: bool) -> bool:
+    """TTL removed an item (seen on the stream): an unread one leaves the badge too, once however
+    often the stream delivers the removal. The decrement goes with a marker of the item (an
+    AlertDedup under the key `expired:<alert id>`, conditional: absent) in one transaction: a
+    redelivered removal finds the marker and changes nothing. Returns whether this call counted it."""
+    if not was_unread:
+        return False
+    moment = now()
+    try:
+        with transaction() as tx:
+            tx.save(
+                AlertDedup(
+                    customer_pk(customer_id),
+                    f"DEDUP#expired:{alert_id}",
+                    alert_id=alert_id,
+                    expires_at=epoch(moment + EXPIRED_MARKER_TTL),
+                ),
+                condition=AlertDedup.PK.does_not_exist(),
+                label="once",
+            )
+            tx.update(
+                InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"), actions=[InboxCounter.unread.add(-1)]
+            )
+    except ConditionsFailed:
+        return False  # this removal was counted already (a redelivered record)
+    return True

@@ -1,9 +1,13 @@
 """Push senders: the PushSender port, Firebase Cloud Messaging, and a console stand-in.
 
 firebase_admin is imported (and its app created) on the first send only: it costs ~400 ms, which
-the API's cold start must not pay. Its defaults are tightened: a 10 s timeout instead of 120 s, a
-connection pool as large as a batch, one quick retry on 500/503 that never sleeps on Retry-After
-(the caller reschedules instead: a Lambda must not wait minutes).
+the API's cold start must not pay. Its defaults are tightened: a 10 s timeout instead of 120 s (the
+app's public `httpTimeout` option), a connection pool as large as a batch, one quick retry on
+500/503 that never sleeps on Retry-After (the caller reschedules instead: a Lambda must not wait
+minutes). Tests and local runs send to a fake of the FCM v1 API (`FCM_ENDPOINT`). firebase_admin
+has no public setting for either the transport or the endpoint: `_messaging_session` is the one
+place that reaches its HTTP session, and both are done there with requests' public API (adapters
+mounted on this app's session only; nothing global is patched).
 """
 
 from __future__ import annotations
@@ -63,19 +67,14 @@ class FcmSender(PushSender):
         with self._lock:
             if self._app is None:
                 import firebase_admin
-                from firebase_admin import messaging
 
-                if self._endpoint:
-                    # Tests and local runs: point the real client at a fake of the FCM v1 API.
-                    messaging._MessagingService.FCM_URL = (
-                        self._endpoint.rstrip("/") + "/v1/projects/{0}/messages:send"
-                    )
-                self._app = firebase_admin.initialize_app(
+                app = firebase_admin.initialize_app(
                     _credential(self._credentials_source),
                     {"projectId": self._project_id, "httpTimeout": 10},
                     name=f"selfcare-{id(self)}",
                 )
-                _tune_transport(messaging._get_messaging_service(self._app), self._endpoint)
+                _tune_transport(_messaging_session(app), self._endpoint)
+                self._app = app
             return self._app
 
     def send(self, messages: list[dict[str, Any]]) -> list[Outcome]:
@@ -134,7 +133,8 @@ def _fcm_error_code(error: Any) -> str | None:
         return None
     for detail in details:
         if str(detail.get("@type", "")).endswith("google.firebase.fcm.v1.FcmError"):
-            return detail.get("errorCode")
+            code = detail.get("errorCode")
+            return str(code) if code is not None else None
     return None
 
 
@@ -202,21 +202,47 @@ def _anonymous_credential() -> Any:
     from firebase_admin import credentials
     from google.auth.credentials import AnonymousCredentials
 
-    class Anonymous(credentials.Base):
+    class Anonymous(credentials.Base):  # type: ignore[misc]  # firebase_admin ships no type information
         def get_credential(self) -> Any:
-            return AnonymousCredentials()
+            return AnonymousCredentials()  # type: ignore[no-untyped-call]  # google-auth's is unannotated
 
     return Anonymous()
 
 
-def _tune_transport(service: Any, endpoint: str | None) -> None:
+FCM_ORIGIN = "https://fcm.googleapis.com"  # where firebase_admin sends every message
+
+
+def _messaging_session(app: Any) -> Any:
+    """The requests session firebase_admin's messaging service sends this app's messages with.
+
+    Why reach inside: firebase_admin 7.7.0 (pinned in requirements.txt) offers no public setting
+    for the FCM endpoint (a class constant of its private `_MessagingService`; no emulator variable
+    for messaging) nor for its HTTP retries and pool (built inside that service: up to 4 retries
+    that sleep on Retry-After, 100 connections for 500-message batches). `messaging.send_each(...,
+    app=app)` builds the service once per app and keeps it; this takes that service's session, the
+    one private access of this module. tests/notifications/test_delivery.py checks it with the
+    pinned version; if an upgrade moves it, the first send fails loudly here, not silently."""
+    from firebase_admin import messaging
+
+    service = messaging._get_messaging_service(app)
+    session = getattr(getattr(service, "_client", None), "session", None)
+    if session is None or not callable(getattr(session, "mount", None)):
+        raise ServiceMisconfigured(
+            "firebase_admin's messaging transport is not where version 7.7 keeps it: see senders._messaging_session."
+        )
+    return session
+
+
+def _tune_transport(session: Any, endpoint: str | None) -> None:
+    """Mount, on this app's session only, the transport for FCM: our retry policy and pool, and
+    with `endpoint` (tests, local runs) a redirect of every FCM request to that base URL."""
     import requests
     from urllib3.util.retry import Retry
 
-    adapter = requests.adapters.HTTPAdapter(
-        pool_connections=4,
-        pool_maxsize=BATCH,
-        max_retries=Retry(
+    options: dict[str, Any] = {
+        "pool_connections": 4,
+        "pool_maxsize": BATCH,
+        "max_retries": Retry(
             connect=1,
             read=1,
             status=1,
@@ -226,8 +252,19 @@ def _tune_transport(service: Any, endpoint: str | None) -> None:
             raise_on_status=False,
             allowed_methods=None,
         ),
-    )
-    service._client.session.mount(endpoint.rstrip("/") if endpoint else "https://fcm.googleapis.com", adapter)
+    }
+
+    class Redirect(requests.adapters.HTTPAdapter):
+        """Sends what firebase_admin addresses to FCM to `endpoint` instead, path and all."""
+
+        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            url = request.url or ""
+            if endpoint and url.startswith(FCM_ORIGIN):
+                request.url = endpoint.rstrip("/") + url[len(FCM_ORIGIN) :]
+            return super().send(request, *args, **kwargs)
+
+    adapter = Redirect(**options) if endpoint else requests.adapters.HTTPAdapter(**options)
+    session.mount(FCM_ORIGIN, adapter)
 
 
 _sender: PushSender | None = None

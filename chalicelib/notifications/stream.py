@@ -1,9 +1,20 @@
 """The table's stream, in one handler: security events become alerts, new inbox items are pushed,
 and inbox items removed by TTL leave the unread count.
 
-Records can arrive twice (a retried batch): alerts are deduplicated by the event's key and pushes
-by the item's delivery record. A record that fails is reported alone (partial batch response), so
-the others are not redone.
+Every record can arrive more than once: AWS hands a batch again from the lowest sequence number
+the handler reported failed (ReportBatchItemFailures), so the records after a failed one, already
+handled, come again too; and a stream is at-least-once anyway. So every record's effect is
+idempotent, each at the cost of a write it makes anyway:
+- a security event's INSERT: `notify` with the event's key as dedup key (one alert per event);
+- an inbox item's INSERT: the push claims the item (a conditional update of its delivery status)
+  and records each device's outcome on it, so a device gets an alert once;
+- an unread inbox item's TTL REMOVE: the badge's -1 goes in one transaction with a marker of the
+  item (conditional: absent; kept 2 days, past the stream's 24-hour retention), so a redelivered
+  removal changes nothing (`inbox.forget_expired`). Keyed by the item rather than by the record's
+  eventID: the identity of what is counted, whichever record reports it. A read item's removal
+  writes nothing.
+A record that fails is reported (partial batch response); the others of the batch are still
+handled, since a retry would only redo them harmlessly.
 """
 
 from __future__ import annotations
@@ -87,7 +98,9 @@ def handle_records(records: list[dict[str, Any]]) -> list[str]:
             elif event == "REMOVE" and _is_ttl_removal(record):
                 old = _image(record, "OldImage")
                 if isinstance(old, InboxItem):
-                    inbox.forget_expired(customer_id=old.customer_id, was_unread=not old.read_at)
+                    inbox.forget_expired(
+                        customer_id=old.customer_id, alert_id=old.alert_id, was_unread=not old.read_at
+                    )
         except Exception as error:  # noqa: BLE001 - reported for retry, the batch goes on
             log_event(
                 "stream_record_failed",

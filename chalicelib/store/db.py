@@ -1,33 +1,51 @@
-"""Transactions on the table, on one lazily created connection (per Lambda container).
+"""Transactions on the table, raw Queries, and the one retry of write conflicts, on one lazily
+created connection (per Lambda container).
 
 pynamodb submits a TransactWrite's actions grouped by kind (condition checks, deletes, puts,
 updates), not in the order they were added, and DynamoDB reports cancellation reasons by position.
 `transaction()` lets each conditional action carry a label and reports the labels whose
 condition failed, so callers never reason about positions.
 
-In AWS, two transactions touching one item at the same moment cancel one of them with
-`TransactionConflict` (DynamoDB Local serialises writes and never does). That is not an answer but
-a collision: `transaction()` records the actions and, on a conflict alone, sends them again after a
-short jittered wait, a bounded number of times (`CONFLICT_RETRIES`), in this one place for every
-caller (inbox counters, usage line-days, payments, bids, clearing).
+Write conflicts. In AWS, a transaction that touches an item another transaction is writing at the
+same moment is cancelled with the reason `TransactionConflict`, and a single PutItem, UpdateItem or
+DeleteItem on such an item fails with `TransactionConflictException` (DynamoDB Local serialises
+writes and never does either; tests/support/faults.py injects both). Neither is an answer, only a
+collision in which that call wrote nothing, and botocore does not retry them. `retry_conflicts` is the
+one place that does: the write again after a full-jitter wait, CONFLICT_RETRIES times at most, then
+TemporarilyUnavailable (a 503 the client may retry). `transaction()` commits through it, and every
+single-item write to a hot item goes through it (the inbox counter and items, devices, usage
+line-days, bids, an offer's clearing). A failed condition (`ConditionalCheckFailed`) is the
+database's answer, never a conflict: it is raised at once, never retried.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.errors import TemporarilyUnavailable
+from chalicelib.observability.log import log_event
 from chalicelib.store.models import Item
+
+T = TypeVar("T")
+
+CONFLICT_RETRIES = 8
+CONFLICT_BASE_S = 0.02
+CONFLICT_MAX_WAIT_S = 0.5  # eight waits stay well under the Lambda timeout
+
+# The errors a write can end with: pynamodb wraps botocore's ClientError (its `cause`) in these.
+_WRITE_ERRORS = (TransactWriteError, PutError, UpdateError, DeleteError)
 
 
 class ConditionsFailed(Exception):
@@ -50,9 +68,82 @@ def connection() -> Connection:
     )
 
 
-CONFLICT_RETRIES = 8
-CONFLICT_BASE_S = 0.02
-CONFLICT_MAX_WAIT_S = 0.5  # eight waits stay well under the Lambda timeout
+@lru_cache(maxsize=1)
+def _described() -> Connection:
+    """The shared connection, with the table's key schema learnt (one DescribeTable per container):
+    pynamodb's low-level Query needs the key names to build its key condition."""
+    conn = connection()
+    conn.describe_table(Item.Meta.table_name)
+    return conn
+
+
+def query_raw(
+    partition: str,
+    range_key_condition: Condition | None = None,
+    *,
+    attributes_to_get: list[str] | None = None,
+    consistent_read: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Every item of a Query on the table, raw (DynamoDB JSON), page by page: for reads of
+    thousands of items where building a pynamodb model per item would cost more than the Query."""
+    start: dict[str, Any] | None = None
+    while True:
+        page = _described().query(
+            Item.Meta.table_name,
+            partition,
+            range_key_condition=range_key_condition,
+            attributes_to_get=attributes_to_get,
+            consistent_read=consistent_read,
+            exclusive_start_key=start,
+        )
+        yield from page.get("Items", [])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+
+
+# --- write conflicts ------------------------------------------------------------------------------------
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether a write failed only because a transaction held one of its items (nothing written)."""
+    if not isinstance(error, _WRITE_ERRORS):
+        return False
+    if error.cause_response_code == "TransactionConflictException":
+        return True
+    return isinstance(error, TransactWriteError) and any(
+        reason is not None and reason.code == "TransactionConflict"
+        for reason in (error.cancellation_reasons or [])
+    )
+
+
+def retry_conflicts(write: Callable[[], T], *, what: str = "write") -> T:
+    """`write()`, again after a short full-jitter wait while it fails with a write conflict alone,
+    CONFLICT_RETRIES times at most; then TemporarilyUnavailable. Any other error (a failed
+    condition, throttling past botocore's own retries) propagates at once.
+
+    A conflict means this call wrote nothing, but it may answer botocore's resend of a call whose
+    first send did write (its answer lost). So `write` must be harmless twice: plain SETs, or a
+    condition that its own earlier success fails (a marker, a single-use key, `read_at` absent),
+    never a bare ADD."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            return write()
+        except _WRITE_ERRORS as error:
+            if not is_conflict(error):
+                raise
+            if attempt == CONFLICT_RETRIES:
+                log_event("write_conflicts_exhausted", level=logging.WARNING, what=what, attempts=attempt + 1)
+                raise TemporarilyUnavailable(
+                    "Too many changes to the same data at once: try again in a moment."
+                ) from error
+        time.sleep(
+            random.uniform(0, min(CONFLICT_MAX_WAIT_S, CONFLICT_BASE_S * 2**attempt))  # noqa: S311 - jitter
+        )
+    raise AssertionError("unreachable")
+
+
+# --- transactions ---------------------------------------------------------------------------------------
 
 
 class Transaction:
@@ -90,23 +181,21 @@ class Transaction:
         self._labels["check"].append(label)
 
     def commit(self, *, idempotency_token: str | None) -> None:
-        """Send the actions; on a TransactionConflict alone, again (bounded, jittered)."""
-        for attempt in range(CONFLICT_RETRIES + 1):
+        """Send the actions through `retry_conflicts`; failed conditions raise ConditionsFailed."""
+
+        def send() -> None:
             write = TransactWrite(connection=connection(), client_request_token=idempotency_token)
             try:
                 with write:
                     for add in self._actions:
                         add(write)
-                return
             except TransactWriteError as error:
                 failed = self.failed(error)
                 if failed:
                     raise ConditionsFailed(failed) from None
-                if not _conflict(error) or attempt == CONFLICT_RETRIES:
-                    raise
-            time.sleep(
-                random.uniform(0, min(CONFLICT_MAX_WAIT_S, CONFLICT_BASE_S * 2**attempt))  # noqa: S311 - jitter
-            )  # full jitter
+                raise
+
+        retry_conflicts(send, what="transaction")
 
     def failed(self, error: TransactWriteError) -> set[str]:
         positions = [label for kind in self._ORDER for label in self._labels[kind]]
@@ -118,21 +207,19 @@ class Transaction:
         }
 
 
-def _conflict(error: TransactWriteError) -> bool:
-    if error.cause_response_code == "TransactionConflictException":
-        return True
-    return any(
-        reason is not None and reason.code == "TransactionConflict"
-        for reason in (error.cancellation_reasons or [])
-    )
-
-
 @contextmanager
 def transaction(*, idempotency_token: str | None = None) -> Iterator[Transaction]:
-    """All or nothing. `idempotency_token` (ClientRequestToken) makes a retry within 10 min a no-op.
+    """All or nothing. botocore gives each TransactWriteItems call a ClientRequestToken of its own
+    (the API marks it an idempotency token), kept on its own resends: a resend after a lost answer
+    changes nothing twice. Each retry after a conflict is a new call with a new token, which is
+    right since a conflict wrote nothing; but a conflict may also answer the resend of an attempt
+    that did commit, its first answer lost. So a transaction with an unconditional ADD carries a
+    condition that its own earlier commit would fail (a marker, a single-use key), never a bare
+    ADD. `idempotency_token`: the caller's own, sent on every attempt (rarely needed).
 
     The block only records actions; they are sent when it ends (not at all if it raises).
-    Raises ConditionsFailed (with the labels) when conditions fail; other errors propagate.
+    Raises ConditionsFailed (with the labels) when conditions fail, TemporarilyUnavailable when
+    write conflicts outlast the retries; other errors propagate.
     """
     tx = Transaction()
     yield tx

@@ -320,3 +320,49 @@ def test_an_unreadable_item_of_another_kind_never_blocks_the_stream(app_module):
         "eventSourceARN": "arn:aws:dynamodb:eu-west-3:0:table/t/stream/x",
     }
     assert app_module.on_table_stream({"Records": [record]}, None) == {"batchItemFailures": []}
+
+
+def test_firebase_admin_is_reached_through_one_seam_and_nothing_global_is_patched(fcm):
+    """firebase_admin has no public setting for the FCM endpoint or its HTTP transport, so
+    `senders._messaging_session` is the one access to its internals: this checks it still works
+    with the version pinned in requirements.txt. A sender pointed at the fake delivers through the
+    real client; its app's session carries our retry policy (one quick retry, never sleeping on
+    Retry-After); firebase_admin's own FCM URL constant is untouched, so another app in the process
+    still addresses Google. Mutation: patch `_MessagingService.FCM_URL` as before → fails; skip
+    `_tune_transport` → the retry assertion fails and nothing reaches the fake."""
+    import re
+    from pathlib import Path
+
+    import firebase_admin
+    from firebase_admin import messaging
+
+    from chalicelib.notifications import payloads, senders
+
+    pinned = re.search(
+        r"^firebase-admin==(\S+)$",
+        (Path(__file__).resolve().parents[2] / "requirements.txt").read_text(),
+        re.MULTILINE,
+    )
+    assert pinned and firebase_admin.__version__ == pinned.group(1)  # the version this seam was checked with
+
+    sender = senders.FcmSender(project_id="selfcare-seam", credentials_source="none", endpoint=fcm.url)
+    message = payloads.message_for(
+        target="tok-seam",
+        alert={
+            "id": "alr_" + "1" * 24,
+            "kind": "service.announcement",
+            "category": "service",
+            "title": "t",
+            "body": "b",
+            "deep_link": "selfcare://inbox",
+            "data": {"announcement_id": "seam"},
+        },
+        badge=1,
+    )
+    assert sender.send([message]) == [senders.Outcome(senders.SENT)]
+    assert len(fcm.delivered_to("tok-seam")) == 1
+
+    session = senders._messaging_session(sender._firebase_app())
+    retry = session.get_adapter(senders.FCM_ORIGIN + "/v1/projects/selfcare-seam/messages:send").max_retries
+    assert (retry.status, retry.respect_retry_after_header, retry.backoff_factor) == (1, False, 0.2)
+    assert messaging._MessagingService.FCM_URL.startswith(senders.FCM_ORIGIN + "/")
