@@ -6,22 +6,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Chalice, Rate, Response
-from chalice.app import AuthRequest, DynamoDBEvent, Request, SQSEvent
+from chalice.app import AuthRequest, Chalice, DynamoDBEvent, Rate, Request, Response, SQSEvent
 
 from chalicelib.account import ingestion, plan_change, profile, views
 from chalicelib.account import schemas as account_schemas
+from chalicelib.api import cases as case_routes
 from chalicelib.api import confirmed, guard, ratelimit, webhooks
+from chalicelib.api import help as help_routes
 from chalicelib.api import principal as auth_edge
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, from_domain_error, handled, no_content, ok
-from chalicelib.api.validation import parse_body, parse_idempotency_key, parse_query, path_id
+from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, parse_query, path_id
 from chalicelib.auth import keys, passkeys, security_events, sessions, stepup, wellknown
 from chalicelib.auth import schemas as auth_schemas
-from chalicelib.auth.tokens import principal_from_header
+from chalicelib.auth.tokens import Principal, principal_from_header
 from chalicelib.bidding import bids, closing, offers
 from chalicelib.bidding import schemas as bidding_schemas
-from chalicelib.billing import bills, methods, payments
+from chalicelib.billing import bills, methods, payments, settlement
 from chalicelib.billing import schemas as billing_schemas
 from chalicelib.common.pan import redact_pans
 from chalicelib.config import get_settings
@@ -33,6 +34,7 @@ from chalicelib.observability.log import logged_handler
 
 app = Chalice(app_name="selfcare")
 app.register_blueprint(webhooks.blueprint)
+app.register_blueprint(help_routes.blueprint)
 
 
 @app.middleware("all")
@@ -58,6 +60,10 @@ def access_token(auth_request: AuthRequest) -> Any:
     return auth_edge.authorize(auth_request, refuse_all=bool(guard.problems()))
 
 
+# Built around the authorizer above: its routes need it.
+app.register_blueprint(case_routes.blueprint(access_token))
+
+
 def _request() -> Request:
     request = app.current_request
     if request is None:  # only a route handler calls this: a request is in hand
@@ -65,7 +71,12 @@ def _request() -> Request:
     return request
 
 
-def _live() -> auth_edge.Principal:
+def _body() -> bytes:
+    """The request's body, as sent (for parse_body)."""
+    return body_bytes(_request().raw_body)
+
+
+def _live() -> Principal:
     """The caller, on a session that has not ended (one consistent read): factor, session, contact
     and money routes use this; read-only views rely on the access token's 15-minute expiry."""
     me = auth_edge.principal(_request())
@@ -74,7 +85,7 @@ def _live() -> auth_edge.Principal:
 
 
 def _confirmed(
-    me: auth_edge.Principal, action: str, params: dict[str, Any], confirmation: confirmed.Confirmation | None
+    me: Principal, action: str, params: dict[str, Any], confirmation: confirmed.Confirmation | None
 ) -> None:
     """This exact change was confirmed with a passkey on this session, which the caller has just
     checked is live (`_live()`; see auth/stepup.py)."""
@@ -133,7 +144,7 @@ def apple_app_site_association() -> Response:
 @handled
 def register_options() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(confirmed.RegisterOptionsBody, _request().raw_body)
+    body = parse_body(confirmed.RegisterOptionsBody, _body())
     if body.activation_code is not None:
         ratelimit.check("activation_client", _client())
     authorization = _request().headers.get("authorization")  # present when adding another passkey
@@ -154,7 +165,7 @@ def register_options() -> Response:
 @handled
 def register_verify() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(auth_schemas.RegisterVerifyBody, _request().raw_body)
+    body = parse_body(auth_schemas.RegisterVerifyBody, _body())
     tokens = passkeys.register(
         challenge_id=body.challenge_id, credential=body.credential, name=body.name, device=_device()
     )
@@ -165,7 +176,7 @@ def register_verify() -> Response:
 @handled
 def login_options() -> Response:
     ratelimit.check("sign_in_client", _client())
-    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    parse_body(auth_schemas.EmptyBody, _body())
     return ok(passkeys.login_options().to_wire())
 
 
@@ -173,7 +184,7 @@ def login_options() -> Response:
 @handled
 def login_verify() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(auth_schemas.CredentialBody, _request().raw_body)
+    body = parse_body(auth_schemas.CredentialBody, _body())
     return ok(
         passkeys.login(challenge_id=body.challenge_id, credential=body.credential, device=_device()).to_wire()
     )
@@ -183,14 +194,14 @@ def login_verify() -> Response:
 @handled
 def refresh_token() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(auth_schemas.RefreshBody, _request().raw_body)
+    body = parse_body(auth_schemas.RefreshBody, _body())
     return ok(sessions.refresh(refresh_token=body.refresh_token).to_wire())
 
 
 @app.route("/auth/logout", methods=["POST"], authorizer=access_token)
 @handled
 def logout() -> Response:
-    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    parse_body(auth_schemas.EmptyBody, _body())
     me = auth_edge.principal(_request())
     sessions.revoke(customer_id=me.customer_id, session_id=me.session_id, reason="logout")
     return no_content()
@@ -210,7 +221,7 @@ def list_passkeys() -> Response:
 @handled
 def rename_passkey(passkey_id: str) -> Response:
     me = _live()
-    body = parse_body(auth_schemas.RenamePasskeyBody, _request().raw_body)
+    body = parse_body(auth_schemas.RenamePasskeyBody, _body())
     passkey_id = path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
     return ok(passkeys.rename(customer_id=me.customer_id, passkey_id=passkey_id, name=body.name))
 
@@ -223,7 +234,7 @@ def delete_passkey(passkey_id: str) -> Response:
     passkeys.name_of(
         customer_id=me.customer_id, passkey_id=passkey_id
     )  # 404 for anyone else's, before the body
-    body = parse_body(confirmed.ConfirmedBody, _request().raw_body)
+    body = parse_body(confirmed.ConfirmedBody, _body())
     _confirmed(me, "passkey.remove", {"passkey_id": passkey_id}, body.confirmation)
     passkeys.remove(customer_id=me.customer_id, passkey_id=passkey_id)
     return no_content()
@@ -233,7 +244,7 @@ def delete_passkey(passkey_id: str) -> Response:
 @handled
 def begin_step_up() -> Response:
     me = _live()
-    body = parse_body(confirmed.StepUpBody, _request().raw_body)
+    body = parse_body(confirmed.StepUpBody, _body())
     return ok(
         stepup.begin(
             customer_id=me.customer_id,
@@ -276,7 +287,7 @@ def get_me() -> Response:
 @handled
 def patch_me() -> Response:
     me = _live()
-    changes = parse_body(confirmed.ConfirmedProfilePatch, _request().raw_body)
+    changes = parse_body(confirmed.ConfirmedProfilePatch, _body())
     contact = confirmed.contact_params(changes)
     if contact is not None:
         _confirmed(me, "profile.update", contact, changes.confirmation)
@@ -327,7 +338,7 @@ def preview_plan_change(line_id: str) -> Response:
 @handled
 def request_plan_change(line_id: str) -> Response:
     me = _live()
-    body = parse_body(account_schemas.PlanChangeBody, _request().raw_body)
+    body = parse_body(account_schemas.PlanChangeBody, _body())
     return ok(
         plan_change.request(
             customer_id=me.customer_id,
@@ -377,7 +388,7 @@ def get_bill(bill_id: str) -> Response:
 @handled
 def add_payment_method() -> Response:
     me = _live()
-    body = parse_body(confirmed.ConfirmedAddMethodBody, _request().raw_body)
+    body = parse_body(confirmed.ConfirmedAddMethodBody, _body())
     _confirmed(me, "payment_method.add", {"provider_token": body.provider_token}, body.confirmation)
     added = methods.add(customer_id=me.customer_id, provider_token=body.provider_token, label=body.label)
     security_events.account_changed(me.customer_id, "payment_method_added")
@@ -397,7 +408,7 @@ def delete_payment_method(payment_method_id: str) -> Response:
     me = _live()
     method_id = path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method")
     methods.get_owned(me.customer_id, method_id)  # 404 for anyone else's, before the body
-    body = parse_body(confirmed.ConfirmedBody, _request().raw_body)
+    body = parse_body(confirmed.ConfirmedBody, _body())
     _confirmed(me, "payment_method.remove", {"payment_method_id": method_id}, body.confirmation)
     methods.remove(customer_id=me.customer_id, method_id=method_id)
     security_events.account_changed(me.customer_id, "payment_method_removed")
@@ -410,7 +421,7 @@ def default_payment_method(payment_method_id: str) -> Response:
     me = _live()
     method_id = path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method")
     methods.get_owned(me.customer_id, method_id)  # 404 for anyone else's, before the body
-    body = parse_body(confirmed.ConfirmedBody, _request().raw_body)
+    body = parse_body(confirmed.ConfirmedBody, _body())
     _confirmed(me, "payment_method.default", {"payment_method_id": method_id}, body.confirmation)
     result = methods.set_default(customer_id=me.customer_id, method_id=method_id)
     security_events.account_changed(me.customer_id, "payment_method_default")
@@ -421,7 +432,7 @@ def default_payment_method(payment_method_id: str) -> Response:
 @handled
 def put_autopay() -> Response:
     me = _live()
-    body = parse_body(confirmed.ConfirmedAutopayBody, _request().raw_body)
+    body = parse_body(confirmed.ConfirmedAutopayBody, _body())
     _confirmed(me, "autopay.set", {"enabled": body.enabled}, body.confirmation)
     result = methods.set_autopay(customer_id=me.customer_id, enabled=body.enabled)
     security_events.account_changed(me.customer_id, "autopay_on" if body.enabled else "autopay_off")
@@ -433,7 +444,7 @@ def put_autopay() -> Response:
 def payment_challenge(bill_id: str) -> Response:
     me = _live()
     ratelimit.check("payment_customer", me.customer_id)
-    body = parse_body(billing_schemas.ChallengeBody, _request().raw_body)
+    body = parse_body(billing_schemas.ChallengeBody, _body())
     return ok(
         payments.challenge(
             customer_id=me.customer_id,
@@ -451,8 +462,8 @@ def pay_bill(bill_id: str) -> Response:
     key = parse_idempotency_key(
         _request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY
     )
-    body = parse_body(billing_schemas.PayBody, _request().raw_body)
-    request = dict(
+    body = parse_body(billing_schemas.PayBody, _body())
+    request = payments.PaymentRequest(
         customer_id=me.customer_id,
         bill_id=_bill_id(bill_id),
         idempotency_key=key,
@@ -498,7 +509,7 @@ def get_offer(offer_id: str) -> Response:
 def bid_challenge(offer_id: str) -> Response:
     me = _live()
     ratelimit.check("bid_customer", me.customer_id)
-    body = parse_body(bidding_schemas.BidChallengeBody, _request().raw_body)
+    body = parse_body(bidding_schemas.BidChallengeBody, _body())
     return ok(
         bids.challenge(
             customer_id=me.customer_id,
@@ -514,7 +525,7 @@ def bid_challenge(offer_id: str) -> Response:
 def place_bid(offer_id: str) -> Response:
     me = _live()
     ratelimit.check("bid_customer", me.customer_id)
-    body = parse_body(bidding_schemas.PlaceBidBody, _request().raw_body)
+    body = parse_body(bidding_schemas.PlaceBidBody, _body())
     bid, created = bids.place(
         customer_id=me.customer_id,
         offer_id=_offer_id(offer_id),
@@ -542,7 +553,7 @@ def withdraw_bid(offer_id: str) -> Response:
 @handled
 def register_device(installation_id: str) -> Response:
     me = _live()
-    body = parse_body(notification_schemas.DeviceBody, _request().raw_body)
+    body = parse_body(notification_schemas.DeviceBody, _body())
     installation_id = path_id(
         installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation"
     )
@@ -585,7 +596,7 @@ def get_notification_preferences() -> Response:
 @handled
 def put_notification_preferences() -> Response:
     me = auth_edge.principal(_request())
-    body = parse_body(notification_schemas.PreferencesBody, _request().raw_body)
+    body = parse_body(notification_schemas.PreferencesBody, _body())
     quiet = body.quiet_hours.model_dump() if body.quiet_hours else None
     return ok(
         preferences.save(
@@ -613,7 +624,7 @@ def inbox_unread_count() -> Response:
 @handled
 def read_alert(alert_id: str) -> Response:
     me = auth_edge.principal(_request())
-    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    parse_body(auth_schemas.EmptyBody, _body())
     alert_id = path_id(alert_id, pattern=notification_schemas.ALERT_ID, what="alert")
     return ok(inbox.mark_read(customer_id=me.customer_id, alert_id=alert_id))
 
@@ -622,7 +633,7 @@ def read_alert(alert_id: str) -> Response:
 @handled
 def read_all_alerts() -> Response:
     me = auth_edge.principal(_request())
-    parse_body(auth_schemas.EmptyBody, _request().raw_body)
+    parse_body(auth_schemas.EmptyBody, _body())
     return ok({"marked": inbox.mark_all_read(customer_id=me.customer_id)})
 
 
@@ -652,7 +663,7 @@ def apply_plan_changes(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="sweep_pending_payments")
 @logged_handler("sweep_pending_payments")
 def sweep_pending_payments(event: Any) -> dict[str, Any]:
-    return {"settled": payments.sweep()}
+    return {"settled": settlement.sweep()}
 
 
 @app.schedule(Rate(1, unit=Rate.DAYS), name="daily_billing")
@@ -752,3 +763,93 @@ def admin_send_announcement(event: dict[str, Any], context: Any) -> dict[str, An
     from chalicelib.notifications import announcements
 
     return run_admin(announcements.send, announcements.AnnouncementEvent, event, context=context)
+
+
+# Help content, managed from the console (infra/admin-events/admin_help_*.json).
+
+
+@app.lambda_function(name="admin_help_upsert_section")
+def admin_help_upsert_section(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.help import admin as help_admin
+
+    return help_admin.upsert_section(event, context)
+
+
+@app.lambda_function(name="admin_help_save_draft")
+def admin_help_save_draft(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.help import admin as help_admin
+
+    return help_admin.save_draft(event, context)
+
+
+@app.lambda_function(name="admin_help_publish")
+def admin_help_publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.help import admin as help_admin
+
+    return help_admin.publish(event, context)
+
+
+@app.lambda_function(name="admin_help_unpublish")
+def admin_help_unpublish(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.help import admin as help_admin
+
+    return help_admin.unpublish(event, context)
+
+
+@app.lambda_function(name="admin_help_rebuild_index")
+def admin_help_rebuild_index(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.help import admin as help_admin
+
+    return help_admin.rebuild_index(event, context)
+
+
+@app.lambda_function(name="admin_help_report")
+def admin_help_report(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.help import admin as help_admin
+
+    return help_admin.report(event, context)
+
+
+# Cases, worked from the console by agents (infra/admin-events/admin_case_*.json).
+
+
+@app.lambda_function(name="admin_case_list")
+def admin_case_list(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.cases import admin as case_admin
+
+    return case_admin.case_list(event, context)
+
+
+@app.lambda_function(name="admin_case_context")
+def admin_case_context(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.cases import admin as case_admin
+
+    return case_admin.case_context(event, context)
+
+
+@app.lambda_function(name="admin_case_reply")
+def admin_case_reply(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.cases import admin as case_admin
+
+    return case_admin.case_reply(event, context)
+
+
+@app.lambda_function(name="admin_case_request_document")
+def admin_case_request_document(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.cases import admin as case_admin
+
+    return case_admin.case_request_document(event, context)
+
+
+@app.lambda_function(name="admin_case_resolve")
+def admin_case_resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.cases import admin as case_admin
+
+    return case_admin.case_resolve(event, context)
+
+
+@app.lambda_function(name="admin_call_code_verify")
+def admin_call_code_verify(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.cases import admin as case_admin
+
+    return case_admin.call_code_verify(event, context)

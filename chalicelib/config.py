@@ -70,6 +70,12 @@ class Settings:
     stage: str  # the metrics' Stage dimension: local | dev | prod
     in_lambda: bool  # AWS_LAMBDA_FUNCTION_NAME is set: a real Lambda (or the package test's emulation)
     rate_limits: dict[str, tuple[int, int]]  # name -> (requests, per seconds)
+    # S3: a local S3-compatible server (make run, tests); unset in AWS.
+    s3_endpoint: str | None
+    help_bucket: str  # the help search index objects (help-index/...)
+    help_index_refresh_s: float  # a container re-reads the index pointer at most this often
+    case_documents_bucket: str  # customers' documents, uploaded by presigned POST (documents/...)
+    call_code_pepper: str | None  # the call codes' HMAC key: ssm:<name> | secretsmanager:<id> (local: unset)
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -86,6 +92,12 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
     "payment_customer": (10, 60),  # payment challenges and payments
     "bid_customer": (20, 60),  # bid challenges, bids, withdrawals
     "offer_view_customer": (60, 60),  # GET /offers/{id} (the strength indicator: bounded reads, but reads)
+    "help_client": (120, 60),  # help search and votes, per address (signed-out device ids are free to invent)
+    "case_write_customer": (30, 60),  # opening, replying, closing cases, uploads: per customer
+    "call_code_customer": (5, 3600),  # call codes issued: per customer
+    # Wrong call codes entered by agents, all consoles together: past it, verification is locked
+    # until the window ends (an 8-digit code, one live code per customer: see cases/callcodes.py).
+    "call_code_guesses": (20, 600),
 }
 
 
@@ -145,6 +157,11 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         table_stream_arn=env(
             "TABLE_STREAM_ARN", "arn:aws:dynamodb:eu-west-3:000000000000:table/selfcare/stream/local"
         ),
+        s3_endpoint=env("S3_ENDPOINT") or None,
+        help_bucket=env("HELP_BUCKET", "selfcare-local-help"),
+        help_index_refresh_s=max(0.0, min(float(env("HELP_INDEX_REFRESH_SECONDS", "30")), 900.0)),
+        case_documents_bucket=env("CASE_DOCUMENTS_BUCKET", "selfcare-local-case-documents"),
+        call_code_pepper=env("CALL_CODE_PEPPER") or None,
     )
 
 
@@ -207,4 +224,8 @@ def unsafe_for_deployment(settings: Settings) -> list[str]:
         problems.append("JWT_ISSUER must be the service's https URL")
     if settings.dynamodb_endpoint:
         problems.append("DYNAMODB_ENDPOINT points at a local DynamoDB")
+    if settings.s3_endpoint:
+        problems.append("S3_ENDPOINT points at a local S3-compatible server")
+    if not (settings.call_code_pepper or "").startswith(("ssm:", "secretsmanager:")):
+        problems.append("CALL_CODE_PEPPER must be ssm:/... or secretsmanager:... (call codes are HMAC'd with it)")
     return problems

@@ -17,7 +17,7 @@ import time
 from datetime import UTC
 from typing import Any
 
-from devtools import dynamodb_local, tables
+from devtools import dynamodb_local, help_seed, s3_local, tables
 from devtools.dynamodb_local import ROOT
 
 DEMO_CUSTOMER = {
@@ -132,8 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--ddb-port", type=int, default=8001)
     parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--s3-port", type=int, default=8004)
     args = parser.parse_args()
-    for port in (args.ddb_port, args.api_port):
+    for port in (args.ddb_port, args.api_port, args.s3_port):
         if _port_busy(port):
             raise SystemExit(
                 f"Port {port} is in use (another `make run`?). Stop it, or pass DDB_PORT=/API_PORT=."
@@ -160,7 +161,22 @@ def main() -> None:
     children.append(("DynamoDB Local", dynamodb_local.start(args.ddb_port, in_memory=False)))
     endpoint = f"http://127.0.0.1:{args.ddb_port}"
     tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
+    # The help index objects and the case documents: a local S3-compatible server (moto's, behind
+    # devtools/s3_local.py's presigned-POST policy gate); its objects live as long as the process.
+    from chalicelib.config import get_settings
+
+    print(f"Starting the local S3 on 127.0.0.1:{args.s3_port} ...")
+    os.environ["S3_ENDPOINT"] = f"http://127.0.0.1:{args.s3_port}"
+    get_settings.cache_clear()
+    settings = get_settings()
+    children.append(
+        (
+            "local S3",
+            s3_local.start(args.s3_port, buckets=[settings.help_bucket, settings.case_documents_bucket]),
+        )
+    )
     demo = seed_demo_customer()
+    help_index = help_seed.seed_demo()
 
     # The dev defaults expect the API on :8000; on another port the browser's origin follows it.
     origin = f"http://localhost:{args.api_port}"
@@ -197,6 +213,7 @@ def main() -> None:
    curl -s {base}/.well-known/jwks.json
    curl -s -X POST {base}/auth/passkeys/login/options
    make invoke FUNCTION=admin_create_customer EVENT=infra/admin-events/admin_create_customer.json
+   curl -s "{base}/help/search?q=facture+impayee"   # help search ({help_index.get("articles", "?")} articles indexed)
    An upgrade offer closes 15 minutes from now: GET /offers with the demo customer's token,
    bid with a passkey, and watch clear_offers charge the winner and fill the inbox.
 

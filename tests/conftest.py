@@ -24,6 +24,14 @@ def pytest_configure(config: pytest.Config) -> None:
     from devtools.fake_fcm import FakeFcm
 
     _state["fcm"] = FakeFcm().start()
+    # One local S3 (moto's, behind devtools/s3_local.py's presigned-POST policy gate) for the help
+    # index objects and the case documents.
+    from devtools import s3_local
+
+    s3_port = s3_local.free_port()
+    _state["s3"] = s3_local.start(
+        s3_port, buckets=["selfcare-test-help", "selfcare-test-case-documents"]
+    )
 
     endpoint = os.environ.get("TEST_DYNAMODB_ENDPOINT")
     if not endpoint:
@@ -45,7 +53,11 @@ def pytest_configure(config: pytest.Config) -> None:
         FCM_ENDPOINT=_state["fcm"].url,
         # The whole suite signs in and pays from one address at machine speed: limits far above it
         # (tests/test_rate_limits.py checks the real limiter with tight ones).
-        RATE_LIMITS="sign_in_client=100000/60,activation_client=100000/60,payment_customer=100000/60,bid_customer=100000/60,offer_view_customer=100000/60",
+        S3_ENDPOINT=f"http://127.0.0.1:{s3_port}",
+        HELP_BUCKET="selfcare-test-help",
+        HELP_INDEX_REFRESH_SECONDS="0",
+        CASE_DOCUMENTS_BUCKET="selfcare-test-case-documents",
+        RATE_LIMITS="help_client=100000/60,case_write_customer=100000/60,call_code_customer=100000/60,call_code_guesses=100000/60,sign_in_client=100000/60,activation_client=100000/60,payment_customer=100000/60,bid_customer=100000/60,offer_view_customer=100000/60",
     )
     tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])
 
@@ -53,6 +65,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if "fcm" in _state:
         _state["fcm"].stop()
+    if "s3" in _state:
+        from devtools import s3_local
+
+        s3_local.stop(_state["s3"])
     proc: subprocess.Popen[bytes] | None = _state.get("ddb")
     if proc is not None:
         proc.terminate()

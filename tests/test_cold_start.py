@@ -15,6 +15,8 @@ DEFERRED = (
     "stripe",
     "chalicelib.customers.admin",
     "chalicelib.auth.ceremonies",
+    "tantivy",
+    "chalicelib.help.indexing",
 )
 
 

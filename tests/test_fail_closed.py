@@ -25,6 +25,7 @@ SAFE_PROD = {
     "WEBAUTHN_ORIGINS": "https://selfcare.example.com",
     "ANDROID_CERT_SHA256": ":".join(["AB"] * 32),
     "IOS_APP_IDS": "ABCDE12345.com.example.selfcare",
+    "CALL_CODE_PEPPER": "ssm:/selfcare/prod/call-code-pepper",
 }
 
 
@@ -49,6 +50,9 @@ def test_safe_prod_settings_pass():
         ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "STRIPE_API_BASE"),
         ({"FCM_ENDPOINT": "http://127.0.0.1:8002"}, "FCM_ENDPOINT"),
         ({"DYNAMODB_ENDPOINT": "http://127.0.0.1:8001"}, "DYNAMODB_ENDPOINT"),
+        ({"S3_ENDPOINT": "http://127.0.0.1:8004"}, "S3_ENDPOINT"),
+        ({"CALL_CODE_PEPPER": ""}, "CALL_CODE_PEPPER"),
+        ({"CALL_CODE_PEPPER": "env:PEPPER"}, "CALL_CODE_PEPPER"),
         ({"STAGE": "staging"}, "STAGE"),
     ],
     ids=lambda v: next(iter(v)) if isinstance(v, dict) else v,

@@ -8,6 +8,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +24,47 @@ EXEMPT = {
         "/me/devices/{installation_id}",
     ): "an installation follows the account that registers it (a phone that changed hands); "
     "the caller receives its own alerts there, never the previous owner's data",
+    # Help content is public (signed out too): nobody owns an article or a situation; a vote is
+    # the caller's own (one per customer or device).
+    ("GET", "/help/articles/{article_id}"): "public help content",
+    ("POST", "/help/articles/{article_id}/votes"): "a vote is the caller's own",
+    ("GET", "/help/situations/{situation}"): "public help content",
 }
+
+
+def _second_passkey(api: Any, enrolled: Any) -> Any:
+    """Enrol another passkey for `enrolled` (a `passkey.add` step-up); returns its authenticator."""
+    from devtools.soft_authenticator import SoftAuthenticator
+    from tests.support.stepup import confirmation
+
+    options = api.post(
+        "/auth/passkeys/register/options",
+        {"confirmation": confirmation(api, enrolled, "passkey.add")},
+        token=enrolled.token,
+    )
+    assert options.status == 200, options.body
+    second = SoftAuthenticator()
+    verify = api.post(
+        "/auth/passkeys/register/verify",
+        {
+            "challenge_id": options.body["challenge_id"],
+            "credential": second.create(options.body["options"]),
+            "name": "Tablet",
+        },
+    )
+    assert verify.status == 201, verify.body
+    return second
 
 
 def _victim(api: Any, app_module: Any, enrol: Callable[..., Any]) -> dict[str, Any]:
     from chalicelib.notifications import inbox
-    from devtools.soft_authenticator import SoftAuthenticator
     from tests.bidding.conftest import offer_event
     from tests.billing.conftest import bill_document
+    from tests.support.stepup import add_card
 
     owner = enrol()
     token, number, customer_id = owner.token, owner.customer["customer_number"], owner.customer["customer_id"]
-    # A second passkey, so that a broken ownership check on DELETE would really delete one.
-    from tests.support.stepup import add_card, confirmation
-
-    options = api.post(
-        "/auth/passkeys/register/options",
-        {"confirmation": confirmation(api, owner, "passkey.add")},
-        token=token,
-    )
-    second = SoftAuthenticator()
-    assert (
-        api.post(
-            "/auth/passkeys/register/verify",
-            {
-                "challenge_id": options.body["challenge_id"],
-                "credential": second.create(options.body["options"]),
-                "name": "Tablet",
-            },
-        ).status
-        == 201
-    )
+    _second_passkey(api, owner)  # so that a broken ownership check on DELETE would really delete one
     catalogue = json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text())
     app_module.admin_upsert_catalog(catalogue, None)
     line_id = "ln_" + secrets.token_hex(6)
@@ -92,7 +103,20 @@ def _victim(api: Any, app_module: Any, enrol: Callable[..., Any]) -> dict[str, A
         "offer_id"
     ]
     passkeys = api.get("/me/passkeys", token=token).body["passkeys"]
+    case = api.post(
+        "/me/cases",
+        {"origin": {"kind": "general"}, "message": "Mon cas."},
+        token=token,
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert case.status == 201, case.body
+    upload = api.post(
+        f"/me/cases/{case.body['case_id']}/documents/upload", {"content_type": "image/png"}, token=token
+    )
+    assert upload.status == 201, upload.body
     return {
+        "case_id": case.body["case_id"],
+        "upload_id": upload.body["upload_id"],
         "token": token,
         "passkey_id": passkeys[0]["id"],
         "session_id": api.get("/me/sessions", token=token).body["sessions"][0]["session_id"],
@@ -118,70 +142,139 @@ def _state(api: Any, v: dict[str, Any]) -> dict[str, Any]:
         "bill": api.get(f"/bills/{v['bill_id']}", token=token).body,
         "methods": api.get("/me/payment-methods", token=token).body,
         "offer": api.get(f"/offers/{v['offer_id']}", token=token).body["my_bid"],
+        "case": api.get(f"/me/cases/{v['case_id']}", token=token).body,
     }
 
 
-def _calls(v: dict[str, Any], intruder_method: str) -> dict[tuple[str, str], tuple[str, Any, dict[str, str]]]:
-    """Every operation with a path id: (method, template) → (the victim's object's path, body, headers)."""
-    pay = {"amount": 100, "payment_method_id": intruder_method}
-    confirmed = {**pay, "challenge_id": "chl_" + "0" * 32, "credential": {"id": "x"}}
+@dataclass
+class Intruder:
+    """Another customer, signed in, with a card of their own."""
+
+    enrolled: Any
+    method_id: str
+
+    @property
+    def token(self) -> str:
+        return str(self.enrolled.token)
+
+
+Call = tuple[str, Any, dict[str, str]]  # the victim's object's path, the body, the headers
+
+
+def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Callable[[], Call]]:
+    """Every operation with a path id: (method, template) → what the intruder sends, built when
+    sent. A body that takes a confirmation carries a real one of the intruder's (a live challenge
+    issued to them, signed by their passkey) committing to exactly this change on the victim's
+    object: the only thing wrong with the request is whose object it is, so the 404 can only come
+    from the ownership check (never `challenge_not_found` nor `step_up_mismatch`)."""
+    from chalicelib.bidding import bids
+    from chalicelib.billing import payments
+    from tests.support.stepup import signed_confirmation, step_up_confirmation
+
+    method = intruder.method_id
+
+    def bid() -> Call:
+        binding = bids.binding(offer_id=v["offer_id"], amount=2000, currency="EUR", method_id=method)
+        confirmed = signed_confirmation(intruder.enrolled, binding)
+        body = {"amount": 2000, "payment_method_id": method, **confirmed}
+        return f"/offers/{v['offer_id']}/bid", body, {}
+
+    def payment() -> Call:
+        binding = payments.binding(bill_id=v["bill_id"], amount=100, currency="EUR", method_id=method)
+        confirmed = signed_confirmation(intruder.enrolled, binding)
+        body = {"amount": 100, "payment_method_id": method, **confirmed}
+        return f"/bills/{v['bill_id']}/payments", body, {"Idempotency-Key": str(uuid.uuid4())}
+
+    def confirmed(path: str, action: str, **params: Any) -> Callable[[], Call]:
+        return lambda: (
+            path,
+            {"confirmation": step_up_confirmation(intruder.enrolled, action, **params)},
+            {},
+        )
+
+    def plain(path: str, body: Any = None) -> Callable[[], Call]:
+        return lambda: (path, body, {})
+
+    pk, pm, case = v["passkey_id"], v["payment_method_id"], v["case_id"]
     return {
-        ("PATCH", "/me/passkeys/{passkey_id}"): (f"/me/passkeys/{v['passkey_id']}", {"name": "pwned"}, {}),
-        ("DELETE", "/me/passkeys/{passkey_id}"): (f"/me/passkeys/{v['passkey_id']}", None, {}),
-        ("DELETE", "/me/sessions/{session_id}"): (f"/me/sessions/{v['session_id']}", None, {}),
-        ("GET", "/offers/{offer_id}"): (f"/offers/{v['offer_id']}", None, {}),
-        ("POST", "/offers/{offer_id}/bid/challenge"): (
-            f"/offers/{v['offer_id']}/bid/challenge",
-            {"amount": 2000, "payment_method_id": intruder_method},
-            {},
+        ("PATCH", "/me/passkeys/{passkey_id}"): plain(f"/me/passkeys/{pk}", {"name": "pwned"}),
+        ("DELETE", "/me/passkeys/{passkey_id}"): confirmed(
+            f"/me/passkeys/{pk}", "passkey.remove", passkey_id=pk
         ),
-        ("PUT", "/offers/{offer_id}/bid"): (
-            f"/offers/{v['offer_id']}/bid",
-            {**confirmed, "amount": 2000},
-            {},
+        ("DELETE", "/me/sessions/{session_id}"): plain(f"/me/sessions/{v['session_id']}"),
+        ("GET", "/offers/{offer_id}"): plain(f"/offers/{v['offer_id']}"),
+        ("POST", "/offers/{offer_id}/bid/challenge"): plain(
+            f"/offers/{v['offer_id']}/bid/challenge", {"amount": 2000, "payment_method_id": method}
         ),
-        ("DELETE", "/offers/{offer_id}/bid"): (f"/offers/{v['offer_id']}/bid", None, {}),
-        ("DELETE", "/me/devices/{installation_id}"): (f"/me/devices/{v['installation_id']}", None, {}),
-        ("POST", "/me/inbox/{alert_id}/read"): (f"/me/inbox/{v['alert_id']}/read", None, {}),
-        ("GET", "/lines/{line_id}"): (f"/lines/{v['line_id']}", None, {}),
-        ("GET", "/lines/{line_id}/usage"): (f"/lines/{v['line_id']}/usage", None, {}),
-        ("GET", "/lines/{line_id}/usage/daily"): (
-            f"/lines/{v['line_id']}/usage/daily?from=2026-11-01&to=2026-11-10",
-            None,
-            {},
+        ("PUT", "/offers/{offer_id}/bid"): bid,
+        ("DELETE", "/offers/{offer_id}/bid"): plain(f"/offers/{v['offer_id']}/bid"),
+        ("DELETE", "/me/devices/{installation_id}"): plain(f"/me/devices/{v['installation_id']}"),
+        ("POST", "/me/inbox/{alert_id}/read"): plain(f"/me/inbox/{v['alert_id']}/read"),
+        ("GET", "/lines/{line_id}"): plain(f"/lines/{v['line_id']}"),
+        ("GET", "/lines/{line_id}/usage"): plain(f"/lines/{v['line_id']}/usage"),
+        ("GET", "/lines/{line_id}/usage/daily"): plain(
+            f"/lines/{v['line_id']}/usage/daily?from=2026-11-01&to=2026-11-10"
         ),
-        ("GET", "/lines/{line_id}/plan-change/preview"): (
-            f"/lines/{v['line_id']}/plan-change/preview?plan_id=premium-100",
-            None,
-            {},
+        ("GET", "/lines/{line_id}/plan-change/preview"): plain(
+            f"/lines/{v['line_id']}/plan-change/preview?plan_id=premium-100"
         ),
-        ("POST", "/lines/{line_id}/plan-change"): (
+        # A preview token is the proof of a preview of this line by this customer: an unknown one is
+        # where the service looks at whose line it is (a real one for another line is a 400
+        # preview_mismatch, whoever owns the line).
+        ("POST", "/lines/{line_id}/plan-change"): plain(
             f"/lines/{v['line_id']}/plan-change",
             {"plan_id": "premium-100", "preview_token": "pcp_" + "0" * 32},
-            {},
         ),
-        ("GET", "/bills/{bill_id}"): (f"/bills/{v['bill_id']}", None, {}),
-        ("POST", "/bills/{bill_id}/payments/challenge"): (
-            f"/bills/{v['bill_id']}/payments/challenge",
-            pay,
-            {},
+        ("GET", "/bills/{bill_id}"): plain(f"/bills/{v['bill_id']}"),
+        ("POST", "/bills/{bill_id}/payments/challenge"): plain(
+            f"/bills/{v['bill_id']}/payments/challenge", {"amount": 100, "payment_method_id": method}
         ),
-        ("POST", "/bills/{bill_id}/payments"): (
-            f"/bills/{v['bill_id']}/payments",
-            confirmed,
-            {"Idempotency-Key": str(uuid.uuid4())},
+        ("POST", "/bills/{bill_id}/payments"): payment,
+        ("DELETE", "/me/payment-methods/{payment_method_id}"): confirmed(
+            f"/me/payment-methods/{pm}", "payment_method.remove", payment_method_id=pm
         ),
-        ("DELETE", "/me/payment-methods/{payment_method_id}"): (
-            f"/me/payment-methods/{v['payment_method_id']}",
-            None,
-            {},
+        ("POST", "/me/payment-methods/{payment_method_id}/default"): confirmed(
+            f"/me/payment-methods/{pm}/default", "payment_method.default", payment_method_id=pm
         ),
-        ("POST", "/me/payment-methods/{payment_method_id}/default"): (
-            f"/me/payment-methods/{v['payment_method_id']}/default",
-            None,
-            {},
+        ("GET", "/me/cases/{case_id}"): plain(f"/me/cases/{case}"),
+        ("POST", "/me/cases/{case_id}/messages"): plain(f"/me/cases/{case}/messages", {"message": "x"}),
+        ("POST", "/me/cases/{case_id}/close"): plain(f"/me/cases/{case}/close", {"solved": True}),
+        ("POST", "/me/cases/{case_id}/documents/upload"): plain(
+            f"/me/cases/{case}/documents/upload", {"content_type": "image/png"}
+        ),
+        ("POST", "/me/cases/{case_id}/documents"): plain(
+            f"/me/cases/{case}/documents", {"upload_id": v["upload_id"]}
         ),
     }
+
+
+# What each route answers for another customer's object: the same 404 as for an unknown id.
+EXPECTED_CODE = {
+    ("PATCH", "/me/passkeys/{passkey_id}"): "passkey_not_found",
+    ("DELETE", "/me/passkeys/{passkey_id}"): "passkey_not_found",
+    ("DELETE", "/me/sessions/{session_id}"): "session_not_found",
+    ("GET", "/offers/{offer_id}"): "offer_not_found",
+    ("POST", "/offers/{offer_id}/bid/challenge"): "offer_not_found",
+    ("PUT", "/offers/{offer_id}/bid"): "offer_not_found",
+    ("DELETE", "/offers/{offer_id}/bid"): "offer_not_found",
+    ("DELETE", "/me/devices/{installation_id}"): "device_not_found",
+    ("POST", "/me/inbox/{alert_id}/read"): "alert_not_found",
+    ("GET", "/lines/{line_id}"): "line_not_found",
+    ("GET", "/lines/{line_id}/usage"): "line_not_found",
+    ("GET", "/lines/{line_id}/usage/daily"): "line_not_found",
+    ("GET", "/lines/{line_id}/plan-change/preview"): "line_not_found",
+    ("POST", "/lines/{line_id}/plan-change"): "line_not_found",
+    ("GET", "/bills/{bill_id}"): "bill_not_found",
+    ("POST", "/bills/{bill_id}/payments/challenge"): "bill_not_found",
+    ("POST", "/bills/{bill_id}/payments"): "bill_not_found",
+    ("DELETE", "/me/payment-methods/{payment_method_id}"): "payment_method_not_found",
+    ("POST", "/me/payment-methods/{payment_method_id}/default"): "payment_method_not_found",
+    ("GET", "/me/cases/{case_id}"): "case_not_found",
+    ("POST", "/me/cases/{case_id}/messages"): "case_not_found",
+    ("POST", "/me/cases/{case_id}/close"): "case_not_found",
+    ("POST", "/me/cases/{case_id}/documents/upload"): "case_not_found",
+    ("POST", "/me/cases/{case_id}/documents"): "case_not_found",
+}
 
 
 def test_every_route_with_an_id_is_swept():
@@ -192,35 +285,106 @@ def test_every_route_with_an_id_is_swept():
         for m in item
         if m in ("get", "post", "put", "patch", "delete")
     }
-    swept = set(
-        _calls(
-            {
-                k: "x"
-                for k in (
-                    "passkey_id",
-                    "session_id",
-                    "offer_id",
-                    "installation_id",
-                    "alert_id",
-                    "line_id",
-                    "bill_id",
-                    "payment_method_id",
-                )
-            },
-            "pm_x",
+    dummy = {
+        k: "x"
+        for k in (
+            "passkey_id",
+            "session_id",
+            "offer_id",
+            "installation_id",
+            "alert_id",
+            "line_id",
+            "bill_id",
+            "payment_method_id",
         )
-    )
+    }
+    swept = set(_calls(dummy, Intruder(enrolled=None, method_id="pm_x")))
     assert with_ids == swept | set(EXEMPT), (with_ids - swept - set(EXEMPT), swept - with_ids)
+    assert set(EXPECTED_CODE) == swept
 
 
 def test_another_customers_token_gets_404_and_changes_nothing(api, app_module, enrol):
-    victim = _victim(api, app_module, enrol)
-    intruder = enrol()
+    """Mutations (each → this test fails): drop the owner check in `passkeys._owned` (the step-up
+    below answers 200), look the bill up without the caller's id in `payments._payable`, or skip
+    `owns_line` in `plan_change.request` (400 preview_required)."""
     from tests.support.stepup import add_card
 
-    intruder_method = add_card(api, intruder).body["payment_method_id"]
+    victim = _victim(api, app_module, enrol)
+    enrolled = enrol()
+    intruder = Intruder(enrolled, add_card(api, enrolled).body["payment_method_id"])
     before = _state(api, victim)
-    for (method, template), (path, body, headers) in _calls(victim, intruder_method).items():
-        answer = api.request(method, path, body, token=intruder.token, headers=headers)
-        assert answer.status == 404, (method, template, answer.status, answer.body)
+    answers = {}
+    for route, build in _calls(victim, intruder).items():
+        path, body, headers = build()
+        answer = api.request(route[0], path, body, token=intruder.token, headers=headers)
+        answers[route] = (answer.status, answer.error_code)
+    assert answers == {route: (404, code) for route, code in EXPECTED_CODE.items()}
+    # The step-up itself never describes (nor binds) another customer's passkey or card.
+    for action, params, code in (
+        ("passkey.remove", {"passkey_id": victim["passkey_id"]}, "passkey_not_found"),
+        (
+            "payment_method.remove",
+            {"payment_method_id": victim["payment_method_id"]},
+            "payment_method_not_found",
+        ),
+        (
+            "payment_method.default",
+            {"payment_method_id": victim["payment_method_id"]},
+            "payment_method_not_found",
+        ),
+    ):
+        started = api.post("/me/step-up", {"action": action, **params}, token=intruder.token)
+        assert (started.status, started.error_code) == (404, code), (action, started.body)
     assert _state(api, victim) == before
+
+
+def test_the_intruders_confirmations_are_real(api, app_module, enrol):
+    """The confirmations the sweep sends would work on the intruder's own objects: a 404 in the
+    sweep is not a broken confirmation. Mutation: sign them with another passkey → 401 here."""
+    from chalicelib.bidding import bids
+    from chalicelib.billing import payments
+    from tests.bidding.conftest import offer_event
+    from tests.billing.conftest import bill_document
+    from tests.support.stepup import add_card, signed_confirmation, step_up_confirmation
+
+    enrolled = enrol()
+    first = add_card(api, enrolled).body["payment_method_id"]
+    second = add_card(api, enrolled, "tok_mastercard").body["payment_method_id"]
+    made_default = api.post(
+        f"/me/payment-methods/{second}/default",
+        {"confirmation": step_up_confirmation(enrolled, "payment_method.default", payment_method_id=second)},
+        token=enrolled.token,
+    )
+    assert made_default.status == 200, made_default.body
+    removed = api.delete(
+        f"/me/payment-methods/{first}",
+        {"confirmation": step_up_confirmation(enrolled, "payment_method.remove", payment_method_id=first)},
+        token=enrolled.token,
+    )
+    assert removed.status == 204, removed.body
+    document = bill_document(enrolled.customer["customer_number"])
+    app_module.import_bills({"bills": [document]}, None)
+    binding = payments.binding(bill_id=document["bill_id"], amount=100, currency="EUR", method_id=second)
+    paid = api.post(
+        f"/bills/{document['bill_id']}/payments",
+        {"amount": 100, "payment_method_id": second, **signed_confirmation(enrolled, binding)},
+        token=enrolled.token,
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert paid.status == 201 and paid.body["status"] == "succeeded", paid.body
+    offer_id = app_module.admin_create_offer(offer_event(), None)["offer_id"]
+    binding = bids.binding(offer_id=offer_id, amount=2000, currency="EUR", method_id=second)
+    placed = api.put(
+        f"/offers/{offer_id}/bid",
+        {"amount": 2000, "payment_method_id": second, **signed_confirmation(enrolled, binding)},
+        token=enrolled.token,
+    )
+    assert placed.status == 201, placed.body
+    _second_passkey(api, enrolled)
+    passkey_id = api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"]
+    gone = api.delete(
+        f"/me/passkeys/{passkey_id}",
+        {"confirmation": step_up_confirmation(enrolled, "passkey.remove", passkey_id=passkey_id)},
+        token=enrolled.token,
+    )
+    assert gone.status == 204, gone.body

@@ -11,6 +11,7 @@ from pydantic import Field, RootModel
 from chalicelib.account.profile import EMAIL, PostalAddress, ProfilePatch
 from chalicelib.auth.schemas import CHALLENGE_ID, PASSKEY_ID
 from chalicelib.billing.schemas import METHOD_ID, AddMethodBody, AutopayBody
+from chalicelib.cases.schemas import CASE_ID
 from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import E164
 from chalicelib.errors import Unauthenticated, ValidationFailed
@@ -103,6 +104,11 @@ class _Autopay(Strict):
     enabled: bool
 
 
+class _CallCode(Strict):
+    action: Literal["call_code"]
+    case_id: str | None = Field(default=None, pattern=f"^{CASE_ID}$")  # unset: bound to the account
+
+
 class StepUpBody(
     RootModel[
         Annotated[
@@ -112,7 +118,8 @@ class StepUpBody(
             | _MethodAdd
             | _MethodRemove
             | _MethodDefault
-            | _Autopay,
+            | _Autopay
+            | _CallCode,
             Field(discriminator="action"),
         ]
     ]

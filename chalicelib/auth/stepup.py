@@ -60,6 +60,10 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "Confirmez pour {detail} le paiement automatique de vos factures.",
         "Confirm to {detail} automatic payment of your bills.",
     ),
+    "call_code": (
+        "Confirmez pour obtenir un code à donner au conseiller qui vous répondra au téléphone.",
+        "Confirm to get a code to give the adviser who answers your call.",
+    ),
 }
 
 

@@ -236,6 +236,16 @@ KINDS: dict[str, AlertKind] = {
             data_keys=("request_id", "status", "summary_fr", "summary_en", "reason_fr", "reason_en"),
         ),
         AlertKind(
+            # An adviser's step on a case (a reply, a document asked for, resolved): the words stay
+            # in the app (GET /me/cases/{id}), never on the lock screen.
+            kind="case.replied",
+            category="service",
+            title={"fr": "Votre demande", "en": "Your case"},
+            body={"fr": "{summary_fr}", "en": "{summary_en}"},
+            deep_link="selfcare://cases/{case_id}",
+            data_keys=("case_id", "event_id", "status", "summary_fr", "summary_en"),
+        ),
+        AlertKind(
             kind="service.announcement",
             category="service",
             title={"fr": "Information", "en": "Information"},

@@ -34,6 +34,8 @@ METRICS: dict[str, str] = {
     "UnsafeSettings": "a function of a deployed stage started with local stand-ins and refuses to serve",
     "BatchItemFailed": "one item of a batch job (a payment, an offer's clearing, a plan change...) failed; the job went on, the next run retries it",
     "PaymentLateChargeRefunded": "a charge that showed up after its payment had failed was refunded",
+    "HelpSearchNoResult": "a help search found nothing (the admin report lists what people typed)",
+    "HelpVoteNotHelpful": "a help article was voted not helpful",
     "PaymentChargeMismatch": "a provider charge did not match its payment (amount, currency, reference)",
 }
 
