@@ -227,5 +227,7 @@ def unsafe_for_deployment(settings: Settings) -> list[str]:
     if settings.s3_endpoint:
         problems.append("S3_ENDPOINT points at a local S3-compatible server")
     if not (settings.call_code_pepper or "").startswith(("ssm:", "secretsmanager:")):
-        problems.append("CALL_CODE_PEPPER must be ssm:/... or secretsmanager:... (call codes are HMAC'd with it)")
+        problems.append(
+            "CALL_CODE_PEPPER must be ssm:/... or secretsmanager:... (call codes are HMAC'd with it)"
+        )
     return problems

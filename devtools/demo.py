@@ -20,20 +20,22 @@ from devtools.soft_authenticator import SoftAuthenticator
 
 def show(step: str, response: requests.Response, keys: tuple[str, ...] = ()) -> dict[str, Any]:
     body = response.json() if response.content else {}
-    return _print(
+    return print_step(
         step, f"{response.request.method} {response.request.path_url} -> {response.status_code}", body, keys
     )
 
 
 def show_admin(step: str, function: str, result: dict[str, Any]) -> dict[str, Any]:
-    return _print(step, f"admin function {function} -> {'error' if 'error' in result else 'ok'}", result, ())
+    return print_step(
+        step, f"admin function {function} -> {'error' if 'error' in result else 'ok'}", result, ()
+    )
 
 
-def _print(step: str, what: str, body: Any, keys: tuple[str, ...]) -> Any:
+def print_step(step: str, what: str, body: Any, keys: tuple[str, ...]) -> Any:
     shown = {k: body[k] for k in keys if k in body} if keys and isinstance(body, dict) else body
     text = json.dumps(shown, indent=2, ensure_ascii=False)
     print(f"\n== {step}\n   {what}")
-    print("   " + (text if len(text) < 1200 else text[:1200] + " ...").replace("\n", "\n   "))
+    print("   " + (text if len(text) < 1600 else text[:1600] + " ...").replace("\n", "\n   "))
     return body
 
 
@@ -280,10 +282,25 @@ def main() -> int:
         "\n   Demo customer C-1001's line ln_demo1001 gets usage every 5 s from the simulator:"
         f" sign in as C-1001 and GET {api}/lines/ln_demo1001/usage"
     )
+    from devtools import demo_help
+
+    step, problems = demo_help.run(
+        api=api,
+        http=http,
+        app=app,
+        bearer=first,
+        phone=phone,
+        customer_number=number,
+        customer_id=session["customer_id"],
+        first_step=34,
+    )
     show(
-        "34. The first device signs out (its push registration goes with it)",
+        f"{step}. The first device signs out (its push registration goes with it)",
         http.post(f"{api}/auth/logout", headers=first),
     )
+    if problems:
+        print("\nThe journey did not show everything it should:\n  - " + "\n  - ".join(problems))
+        return 1
     print("\nDone.")
     return 0
 

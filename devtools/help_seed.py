@@ -73,7 +73,13 @@ ARTICLES: list[dict[str, Any]] = [
     {
         "article_id": "paiement-refuse",
         "section_id": "factures",
-        "situations": ["payment_failed", "card_declined", "insufficient_funds", "authentication_required"],
+        "situations": [
+            "payment_failed",
+            "card_declined",
+            "insufficient_funds",
+            "expired_card",
+            "authentication_required",
+        ],
         "content": {
             "fr": _text(
                 "Mon paiement a été refusé",
@@ -198,7 +204,7 @@ ARTICLES: list[dict[str, Any]] = [
     {
         "article_id": "changer-forfait",
         "section_id": "forfaits",
-        "situations": ["plan_change", "plan_change_rejected"],
+        "situations": ["plan_change", "plan_change_rejected", "preview_mismatch"],
         "content": {
             "fr": _text(
                 "Changer de forfait",
@@ -222,7 +228,7 @@ ARTICLES: list[dict[str, Any]] = [
     {
         "article_id": "encheres-fonctionnement",
         "section_id": "encheres",
-        "situations": ["bid_won", "bid_lost", "offer_closed"],
+        "situations": ["bid_won", "bid_lost", "offer_closed", "bid_out_of_range"],
         "content": {
             "fr": _text(
                 "Comment fonctionnent les enchères",
@@ -285,6 +291,29 @@ ARTICLES: list[dict[str, Any]] = [
                 "From another signed-in device, end the lost phone's session. With no other device, "
                 "contact us: we end all your sessions and send a new letter to create a passkey.",
                 ["lost", "stolen", "passkey", "session", "security"],
+            ),
+        },
+        "actions": [{"type": "open_case"}],
+    },
+    {
+        "article_id": "alerte-securite",
+        "section_id": "compte",
+        "situations": ["account_security", "new_session", "account_changed"],
+        "content": {
+            "fr": _text(
+                "Une alerte de sécurité sur mon compte",
+                "Clé d'accès ajoutée, nouvelle connexion, activité inhabituelle : vérifiez que c'était vous.",
+                "Nous vous prévenons de chaque changement de sécurité. Si c'était vous, rien à faire. "
+                "Sinon, fermez les sessions inconnues, supprimez la clé d'accès inconnue et "
+                "contactez-nous.",
+                ["sécurité", "alerte", "connexion", "clé d'accès", "piratage"],
+            ),
+            "en": _text(
+                "A security alert on my account",
+                "Passkey added, new sign-in, unusual activity: check that it was you.",
+                "We tell you of every security change. If it was you, nothing to do. If not, end "
+                "the sessions you do not know, remove the unknown passkey and contact us.",
+                ["security", "alert", "sign-in", "passkey", "hacked"],
             ),
         },
         "actions": [{"type": "open_case"}],

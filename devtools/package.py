@@ -22,7 +22,7 @@
    compile every module again (about 0.7 s of each cold start).
 3. The template is adjusted: Runtime python3.12 everywhere, the Stage parameter bound to this stage,
    the API named after the stage, and the IAM policies' resources pinned to this stack's own table,
-   stream, queues, region and account (no wildcard on table names).
+   stream, queues, buckets, region and account (no wildcard on table or bucket names).
 """
 
 from __future__ import annotations
@@ -287,8 +287,8 @@ def inputs_digest() -> str:
 
 def adjust(template: dict[str, Any], stage: str) -> dict[str, Any]:
     """python3.12 everywhere, the Stage parameter bound to this stage, the API named after it, and
-    the policies' resources pinned to this stack's own table, stream and queues, in its region and
-    account (the policy files name them by pattern, as `chalice deploy` would use them)."""
+    the policies' resources pinned to this stack's own table, stream, queues and buckets, in its
+    region and account (the policy files name them by pattern, as `chalice deploy` would use them)."""
     pinned: dict[str, Any] = {
         f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*": {"Fn::GetAtt": ["AppTable", "Arn"]},
         f"arn:aws:dynamodb:*:*:table/selfcare-{stage}-AppTable-*/index/*": {
@@ -301,6 +301,16 @@ def adjust(template: dict[str, Any], stage: str) -> dict[str, Any]:
             "Fn::GetAtt": ["TableStreamDeadLetters", "Arn"]
         },
         f"arn:aws:sqs:*:*:selfcare-{stage}-usage-records": {"Fn::GetAtt": ["UsageRecordsQueue", "Arn"]},
+        # Buckets are named by CloudFormation after the stack (selfcare-<stage>-<logical id>-...).
+        f"arn:aws:s3:::selfcare-{stage}-helpbucket-*/help-index/*": {
+            "Fn::Sub": "${HelpBucket.Arn}/help-index/*"
+        },
+        f"arn:aws:s3:::selfcare-{stage}-casedocumentsbucket-*": {
+            "Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]
+        },
+        f"arn:aws:s3:::selfcare-{stage}-casedocumentsbucket-*/documents/*": {
+            "Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"
+        },
         "ssm.*.amazonaws.com": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
     }
 

@@ -29,9 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     from devtools import s3_local
 
     s3_port = s3_local.free_port()
-    _state["s3"] = s3_local.start(
-        s3_port, buckets=["selfcare-test-help", "selfcare-test-case-documents"]
-    )
+    _state["s3"] = s3_local.start(s3_port, buckets=["selfcare-test-help", "selfcare-test-case-documents"])
 
     endpoint = os.environ.get("TEST_DYNAMODB_ENDPOINT")
     if not endpoint:

@@ -119,8 +119,9 @@ def test_both_stages_as_configured_are_fit_to_deploy(stage: str) -> None:
     assert all(
         v.startswith(f"ssm:/selfcare/{stage}/")
         for k, v in env.items()
-        if k.endswith(("_SOURCE", "_SECRET", "_KEY", "_CREDENTIALS"))
+        if k.endswith(("_SOURCE", "_SECRET", "_KEY", "_CREDENTIALS", "_PEPPER"))
     )
+    assert env["CALL_CODE_PEPPER"] == f"ssm:/selfcare/{stage}/call-code-pepper"
     assert (
         env["FCM_PROJECT_ID"] == f"selfcare-{stage}"
         and env["USAGE_QUEUE_NAME"] == f"selfcare-{stage}-usage-records"
@@ -144,6 +145,8 @@ def _with(stage: str, **changes: str) -> dict[str, Any]:
         ({"WEBAUTHN_ORIGINS": "http://selfcare.example.com"}, "WEBAUTHN_ORIGINS"),
         ({"FIREBASE_CREDENTIALS": "none"}, "FIREBASE_CREDENTIALS"),
         ({"STRIPE_SECRET_KEY": "env:STRIPE_KEY"}, "STRIPE_SECRET_KEY"),
+        ({"CALL_CODE_PEPPER": "env:PEPPER"}, "CALL_CODE_PEPPER"),
+        ({"S3_ENDPOINT": "http://127.0.0.1:8004"}, "S3_ENDPOINT"),
         # A stage calling itself a local one would pass every other check: refused for that alone.
         ({"STAGE": "test", "PAYMENT_GATEWAY": "sandbox"}, "STAGE is 'test'"),
     ],
@@ -174,3 +177,59 @@ def test_packaging_a_refused_stage_writes_nothing(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "dist").exists()
     err = capsys.readouterr().err
     assert "PAYMENT_GATEWAY" in err and "IOS_APP_IDS" in err
+
+
+def test_bucket_grants_are_pinned_to_this_stacks_buckets_and_prefixes() -> None:
+    """The policy files name the buckets by the pattern CloudFormation names them with
+    (selfcare-<stage>-<logical id>-...); the package pins them to this stack's own, prefix kept.
+    Mutation: drop a bucket's entry from adjust()'s table (the pattern stays: any stack's bucket)."""
+    roles = {
+        name: {
+            "Type": "AWS::IAM::Role",
+            "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": _policy(name)}]},
+        }
+        for name in ("api", "admin-help", "admin-cases", "admin-call-codes")
+    }
+    adjusted = adjust({"Resources": roles}, "prod")
+    resources = {
+        name: [
+            r
+            for s in role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            if any(
+                str(a).startswith("s3:")
+                for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+            )
+            for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+        ]
+        for name, role in adjusted["Resources"].items()
+    }
+    assert "arn:aws:s3" not in json.dumps(resources)
+    assert resources == {
+        "api": [
+            {"Fn::Sub": "${HelpBucket.Arn}/help-index/*"},
+            {"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"},
+            {"Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]},
+        ],
+        "admin-help": [{"Fn::Sub": "${HelpBucket.Arn}/help-index/*"}],
+        "admin-cases": [{"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}],
+        "admin-call-codes": [{"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}],
+    }
+    statements = json.dumps(adjusted["Resources"]["admin-call-codes"]["Properties"]["Policies"])
+    assert (
+        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/selfcare/prod/call-code-pepper"
+        in statements
+    )
+
+
+def test_no_stage_names_the_table_or_a_bucket_itself() -> None:
+    """infra/resources.json hands every function the stack's own table and buckets (Globals,
+    references); a value in .chalice/config.json, global, per stage or per function, would replace
+    that reference in the functions it reaches (a function's own variables win over SAM's Globals),
+    and a literal bucket name would be one stage's for both, or someone else's."""
+    stack_names = {"APP_TABLE_NAME", "HELP_BUCKET", "CASE_DOCUMENTS_BUCKET"}
+    assert not stack_names & CONFIG["environment_variables"].keys()
+    for stage in ("dev", "prod"):
+        config = CONFIG["stages"][stage]
+        assert not stack_names & config["environment_variables"].keys(), stage
+        for name, function in config["lambda_functions"].items():
+            assert not stack_names & function.get("environment_variables", {}).keys(), (stage, name)

@@ -16,6 +16,8 @@ from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.store.models import Customer, CycleUsage, DailyUsage, Item, Line, Notice, customer_pk, plain
 
 ATTENTION_PERCENT = 80
+# Each attention item names its help situation, for the app to ask GET /help/situations/{situation}:
+# its type, one of chalicelib/help/schemas.py SITUATIONS.
 MAX_DAILY_RANGE = 93
 
 
@@ -71,6 +73,7 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
                 attention.append(
                     {
                         "type": "usage_high",
+                        "situation": "usage_high",
                         "line_id": line.line_id,
                         "allowance": allowance["kind"],
                         "percent": allowance["percent"],
@@ -82,6 +85,7 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
             attention.append(
                 {
                     "type": "bill_due",
+                    "situation": "bill_due",
                     "bill_id": notice.bill_id,
                     "due_date": notice.due_date,
                     "amount": {"amount": int(notice.amount or 0), "currency": notice.currency},
@@ -92,6 +96,7 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
             attention.append(
                 {
                     "type": "payment_failed",
+                    "situation": "payment_failed",
                     "bill_id": notice.bill_id,
                     "message": notice.message,
                     "deep_link": f"selfcare://bills/{notice.bill_id}",

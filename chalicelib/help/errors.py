@@ -86,11 +86,6 @@ _MESSAGES: dict[str, tuple[type[DomainError], str, str]] = {
         "Cet article d'aide n'existe pas ou n'est plus publié.",
         "This help article does not exist or is no longer published.",
     ),
-    "situation_not_found": (
-        NotFound,
-        "Cette situation n'est pas connue.",
-        "This situation is not known.",
-    ),
     "already_voted": (
         Conflict,
         "Votre avis sur cette réponse est déjà enregistré. Merci !",

@@ -20,12 +20,16 @@ MAX_QUERY_CHARS = 200
 PAGE_DEFAULT, PAGE_MAX = 10, 50
 MAX_CURSOR_CHARS = 512
 
-# The situations an article can answer: where the app shows "get help" (an alert's kind, an
-# attention item of GET /me, an error it can show). The app asks GET /help/situations/{name}.
+# The situations an article can answer: where the app shows "get help" (an alert's kind, declared
+# per kind in chalicelib/notifications/catalog.py; an attention item of GET /me, its type; an error
+# it can show, its code). The app asks GET /help/situations/{name} for any well-formed name (an
+# empty list when nothing answers it); an article may name only these, so a typo is refused.
 SITUATIONS: dict[str, str] = {
     "payment_failed": "a payment was declined (alert billing.payment_failed, attention item payment_failed)",
+    "payment_succeeded": "a payment went through (alert billing.payment_succeeded)",
     "card_declined": "the bank declined the card (402 card_declined)",
     "insufficient_funds": "not enough funds on the card (402 insufficient_funds)",
+    "expired_card": "the bank refused an expired card (402 expired_card)",
     "authentication_required": "the bank asks for 3-D Secure (402 authentication_required)",
     "card_expired": "the saved card has expired",
     "bill_issued": "a new bill (alert billing.bill_issued)",
@@ -36,13 +40,18 @@ SITUATIONS: dict[str, str] = {
     "usage_pace": "usage runs ahead of the cycle (alert usage.pace)",
     "plan_change": "changing plan (preview, request, alert service.request_updated)",
     "plan_change_rejected": "a plan change was refused",
+    "preview_mismatch": "a plan change confirmed with another line's or plan's preview (400 preview_mismatch)",
     "bid_won": "alert bidding.won",
     "bid_lost": "outbid (alert bidding.lost)",
     "bid_declined": "a winning bid's charge was declined (alert bidding.declined)",
+    "bid_out_of_range": "a bid below the minimum or above the maximum (400 bid_out_of_range)",
     "offer_closed": "bidding has closed (409 offer_closed)",
     "new_session": "a new sign-in (alert security.new_session)",
     "account_changed": "a confirmed account change (alert security.account_changed)",
+    "account_security": "a passkey added or removed, unusual activity (alerts security.*)",
     "passkey_lost": "lost the phone or its passkey",
+    "case_replied": "an adviser answered a case (alert case.replied)",
+    "service_announcement": "a service announcement (alert service.announcement)",
 }
 
 ActionType = Literal[

@@ -1,4 +1,4 @@
-"""Every alert kind: its category, its texts in each language, its deep link.
+"""Every alert kind: its category, its texts in each language, its deep link, its help situation.
 
 Adding a kind: an entry here, a JSON Schema in mobile_contract/push/<kind>.schema.json, and the
 tests check that its push validates against it.
@@ -6,6 +6,7 @@ tests check that its push validates against it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ class AlertKind:
     body: dict[str, str]
     deep_link: str
     data_keys: tuple[str, ...]  # the ids and values the texts and the app need
+    # Where the customer is stuck when reading it: the app asks GET /help/situations/{situation}
+    # (a name of chalicelib/help/schemas.py SITUATIONS, so an article can be written for it).
+    situation: str
     priority: str = "high"  # FCM priority: "high" wakes the device
 
     def render(self, language: str, data: dict[str, str]) -> tuple[str, str, str]:
@@ -48,6 +52,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://security/passkeys",
             data_keys=("passkey_id", "passkey_name"),
+            situation="account_security",
         ),
         AlertKind(
             kind="security.passkey_removed",
@@ -59,6 +64,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://security/passkeys",
             data_keys=("passkey_id", "passkey_name"),
+            situation="account_security",
         ),
         AlertKind(
             kind="security.new_session",
@@ -70,6 +76,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://security/sessions",
             data_keys=("session_id", "device"),
+            situation="new_session",
         ),
         AlertKind(
             kind="security.account_changed",
@@ -81,6 +88,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://security/sessions",
             data_keys=("change", "change_fr", "change_en"),
+            situation="account_changed",
         ),
         AlertKind(
             kind="security.suspicious_activity",
@@ -92,6 +100,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://security/sessions",
             data_keys=("reason",),
+            situation="account_security",
         ),
         AlertKind(
             kind="usage.threshold_80",
@@ -111,6 +120,7 @@ KINDS: dict[str, AlertKind] = {
                 "cycle_start",
                 "percent",
             ),
+            situation="usage_threshold_80",
         ),
         AlertKind(
             kind="usage.threshold_100",
@@ -130,6 +140,7 @@ KINDS: dict[str, AlertKind] = {
                 "cycle_start",
                 "percent",
             ),
+            situation="usage_threshold_100",
         ),
         AlertKind(
             kind="usage.pace",
@@ -152,6 +163,7 @@ KINDS: dict[str, AlertKind] = {
                 "cycle_start",
                 "runs_out_on",
             ),
+            situation="usage_pace",
         ),
         AlertKind(
             kind="billing.bill_issued",
@@ -163,6 +175,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "amount", "due_date"),
+            situation="bill_issued",
         ),
         AlertKind(
             kind="billing.bill_due",
@@ -174,6 +187,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "amount", "due_date"),
+            situation="bill_due",
         ),
         AlertKind(
             kind="billing.payment_succeeded",
@@ -185,6 +199,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "payment_id", "amount"),
+            situation="payment_succeeded",
         ),
         AlertKind(
             kind="billing.payment_failed",
@@ -196,6 +211,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://bills/{bill_id}",
             data_keys=("bill_id", "payment_id", "amount", "reason_fr", "reason_en"),
+            situation="payment_failed",
         ),
         AlertKind(
             kind="bidding.won",
@@ -207,6 +223,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://offers/{offer_id}",
             data_keys=("offer_id", "title_fr", "title_en", "amount"),
+            situation="bid_won",
         ),
         AlertKind(
             kind="bidding.lost",
@@ -215,6 +232,7 @@ KINDS: dict[str, AlertKind] = {
             body={"fr": "« {title_fr} » : {reason_fr}", "en": "\u201c{title_en}\u201d: {reason_en}"},
             deep_link="selfcare://offers/{offer_id}",
             data_keys=("offer_id", "title_fr", "title_en", "amount", "reason", "reason_fr", "reason_en"),
+            situation="bid_lost",
         ),
         AlertKind(
             kind="bidding.declined",
@@ -226,6 +244,7 @@ KINDS: dict[str, AlertKind] = {
             },
             deep_link="selfcare://offers/{offer_id}",
             data_keys=("offer_id", "title_fr", "title_en", "amount", "reason", "reason_fr", "reason_en"),
+            situation="bid_declined",
         ),
         AlertKind(
             kind="service.request_updated",
@@ -234,6 +253,7 @@ KINDS: dict[str, AlertKind] = {
             body={"fr": "{summary_fr} : {reason_fr}", "en": "{summary_en}: {reason_en}"},
             deep_link="selfcare://requests/{request_id}",
             data_keys=("request_id", "status", "summary_fr", "summary_en", "reason_fr", "reason_en"),
+            situation="plan_change",
         ),
         AlertKind(
             # An adviser's step on a case (a reply, a document asked for, resolved): the words stay
@@ -244,6 +264,7 @@ KINDS: dict[str, AlertKind] = {
             body={"fr": "{summary_fr}", "en": "{summary_en}"},
             deep_link="selfcare://cases/{case_id}",
             data_keys=("case_id", "event_id", "status", "summary_fr", "summary_en"),
+            situation="case_replied",
         ),
         AlertKind(
             kind="service.announcement",
@@ -252,6 +273,7 @@ KINDS: dict[str, AlertKind] = {
             body={"fr": "{message_fr}", "en": "{message_en}"},
             deep_link="selfcare://inbox/{announcement_id}",
             data_keys=("announcement_id", "message_fr", "message_en"),
+            situation="service_announcement",
             priority="normal",
         ),
     )
@@ -263,6 +285,13 @@ def kind_of(name: str) -> AlertKind:
         return KINDS[name]
     except KeyError:
         raise ValidationFailed(f"Unknown alert kind {name!r}.", code="unknown_alert_kind") from None
+
+
+def situation_of(kind: str) -> str:
+    """The help situation of an inbox item's kind. A kind no longer in the catalog (an old item)
+    still names a well-formed situation, its own name (`a.b` → `a_b`): the app can always ask."""
+    known = KINDS.get(kind)
+    return known.situation if known else re.sub(r"[^a-z0-9_]", "_", kind.lower())
 
 
 def as_strings(data: dict[str, Any]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.errors import NotFound, ValidationFailed
-from chalicelib.notifications.catalog import as_strings, kind_of
+from chalicelib.notifications.catalog import as_strings, kind_of, situation_of
 from chalicelib.store import cursor as cursor_codec
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import AlertDedup, Customer, InboxCounter, InboxItem, customer_pk
@@ -105,6 +105,8 @@ def to_wire(item: InboxItem) -> dict[str, Any]:
         "title": item.title,
         "body": item.body,
         "deep_link": item.deep_link,
+        # From the catalog at read time (not stored): items written before a kind had one have it too.
+        "situation": situation_of(item.kind),
         "data": item.data.as_dict() if item.data else {},
         "created_at": item.created_at,
         "read": bool(item.read_at),

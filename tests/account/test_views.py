@@ -68,12 +68,50 @@ def test_attention_lists_allowances_at_80_percent(api, app_module, account_clock
     assert attention == [
         {
             "type": "usage_high",
+            "situation": "usage_high",
             "line_id": line_id,
             "allowance": "data",
             "percent": 85.0,
             "deep_link": f"selfcare://lines/{line_id}/usage",
         }
     ]
+
+
+def test_each_attention_item_names_its_help_situation(api, with_line):
+    """A bill due and a failed payment (their notices, as bills.py and settlement.py write them)
+    each carry their situation, one the help route answers with an article (the app shows it next
+    to the item, no read per item). Mutation: `"situation": "bill_due"` → `"bill"` on the bill-due
+    item → fails (and "bill" is no situation an article may name)."""
+    from chalicelib.help.schemas import SITUATIONS
+    from chalicelib.store.models import Notice, customer_pk
+
+    enrolled, _ = with_line()
+    cid = enrolled.customer["customer_id"]
+    pk = customer_pk(cid)
+    Notice(
+        pk,
+        "NOTICE#BILLDUE#B-T-1",
+        notice_kind="bill_due",
+        customer_id=cid,
+        bill_id="B-T-1",
+        due_date="2026-12-15",
+        amount=2999,
+        currency="EUR",
+    ).save()
+    Notice(
+        pk,
+        "NOTICE#PAYFAIL#B-T-1",
+        notice_kind="payment_failed",
+        customer_id=cid,
+        bill_id="B-T-1",
+        amount=2999,
+        currency="EUR",
+        message="Your bank declined the payment.",
+    ).save()
+    attention = api.get("/me", token=enrolled.token).body["attention"]
+    situations = {item["type"]: item["situation"] for item in attention}
+    assert situations == {"bill_due": "bill_due", "payment_failed": "payment_failed"}
+    assert set(situations.values()) <= set(SITUATIONS)
 
 
 def test_daily_series_and_its_limits(api, app_module, account_clock, with_line):

@@ -3,17 +3,13 @@ behind a gate that checks presigned POST policies as S3 does), started once for 
 
 Until app.py registers the cases' blueprint, the routes are served by a small Chalice app with the
 same authorizer and access-log middleware; once `/me/cases` is one of app.py's routes, the tests
-use the real app. Every response is checked against mobile_contract/openapi.yaml with
-tests/cases/openapi_cases.yaml merged in (the paths and schemas to paste there).
+use the real app. Every response is checked against mobile_contract/openapi.yaml (which holds the
+cases' routes).
 
-Two entries other files will hold once issue 14's diffs land are stood in for here, only when
-missing: the `case.replied` alert kind (chalicelib/notifications/catalog.py) and the `call_code`
-step-up action (chalicelib/auth/stepup.py), exactly as the diffs add them.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import itertools
 import json
@@ -23,58 +19,26 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from tests.billing.conftest import written  # noqa: F401 - the fixture: what the service writes
 from tests.support import contract
 
 ROOT = Path(__file__).resolve().parents[2]
-FRAGMENT = Path(__file__).resolve().parent / "openapi_cases.yaml"
 BUCKET = "selfcare-test-case-documents"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 PDF = b"%PDF-1.7\n" + b"0" * 1000 + b"\n%%EOF\n"
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 1000
 
-# The entries of issue 14's diffs, as the diffs add them.
-CALL_CODE_STEP_UP = (
-    "Confirmez pour obtenir un code à donner au conseiller qui vous répondra au téléphone.",
-    "Confirm to get a code to give the adviser who answers your call.",
-)
+# --- the contract --------------------------------------------------------------------------------------
 
 
-def case_replied_kind() -> Any:
-    from chalicelib.notifications.catalog import AlertKind
-
-    return AlertKind(
-        kind="case.replied",
-        category="service",
-        title={"fr": "Votre demande", "en": "Your case"},
-        body={"fr": "{summary_fr}", "en": "{summary_en}"},
-        deep_link="selfcare://cases/{case_id}",
-        data_keys=("case_id", "event_id", "status", "summary_fr", "summary_en"),
-    )
-
-
-# --- the contract, with the cases' part merged in -----------------------------------------------------
-
-
-@lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
-    merged = copy.deepcopy(contract.spec())
-    fragment = yaml.safe_load(FRAGMENT.read_text())
-    for path, item in fragment["paths"].items():
-        merged["paths"].setdefault(path, item)
-    for section, entries in fragment["components"].items():
-        merged["components"].setdefault(section, {})
-        for name, value in entries.items():
-            merged["components"][section].setdefault(name, value)
-    return merged
+    return contract.spec()
 
 
 def _template(path: str) -> str | None:
@@ -215,17 +179,6 @@ def case_settings(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Callable
         changes.update(more)
 
     return change
-
-
-@pytest.fixture(autouse=True)
-def stand_ins(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.auth import stepup
-    from chalicelib.notifications import catalog
-
-    if "case.replied" not in catalog.KINDS:
-        monkeypatch.setitem(catalog.KINDS, "case.replied", case_replied_kind())
-    if "call_code" not in stepup.ACTIONS:
-        monkeypatch.setitem(stepup.ACTIONS, "call_code", CALL_CODE_STEP_UP)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ invocations from stdin, one JSON object per line: `{"handler": "admin_create_cus
 {...}}` calls `getattr(app, handler)(event, context)`, as Lambda calls the function's Handler
 `app.<handler>`; `{"harness": "passkey_create" | "passkey_get", "options": {...}}` plays the
 phone's part of a passkey ceremony instead (tests/deploy starts one container for the phone), and
-`{"harness": "import", "modules": [...]}` imports modules that the code imports only when needed. Each
+`{"harness": "import", "modules": [...]}` imports modules that the code imports only when needed
+(`"where": true`: answers each module's file instead of "ok", to show where it was found). Each
 answer is one JSON line: the result, or the traceback of an unhandled exception. The handlers' own
 output (their JSON logs) goes to stderr, so that it never mixes with the answers.
 """
@@ -63,13 +64,14 @@ class Phone:
         )
 
 
-def imported(modules: list[str]) -> dict[str, str]:
-    """module → "ok" or why it cannot be imported here (what a lazy import would meet in AWS)."""
+def imported(modules: list[str], *, where: bool = False) -> dict[str, str]:
+    """module → "ok" (or its file, `where`) or why it cannot be imported here (what a lazy import
+    would meet in AWS)."""
     outcome = {}
     for name in modules:
         try:
-            importlib.import_module(name)
-            outcome[name] = "ok"
+            module = importlib.import_module(name)
+            outcome[name] = str(getattr(module, "__file__", None)) if where else "ok"
         except BaseException as error:  # noqa: BLE001 - reported per module
             outcome[name] = f"{type(error).__name__}: {error}"
     return outcome
@@ -107,7 +109,7 @@ def main() -> int:
         call = json.loads(line)
         try:
             if call.get("harness") == "import":
-                result = imported(call["modules"])
+                result = imported(call["modules"], where=bool(call.get("where")))
             elif "harness" in call:
                 phone = phone or Phone(call["authenticator_file"])
                 result = phone(call["harness"], call["options"])

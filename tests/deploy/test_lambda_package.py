@@ -4,22 +4,28 @@ The zip is unpacked into a read-only directory and imported by the runtime's Pyt
 `LAMBDA_PYTHON`) with `-I -S -B`: no repository, no site-packages, no bytecode written, the
 unpacked directory first on the path and as working directory, like /var/task. Then every function
 of the package's sam.json is called through its Handler with its sample event (infra/admin-events/,
-infra/sample-events/) against a DynamoDB Local, in an order where each finds what it
-needs: the catalogue, a customer enrolling a passkey with the letter's code, the authorizer's
-verdict on a good and a bad token, the API with the authorizer's context, usage through SQS, alerts
-through the stream (pushed with firebase_admin to the fake FCM), every schedule and admin function.
+infra/sample-events/) against a DynamoDB Local and a local S3 (devtools/s3_local.py), in an order
+where each finds what it needs: the catalogue, a customer enrolling a passkey with the letter's
+code, the authorizer's verdict on a good and a bad token, the API with the authorizer's context,
+usage through SQS, alerts through the stream (pushed with firebase_admin to the fake FCM), every
+schedule and admin function; help content published, its tantivy index built into S3 and searched
+through the API; a case opened from that search, worked by an agent, a document uploaded with the
+presigned POST the API signs and opened with the link the agent gets; a call code issued after a
+passkey step-up and verified by the agent.
 
 Each function runs in a container (process) of its own, as in Lambda, shared only with functions of
 the same IAM policy; one more imports every module the code imports only on first use (stripe,
 firebase_admin, the admin modules...). The stage's own settings from sam.json are kept, except the
 secrets and the cloud services, which get the suite's local stand-ins (STAGE=test, a key file, the
-sandbox payment provider, the fake FCM). A recording proxy in front of DynamoDB Local checks that
-each function's IAM policy allows every DynamoDB action its calls needed.
+sandbox payment provider, the fake FCM, the local S3 and its buckets for the stack's own). Recording
+proxies in front of DynamoDB Local and the local S3 check that each function's IAM policy allows
+every DynamoDB and S3 action its calls needed (an upload or a download by a presigned form or link
+counts for the function that signed it).
 
 Mutations: drop Chalice's runtime from the zip (ImportError: chalice), or a requirement such as
 cbor2 (ModuleNotFoundError in webauthn: the registration fails), or email-validator
-(admin_create_customer fails); add a function to app.py without a sample event; remove an action a
-function uses from its policy file.
+(admin_create_customer fails), or tantivy (the publish's index build and the search fail); add a
+function to app.py without a sample event; remove an action a function uses from its policy file.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ import re
 import select
 import subprocess
 import tempfile
+import urllib.error
+import urllib.request
+import uuid
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -41,9 +50,9 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools import dynamodb_local
+from devtools import dynamodb_local, s3_local
 from tests.deploy import template as tpl
-from tests.deploy.recorder import DynamoDBRecorder
+from tests.deploy.recorder import DynamoDBRecorder, S3Recorder
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ADMIN_EVENTS = ROOT / "infra" / "admin-events"
@@ -53,6 +62,17 @@ AUTHENTICATOR = ROOT / "devtools" / "soft_authenticator.py"
 LINE = "ln_grace1"  # infra/admin-events/admin_set_line.json
 PHONE = "phone"  # the container playing the customer's phone (passkey ceremonies)
 AUTHORIZED = {"principalId": "${customer_id}", "session_id": "${session_id}", "integrationLatency": 9}
+ARTICLE = "payer-facture-impayee"  # infra/admin-events/admin_help_save_draft.json
+SEARCH = "facture impayée"
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"  # what documents.py sniffs: %PDF-
+# The stack's resources that the functions find by name (infra/resources.json's Globals): each gets
+# a local stand-in in the run, named per stage (both stages run at once against one local S3).
+BUCKETS = {"HELP_BUCKET": "HelpBucket", "CASE_DOCUMENTS_BUCKET": "CaseDocumentsBucket"}
+
+
+def local_bucket(stage: str, setting: str) -> str:
+    """`HELP_BUCKET` → `selfcare-lambda-<stage>-help`."""
+    return f"selfcare-lambda-{stage}-{setting.removesuffix('_BUCKET').lower().replace('_', '-')}"
 
 
 def lambda_python() -> str:
@@ -89,10 +109,23 @@ def api(
     body: Any = None,
     authorizer: dict[str, Any] | None = None,
     path_parameters: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST proxy event, shaped like the samples (app.get_jwks.json)."""
     event = copy.deepcopy(sample("app.get_jwks"))
-    event.update(resource=resource, path=path, httpMethod=method, body=body, pathParameters=path_parameters)
+    event.update(
+        resource=resource,
+        path=path,
+        httpMethod=method,
+        body=body,
+        pathParameters=path_parameters,
+        queryStringParameters=query,
+        multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+    )
+    for name, value in (headers or {}).items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
     event["requestContext"].update(resourcePath=resource, httpMethod=method, path=f"/api{path}")
     if authorizer:
         event["requestContext"]["authorizer"] = authorizer
@@ -118,6 +151,50 @@ def phone(step_id: str, kind: str, options: str, **save: str) -> dict[str, Any]:
         "authenticator_file": str(AUTHENTICATOR),
         "save": save,
     }
+
+
+def local(step_id: str, kind: str, signer: str, **arguments: str) -> dict[str, Any]:
+    """A step the test runs itself, as the phone or the agent's browser would: `upload` POSTs a PDF
+    with a presigned form, `download` GETs a presigned link. S3 authorises either as the function
+    that signed it (`signer`): its policy is the one checked."""
+    return {"id": step_id, "local": kind, "signer": signer, "arguments": arguments, "save": {}}
+
+
+def upload_with_form(url: str, fields: dict[str, str], content: bytes) -> dict[str, Any]:
+    """A browser-form upload, as the app sends it: the signed fields, then the file, last."""
+    boundary = uuid.uuid4().hex
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="relance.pdf"\r\n'
+        f"Content-Type: {fields.get('Content-Type', 'application/octet-stream')}\r\n\r\n".encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url,
+        data=b"".join(parts),
+        method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    return _fetch(request)
+
+
+def _fetch(request: urllib.request.Request | str) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 - the local S3's proxy
+            return {"status": answer.status, "body": answer.read().decode("latin-1")}
+    except urllib.error.HTTPError as refused:
+        return {"status": refused.code, "body": refused.read().decode("latin-1")}
+
+
+def run_local(step: dict[str, Any]) -> dict[str, Any]:
+    arguments = step["arguments"]
+    if step["local"] == "upload":
+        return upload_with_form(arguments["url"], arguments["fields"], PDF)
+    return _fetch(arguments["url"])
 
 
 def inbox_item_inserted() -> dict[str, Any]:
@@ -182,6 +259,16 @@ def plan(package: Path) -> list[dict[str, Any]]:
             "harness": "import",
             "container": "imports",
             "modules": lazily_imported(package),
+            "save": {},
+        },
+        {
+            # The search engine is a compiled extension (one abi3 wheel for manylinux): it must load
+            # from the package, in the runtime's Python, with no site-packages to fall back on.
+            "id": "tantivy_import",
+            "harness": "import",
+            "container": "imports",
+            "modules": ["tantivy", "tantivy.tantivy", "chalicelib.help.indexing"],
+            "where": True,
             "save": {},
         },
         from_sample("admin_upsert_catalog"),
@@ -293,15 +380,125 @@ def plan(package: Path) -> list[dict[str, Any]]:
         from_sample("clear_offers"),
         from_sample("admin_offer_result"),
         from_sample("admin_send_announcement"),
+        # Help: a section, a draft, published (the index built with tantivy and written to S3), found
+        # by a search through the API (the index read back from S3), then unpublished and rebuilt.
+        from_sample("admin_help_upsert_section"),
+        from_sample("admin_help_save_draft"),
+        from_sample("admin_help_publish"),
+        step(
+            "help_search",
+            "app",
+            api("GET", "/help/search", "/help/search", query={"q": SEARCH, "lang": "fr"}),
+            search_id="json.search_id",
+        ),
+        from_sample("admin_help_unpublish"),
+        from_sample("admin_help_rebuild_index"),
+        from_sample("admin_help_report"),
+        # Cases: opened by the customer from that search, worked by an agent from the console.
+        step(
+            "open_case",
+            "app",
+            api(
+                "POST",
+                "/me/cases",
+                "/me/cases",
+                authorizer=AUTHORIZED,
+                headers={"Idempotency-Key": "deploy-test-open-case-0001"},
+                body={
+                    "origin": {"kind": "search", "search_text": SEARCH, "search_id": "${search_id}"},
+                    "topic": "billing",
+                    "message": "Ma facture de novembre apparaît impayée alors que j'ai payé.",
+                },
+            ),
+            case_id="json.case_id",
+        ),
+        from_sample("admin_case_list"),
+        from_sample("admin_case_context"),
+        from_sample("admin_case_reply"),
+        step("inbox_after_reply", "app", api("GET", "/me/inbox", "/me/inbox", authorizer=AUTHORIZED)),
+        from_sample("admin_case_request_document"),
+        step(
+            "document_upload_form",
+            "app",
+            api(
+                "POST",
+                "/me/cases/{case_id}/documents/upload",
+                "/me/cases/${case_id}/documents/upload",
+                authorizer=AUTHORIZED,
+                path_parameters={"case_id": "${case_id}"},
+                body={"content_type": "application/pdf", "file_name": "relance.pdf"},
+            ),
+            upload_id="json.upload_id",
+            upload_url="json.url",
+            upload_fields="json.fields",
+        ),
+        local("phone_uploads_document", "upload", "app", url="${upload_url}", fields="${upload_fields}"),
+        step(
+            "document_attach",
+            "app",
+            api(
+                "POST",
+                "/me/cases/{case_id}/documents",
+                "/me/cases/${case_id}/documents",
+                authorizer=AUTHORIZED,
+                path_parameters={"case_id": "${case_id}"},
+                body={"upload_id": "${upload_id}"},
+            ),
+        ),
+        from_sample("admin_case_resolve", download_url="case.documents.0.download_url"),
+        local("agent_opens_document", "download", "admin_case_resolve", url="${download_url}"),
+        # A call code: a passkey step-up bound to the case, the code, the agent's verification.
+        step(
+            "call_code_step_up",
+            "app",
+            api(
+                "POST",
+                "/me/step-up",
+                "/me/step-up",
+                authorizer=AUTHORIZED,
+                body={"action": "call_code", "case_id": "${case_id}"},
+            ),
+            step_up_challenge="json.challenge_id",
+            step_up_options="json.options",
+        ),
+        phone("phone_confirms_call_code", "passkey_get", "${step_up_options}", step_up_credential=""),
+        step(
+            "call_code_issue",
+            "app",
+            api(
+                "POST",
+                "/me/call-codes",
+                "/me/call-codes",
+                authorizer=AUTHORIZED,
+                body={
+                    "case_id": "${case_id}",
+                    "confirmation": {
+                        "challenge_id": "${step_up_challenge}",
+                        "credential": "${step_up_credential}",
+                    },
+                },
+            ),
+            call_code="json.code",
+        ),
+        from_sample("admin_call_code_verify"),
         from_sample("admin_revoke_sessions"),
         from_sample("admin_reset_passkeys"),
     ]
 
 
-def lambda_environment(template: dict[str, Any], *, table: str, endpoint: str, home: str) -> dict[str, str]:
-    """The API handler's environment from sam.json (every function has the same), with local
-    stand-ins for what only exists in AWS: secrets (ssm:...), the payment provider, FCM, the table."""
-    variables = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+def lambda_environment(
+    template: dict[str, Any], *, stage: str, table: str, endpoint: str, s3_endpoint: str, home: str
+) -> dict[str, str]:
+    """The API handler's environment from sam.json (every function has the same, with the
+    template's Globals), with local stand-ins for what only exists in AWS: secrets (ssm:...), the
+    payment provider, FCM, the table and the buckets (references to the stack's own resources)."""
+    variables = {
+        **template["Globals"]["Function"]["Environment"]["Variables"],
+        **template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"],
+    }
+    references = {k for k, v in variables.items() if not isinstance(v, str)}
+    # Every name the stack gives the functions gets its stand-in below (none is left to a default).
+    assert references == {"APP_TABLE_NAME", *BUCKETS}, references
     env = {
         k: v
         for k, v in variables.items()
@@ -314,6 +511,8 @@ def lambda_environment(template: dict[str, Any], *, table: str, endpoint: str, h
         STAGE="test",
         APP_TABLE_NAME=table,
         DYNAMODB_ENDPOINT=endpoint,
+        S3_ENDPOINT=s3_endpoint,
+        **{setting: local_bucket(stage, setting) for setting in BUCKETS},
         PAYMENT_GATEWAY=os.environ.get("PAYMENT_GATEWAY", "sandbox"),
         FCM_ENDPOINT=os.environ["FCM_ENDPOINT"],
         RATE_LIMITS=os.environ.get("RATE_LIMITS", ""),
@@ -332,6 +531,8 @@ def lambda_environment(template: dict[str, Any], *, table: str, endpoint: str, h
 
 
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+# What a step hands its container (the rest is the test's: its id, what to save).
+CALL_KEYS = ("handler", "event", "harness", "options", "authenticator_file", "modules", "where")
 
 
 def substitute(value: Any, saved: dict[str, Any]) -> Any:
@@ -431,7 +632,7 @@ def containers_by_permissions(template: dict[str, Any], steps: list[dict[str, An
 
 
 def run_package(
-    stage: str, package: Path, template: dict[str, Any], python: str, endpoint: str
+    stage: str, package: Path, template: dict[str, Any], python: str, endpoint: str, s3_endpoint: str
 ) -> dict[str, Any]:
     """Every step in a container of its policy's own, one step at a time."""
     table = f"selfcare-lambda-{stage}"
@@ -439,7 +640,7 @@ def run_package(
     create_table(client, table)
     steps = plan(package)
     container_of = containers_by_permissions(template, steps)
-    last_use = {container_of[_runs_in(s)]: i for i, s in enumerate(steps)}
+    last_use = {container_of[_runs_in(s)]: i for i, s in enumerate(steps) if "local" not in s}
     outcomes: dict[str, dict[str, Any]] = {}
     cold_starts: dict[str, dict[str, Any]] = {}
     saved: dict[str, Any] = {}
@@ -447,29 +648,51 @@ def run_package(
     with (
         tempfile.TemporaryDirectory(prefix=f"selfcare-task-{stage}-") as tmp,
         DynamoDBRecorder(endpoint) as recorder,
+        S3Recorder(s3_endpoint) as s3_recorder,
     ):
         task, home = Path(tmp) / "task", Path(tmp) / "home"
         home.mkdir()
         with zipfile.ZipFile(package / "deployment.zip") as bundle:
             bundle.extractall(task)
         subprocess.run(["chmod", "-R", "a-w", str(task)], check=True)  # /var/task is read-only
-        env = lambda_environment(template, table=table, endpoint=recorder.url, home=str(home))
+        env = lambda_environment(
+            template,
+            stage=stage,
+            table=table,
+            endpoint=recorder.url,
+            s3_endpoint=s3_recorder.url,
+            home=str(home),
+        )
         containers: dict[str, Container] = {}
         try:
             for index, step in enumerate(steps):
-                function = container_of[_runs_in(step)]
                 saved["now"] = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-                recorder.step = f"{function} cold start"
+                if "local" in step:
+                    recorder.step = s3_recorder.step = step["id"]
+                    try:
+                        arguments = substitute(step["arguments"], saved)
+                    except KeyError as missing:
+                        outcomes[step["id"]] = {
+                            "ok": False,
+                            "error": f"needs {missing}, which no earlier step saved",
+                        }
+                        continue
+                    try:
+                        outcomes[step["id"]] = {
+                            "ok": True,
+                            "result": run_local({**step, "arguments": arguments}),
+                        }
+                    except OSError as unreachable:  # the S3 proxy or server did not answer
+                        outcomes[step["id"]] = {"ok": False, "error": repr(unreachable)}
+                    continue
+                function = container_of[_runs_in(step)]
+                recorder.step = s3_recorder.step = f"{function} cold start"
                 if function not in containers:
                     containers[function] = Container(python, task, env, Path(tmp) / f"{function}.log")
                     cold_starts[function] = containers[function].cold_start
-                recorder.step = step["id"]
+                recorder.step = s3_recorder.step = step["id"]
                 try:
-                    call = {
-                        k: substitute(v, saved)
-                        for k, v in step.items()
-                        if k in ("handler", "event", "harness", "options", "authenticator_file", "modules")
-                    }
+                    call = {k: substitute(v, saved) for k, v in step.items() if k in CALL_KEYS}
                 except KeyError as missing:
                     outcomes[step["id"]] = {
                         "ok": False,
@@ -503,6 +726,7 @@ def run_package(
             subprocess.run(["chmod", "-R", "u+w", str(task)], check=True)
             logs = {p.stem: p.read_text()[-3000:] for p in Path(tmp).glob("*.log")}
         calls = dict(recorder.calls)
+        s3_calls = dict(s3_recorder.calls)
     pushed = None
     if "customer_id" in saved and "alert_id" in saved:
         pushed = client.get_item(
@@ -516,6 +740,7 @@ def run_package(
         "outcomes": outcomes,
         "cold_starts": cold_starts,
         "calls": calls,
+        "s3_calls": s3_calls,
         "pushed_item": pushed,
         "task": str(task),
         "logs": logs,
@@ -533,16 +758,28 @@ def runs(packages: dict[str, Path], templates: dict[str, dict[str, Any]]) -> dic
     # the stream iterators of the others (the suite's stream tests, run later, would read garbage).
     port = dynamodb_local.free_port()
     database = dynamodb_local.start(port, in_memory=True)
+    # And a local S3 of their own, with each stage's stand-ins for the stack's buckets.
+    s3_port = s3_local.free_port()
+    storage = s3_local.start(
+        s3_port, buckets=[local_bucket(stage, setting) for stage in packages for setting in BUCKETS]
+    )
     try:
         with ThreadPoolExecutor(max_workers=len(packages)) as pool:
             futures = {
                 stage: pool.submit(
-                    run_package, stage, out, templates[stage], python, f"http://127.0.0.1:{port}"
+                    run_package,
+                    stage,
+                    out,
+                    templates[stage],
+                    python,
+                    f"http://127.0.0.1:{port}",
+                    f"http://127.0.0.1:{s3_port}",
                 )
                 for stage, out in packages.items()
             }
             return {stage: future.result() for stage, future in futures.items()}
     finally:
+        s3_local.stop(storage)
         database.terminate()
         database.wait(timeout=10)
 
@@ -576,7 +813,7 @@ def test_each_function_cold_starts_alone_from_the_read_only_package(
         ), cold["sys_path"]
     with zipfile.ZipFile(packages[stage] / "deployment.zip") as bundle:
         names = set(bundle.namelist())
-    assert {"chalice/__init__.py", "chalice/app.py", "app.py"} <= names
+    assert {"chalice/__init__.py", "chalice/app.py", "app.py", "tantivy/tantivy.abi3.so"} <= names
     assert not any(
         n.startswith(("chalice/cli/", "chalice/deploy/")) for n in names
     )  # the runtime, not the CLI
@@ -639,6 +876,13 @@ def test_every_call_returns_what_its_caller_expects(runs: dict[str, dict[str, An
         "login_verify": 200,
         "usage_view": 200,
         "inbox": 200,
+        "help_search": 200,
+        "open_case": 201,
+        "inbox_after_reply": 200,
+        "document_upload_form": 201,
+        "document_attach": 201,
+        "call_code_step_up": 200,
+        "call_code_issue": 201,
     }
     assert {i: result[i]["statusCode"] for i in statuses} == statuses
     assert result["app.get_jwks"]["json"]["keys"] and result["app.post_login_options"]["json"]["challenge_id"]
@@ -658,6 +902,48 @@ def test_every_call_returns_what_its_caller_expects(runs: dict[str, dict[str, An
     assert run["pushed_item"] and run["pushed_item"]["delivery_status"]["S"] == "sent", run[
         "pushed_item"
     ]  # firebase_admin → fake FCM
+    # Help: the index built with tantivy (loaded from the package) at each change and written to S3;
+    # the API read it back and found the published article.
+    found_in = result["tantivy_import"]
+    assert all(path.startswith(run["task"]) for path in found_in.values()), found_in
+    assert found_in["tantivy.tantivy"].endswith(".abi3.so"), found_in
+    assert result["admin_help_upsert_section"]["index"]["status"] == "current"
+    published = result["admin_help_publish"]
+    assert published["version"] == 1 and published["index"]["status"] == "current", published
+    assert published["index"]["articles"] == 1
+    searched = result["help_search"]["json"]
+    assert [hit["article_id"] for hit in searched["results"]][:1] == [ARTICLE], searched
+    unpublished = result["admin_help_unpublish"]["index"]
+    assert unpublished["status"] == "current" and unpublished["articles"] == 0, unpublished
+    rebuilt = result["admin_help_rebuild_index"]
+    assert rebuilt["status"] == "current" and rebuilt["articles"] == 0
+    assert rebuilt["generation"] > unpublished["generation"] > published["index"]["generation"]
+    assert {"totals", "top_searches", "least_useful_articles"} <= result["admin_help_report"].keys()
+    # Cases: opened from that search, in the agents' queue, worked, a document through S3 both ways.
+    case = result["open_case"]["json"]
+    assert case["origin"]["search_id"] == searched["search_id"] and case["topic"] == "billing", case
+    assert case["case_id"] in [c["case_id"] for c in result["admin_case_list"]["cases"]]
+    context = result["admin_case_context"]
+    assert (
+        context["case"]["case_id"] == case["case_id"] and context["customer"]["customer_number"] == "C-2001"
+    )
+    for step_id, status in (
+        ("admin_case_reply", "awaiting_customer"),
+        ("admin_case_request_document", "awaiting_customer"),
+        ("admin_case_resolve", "resolved"),
+    ):
+        # The customer hears of each step (an inbox item, pushed by the stream), never silently.
+        assert result[step_id]["notified"] is True, (step_id, result[step_id]["notified"])
+        assert result[step_id]["case"]["status"] == status, (step_id, result[step_id]["case"]["status"])
+    assert "case.replied" in {item["kind"] for item in result["inbox_after_reply"]["json"]["items"]}
+    assert result["phone_uploads_document"]["status"] == 204, result["phone_uploads_document"]
+    [document] = result["document_attach"]["json"]["documents"]
+    assert document["document_id"] == result["document_upload_form"]["json"]["upload_id"]
+    assert document["size"] == len(PDF)
+    assert result["agent_opens_document"] == {"status": 200, "body": PDF.decode("latin-1")}
+    verified = result["admin_call_code_verify"]
+    assert verified["verified"] is True and verified["bound_to"] == "case", verified
+    assert verified["case_id"] == case["case_id"] and verified["customer_id"] == customer_id
     for s in run["steps"]:
         if s.get("handler") not in ("app", "access_token", "on_table_stream", "ingest_usage", None):
             assert isinstance(result[s["id"]], dict) and "error" not in result[s["id"]], (
@@ -685,4 +971,45 @@ def test_each_function_policy_allows_the_dynamodb_calls_it_made(
         for action, on in sorted(actions):
             if not tpl.allows(found, action, tpl.INDEX if on == "index" else tpl.TABLE):
                 missing.append(f"{handlers[step_id]} ({step_id}): {action} on the {on}")
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_function_policy_allows_the_s3_calls_it_made(
+    runs: dict[str, dict[str, Any]], templates: dict[str, dict[str, Any]], stage: str
+) -> None:
+    """The local S3 checks no IAM either: this does, from the requests each step made, mapped to
+    the stack's buckets. An upload with a presigned form and a download with a presigned link are
+    authorised as the function that signed them. Mutations: remove s3:PutObject from
+    policies/<stage>/admin-help.json, s3:GetObject from api.json's HelpIndexRead (the search's
+    index) or CaseDocuments (the check of an upload), or from admin-cases.json (the agent's link)."""
+    template, run = templates[stage], runs[stage]
+    callers = {s["id"]: s.get("handler") or s.get("signer") for s in run["steps"]}
+    bucket_of = {local_bucket(stage, setting): logical for setting, logical in BUCKETS.items()}
+    made = {
+        (callers.get(step_id), action, resource)
+        for step_id, actions in run["s3_calls"].items()
+        for action, resource in actions
+    }
+    help_index = f"{local_bucket(stage, 'HELP_BUCKET')}/help-index/*"
+    documents = f"{local_bucket(stage, 'CASE_DOCUMENTS_BUCKET')}/documents/*"
+    assert {  # not vacuous: the index written and read, a document uploaded, checked and opened
+        ("admin_help_publish", "s3:PutObject", help_index),
+        ("app", "s3:GetObject", help_index),
+        ("app", "s3:PutObject", documents),
+        ("app", "s3:GetObject", documents),
+        ("admin_case_resolve", "s3:GetObject", documents),
+    } <= made, made
+    missing = []
+    for step_id, actions in run["s3_calls"].items():
+        if step_id.endswith("cold start") or callers.get(step_id) is None:
+            assert not actions, (step_id, actions)  # `import app` touches no bucket, nor does the phone
+            continue
+        found = tpl.statements(template, tpl.function_for(template, callers[step_id]))
+        for action, resource in sorted(actions):
+            bucket, slash, objects = resource.partition("/")
+            logical = bucket_of.get(bucket)
+            arn = {"Fn::Sub": f"${{{logical}.Arn}}/{objects}"} if slash else {"Fn::GetAtt": [logical, "Arn"]}
+            if logical is None or not tpl.allows(found, action, arn):
+                missing.append(f"{callers[step_id]} ({step_id}): {action} on {resource}")
     assert not missing, "\n".join(missing)

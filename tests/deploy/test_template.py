@@ -157,7 +157,14 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(
         return {r["Fn::Sub"].rpartition("/")[2] for r in tpl.resources_of(found, "ssm")}
 
     expected = {
-        "app": {"jwt-signing-keys", "jwt-public-keys", "stripe-secret-key", "stripe-webhook-secret"},
+        "app": {
+            "jwt-signing-keys",
+            "jwt-public-keys",
+            "stripe-secret-key",
+            "stripe-webhook-secret",
+            "call-code-pepper",
+        },
+        "admin_call_code_verify": {"call-code-pepper"},
         "on_table_stream": {"firebase-service-account"},
         "deliver_deferred_alerts": {"firebase-service-account"},
         "sweep_pending_payments": {"stripe-secret-key"},
@@ -182,8 +189,85 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(
             assert queue_actions == {"sqs:SendMessage"}  # its on-failure destination only
         else:
             assert not queue_actions, attribute
-    result = tpl.statements(template, tpl.function_for(template, "admin_offer_result"))
-    assert not any(tpl.allows(result, action, tpl.TABLE) for action in WRITES)
+    for read_only in ("admin_offer_result", "admin_help_report", "admin_case_list", "admin_case_context"):
+        result = tpl.statements(template, tpl.function_for(template, read_only))
+        assert not any(tpl.allows(result, action, tpl.TABLE) for action in WRITES), read_only
+
+
+HELP_INDEX = {"Fn::Sub": "${HelpBucket.Arn}/help-index/*"}
+DOCUMENTS = {"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}
+DOCUMENTS_BUCKET = {"Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_functions_reach_only_their_own_objects_in_the_stacks_buckets(
+    templates: dict[str, dict[str, Any]], stage: str
+) -> None:
+    """Exactly these S3 grants, on this stack's buckets and prefixes only: the API reads the help
+    index and handles the customers' documents (the presigned POST is authorised as its role;
+    ListBucket makes a document not uploaded yet a 404 rather than a 403), the help functions that
+    rebuild the index write (and drop a superseded build), the agents' case functions read documents
+    (their download links are signed by their own role), and nothing else touches a bucket.
+    Mutations: `"Resource": "*"` or `arn:aws:s3:::*` on an S3 statement, s3:* anywhere, the
+    documents' grant given to admin_case_list, or s3:GetObject on help-index/* for the help admins."""
+    template = templates[stage]
+    rebuilds = {("s3:PutObject", "help"), ("s3:DeleteObject", "help")}
+    links = {("s3:GetObject", "documents")}
+    expected = {
+        "app": {
+            ("s3:GetObject", "help"),
+            ("s3:PutObject", "documents"),
+            ("s3:GetObject", "documents"),
+            ("s3:DeleteObject", "documents"),
+            ("s3:ListBucket", "documents bucket"),
+        },
+        "admin_help_upsert_section": rebuilds,
+        "admin_help_publish": rebuilds,
+        "admin_help_unpublish": rebuilds,
+        "admin_help_rebuild_index": rebuilds,
+        "admin_case_context": links,
+        "admin_case_reply": links,
+        "admin_case_request_document": links,
+        "admin_case_resolve": links,
+        "admin_call_code_verify": links,
+    }
+    named = {json.dumps(r, sort_keys=True): n for r, n in ((HELP_INDEX, "help"), (DOCUMENTS, "documents"))}
+    named[json.dumps(DOCUMENTS_BUCKET, sort_keys=True)] = "documents bucket"
+    for properties in tpl.functions(template).values():
+        attribute = tpl.handler(properties)
+        found = tpl.statements(template, tpl.function_for(template, attribute))
+        grants = set()
+        for statement in found:
+            actions = [a for a in tpl.listed(statement["Action"]) if a.split(":")[0] in ("s3", "*")]
+            if not actions:
+                continue
+            assert statement["Effect"] == "Allow" and "Condition" not in statement, (attribute, statement)
+            for resource in tpl.listed(statement["Resource"]):
+                where = named.get(json.dumps(resource, sort_keys=True))
+                assert where is not None, (attribute, resource)  # one of this stack's buckets, pinned
+                grants |= {(action, where) for action in actions}
+        assert grants == expected.get(attribute, set()), attribute
+
+
+def test_each_stage_names_the_buckets_its_own_stack_creates(templates: dict[str, dict[str, Any]]) -> None:
+    """The functions find the buckets by HELP_BUCKET and CASE_DOCUMENTS_BUCKET, references to the
+    stack's own (as APP_TABLE_NAME is to its table); CloudFormation names them after the stack
+    (selfcare-<stage>-...), so the stages cannot share one, and no bucket carries a fixed name (S3
+    names are global to every AWS account: a fixed one could be taken). A value for either in
+    .chalice/config.json would replace the reference in every function (SAM's Globals yield to a
+    function's own variables). Mutations: a BucketName without ${Stage}, HELP_BUCKET in the config."""
+    for stage, template in templates.items():
+        variables = template["Globals"]["Function"]["Environment"]["Variables"]
+        assert variables["HELP_BUCKET"] == {"Ref": "HelpBucket"}
+        assert variables["CASE_DOCUMENTS_BUCKET"] == {"Ref": "CaseDocumentsBucket"}
+        for properties in tpl.functions(template).values():
+            own = properties.get("Environment", {}).get("Variables", {})
+            assert not {"APP_TABLE_NAME", "HELP_BUCKET", "CASE_DOCUMENTS_BUCKET"} & own.keys(), own.keys()
+        buckets = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket"}
+        assert buckets.keys() == {"HelpBucket", "CaseDocumentsBucket"}
+        for logical_id, bucket in buckets.items():
+            name = bucket["Properties"].get("BucketName")
+            assert name is None or "${Stage}" in json.dumps(name), (stage, logical_id, name)
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support import contract
 
@@ -51,17 +50,8 @@ def help_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def help_spec() -> dict[str, Any]:
-    """The main contract when it has the help routes; else it with the help fragment merged."""
-    main = contract.spec()
-    if "/help/search" in main["paths"]:
-        return main
-    fragment = yaml.safe_load((HERE / "openapi_help.yaml").read_text())
-    merged = {**main, "paths": {**main["paths"], **fragment["paths"]}}
-    components = dict(main["components"])
-    for kind, entries in fragment["components"].items():
-        components[kind] = {**components.get(kind, {}), **entries}
-    merged["components"] = components
-    return merged
+    """The contract (mobile_contract/openapi.yaml holds the help routes)."""
+    return contract.spec()
 
 
 class HelpClient:

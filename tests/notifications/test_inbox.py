@@ -58,6 +58,49 @@ def test_items_are_in_the_customers_language(api, enrol, app_module):
     assert stored.title == "New passkey" and stored.language == "en"
 
 
+def test_inbox_items_name_their_help_situation(api, enrol):
+    """Each item carries the situation its kind declares in the catalog (not stored: read from the
+    catalog when shown), for the app to ask GET /help/situations/{situation}. Mutation:
+    `"situation": item.kind` in inbox.to_wire → `bidding.lost` instead of `bid_lost` → fails."""
+    enrolled = enrol()
+    cid = enrolled.customer["customer_id"]
+    lost = inbox.notify(
+        customer_id=cid,
+        kind="bidding.lost",
+        data={
+            "offer_id": "off_1",
+            "title_fr": "5G+",
+            "title_en": "5G+",
+            "amount": "9.00 EUR",
+            "reason": "outbid",
+        },
+        dedup_key="situation-lost",
+    )
+    added = _notify(cid, "situation-passkey")
+    items = {i["id"]: i for i in api.get("/me/inbox", token=enrolled.token).body["items"]}
+    assert items[lost.alert_id]["situation"] == "bid_lost"
+    assert items[added.alert_id]["situation"] == "account_security"
+
+
+def test_every_kind_declares_a_situation_an_article_may_name():
+    """The catalog's situations are SITUATIONS names (an article can answer each); a kind gone from
+    the catalog still names a well-formed one. Mutation: `billing.payment_failed` →
+    situation="billing_payment_failed" → fails."""
+    import re
+
+    from chalicelib.help.schemas import SITUATION, SITUATIONS
+    from chalicelib.notifications.catalog import KINDS, situation_of
+
+    declared = {name: kind.situation for name, kind in KINDS.items()}
+    assert set(declared.values()) <= set(SITUATIONS)
+    assert declared["billing.payment_failed"] == "payment_failed"
+    assert declared["usage.threshold_100"] == "usage_threshold_100"
+    assert declared["bidding.declined"] == "bid_declined"
+    assert declared["service.request_updated"] == "plan_change"
+    assert situation_of("billing.refund_sent") == "billing_refund_sent"
+    assert re.fullmatch(SITUATION, situation_of("billing.refund_sent"))
+
+
 def test_inbox_pages_newest_first_with_an_opaque_cursor(api, enrol):
     enrolled = enrol()
     cid = enrolled.customer["customer_id"]
