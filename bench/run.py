@@ -8,7 +8,7 @@ import logging
 import time
 from pathlib import Path
 
-from bench import account, clearing, cold_start, fanout, load, payment, sign_in
+from bench import account, clearing, cold_start, fanout, help_search, load, payment, sign_in
 from bench.common import count_dynamodb_calls, machine, start_stack
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
@@ -39,6 +39,7 @@ def main() -> None:
             "payment": payment.run(),
             "load": load.run(customers=20 if args.quick else 60),
             "clearing": clearing.run(bids=10_000 if args.quick else 100_000, units=50 if args.quick else 500),
+            "help_search": help_search.run(articles=1000 if args.quick else 5000),
         }
     finally:
         ddb.terminate()

@@ -32,6 +32,9 @@ SAMPLE_IDS = {
     "payment_method_id": "pm_" + "0" * 16,
     "installation_id": "inst-hostile-1",
     "alert_id": "alr_" + "0" * 24,
+    "case_id": "cas_" + "0" * 24,
+    "article_id": "hostile-article",
+    "situation": "card_declined",
 }
 
 

@@ -296,6 +296,8 @@ def test_every_route_with_an_id_is_swept():
             "line_id",
             "bill_id",
             "payment_method_id",
+            "case_id",
+            "upload_id",
         )
     }
     swept = set(_calls(dummy, Intruder(enrolled=None, method_id="pm_x")))

@@ -146,6 +146,15 @@ class CaseCounter(Item, discriminator="case_counter"):
     open = NumberAttribute(default=0)
 
 
+class CaseTopicStat(Item, discriminator="case_topic_stat"):
+    """PK=CASESTAT#<yyyymmdd>#<shard> SK=TOPIC#<topic>: cases opened that day with that topic (ADD
+    in the opening transaction, so a replayed open never counts twice; 4 shards spread a busy
+    day's writes). No customer id: the help report's contact reasons."""
+
+    topic = UnicodeAttribute()
+    cases = NumberAttribute(default=0)
+
+
 class CaseRequestKey(Item, discriminator="case_request_key"):
     """PK=CUSTOMER#<id> SK=CASEKEY#<Idempotency-Key>: the case a key opened and the fingerprint of
     that request (24 h), written in the opening transaction on condition it does not exist: a

@@ -23,7 +23,7 @@ from chalicelib.account.lines import line_to_wire
 from chalicelib.account.views import profile_to_wire
 from chalicelib.billing import bills
 from chalicelib.cases import context as case_context
-from chalicelib.cases import schemas
+from chalicelib.cases import reporting, schemas
 from chalicelib.cases.messages import MAX_OPEN_CASES, text
 from chalicelib.cases.models import (
     COUNTER_SK,
@@ -32,6 +32,7 @@ from chalicelib.cases.models import (
     CaseEvent,
     CaseQueueEntry,
     CaseRequestKey,
+    CaseTopicStat,
     CaseUpload,
     case_sk,
     customer_cases_pk,
@@ -387,6 +388,16 @@ def open_case(
             for step in steps:
                 tx.save(step)
             tx.save(entry)
+            stat = reporting.stat_for(chosen, moment)
+            tx.update(
+                stat,
+                actions=[
+                    CaseTopicStat.type.set(CaseTopicStat),
+                    CaseTopicStat.topic.set(chosen),
+                    CaseTopicStat.cases.add(1),
+                    CaseTopicStat.expires_at.set(stat.expires_at),
+                ],
+            )
     except ConditionsFailed as failed:
         if "key" in failed.labels:  # a retry of this very request won the race
             replayed = _replay(customer_id, key, fingerprint)
