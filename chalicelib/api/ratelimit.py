@@ -7,17 +7,14 @@ yet); money routes per customer. Limits are settings (`RATE_LIMITS`, see config.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import time
-
-from pynamodb.exceptions import UpdateError
 
 from chalicelib.config import get_settings
 from chalicelib.errors import TooManyAttempts
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.models import RateWindow
+from chalicelib.store import windows
 
 
 def client_key(source_ip: str) -> str:
@@ -37,27 +34,13 @@ def client_key(source_ip: str) -> str:
 def check(name: str, key: str) -> None:
     """Count this request against limit `name` for `key`; TooManyAttempts once over it."""
     limit, window_s = get_settings().rate_limits[name]
-    clock = time.time()
-    start = int(clock // window_s * window_s)
-    subject = hashlib.sha256(key.encode()).hexdigest()[:32]  # never an IP or id in clear
-    window = RateWindow(f"RATE#{name}#{subject}", f"W#{window_s}#{start}")
     try:
-        window.update(
-            actions=[
-                RateWindow.type.set(RateWindow),
-                RateWindow.hits.add(1),
-                RateWindow.expires_at.set(start + window_s + 60),
-            ],
-            condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < limit),
-        )
-    except UpdateError as error:
-        if error.cause_response_code != "ConditionalCheckFailedException":
-            raise
-        retry_after = max(1, int(start + window_s - clock) + 1)
-        log_event("rate_limited", limit=name, retry_after=retry_after)
+        windows.count(name=name, subject=key, limit=limit, window_s=window_s, moment=time.time())
+    except windows.WindowFull as full:
+        log_event("rate_limited", limit=name, retry_after=full.retry_after_s)
         emit("RateLimited")
         raise TooManyAttempts(
-            f"Too many requests: try again in {retry_after} seconds.",
-            retry_after_s=retry_after,
+            f"Too many requests: try again in {full.retry_after_s} seconds.",
+            retry_after_s=full.retry_after_s,
             code="rate_limited",
         ) from None
