@@ -10,7 +10,6 @@ The cases' own error messages follow `Accept-Language` (fr or en).
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,13 +18,12 @@ from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 from chalicelib.api import principal as auth_edge
 from chalicelib.api.confirmed import Confirmation, step_up_required
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import parse_body, parse_query, path_id
+from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, parse_query, path_id
 from chalicelib.auth import sessions, stepup
 from chalicelib.auth.tokens import Principal
 from chalicelib.cases import callcodes, documents, limits, schemas, service
-from chalicelib.cases.messages import language_of, localised, text
-from chalicelib.common.pan import contains_pan
-from chalicelib.errors import DomainError, ValidationFailed
+from chalicelib.cases.messages import language_of, localised
+from chalicelib.errors import DomainError
 
 F = TypeVar("F", bound=Callable[..., Response])
 
@@ -65,21 +63,16 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         return me
 
     def raw_body() -> bytes:
-        raw = request().raw_body
-        return raw.encode() if isinstance(raw, str) else raw
+        return body_bytes(request().raw_body)
 
     def checked(case_id: str) -> str:
         return path_id(case_id, pattern=schemas.CASE_ID, what="case")
 
     def idempotency_key() -> str:
-        value = str(request().headers.get("idempotency-key") or "")
-        if not value:
-            raise ValidationFailed(text("idempotency_key_required"), code="idempotency_key_required")
-        if not re.fullmatch(schemas.IDEMPOTENCY_KEY, value):
-            raise ValidationFailed(text("invalid_idempotency_key"), code="invalid_idempotency_key")
-        if contains_pan(value):  # it is stored: never a card number, even by mistake
-            raise ValidationFailed(text("invalid_idempotency_key"), code="card_number_refused")
-        return value
+        # The payments' check; `in_language` gives its codes the cases' French or English message.
+        return parse_idempotency_key(
+            request().headers.get("idempotency-key"), pattern=schemas.IDEMPOTENCY_KEY
+        )
 
     @routes.route("/me/cases", methods=["POST"], authorizer=authorizer)
     @handled

@@ -40,6 +40,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "L'en-tête Idempotency-Key doit compter 8 à 128 lettres, chiffres ou _:.-",
         "The Idempotency-Key must be 8 to 128 letters, digits or _:.-",
     ),
+    "card_number_refused": (
+        "Cela ressemble à un numéro de carte : ne l'envoyez jamais ici (il n'est pas enregistré).",
+        "That looks like a card number: never send one here (it is not kept).",
+    ),
     "idempotency_key_reused": (
         "Cet Idempotency-Key a déjà servi pour une autre demande : utilisez-en un nouveau.",
         "This Idempotency-Key was used for another request: use a new key for a new case.",
