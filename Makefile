@@ -84,7 +84,7 @@ test: lambda-python
 	$(call gate,types,.venv/bin/mypy --strict chalicelib app.py && .venv/bin/mypy tests devtools bench)
 	$(call gate,contract,$(PY) -m devtools.contract_lint)
 	$(call gate,package,$(MAKE) --no-print-directory package STAGE=dev && $(MAKE) --no-print-directory package STAGE=prod)
-	$(call gate,tests,$(PY) -m pytest -q tests)
+	$(call gate,tests,$(PY) -m pytest -q --durations=25 tests)
 	@echo "── make test: every gate passed"; cat $(TIMES); \
 	awk '{t += $$2} END {printf "total     %7.1f s\n", t}' $(TIMES)
 

@@ -428,6 +428,62 @@ def test_bids_and_their_changes_count_exactly_under_faults(api: Any, app_module:
     assert bids.placements(offer.offer_id, who.customer_id, consistent=True) == 5
 
 
+def test_a_payment_whose_key_claim_answer_was_lost_goes_through_at_once(
+    api: Any, app_module: Any, enrol: Any
+) -> None:
+    """The claim of a payment's Idempotency-Key is written but its answer lost: botocore resends it
+    and the resend's condition fails on the claim just written. The run recognises its own claim and
+    pays at once, instead of waiting 2 s and answering 409 until its own lease expires. Mutation:
+    dropping the `claimed_by == run` check → 409 `request_in_progress`."""
+    from chalicelib.billing.gateway import get_gateway
+    from tests.billing.conftest import bill_document
+
+    enrolled = enrol()
+    document = bill_document(enrolled.customer["customer_number"])
+    app_module.import_bills({"bills": [document]}, None)
+    method = add_card(api, enrolled).body["payment_method_id"]
+    challenge = api.post(
+        f"/bills/{document['bill_id']}/payments/challenge",
+        {"amount": 700, "payment_method_id": method},
+        token=enrolled.token,
+    )
+    body = {
+        "amount": 700,
+        "payment_method_id": method,
+        "challenge_id": challenge.body["challenge_id"],
+        "credential": enrolled.authenticator.get(challenge.body["options"]),
+    }
+    with dynamodb_faults(
+        throttle=0.0,
+        server_error=0.0,
+        conflict=0.0,
+        lost_reply=0.0,
+        operations=("PutItem",),
+        sequence=("lost_reply",),
+    ) as lost:
+        paid = api.post(
+            f"/bills/{document['bill_id']}/payments",
+            body,
+            token=enrolled.token,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+    assert lost["lost_reply:PutItem"] == 1
+    assert paid.status == 201, paid.body
+    assert len(get_gateway().attempts_for(paid.body["payment_id"])) == 1  # type: ignore[attr-defined]
+
+
+def test_a_database_busy_past_every_retry_is_a_503_with_retry_after(api: Any, enrol: Any) -> None:
+    """Every DynamoDB call throttled: botocore's retries and ours run out, and the customer gets a
+    503 `temporarily_unavailable` with Retry-After, the answer the app retries, never a 500.
+    Mutation: removing `is_transient` from the edge's error mapping → 500 `internal_error`."""
+    enrolled = enrol()
+    with dynamodb_faults(throttle=1.0, server_error=0.0, conflict=0.0, lost_reply=0.0) as seen:
+        answer = api.get("/me/inbox", token=enrolled.token)
+    assert seen["throttled"] >= 1
+    assert answer.status == 503 and answer.error_code == "temporarily_unavailable", answer.body
+    assert int(answer.headers["Retry-After"]) >= 1
+
+
 # --- clearing -------------------------------------------------------------------------------------------
 
 

@@ -25,6 +25,7 @@ from chalicelib.errors import (
     ValidationFailed,
 )
 from chalicelib.observability.log import log_event
+from chalicelib.store.db import is_transient
 
 STATUS: dict[type[DomainError], int] = {
     ValidationFailed: 400,
@@ -94,6 +95,19 @@ def handled(view: F) -> F:
             return from_domain_error(error)
         except Exception as error:  # noqa: BLE001 - the edge of the service: nothing escapes unshaped
             import traceback
+
+            if is_transient(error):
+                # DynamoDB throttled, failed or conflicted past every retry: a moment's trouble, not
+                # a fault of ours or of the request. 503 tells the app to retry (same key).
+                log_event(
+                    "dependency_unavailable",
+                    level=logging.WARNING,
+                    view=view.__name__,
+                    error=type(error).__name__,
+                )
+                return from_domain_error(
+                    TemporarilyUnavailable("The service is busy; please try again in a moment.")
+                )
 
             # One JSON line, like every other; the frames say where, the type what (no locals).
             where = [

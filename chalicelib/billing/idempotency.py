@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib import errors
 from chalicelib.common.clock import epoch, now
+from chalicelib.store.db import retry_conflicts
 from chalicelib.store.models import IdempotencyRecord, customer_pk
 
 KEEP = timedelta(hours=24)
@@ -78,30 +80,40 @@ def run_once(
 ) -> dict[str, Any]:
     """Run `operation(resumed)` once for this key; `resumed` is True when an earlier run died."""
     record = IdempotencyRecord(customer_pk(customer_id), f"IDEMP#{key}")
+    # This run's mark on the claim: if botocore resends a claim whose first send was written (its
+    # answer lost), the resend's failed condition finds our own mark, not another run's.
+    run = secrets.token_hex(8)
     deadline = time.monotonic() + WAIT_S
-    resumed = False
+    resumed = tried_take_over = False
     while True:
         moment = epoch(now())
         try:
-            record.fingerprint, record.state, record.locked_until = (
+            record.fingerprint, record.state, record.locked_until, record.claimed_by = (
                 fingerprint,
                 "in_progress",
                 moment + LEASE_S,
+                run,
             )
             record.expires_at = epoch(now() + KEEP)
-            record.save(condition=IdempotencyRecord.PK.does_not_exist())
+            retry_conflicts(
+                lambda: record.save(condition=IdempotencyRecord.PK.does_not_exist()), what="idempotency_claim"
+            )
             break  # ours to run
         except PutError as error:
             if error.cause_response_code != "ConditionalCheckFailedException":
                 raise
         existing = IdempotencyRecord.get(record.PK, record.SK, consistent_read=True)
+        if existing.state == "in_progress" and existing.claimed_by == run:
+            resumed = tried_take_over  # our own claim or take-over, written by a send whose answer was lost
+            break
         if existing.fingerprint != fingerprint:
             raise IdempotencyMismatch(
                 "This Idempotency-Key was used with another request: use a new key for a new payment."
             )
         if existing.state == "done" and existing.outcome:
             return Outcome(**json.loads(existing.outcome)).replay()
-        if existing.locked_until < moment and _take_over(record, existing.locked_until, moment):
+        tried_take_over = tried_take_over or existing.locked_until < moment
+        if existing.locked_until < moment and _take_over(record, existing.locked_until, moment, run):
             resumed = True  # the first run died (or freed the key on a 503): resume it
             break
         if time.monotonic() > deadline:
@@ -145,12 +157,18 @@ def run_once(
     return result
 
 
-def _take_over(record: IdempotencyRecord, seen_lock: float, moment: int) -> bool:
+def _take_over(record: IdempotencyRecord, seen_lock: float, moment: int, run: str) -> bool:
     try:
-        record.update(
-            actions=[IdempotencyRecord.locked_until.set(moment + LEASE_S)],
-            condition=(IdempotencyRecord.state == "in_progress")
-            & (IdempotencyRecord.locked_until == seen_lock),
+        retry_conflicts(
+            lambda: record.update(
+                actions=[
+                    IdempotencyRecord.locked_until.set(moment + LEASE_S),
+                    IdempotencyRecord.claimed_by.set(run),
+                ],
+                condition=(IdempotencyRecord.state == "in_progress")
+                & (IdempotencyRecord.locked_until == seen_lock),
+            ),
+            what="idempotency_take_over",
         )
     except UpdateError as error:
         if error.cause_response_code == "ConditionalCheckFailedException":
@@ -160,9 +178,13 @@ def _take_over(record: IdempotencyRecord, seen_lock: float, moment: int) -> bool
 
 
 def _finish(record: IdempotencyRecord, outcome: Outcome) -> None:
-    record.update(
-        actions=[
-            IdempotencyRecord.state.set("done"),
-            IdempotencyRecord.outcome.set(json.dumps({"result": outcome.result, "error": outcome.error})),
-        ]
+    # Plain SETs: harmless if a resend writes them twice.
+    retry_conflicts(
+        lambda: record.update(
+            actions=[
+                IdempotencyRecord.state.set("done"),
+                IdempotencyRecord.outcome.set(json.dumps({"result": outcome.result, "error": outcome.error})),
+            ]
+        ),
+        what="idempotency_finish",
     )

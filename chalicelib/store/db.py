@@ -28,8 +28,9 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -141,6 +142,37 @@ def retry_conflicts(write: Callable[[], T], *, what: str = "write") -> T:
             random.uniform(0, min(CONFLICT_MAX_WAIT_S, CONFLICT_BASE_S * 2**attempt))  # noqa: S311 - jitter
         )
     raise AssertionError("unreachable")
+
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a DynamoDB call failed for a reason of the moment (throttled past botocore's
+    retries, a 5xx, a write conflict past our retries, the endpoint unreachable), not an answer:
+    the same request may succeed in a moment, so the edge answers 503 with Retry-After, not 500."""
+    if isinstance(error, TemporarilyUnavailable):
+        return True
+    if is_conflict(error):
+        return True
+    if isinstance(error, PynamoDBException):
+        if error.cause_response_code in _TRANSIENT_CODES:
+            return True
+        cause = error.cause
+        return isinstance(cause, BaseException) and cause is not error and is_transient(cause)
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "")) in _TRANSIENT_CODES
+    return isinstance(error, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError))
 
 
 # --- transactions ---------------------------------------------------------------------------------------

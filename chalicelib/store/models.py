@@ -303,6 +303,11 @@ class CatalogEntry(Item, discriminator="catalog_entry"):
     currency = UnicodeAttribute()
     # plans: the options that can stay on them
     compatible_options: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
+    # plan | option | top_up | bolt_on; absent on entries stored before it: the entry_kind
+    category = UnicodeAttribute(null=True)
+    # recurring | one_off | until_cycle_end (both last to the end of the cycle); absent: recurring
+    term = UnicodeAttribute(null=True)
+    description: MapAttribute[str, str] = MapAttribute(null=True)  # language -> text
     updated_at = UnicodeAttribute()
 
 
@@ -315,6 +320,8 @@ class Line(Item, discriminator="line"):
     msisdn = UnicodeAttribute()
     # snapshot of the catalogue entry at subscription (the contract's terms)
     plan: MapAttribute[str, Any] = MapAttribute()
+    # Snapshots too; a bought one also has `starts_at` and `ends_at` (UTC ISO 8601; no `ends_at`:
+    # until removed), and counts in the allowances only between them (account/cycles.py).
     options: ListAttribute[dict[str, Any]] = ListAttribute(of=MapAttribute, null=True)  # type: ignore[arg-type]
     anchor_day = NumberAttribute()  # 1..28: the billing cycle starts on this day of the month
     status = UnicodeAttribute()  # active | suspended
@@ -492,6 +499,7 @@ class IdempotencyRecord(Item, discriminator="idempotency_record"):
     state = UnicodeAttribute()  # in_progress | done
     locked_until = NumberAttribute()
     outcome = UnicodeAttribute(null=True)  # JSON
+    claimed_by = UnicodeAttribute(null=True)  # the run that holds the lease (a random id)
 
 
 class SandboxCharge(Item, discriminator="sandbox_charge"):
