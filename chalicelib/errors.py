@@ -7,15 +7,27 @@ status code in exactly one place. `code` is the stable machine-readable value th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class DomainError(Exception):
     code = "error"
     # When set, the answer carries `Retry-After` (seconds): a 409 in progress, a 429, a 503.
     retry_after_s: int | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, retry_after_s: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after_s: int | None = None,
+        translations: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        # The message in other languages ("fr" -> text), when it says more than its code's own
+        # sentence (a validation error naming the field); the edge picks the request's language.
+        self.translations = dict(translations or {})
         if code is not None:
             self.code = code
         if retry_after_s is not None:

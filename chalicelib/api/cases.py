@@ -4,14 +4,13 @@ chalicelib/cases, and shapes the answer. Built around the app's authorizer, whic
 
 Writes read the session (a token of an ended session is refused at once) and count against the
 customer's write limit; reads rely on the access token's 15-minute expiry, like the other views.
-The cases' own error messages follow `Accept-Language` (fr or en).
+Error messages follow `Accept-Language` (fr or en), as on every route (chalicelib/api/messages.py).
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
@@ -22,8 +21,6 @@ from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_
 from chalicelib.auth import sessions, stepup
 from chalicelib.auth.tokens import Principal
 from chalicelib.cases import callcodes, documents, limits, schemas, service
-from chalicelib.cases.messages import language_of, localised
-from chalicelib.errors import DomainError
 
 F = TypeVar("F", bound=Callable[..., Response])
 
@@ -39,18 +36,6 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     def request() -> Request:
         return routes.current_request
-
-    def in_language(view: F) -> F:
-        """The cases' errors in the caller's language (`handled` then shapes them)."""
-
-        @functools.wraps(view)
-        def run(*args: Any, **kwargs: Any) -> Response:
-            try:
-                return view(*args, **kwargs)
-            except DomainError as error:
-                raise localised(error, language_of(request().headers.get("accept-language"))) from None
-
-        return run  # type: ignore[return-value]
 
     def caller() -> Principal:
         return auth_edge.principal(request())
@@ -76,7 +61,6 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     @routes.route("/me/cases", methods=["POST"], authorizer=authorizer)
     @handled
-    @in_language
     def open_case() -> Response:
         me = writer()
         key = idempotency_key()
@@ -88,7 +72,6 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     @routes.route("/me/cases", methods=["GET"], authorizer=authorizer)
     @handled
-    @in_language
     def list_cases() -> Response:
         me = caller()
         query = parse_query(schemas.CasesQuery, request().query_params)
@@ -100,14 +83,12 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     @routes.route("/me/cases/{case_id}", methods=["GET"], authorizer=authorizer)
     @handled
-    @in_language
     def get_case(case_id: str) -> Response:
         me = caller()
         return ok(service.get_case(customer_id=me.customer_id, case_id=checked(case_id)))
 
     @routes.route("/me/cases/{case_id}/messages", methods=["POST"], authorizer=authorizer)
     @handled
-    @in_language
     def reply_to_case(case_id: str) -> Response:
         me = writer()
         body = parse_body(schemas.MessageBody, raw_body())
@@ -118,7 +99,6 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     @routes.route("/me/cases/{case_id}/close", methods=["POST"], authorizer=authorizer)
     @handled
-    @in_language
     def close_case(case_id: str) -> Response:
         me = writer()
         body = parse_body(schemas.CloseBody, raw_body())
@@ -130,7 +110,6 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     @routes.route("/me/cases/{case_id}/documents/upload", methods=["POST"], authorizer=authorizer)
     @handled
-    @in_language
     def new_case_document_upload(case_id: str) -> Response:
         me = writer()
         body = parse_body(schemas.UploadBody, raw_body())
@@ -146,7 +125,6 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     @routes.route("/me/cases/{case_id}/documents", methods=["POST"], authorizer=authorizer)
     @handled
-    @in_language
     def attach_case_document(case_id: str) -> Response:
         me = writer()
         body = parse_body(schemas.AttachBody, raw_body())
@@ -157,7 +135,6 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     @routes.route("/me/call-codes", methods=["POST"], authorizer=authorizer)
     @handled
-    @in_language
     def new_call_code() -> Response:
         me = caller()
         sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from chalice.app import Request, Response
 
+from chalicelib.api import language
+from chalicelib.api.messages import in_language
 from chalicelib.errors import (
     Conflict,
     DomainError,
@@ -62,10 +64,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str | list[str]] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str | list[str]] | None = None,
+    translations: Mapping[str, str] | None = None,
 ) -> Response:
+    """The one error body, its message in the request's language (chalicelib/api/messages.py)."""
     return Response(
-        body={"error": {"code": code, "message": message}},
+        body={"error": {"code": code, "message": in_language(code, message, translations)}},
         status_code=status,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
@@ -80,7 +87,7 @@ def from_domain_error(error: DomainError) -> Response:
         headers["Retry-After"] = "2"
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
-    return error_response(status, error.code, error.message, headers)
+    return error_response(status, error.code, error.message, headers, error.translations)
 
 
 def handled(view: F) -> F:
@@ -168,10 +175,16 @@ def apply_cache_policy(route: str | None, response: Response) -> Response:
 
 def access_log_middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
     """One structured line per request: route, status, latency, caller (hashed), request id; and
-    the cache policy, set here once for every route."""
+    the cache policy, set here once for every route; and the language of error messages."""
     started = time.perf_counter()
     context = request.context or {}
-    response = apply_cache_policy(context.get("resourcePath"), normalise_chalice_error(get_response(request)))
+    chosen = language.use(language.language_of(request.headers.get("accept-language")))
+    try:
+        response = apply_cache_policy(
+            context.get("resourcePath"), normalise_chalice_error(get_response(request))
+        )
+    finally:
+        language.reset(chosen)
     authorizer = context.get("authorizer") or {}
     log_event(
         "http_request",

@@ -76,7 +76,15 @@ def parse_body(model: type[M], raw: bytes | None) -> M:
         # "yes" or 1 where a boolean is due, are refused). Query strings, all text, are not strict.
         return model.model_validate(data, strict=True)
     except ValidationError as error:
-        raise ValidationFailed(describe_validation_error(error)) from None
+        raise _invalid(error) from None
+
+
+def _invalid(error: ValidationError) -> ValidationFailed:
+    """A validation error naming the fields, in English and French (the edge picks one)."""
+    return ValidationFailed(
+        describe_validation_error(error),
+        translations={"fr": describe_validation_error(error, language="fr")},
+    )
 
 
 def parse_query(model: type[M], params: Mapping[str, str] | None) -> M:
@@ -91,7 +99,7 @@ def parse_query(model: type[M], params: Mapping[str, str] | None) -> M:
             raise ValidationFailed(
                 "The cursor is not valid; start again without it.", code="invalid_cursor"
             ) from None
-        raise ValidationFailed(describe_validation_error(error)) from None
+        raise _invalid(error) from None
 
 
 def path_id(value: str, *, pattern: str, what: str) -> str:

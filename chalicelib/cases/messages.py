@@ -1,14 +1,12 @@
 """The cases' error messages, in French and English.
 
 Services raise domain errors with the English text (`text(code)`); the HTTP edge answers in the
-language the app asks for (`Accept-Language`: fr or en) with `localised()`, which swaps the message
-of a code it knows and keeps everything else (class, code, Retry-After). The codes are the contract;
-the messages are for people.
+language the app asks for (`Accept-Language`: fr or en) from chalicelib/api/messages.py, which
+takes the French sentences of these codes from here. The codes are the contract; the messages are
+for people.
 """
 
 from __future__ import annotations
-
-from chalicelib.errors import DomainError
 
 MAX_OPEN_CASES = 5
 MAX_DOCUMENT_MB = 5
@@ -88,38 +86,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
 }
 
-LANGUAGES = ("fr", "en")
 
 
 def text(code: str, language: str = "en") -> str:
     fr, en = MESSAGES[code]
     return fr if language == "fr" else en
-
-
-def language_of(accept_language: str | None, default: str = "en") -> str:
-    """The first of fr/en the header prefers (`fr-FR,fr;q=0.9,en;q=0.8` → fr), else `default`."""
-    best, best_q = default, -1.0
-    for position, part in enumerate((accept_language or "").split(",")[:20]):
-        tag, _, params = part.strip().partition(";")
-        primary = tag.strip().split("-")[0].lower()
-        if primary not in LANGUAGES:
-            continue
-        q = 1.0
-        params = params.strip()
-        if params.startswith("q="):
-            try:
-                q = float(params[2:])
-            except ValueError:
-                q = 0.0
-        if q > best_q or (q == best_q and position == 0):
-            best, best_q = primary, q
-    return best
-
-
-def localised(error: DomainError, language: str) -> DomainError:
-    """`error` with its message in `language` when its code is one of ours (same class and code)."""
-    if error.code not in MESSAGES or language not in LANGUAGES:
-        return error
-    error.message = text(error.code, language)
-    error.args = (error.message,)
-    return error

@@ -50,15 +50,67 @@ def _without_input(message: str, value: Any) -> str:
     return message
 
 
-def describe_validation_error(error: ValidationError, *, most: int = 5) -> str:
-    """`field.path: what is wrong; ...` — for a person fixing the request, event or record.
+# pydantic's issue types, in French: the English of each is pydantic's own message (or ours).
+_FRENCH: dict[str, str] = {
+    "missing": "champ obligatoire",
+    "extra_forbidden": "champ inconnu, refusé",
+    "json_integer": "doit être un nombre entier JSON (ex. 2300 pour 23,00 en unités mineures), pas une chaîne, un booléen ou un décimal",
+    "int_type": "doit être un nombre entier",
+    "int_parsing": "doit être un nombre entier",
+    "int_from_float": "doit être un nombre entier",
+    "float_type": "doit être un nombre",
+    "float_parsing": "doit être un nombre",
+    "string_type": "doit être une chaîne de caractères",
+    "bool_type": "doit être vrai ou faux",
+    "dict_type": "doit être un objet JSON",
+    "model_type": "doit être un objet JSON",
+    "model_attributes_type": "doit être un objet JSON",
+    "list_type": "doit être une liste",
+    "string_pattern_mismatch": "format non valable",
+    "string_too_short": "trop court ({min_length} caractère(s) au moins)",
+    "string_too_long": "trop long ({max_length} caractères au plus)",
+    "too_short": "trop peu d'éléments ({min_length} au moins)",
+    "too_long": "trop d'éléments ({max_length} au plus)",
+    "greater_than_equal": "doit valoir au moins {ge}",
+    "greater_than": "doit valoir plus de {gt}",
+    "less_than_equal": "doit valoir au plus {le}",
+    "less_than": "doit valoir moins de {lt}",
+    "literal_error": "valeur non acceptée (attendu : {expected})",
+    "enum": "valeur non acceptée (attendu : {expected})",
+    "datetime_type": "doit être une date et heure ISO 8601",
+    "datetime_parsing": "doit être une date et heure ISO 8601",
+    "datetime_from_date_parsing": "doit être une date et heure ISO 8601",
+    "date_type": "doit être une date ISO 8601 (AAAA-MM-JJ)",
+    "date_parsing": "doit être une date ISO 8601 (AAAA-MM-JJ)",
+    "date_from_datetime_parsing": "doit être une date ISO 8601 (AAAA-MM-JJ)",
+    "url_parsing": "doit être une adresse valable",
+    "url_scheme": "doit être une adresse valable",
+}
+_FRENCH_DEFAULT = "valeur non valable"
+
+
+def _in_french(issue: Any) -> str:
+    template = _FRENCH.get(str(issue["type"]))
+    if template is None:
+        return _FRENCH_DEFAULT
+    try:
+        return template.format(**(issue.get("ctx") or {}))
+    except (KeyError, IndexError, ValueError):
+        return template.split(" (")[0]
+
+
+def describe_validation_error(error: ValidationError, *, most: int = 5, language: str = "en") -> str:
+    """`field.path: what is wrong; ...` — for a person fixing the request, event or record, in
+    English or (`language="fr"`) French.
 
     Never repeats what was sent: unknown keys are named only when they read like field names, the
     failing value is taken out of validators' messages, and card numbers are redacted as a last net."""
     parts = []
-    for issue in error.errors(include_url=False, include_context=False)[:most]:
+    for issue in error.errors(include_url=False)[:most]:
         where = _where(tuple(issue["loc"]))
-        if issue["type"] == "extra_forbidden":
+        if language == "fr":
+            what = _in_french(issue)
+        elif issue["type"] == "extra_forbidden":
             what = "unknown field, not accepted"
         elif issue["type"] in _FROM_CODE:
             what = _without_input(str(issue["msg"]), issue.get("input"))
