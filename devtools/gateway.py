@@ -21,6 +21,8 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
 def _response_type(error: local.LocalGatewayException) -> str:
     """Which API Gateway response this chalice-local error stands for."""
     kind = str(error.headers.get("x-amzn-ErrorType"))
+    if isinstance(error, local.InvalidAuthorizerError):
+        return "AUTHORIZER_CONFIGURATION_ERROR"  # the authorizer function failed or answered nothing
     if isinstance(error, local.NotAuthorizedError):
         return "UNAUTHORIZED"  # no Authorization header on a protected route
     if isinstance(error, local.ForbiddenError):
@@ -64,6 +66,11 @@ def install() -> None:
             return original(self, *args, **kwargs)
         except local.LocalGatewayException as error:
             raise _rewrite(error) from None
+        except Exception:  # noqa: BLE001 - only the authorizer raises out of the gateway (a route's error is the app's 500)
+            failed = local.InvalidAuthorizerError(
+                {"x-amzn-ErrorType": "AuthorizerConfigurationException"}, b""
+            )
+            raise _rewrite(failed) from None
 
     local.LocalGateway.handle_request = handle_request  # type: ignore[method-assign]
     local.LocalGateway._selfcare_installed = True  # type: ignore[attr-defined]

@@ -305,6 +305,7 @@ def adjust(template: dict[str, Any], stage: str) -> dict[str, Any]:
         f"arn:aws:s3:::selfcare-{stage}-helpbucket-*/help-index/*": {
             "Fn::Sub": "${HelpBucket.Arn}/help-index/*"
         },
+        f"arn:aws:s3:::selfcare-{stage}-helpbucket-*": {"Fn::GetAtt": ["HelpBucket", "Arn"]},
         f"arn:aws:s3:::selfcare-{stage}-casedocumentsbucket-*": {
             "Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]
         },

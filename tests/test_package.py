@@ -210,7 +210,7 @@ def test_bucket_grants_are_pinned_to_this_stacks_buckets_and_prefixes() -> None:
             {"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"},
             {"Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]},
         ],
-        "admin-help": [{"Fn::Sub": "${HelpBucket.Arn}/help-index/*"}],
+        "admin-help": [{"Fn::Sub": "${HelpBucket.Arn}/help-index/*"}, {"Fn::GetAtt": ["HelpBucket", "Arn"]}],
         "admin-cases": [{"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}],
         "admin-call-codes": [{"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}],
     }

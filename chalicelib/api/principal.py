@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Request
 
 from chalicelib.auth.tokens import Principal, principal_from_header
-from chalicelib.errors import Unauthenticated
+from chalicelib.errors import TemporarilyUnavailable, Unauthenticated
 from chalicelib.observability.log import log_event
 
 
@@ -16,6 +17,12 @@ def authorize(auth_request: AuthRequest, *, refuse_all: bool = False) -> AuthRes
 
     API Gateway answers a deny with 401 (the gateway responses in infra/ give it our JSON error
     shape); the route then never runs. `refuse_all`: a deployed stage with unsafe settings.
+
+    A token we cannot check because our own keys are unreadable is neither allowed nor denied
+    (a 401 would sign the customer out for our outage): TemporarilyUnavailable propagates, the
+    authorizer function fails, and API Gateway answers its authorizer-failure response, a 503
+    `temporarily_unavailable` with Retry-After (infra/resources.json). A token that is bad on its
+    face (malformed, another algorithm or type) is still denied without reading any key.
     """
     try:
         if refuse_all:
@@ -23,6 +30,9 @@ def authorize(auth_request: AuthRequest, *, refuse_all: bool = False) -> AuthRes
                 "The service refuses to run with these settings.", code="service_misconfigured"
             )
         principal = principal_from_header(auth_request.token)
+    except TemporarilyUnavailable as unavailable:
+        log_event("access_unverifiable", level=logging.ERROR, reason=unavailable.code)
+        raise
     except Unauthenticated as refused:
         log_event("access_refused", reason=refused.code)
         return {

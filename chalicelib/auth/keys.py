@@ -12,12 +12,19 @@ signing keys are used.
 
 Both are reloaded every `JWT_KEY_REFRESH_SECONDS` (5 minutes): adding a key, switching the active
 kid or removing a key takes effect in every warm container within that time, no redeploy.
+
+Keys that cannot be read (SSM down, a corrupt document) are our failure, not the caller's: with
+none in hand, `public_keys()` and `key_ring()` raise TemporarilyUnavailable (503 with Retry-After;
+in the authorizer, API Gateway's authorizer-failure response, also a 503 in infra/resources.json),
+never a 500 nor a 401 that would sign a customer out. The failure is logged and the source is not
+asked again for RETRY_FAILED_S, so a broken parameter is not read once per request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -31,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from chalicelib.common.secrets import b64url
 from chalicelib.config import get_settings
-from chalicelib.errors import ServiceMisconfigured
+from chalicelib.errors import ServiceMisconfigured, TemporarilyUnavailable
 
 
 @dataclass(frozen=True)
@@ -120,42 +127,66 @@ def parse_key_document(text: str) -> KeyRing:
 
 T = TypeVar("T")
 RETRY_REFRESH_S = 30
+RETRY_FAILED_S = 5  # nothing loaded yet and the last load failed: ask the source again after this
+
+
+def _unavailable() -> TemporarilyUnavailable:
+    return TemporarilyUnavailable(
+        "Sign-in cannot be checked right now; try again in a moment.",
+        code="temporarily_unavailable",
+        retry_after_s=RETRY_FAILED_S,
+    )
 
 
 class _Refreshing(Generic[T]):
     """A value loaded at first use and again once it is older than the refresh interval."""
 
-    def __init__(self, load: Callable[[], T]) -> None:
+    def __init__(self, load: Callable[[], T], what: str) -> None:
         self._load = load
+        self._what = what  # for the log: "signing_keys" | "verification_keys"
         self._lock = threading.Lock()
         self._value: T | None = None
         self._loaded_at = 0.0
+        self._failed_at: float | None = None  # the last load with nothing in hand failed then
 
     def get(self) -> T:
+        """The value; TemporarilyUnavailable when none could be loaded."""
         ttl = get_settings().jwt_key_refresh_s
         if self._value is None or time.monotonic() - self._loaded_at >= ttl:
             with self._lock:
                 if self._value is None or time.monotonic() - self._loaded_at >= ttl:
-                    try:
-                        self._value = self._load()
-                        self._loaded_at = time.monotonic()
-                    except Exception as error:
-                        if self._value is None:
-                            raise  # nothing to serve with: the cold start fails, loudly
-                        # SSM throttled or down at a refresh: keep the keys we have (a removed
-                        # kid lives a little longer) rather than fail every request; try again soon.
-                        from chalicelib.observability.log import log_event
-
-                        log_event("key_refresh_failed", error=type(error).__name__)
-                        self._loaded_at = time.monotonic() - ttl + min(ttl, RETRY_REFRESH_S)
-        if self._value is None:  # the first load raised above: never reached with nothing in hand
-            raise RuntimeError("keys not loaded")
+                    self._reload(ttl)
+        if self._value is None:
+            raise _unavailable()
         return self._value
+
+    def _reload(self, ttl: float) -> None:
+        """Under the lock: load, or keep what is in hand when the source fails."""
+        recently_failed = self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_FAILED_S
+        if self._value is None and recently_failed:
+            return  # failed a moment ago: answer 503 again without asking the source
+        try:
+            self._value = self._load()
+            self._loaded_at = time.monotonic()
+            self._failed_at = None
+        except Exception as error:  # noqa: BLE001 - any failure to read keys is the same outage
+            from chalicelib.observability.log import log_event
+
+            if self._value is None:
+                # Nothing to verify or sign with: every caller gets a 503 until the source reads.
+                log_event("key_load_failed", level=logging.ERROR, keys=self._what, error=type(error).__name__)
+                self._failed_at = time.monotonic()
+                return
+            # SSM throttled or down at a refresh: keep the keys we have (a removed kid lives a
+            # little longer) rather than fail every request; try again soon.
+            log_event("key_refresh_failed", keys=self._what, error=type(error).__name__)
+            self._loaded_at = time.monotonic() - ttl + min(ttl, RETRY_REFRESH_S)
 
     def forget(self) -> None:
         """Load again at the next use (tests, and after a SnapStart restore)."""
         with self._lock:
             self._value = None
+            self._failed_at = None
 
 
 def _read(source: str, setting: str) -> str:
@@ -174,6 +205,7 @@ def _load_ring() -> KeyRing:
 
 def parse_jwks(text: str) -> dict[str, ec.EllipticCurvePublicKey]:
     from jwt.algorithms import ECAlgorithm
+    from jwt.exceptions import InvalidKeyError
 
     try:
         keys: dict[str, ec.EllipticCurvePublicKey] = {}
@@ -183,7 +215,7 @@ def parse_jwks(text: str) -> dict[str, ec.EllipticCurvePublicKey]:
                 raise ValueError("verification keys must be public EC P-256 keys")
             keys[str(jwk["kid"])] = key
         return keys
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, InvalidKeyError) as exc:
         raise ServiceMisconfigured(
             f"The token verification key document is invalid ({type(exc).__name__})."
         ) from None
@@ -196,17 +228,18 @@ def _load_public() -> dict[str, ec.EllipticCurvePublicKey]:
     return {kid: key.private_key.public_key() for kid, key in key_ring().keys.items()}
 
 
-_ring: _Refreshing[KeyRing] = _Refreshing(_load_ring)
-_public: _Refreshing[dict[str, ec.EllipticCurvePublicKey]] = _Refreshing(_load_public)
+_ring: _Refreshing[KeyRing] = _Refreshing(_load_ring, "signing_keys")
+_public: _Refreshing[dict[str, ec.EllipticCurvePublicKey]] = _Refreshing(_load_public, "verification_keys")
 
 
 def key_ring() -> KeyRing:
-    """The signing keys (token issuers only)."""
+    """The signing keys (token issuers only). Raises TemporarilyUnavailable when unreadable."""
     return _ring.get()
 
 
 def public_keys() -> dict[str, ec.EllipticCurvePublicKey]:
-    """kid → public key, for verifying (the authorizer loads nothing else)."""
+    """kid → public key, for verifying (the authorizer loads nothing else). Raises
+    TemporarilyUnavailable when unreadable."""
     return _public.get()
 
 

@@ -55,6 +55,10 @@ def issue_access_token(*, customer_id: str, session_id: str) -> AccessToken:
 
 
 def verify_access_token(token: str) -> Principal:
+    """The token's principal; Unauthenticated when it is not valid. What can be refused from the
+    token alone (its form, algorithm and type) is refused before any key is read, so a bad token is
+    a 401 even while our keys are unreadable; a well-formed one then is TemporarilyUnavailable
+    (keys.public_keys): we cannot say it is bad, only that we cannot check it now."""
     settings = get_settings()
     try:
         header = jwt.get_unverified_header(token)

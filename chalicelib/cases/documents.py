@@ -4,10 +4,21 @@
    key (documents/<case id>/<upload id>, chosen here), the declared Content-Type (JPEG, PNG or PDF),
    1 byte to 5 MB, 10 minutes.
 2. The app POSTs the file to S3 with those fields.
-3. `attach`: the server checks the object itself before it enters the case (the policy is S3's
-   word, this is ours): its size (HEAD) and its first bytes (a ranged GET) must match the declared
-   type; otherwise the object is deleted, the slot marked rejected, and the answer is a 422. An
-   accepted document is a timeline step, in one transaction with the slot and the case.
+3. `attach`: the server first copies the object to a key of its own
+   (documents/<case id>/<upload id>.<random>), then checks that copy (the policy is S3's word,
+   this is ours): its size (HEAD) and its first bytes (a ranged GET) must match the declared type;
+   otherwise both objects are deleted, the slot marked rejected, and the answer is a 422. An
+   accepted document is a timeline step, in one transaction with the slot (which now names the
+   copy) and the case; the uploaded object is then deleted.
+
+Why the copy: the presigned POST stays valid for its 10 minutes after the attach, and a form
+cannot be revoked, so the upload key can be written again. The copy's key is one no form names
+(each form's policy names exactly its upload key), so what was checked is what the case holds and
+what an agent downloads, whatever is posted afterwards: attaching is final. The copy is checked
+rather than the upload so that no post between the check and the copy can slip in, and each
+attach attempt copies to its own key so that two at once never check each other's object. It needs
+no permission beyond what uploads use: CopyObject is GetObject on the source and PutObject on the
+destination, both under documents/.
 
 boto3 is imported on the first document call only: the API's cold start does not pay for it.
 """
@@ -18,6 +29,8 @@ import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
+
+from pynamodb.exceptions import UpdateError
 
 from chalicelib.cases import service
 from chalicelib.cases import settings as case_config
@@ -129,26 +142,62 @@ def _status_of(error: Exception) -> str:
     return str((response.get("Error") or {}).get("Code") or "")
 
 
-def _inspect(upload: CaseUpload) -> tuple[int, bytes]:
-    """The object's size and first bytes; 409 when it has not arrived."""
+def _unavailable() -> TemporarilyUnavailable:
+    return TemporarilyUnavailable(text("documents_unavailable"), code="documents_unavailable")
+
+
+def _take(upload: CaseUpload) -> str:
+    """Copy the uploaded object to a key of this attempt's own (see the module's docstring); the
+    copy's key. 409 when nothing has been uploaded."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket = case_config.case_settings().documents_bucket
+    copy = f"{upload.object_key}.{secrets.token_hex(8)}"
     try:
-        head = s3().head_object(Bucket=bucket, Key=upload.object_key)
-        size = int(head["ContentLength"])
-        first = (
-            s3()
-            .get_object(Bucket=bucket, Key=upload.object_key, Range=f"bytes=0-{SNIFF_BYTES - 1}")["Body"]
-            .read(SNIFF_BYTES)
+        s3().copy_object(
+            Bucket=bucket,
+            Key=copy,
+            CopySource={"Bucket": bucket, "Key": upload.object_key},
+            MetadataDirective="COPY",
         )
     except ClientError as error:
         if _status_of(error) in ("404", "NoSuchKey", "NotFound"):
             raise Conflict(text("upload_missing"), code="upload_missing") from None
-        raise TemporarilyUnavailable(text("documents_unavailable"), code="documents_unavailable") from None
+        raise _unavailable() from None
     except BotoCoreError:
-        raise TemporarilyUnavailable(text("documents_unavailable"), code="documents_unavailable") from None
+        raise _unavailable() from None
+    return copy
+
+
+def _inspect(key: str) -> tuple[int, bytes]:
+    """The object's size and first bytes."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket = case_config.case_settings().documents_bucket
+    try:
+        head = s3().head_object(Bucket=bucket, Key=key)
+        size = int(head["ContentLength"])
+        first = (
+            s3()
+            .get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{SNIFF_BYTES - 1}")["Body"]
+            .read(SNIFF_BYTES)
+        )
+    except (ClientError, BotoCoreError):
+        raise _unavailable() from None  # our own copy, just written: its absence is S3's trouble
     return size, bytes(first)
+
+
+def _discard(*keys: str) -> None:
+    """Delete objects nothing will read (best effort: a leftover costs storage, never a wrong
+    document, since the case names only the copy it accepted)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket = case_config.case_settings().documents_bucket
+    for key in keys:
+        try:
+            s3().delete_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as error:
+            log_event("case_document_discard_failed", key=key, error=type(error).__name__)
 
 
 def why_refused(declared: str, size: int, first: bytes) -> str | None:
@@ -162,14 +211,19 @@ def why_refused(declared: str, size: int, first: bytes) -> str | None:
     return None
 
 
-def _reject(customer_id: str, upload: CaseUpload, reason: str) -> Unprocessable:
-    bucket = case_config.case_settings().documents_bucket
+def _reject(customer_id: str, upload: CaseUpload, reason: str, *, copy: str) -> bool:
+    """Delete the uploaded object and this attempt's copy, and mark the slot rejected. False when
+    another attempt attached the slot meanwhile (a file checked good, posted before this one):
+    that document stands."""
+    _discard(upload.object_key, copy)
     try:
-        s3().delete_object(Bucket=bucket, Key=upload.object_key)
-    finally:
-        upload.update(actions=[CaseUpload.status.set("rejected")])
-        log_event("case_document_rejected", customer_id=customer_id, case_id=upload.case_id, reason=reason)
-    return Unprocessable(text("document_rejected"), code="document_rejected")
+        upload.update(actions=[CaseUpload.status.set("rejected")], condition=CaseUpload.status == "pending")
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    log_event("case_document_rejected", customer_id=customer_id, case_id=upload.case_id, reason=reason)
+    return True
 
 
 def attach(*, customer_id: str, case_id: str, upload_id: str) -> dict[str, Any]:
@@ -182,10 +236,14 @@ def attach(*, customer_id: str, case_id: str, upload_id: str) -> dict[str, Any]:
         raise Unprocessable(text("document_rejected"), code="document_rejected")
     if (upload.expires_at or 0) <= epoch(now()):
         raise Expired(text("upload_expired"), code="upload_expired")
-    size, first = _inspect(upload)
+    uploaded = upload.object_key  # the form's key (the slot names the copy once attached)
+    copy = _take(upload)
+    size, first = _inspect(copy)
     refused = why_refused(upload.content_type, size, first)
     if refused is not None:
-        raise _reject(customer_id, upload, refused)
+        if _reject(customer_id, upload, refused, copy=copy):
+            raise Unprocessable(text("document_rejected"), code="document_rejected")
+        return service.get_case(customer_id=customer_id, case_id=case_id)
 
     def decide(case: Case, moment: datetime) -> service.Step:
         if int(case.documents or 0) >= MAX_DOCUMENTS:
@@ -197,6 +255,7 @@ def attach(*, customer_id: str, case_id: str, upload_id: str) -> dict[str, Any]:
                 upload,
                 actions=[
                     CaseUpload.status.set("attached"),
+                    CaseUpload.object_key.set(copy),  # the checked copy, which no form can replace
                     CaseUpload.size.set(size),
                     CaseUpload.attached_at.set(iso(moment)),
                     CaseUpload.expires_at.remove(),  # kept with the case from now on
@@ -236,10 +295,16 @@ def attach(*, customer_id: str, case_id: str, upload_id: str) -> dict[str, Any]:
     try:
         service.move(customer_id, case_id, decide)
     except ConditionsFailed:
-        # The slot was attached meanwhile (the app's retry): the first one put it in the case.
+        # The slot was attached meanwhile (the app's retry): the first one put its copy in the case.
+        _discard(copy)
         if _upload(customer_id, case_id, upload_id).status != "attached":
             raise
-    log_event("case_document_attached", customer_id=customer_id, case_id=case_id, size=size)
+    except Exception:
+        _discard(copy)  # not in the case: nothing would ever read it
+        raise
+    else:
+        _discard(uploaded)  # the form's object: the case holds the copy
+        log_event("case_document_attached", customer_id=customer_id, case_id=case_id, size=size)
     return service.get_case(customer_id=customer_id, case_id=case_id)
 
 

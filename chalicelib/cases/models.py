@@ -124,7 +124,8 @@ class CaseQueueEntry(Item, discriminator="case_queue_entry"):
 class CaseUpload(Item, discriminator="case_upload"):
     """PK=CUSTOMER#<id> SK=CASE#<case id>#UP#<upload id>: a document slot. pending (a presigned POST
     was handed out, 1 day to attach) → attached (checked: size, magic bytes) | rejected (the object
-    was deleted). The S3 key is fixed by the server: documents/<case id>/<upload id>."""
+    was deleted). The S3 key is fixed by the server: documents/<case id>/<upload id> while pending,
+    then the checked copy documents/<case id>/<upload id>.<random> once attached (see documents.py)."""
 
     upload_id = UnicodeAttribute()
     case_id = UnicodeAttribute()

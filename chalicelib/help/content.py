@@ -9,13 +9,18 @@
 - Unpublishing deletes the public copy; the versions stay.
 - Every change then rebuilds the search index (see registry.py for why a build always reflects
   what was committed before it, whatever runs at the same time).
+- A build that becomes current prunes the index objects of generations older than the previous
+  one (`prune_generations`): the current and the previous stay (containers may still be loading
+  the previous), and the older ones go once the previous has been current for INDEX_GRACE.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.common.clock import iso, now
@@ -40,12 +45,17 @@ from chalicelib.help.schemas import (
     SaveDraftEvent,
     UpsertSectionEvent,
 )
-from chalicelib.help.store import PREFIX, index_store
+from chalicelib.help.store import PREFIX, IndexStore, index_store
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import plain
 
 PUBLISH_ATTEMPTS = 3  # a vote landing between the read and the write of a publish: read again
+# How long an index object stays after it stopped being current or previous: more than a build
+# function's run (60 s: the previous becomes current at most that long after its built_at) plus a
+# container's read of the pointer and download (well under a minute), with room to spare.
+INDEX_GRACE = timedelta(minutes=15)
+_INDEX_KEY = re.compile(re.escape(PREFIX) + r"(\d{12})-[0-9a-f]+\.tar")
 
 
 def _section_exists(section_id: str) -> None:
@@ -290,6 +300,8 @@ def rebuild(event: RebuildEvent | None = None) -> dict[str, Any]:
     key = f"{PREFIX}{generation:012d}-{secrets.token_hex(6)}.tar"
     store = index_store()
     store.put(key, bundle)
+    # The index containers serve now, which becomes the previous one if this build moves the pointer.
+    previous = registry.read_pointer(consistent=True)
     moved = registry.move_pointer(
         registry.Pointer(
             generation=generation,
@@ -299,8 +311,11 @@ def rebuild(event: RebuildEvent | None = None) -> dict[str, Any]:
             size_bytes=len(bundle),
         )
     )
+    pruned: list[str] = []
     if not moved:
         store.delete(key)  # a later build is current; this object would never be read
+    elif previous is not None:
+        pruned = _prune_quietly(store, previous)
     log_event(
         "help_index_built",
         generation=generation,
@@ -308,6 +323,7 @@ def rebuild(event: RebuildEvent | None = None) -> dict[str, Any]:
         size_bytes=len(bundle),
         build_ms=build_ms,
         current=moved,
+        pruned=len(pruned),
     )
     return {
         "generation": generation,
@@ -316,6 +332,41 @@ def rebuild(event: RebuildEvent | None = None) -> dict[str, Any]:
         "build_ms": build_ms,
         "status": "current" if moved else "superseded",
     }
+
+
+def prune_generations(
+    store: IndexStore, previous: registry.Pointer, *, moment: datetime | None = None
+) -> list[str]:
+    """Delete the index objects of generations older than `previous` (the one this build's
+    pointer replaced), once `previous` has been current for INDEX_GRACE; the keys deleted.
+
+    Kept: the current index (a higher generation), the previous one (containers that read the
+    pointer just before it moved may still be downloading it), and any object of a generation in
+    between (a build still running: it deletes its own object if it loses). Every older object was
+    replaced by `previous` at the latest when `previous` became current, shortly after its
+    built_at; before INDEX_GRACE has passed since, nothing goes and the next build prunes them.
+    Keys this module did not write (not `<generation>-<hex>.tar`) are never touched."""
+    moment = moment or now()
+    if moment - datetime.fromisoformat(previous.built_at) < INDEX_GRACE:
+        return []
+    old = [
+        key
+        for key in store.list_keys()
+        if (match := _INDEX_KEY.fullmatch(key)) and int(match.group(1)) < previous.generation
+    ]
+    for key in old:
+        store.delete(key)
+    return old
+
+
+def _prune_quietly(store: IndexStore, previous: registry.Pointer) -> list[str]:
+    """Pruning is housekeeping: the new index is current whatever happens here, and a failure is
+    logged; the next build prunes again."""
+    try:
+        return prune_generations(store, previous)
+    except Exception as error:  # noqa: BLE001 - logged; the build itself succeeded
+        log_event("help_index_prune_failed", level=logging.WARNING, error=type(error).__name__)
+        return []
 
 
 def rebuild_after_change() -> dict[str, Any]:

@@ -2,8 +2,9 @@
 
 An index is one object (a tar of the tantivy directory and its catalogue), written once under a
 new key by each build and never overwritten, so a container that reads a key always gets the
-bundle the pointer named. Locally and in the tests the same adapter talks to an S3-compatible
-server (`S3_ENDPOINT`).
+bundle the pointer named. Builds prune the generations older than the previous one
+(content.prune_generations), which lists the keys. Locally and in the tests the same adapter talks
+to an S3-compatible server (`S3_ENDPOINT`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ class IndexStore(Protocol):
     def get(self, key: str) -> bytes: ...
 
     def delete(self, key: str) -> None: ...
+
+    def list_keys(self) -> list[str]:
+        """Every index object's key (under PREFIX)."""
+        ...
 
 
 class S3IndexStore:
@@ -59,6 +64,13 @@ class S3IndexStore:
 
     def delete(self, key: str) -> None:
         self._s3().delete_object(Bucket=self.bucket, Key=key)
+
+    def list_keys(self) -> list[str]:
+        # A handful of objects (builds are pruned to two): pages of 1,000 are a formality.
+        found: list[str] = []
+        for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=PREFIX):
+            found.extend(str(item["Key"]) for item in page.get("Contents", []))
+        return found
 
 
 @lru_cache(maxsize=1)

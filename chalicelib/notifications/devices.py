@@ -67,8 +67,7 @@ def register(
             created = existing.created_at
         except Device.DoesNotExist:
             created = iso(moment)
-            if len(list_devices(customer_id=customer_id)) >= MAX_DEVICES:
-                _drop_oldest(customer_id)
+            _make_room(customer_id)
         device = Device(
             customer_pk(customer_id),
             f"DEVICE#{installation_id}",
@@ -108,10 +107,19 @@ def register(
     )
 
 
-def _drop_oldest(customer_id: str) -> None:
+def _make_room(customer_id: str) -> None:
+    """Drop the least recently refreshed devices until one more fits under MAX_DEVICES.
+
+    The cap is kept by this check, not by a conditional write: two registrations of a new device
+    at once both see 20, both pick the same oldest one, and the second finds it gone already. That
+    device is gone as wanted, so it carries on (the two may leave 21 for a while: the next new
+    device drops down to the cap again, since every surplus one goes, not only the oldest)."""
     devices = sorted(list_device_items(customer_id), key=lambda d: d.updated_at)
-    if devices:
-        unregister(customer_id=customer_id, installation_id=devices[0].installation_id)
+    for device in devices[: max(0, len(devices) - MAX_DEVICES + 1)]:
+        try:
+            unregister(customer_id=customer_id, installation_id=device.installation_id)
+        except NotFound:
+            continue  # dropped by a concurrent registration (or its owner) meanwhile
 
 
 def unregister(*, customer_id: str, installation_id: str) -> None:

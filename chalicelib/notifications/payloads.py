@@ -15,7 +15,7 @@ TTL_SECONDS = 24 * 3600  # an alert older than a day is read in the inbox, not p
 
 def message_for(*, target: str, alert: dict[str, Any], badge: int) -> dict[str, Any]:
     """`alert`: the inbox item as the API shows it (`inbox.to_wire`): id, kind, category, title,
-    body, deep_link, data (str → str)."""
+    body, deep_link, situation, data (str → str)."""
     data = {
         **{k: str(v) for k, v in (alert.get("data") or {}).items()},
         "alert_id": alert["id"],
@@ -23,6 +23,10 @@ def message_for(*, target: str, alert: dict[str, Any], badge: int) -> dict[str, 
         "category": alert["category"],
         "deep_link": alert["deep_link"],
     }
+    if alert.get("situation"):
+        # The app opens the help for it (GET /help/situations/{situation}) from the notification
+        # itself, without reading the inbox item first.
+        data["situation"] = str(alert["situation"])
     body = alert["body"]
     message = _message(target, alert, data, body, badge)
     # Texts are ours but data values may be long (device names): shorten the body, never the ids.

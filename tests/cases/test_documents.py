@@ -20,6 +20,16 @@ def attach(cases, who, case_id: str, upload_id: str):
     return cases.post(f"/me/cases/{case_id}/documents", {"upload_id": upload_id}, token=who.token)
 
 
+def _held(who, case_id: str, upload_id: str) -> str:
+    """The S3 key the case holds for a document."""
+    from chalicelib.cases.models import CaseUpload, upload_sk
+    from chalicelib.store.models import customer_pk
+
+    return str(
+        CaseUpload.get(customer_pk(who.id), upload_sk(case_id, upload_id), consistent_read=True).object_key
+    )
+
+
 def exists(s3_client, key: str) -> bool:
     from botocore.exceptions import ClientError
 
@@ -59,7 +69,9 @@ def test_a_real_png_goes_to_s3_and_into_the_case(cases, customer, s3_client, age
         "document_added",
     )
     assert attached.body["status"] == "open" and attached.body["awaiting"] is None
-    assert exists(s3_client, key)
+    held = _held(who, case["case_id"], form["upload_id"])
+    assert held.startswith(key + ".") and exists(s3_client, held)  # the checked copy, in the case
+    assert not exists(s3_client, key)  # the form's own object went
     again = attach(cases, who, case["case_id"], form["upload_id"])  # the app's retry
     assert again.status == 201 and len(again.body["documents"]) == 1
     assert len(again.body["timeline"]) == len(attached.body["timeline"])
@@ -203,3 +215,78 @@ def test_why_refused(declared, size, first, why):
     from chalicelib.cases.documents import why_refused
 
     assert why_refused(declared, size, first) == why
+
+
+def test_a_document_posted_again_after_its_attach_changes_nothing(cases, customer, s3_client, agent):
+    """A presigned POST cannot be revoked: for its 10 minutes the same form uploads again, after
+    the attach too. What the case holds is the copy made and checked at attach, under a key no
+    form names: the agent downloads the PNG that was checked, not the PDF posted afterwards, and
+    attaching again changes nothing. Mutation: make `documents._take` return the upload's own key
+    (no copy) → the agent gets the PDF."""
+    import requests
+
+    who = customer()
+    case = opened(cases, who)
+    form = form_for(cases, who, case["case_id"], "image/png")
+    assert upload(form, PNG).status_code == 204
+    assert attach(cases, who, case["case_id"], form["upload_id"]).status == 201
+    assert upload(form, PDF, content_type="image/png").status_code == 204  # S3 takes it: the form is valid
+    again = attach(cases, who, case["case_id"], form["upload_id"])
+    assert again.status == 201 and [d["size"] for d in again.body["documents"]] == [len(PNG)]
+    context = agent("admin_case_context", customer_id=who.id, case_id=case["case_id"])
+    (document,) = context["case"]["documents"]
+    downloaded = requests.get(document["download_url"], timeout=10)
+    assert downloaded.status_code == 200 and downloaded.content == PNG
+
+
+def test_a_post_during_the_attach_never_reaches_the_case_unchecked(cases, customer, s3_client, monkeypatch):
+    """The object is copied first and the copy checked, so a post that lands while the attach is
+    checking (here: right after the check) changes nothing the case holds. Mutation: in `attach`,
+    check the upload's key and copy it afterwards → the copy is the PDF posted in between."""
+    from chalicelib.cases import documents
+
+    who = customer()
+    case = opened(cases, who)
+    form = form_for(cases, who, case["case_id"], "image/png")
+    assert upload(form, PNG).status_code == 204
+    real_inspect = documents._inspect
+
+    def inspect_then_someone_posts(key: str) -> tuple[int, bytes]:
+        found = real_inspect(key)
+        assert upload(form, PDF, content_type="image/png").status_code == 204
+        return found
+
+    monkeypatch.setattr(documents, "_inspect", inspect_then_someone_posts)
+    assert attach(cases, who, case["case_id"], form["upload_id"]).status == 201
+    held = s3_client.get_object(Bucket=BUCKET, Key=_held(who, case["case_id"], form["upload_id"]))
+    assert held["Body"].read() == PNG
+
+
+def test_a_bad_file_checked_while_a_good_one_was_attached_leaves_the_good_one(cases, customer, monkeypatch):
+    """Two attaches of one slot at once, the form posted twice: the later check finds a PDF
+    declared as PNG while the other attempt has already attached the PNG. The slot stays attached
+    with the PNG (rejecting only a slot still pending), and the late attempt answers the case.
+    Mutation: mark the slot rejected unconditionally in `documents._reject` → 422 and the case
+    lists no document."""
+    from chalicelib.cases import documents
+
+    who = customer()
+    case = opened(cases, who)
+    form = form_for(cases, who, case["case_id"], "image/png")
+    assert upload(form, PDF, content_type="image/png").status_code == 204
+    real_inspect = documents._inspect
+    nested: list[object] = []
+
+    def meanwhile_the_png_is_posted_and_attached(key: str) -> tuple[int, bytes]:
+        found = real_inspect(key)  # this attempt's copy: the PDF
+        if not nested:
+            nested.append(True)
+            assert upload(form, PNG).status_code == 204
+            nested.append(attach(cases, who, case["case_id"], form["upload_id"]))
+        return found
+
+    monkeypatch.setattr(documents, "_inspect", meanwhile_the_png_is_posted_and_attached)
+    late = attach(cases, who, case["case_id"], form["upload_id"])
+    assert nested[1].status == 201  # type: ignore[attr-defined]
+    assert late.status == 201, late.body
+    assert [d["size"] for d in late.body["documents"]] == [len(PNG)]

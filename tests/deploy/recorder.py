@@ -13,7 +13,9 @@ per action, TransactGetItems GetItem.
 S3 (path-style requests, as the functions make them with S3_ENDPOINT): on a bucket, or on the
 objects under one top-level prefix of it (`documents/...` → `documents/*`). HEAD of an object needs
 s3:GetObject; a browser-form POST (a presigned POST) s3:PutObject on the form's key, authorised as
-whoever signed the form, not as who sends it.
+whoever signed the form, not as who sends it; a CopyObject (a PUT with x-amz-copy-source)
+s3:PutObject on the destination and s3:GetObject on the source; a listing (ListObjectsV2)
+s3:ListBucket on the bucket.
 """
 
 from __future__ import annotations
@@ -61,6 +63,19 @@ def _objects(bucket: str, key: str) -> str:
     return f"{bucket}/{prefix}/*" if slash else f"{bucket}/{key}"
 
 
+# The query of a listing (ListObjectsV2, as boto3 sends it: it always asks for `encoding-type=url`).
+LISTING_PARAMS = {
+    "list-type",
+    "prefix",
+    "delimiter",
+    "max-keys",
+    "encoding-type",
+    "continuation-token",
+    "start-after",
+    "fetch-owner",
+}
+
+
 def s3_actions(method: str, target: str, body: bytes = b"") -> set[tuple[str, str]]:
     """(IAM action, resource) pairs a path-style S3 request needs; resource is `<bucket>` or
     `<bucket>/<prefix>/*`. A request of a kind not listed here is recorded as `s3:?<what>`: no
@@ -72,7 +87,7 @@ def s3_actions(method: str, target: str, body: bytes = b"") -> set[tuple[str, st
         if method == "POST" and not params:  # a browser form upload (presigned POST)
             form_key = _form_key(body)
             return {("s3:PutObject", _objects(bucket, form_key or ""))}
-        if method in ("GET", "HEAD") and not (set(params) - {"list-type", "prefix", "delimiter", "max-keys"}):
+        if method in ("GET", "HEAD") and not (set(params) - LISTING_PARAMS):
             return {("s3:ListBucket", bucket)}
         return {(f"s3:?{method} bucket {sorted(params)}", bucket)}
     if set(params) & {"tagging", "acl", "retention", "legal-hold", "restore", "select"}:
@@ -200,7 +215,12 @@ class S3Recorder(_RecordingProxy):
     methods = ("GET", "HEAD", "PUT", "POST", "DELETE")
 
     def _record(self, method: str, path: str, headers: dict[str, str], body: bytes) -> set[tuple[str, str]]:
-        return s3_actions(method, path, body)
+        actions = s3_actions(method, path, body)
+        source = {k.lower(): v for k, v in headers.items()}.get("x-amz-copy-source")
+        if method == "PUT" and source:
+            # A CopyObject: PutObject on the destination, and GetObject on the source it reads.
+            actions |= s3_actions("GET", "/" + unquote(source.split("?", 1)[0]).lstrip("/"))
+        return actions
 
     def __enter__(self) -> S3Recorder:
         super().__enter__()

@@ -197,6 +197,7 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(
 HELP_INDEX = {"Fn::Sub": "${HelpBucket.Arn}/help-index/*"}
 DOCUMENTS = {"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}
 DOCUMENTS_BUCKET = {"Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]}
+HELP_BUCKET = {"Fn::GetAtt": ["HelpBucket", "Arn"]}
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
@@ -206,12 +207,13 @@ def test_functions_reach_only_their_own_objects_in_the_stacks_buckets(
     """Exactly these S3 grants, on this stack's buckets and prefixes only: the API reads the help
     index and handles the customers' documents (the presigned POST is authorised as its role;
     ListBucket makes a document not uploaded yet a 404 rather than a 403), the help functions that
-    rebuild the index write (and drop a superseded build), the agents' case functions read documents
+    rebuild the index write (and drop a superseded build, and list the index objects to prune the
+    generations older than the previous one), the agents' case functions read documents
     (their download links are signed by their own role), and nothing else touches a bucket.
     Mutations: `"Resource": "*"` or `arn:aws:s3:::*` on an S3 statement, s3:* anywhere, the
     documents' grant given to admin_case_list, or s3:GetObject on help-index/* for the help admins."""
     template = templates[stage]
-    rebuilds = {("s3:PutObject", "help"), ("s3:DeleteObject", "help")}
+    rebuilds = {("s3:PutObject", "help"), ("s3:DeleteObject", "help"), ("s3:ListBucket", "help bucket")}
     links = {("s3:GetObject", "documents")}
     expected = {
         "app": {
@@ -233,6 +235,7 @@ def test_functions_reach_only_their_own_objects_in_the_stacks_buckets(
     }
     named = {json.dumps(r, sort_keys=True): n for r, n in ((HELP_INDEX, "help"), (DOCUMENTS, "documents"))}
     named[json.dumps(DOCUMENTS_BUCKET, sort_keys=True)] = "documents bucket"
+    named[json.dumps(HELP_BUCKET, sort_keys=True)] = "help bucket"
     for properties in tpl.functions(template).values():
         attribute = tpl.handler(properties)
         found = tpl.statements(template, tpl.function_for(template, attribute))

@@ -243,3 +243,86 @@ def test_a_build_that_read_before_a_later_publish_never_wins(monkeypatch, help_a
     (y,) = interleaved
     assert y["index"]["status"] == "current" and x["status"] == "superseded"
     assert late in found(help_api, "retardatrix")
+
+
+def test_builds_keep_the_current_and_previous_index_and_prune_the_older_ones(monkeypatch, tests_section):
+    """Against the local S3: every build that becomes current deletes the objects of generations
+    older than the one it replaced, once that one has been current for INDEX_GRACE (a container
+    may still be downloading it, or the one before it, for a moment). The current, the previous,
+    a later generation's object (a build still running) and keys of another shape stay.
+    Mutations: prune `<= previous.generation` → the previous index goes; skip the grace check →
+    the first generation is gone right after the third build; no pruning → old objects stay."""
+    from datetime import timedelta
+
+    import boto3
+
+    from chalicelib.common.clock import now as real_now
+    from chalicelib.help import content
+    from chalicelib.help.settings import help_settings
+
+    settings = help_settings()
+    s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint, region_name=settings.region)
+
+    def stored() -> list[str]:
+        listed = s3.list_objects_v2(Bucket=settings.bucket, Prefix="help-index/").get("Contents", [])
+        return [o["Key"] for o in listed]
+
+    def of(generation: int) -> list[str]:
+        return [k for k in stored() if k.startswith(f"help-index/{generation:012d}-")]
+
+    clock = [real_now()]
+    monkeypatch.setattr(content, "now", lambda: clock[0])
+    step = content.INDEX_GRACE + timedelta(minutes=1)
+
+    first = content.rebuild()
+    assert first["status"] == "current" and of(first["generation"])
+    later, foreign = f"help-index/{first['generation'] + 1000:012d}-0123456789ab.tar", "help-index/notes.txt"
+    for key in (later, foreign):
+        s3.put_object(Bucket=settings.bucket, Key=key, Body=b"not ours to delete")
+    try:
+        clock[0] += step
+        second = content.rebuild()  # the first has been current long enough: older ones go
+        assert all(
+            int(k.removeprefix("help-index/")[:12]) >= first["generation"]
+            for k in stored()
+            if k not in (later, foreign)
+        ), stored()
+        assert of(first["generation"]) and of(second["generation"])
+
+        third = content.rebuild()  # at once: the second was current only a moment
+        assert of(first["generation"]), "pruned within the grace period"
+        assert of(second["generation"]) and of(third["generation"])
+
+        clock[0] += step
+        fourth = content.rebuild()
+        assert not of(first["generation"]) and not of(second["generation"])
+        assert of(third["generation"]) and of(fourth["generation"])  # previous and current
+        assert later in stored() and foreign in stored()
+    finally:
+        for key in (later, foreign):
+            s3.delete_object(Bucket=settings.bucket, Key=key)
+
+
+def test_a_failed_prune_never_fails_the_build(monkeypatch, tests_section):
+    """Pruning is housekeeping after the pointer moved: S3 refusing the listing leaves the new
+    index current and the build answered as such. Mutation: call prune_generations without
+    _prune_quietly's guard → the build raises."""
+    from datetime import timedelta
+
+    from chalicelib.common.clock import now as real_now
+    from chalicelib.help import content
+    from chalicelib.help.store import index_store
+
+    asked: list[str] = []
+
+    def refused() -> list[str]:
+        asked.append("list")
+        raise OSError("AccessDenied")
+
+    monkeypatch.setattr(index_store(), "list_keys", refused)
+    # Past any previous build's grace (earlier tests may have built "in the future").
+    monkeypatch.setattr(content, "now", lambda: real_now() + timedelta(days=1))
+    content.rebuild()  # a previous index built at that moment
+    monkeypatch.setattr(content, "now", lambda: real_now() + timedelta(days=2))
+    assert content.rebuild()["status"] == "current"
+    assert asked  # the prune was tried, and failed

@@ -93,3 +93,73 @@ def test_the_demo_content_answers_the_main_situations_in_both_languages(help_api
             assert response.body["articles"], (situation, lang)
             titles[lang] = response.body["articles"][0]["title"]
         assert titles["fr"] != titles["en"], situation
+
+
+def test_a_push_names_its_alerts_situation_and_the_route_answers_it(help_api, api, enrol, stream, fcm):
+    """The notification itself carries the help situation (not only the inbox item): tapping a
+    declined-payment push opens GET /help/situations/payment_failed without reading the inbox
+    first. The push validates against mobile_contract/push/ (which documents `data.situation`).
+    Mutation: drop `situation` from payloads.message_for's data → fails."""
+    from chalicelib.notifications import inbox
+    from tests.support.push_contract import validate_push
+
+    stream.drain()  # whatever earlier tests left on the stream
+    enrolled = enrol()
+    phone = "fidHELPSITU00001"
+    registered = api.request(
+        "PUT",
+        f"/me/devices/{phone}",
+        {"fcm_token": f"tok-{phone}", "platform": "android", "app_version": "2.0.1", "locale": "fr-FR"},
+        token=enrolled.token,
+    )
+    assert registered.status == 200, registered.body
+    stream.drain()
+    fcm.reset()
+    alert = inbox.notify(
+        customer_id=enrolled.customer["customer_id"],
+        kind="billing.payment_failed",
+        data={
+            "bill_id": "B-situ",
+            "payment_id": "pay_situ",
+            "amount_minor": 1800,
+            "currency": "EUR",
+            "reason_fr": "Provision insuffisante.",
+            "reason_en": "Insufficient funds.",
+        },
+        dedup_key="situation-push",
+    ).alert_id
+    stream.drain()
+    (push,) = [m for m in fcm.delivered_to(f"tok-{phone}") if m["data"]["alert_id"] == alert]
+    validate_push(push)
+    assert push["data"]["situation"] == "payment_failed"
+    answer = help_api.get(f"/help/situations/{push['data']['situation']}?lang=fr")
+    assert answer.status == 200 and answer.body["articles"], answer.body
+
+
+def test_the_push_contract_holds_the_situation_to_the_routes_format():
+    """`data.situation` is documented with the path's own format: a value the route would refuse is
+    refused by the contract too, and an alert without one (older callers) still validates."""
+    import jsonschema
+
+    from chalicelib.notifications import payloads
+    from tests.support.push_contract import validate_push
+
+    alert = {
+        "id": "alr_" + "2" * 24,
+        "kind": "service.announcement",
+        "category": "service",
+        "title": "t",
+        "body": "b",
+        "deep_link": "selfcare://inbox",
+        "data": {"announcement_id": "a1"},
+    }
+    validate_push(payloads.message_for(target="tok-x", alert=alert, badge=0))
+    named = payloads.message_for(
+        target="tok-x", alert={**alert, "situation": "service_announcement"}, badge=0
+    )
+    assert named["data"]["situation"] == "service_announcement"
+    validate_push(named)
+    with pytest.raises(jsonschema.ValidationError):
+        validate_push(
+            payloads.message_for(target="tok-x", alert={**alert, "situation": "Not A Name"}, badge=0)
+        )

@@ -177,3 +177,65 @@ def test_ending_a_session_by_any_path_unregisters_its_devices(api, app_module, e
     from chalicelib.notifications import devices
 
     assert devices.list_devices(customer_id=enrolled.customer["customer_id"]) == []
+
+
+def test_two_new_devices_at_once_past_the_cap_both_register(api, enrol, monkeypatch):
+    """A customer with 20 devices registers two new phones at the same moment: both registrations
+    count 20 and pick the same oldest device to drop; the second finds it dropped by the first.
+    That is what it wanted: it carries on (before, its NotFound became a 404 `device_not_found`
+    for a registration that had nothing wrong). The next new device brings the count back to the
+    cap. Mutation: let `unregister`'s NotFound propagate from `devices._make_room` → one of the two
+    raises NotFound; drop only the single oldest device there → 21 devices stay."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.errors import DomainError
+    from chalicelib.notifications import devices
+
+    enrolled = enrol()
+    customer_id = enrolled.customer["customer_id"]
+    session_id = enrolled.session["refresh_token"].split(".")[1]
+    for n in range(devices.MAX_DEVICES):
+        assert _put(api, enrolled, f"fidRACE{n:06d}").status == 200
+    oldest = "fidRACE000000"
+
+    # Both registrations choose what to drop before either drops it.
+    both_chose = threading.Barrier(2, timeout=30)
+    real_unregister = devices.unregister
+    dropping: list[str] = []
+
+    def unregister_together(*, customer_id: str, installation_id: str) -> None:
+        dropping.append(installation_id)
+        both_chose.wait()
+        real_unregister(customer_id=customer_id, installation_id=installation_id)
+
+    monkeypatch.setattr(devices, "unregister", unregister_together)
+
+    def register(installation_id: str) -> str:
+        try:
+            devices.register(
+                customer_id=customer_id,
+                session_id=session_id,
+                installation_id=installation_id,
+                fcm_token=f"tok-{installation_id}",
+                platform="android",
+                app_version="2.0.1",
+                locale="fr-FR",
+            )
+        except DomainError as error:
+            return error.code
+        return "registered"
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(register, ["fidNEWAAAA0001", "fidNEWBBBB0002"]))
+    monkeypatch.setattr(devices, "unregister", real_unregister)
+
+    assert outcomes == ["registered", "registered"]
+    assert dropping == [oldest, oldest]  # the race really happened: both dropped the same one
+    listed = {d["installation_id"] for d in api.get("/me/devices", token=enrolled.token).body["devices"]}
+    assert {"fidNEWAAAA0001", "fidNEWBBBB0002"} <= listed and oldest not in listed
+    assert len(listed) == devices.MAX_DEVICES + 1  # one over, for now
+    assert _put(api, enrolled, "fidNEWCCCC0003").status == 200
+    after = api.get("/me/devices", token=enrolled.token).body["devices"]
+    assert len(after) == devices.MAX_DEVICES
+    assert "fidNEWCCCC0003" in {d["installation_id"] for d in after}
