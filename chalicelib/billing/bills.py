@@ -151,7 +151,8 @@ def _import_one(document: BillDocument) -> str:
             kind="billing.bill_issued",
             data={
                 "bill_id": document.bill_id,
-                "amount": format_money(balance, document.currency),
+                "amount_minor": balance,
+                "currency": document.currency,
                 "due_date": bill.due_date,
             },
             dedup_key=f"bill:{document.bill_id}:issued",
@@ -252,7 +253,8 @@ def remind_due(*, today: date | None = None) -> int:
             kind="billing.bill_due",
             data={
                 "bill_id": notice.bill_id,
-                "amount": format_money(int(notice.amount or 0), notice.currency or "EUR"),
+                "amount_minor": int(notice.amount or 0),
+                "currency": notice.currency or "EUR",
                 "due_date": notice.due_date,
             },
             dedup_key=f"bill:{notice.bill_id}:due-reminder",

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib.billing import bills, jobs
+from chalicelib.billing import jobs
 from chalicelib.billing.gateway import Charge, GatewayRejected, GatewayTimeout, get_gateway
 from chalicelib.common.clock import iso, now
 from chalicelib.notifications import inbox
@@ -334,12 +334,14 @@ def _watch(payment: Payment) -> None:
 
 
 def _tell(payment: Payment) -> None:
-    amount = bills.format_money(int(payment.amount), payment.currency)
+    # The amount as minor units and currency: notify() writes it as the customer reads money
+    # (« 42,00 € », "€42.00") from the profile it reads anyway.
+    amount = {"amount_minor": int(payment.amount), "currency": payment.currency}
     if payment.status == "succeeded":
         inbox.notify(
             customer_id=payment.customer_id,
             kind="billing.payment_succeeded",
-            data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, "amount": amount},
+            data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, **amount},
             dedup_key=f"payment:{payment.payment_id}:succeeded",
         )
     else:
@@ -350,7 +352,7 @@ def _tell(payment: Payment) -> None:
             data={
                 "bill_id": payment.bill_id,
                 "payment_id": payment.payment_id,
-                "amount": amount,
+                **amount,
                 "reason_fr": fr,
                 "reason_en": en,
             },

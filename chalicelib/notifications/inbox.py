@@ -54,7 +54,7 @@ def notify(*, customer_id: str, kind: str, data: dict[str, Any], dedup_key: str)
         customer = Customer.get(customer_pk(customer_id), "PROFILE")
     except Customer.DoesNotExist:
         raise NotFound("No such customer.", code="customer_not_found") from None
-    values = as_strings(data)
+    values = alert_kind.with_money(customer.language, as_strings(data))
     title, body, deep_link = alert_kind.render(customer.language, values)
     moment = now()
     alert_id = new_alert_id()

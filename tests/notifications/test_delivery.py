@@ -263,8 +263,11 @@ def test_every_kind_builds_a_push_that_matches_its_schema_and_fits_4kb():
 
     for kind in KINDS.values():
         fields = schema_for(kind.kind)["allOf"][1]["properties"]["data"]["properties"]
-        # "v" for every value, or the first allowed one where the contract lists them
-        values = {k: fields.get(k, {}).get("enum", ["v"])[0] for k in kind.data_keys}
+        # "v" for every value, or the first allowed (or example) one where the contract gives them
+        values = {
+            k: (fields.get(k, {}).get("enum") or fields.get(k, {}).get("examples") or ["v"])[0]
+            for k in kind.data_keys
+        }
         title, body, link = kind.render("fr", values)
         message = payloads.message_for(
             target="fid-123456789",
