@@ -28,6 +28,7 @@ SAMPLE_IDS = {
     "session_id": "ses_" + "0" * 24,
     "offer_id": "off_hostile",
     "line_id": "ln_hostile",
+    "option_id": "data-plus-5",
     "bill_id": "B-hostile-1",
     "payment_method_id": "pm_" + "0" * 16,
     "installation_id": "inst-hostile-1",

@@ -1,10 +1,16 @@
-"""The plan and option catalogue: data that admins edit (`admin_upsert_catalog`)."""
+"""The plan and option catalogue: data that admins edit (`admin_upsert_catalog`).
+
+Each entry has a `category` (a `plan`, a recurring `option`, a data `top_up`, a `bolt_on`), a
+`term` (`recurring` until removed, `one_off` or `until_cycle_end`: both last to the end of the cycle
+they are bought in) and an optional `description` per language. Entries stored before these
+existed read as a plan or an option, recurring, without description.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from chalicelib.common.clock import iso, now
 from chalicelib.common.strict import JsonInt, Strict
@@ -13,6 +19,11 @@ from chalicelib.store.models import CatalogEntry
 
 ENTRY_ID = r"^[a-z0-9][a-z0-9_-]{1,40}$"
 CURRENCY = r"^[A-Z]{3}$"
+
+Category = Literal["plan", "option", "top_up", "bolt_on"]
+Term = Literal["recurring", "one_off", "until_cycle_end"]
+CATEGORIES: tuple[Category, ...] = ("plan", "option", "top_up", "bolt_on")
+TERMS: tuple[Term, ...] = ("recurring", "one_off", "until_cycle_end")
 
 
 class Allowances(Strict):
@@ -30,11 +41,26 @@ class EntryEvent(Strict):
     price_amount: JsonInt = Field(ge=0, description="Monthly price in minor units")
     currency: str = Field(pattern=CURRENCY)
     compatible_options: list[str] | None = None  # plans only
+    # Unset: `plan` in `plans`, `option` in `options` (events written before categories existed).
+    category: Category | None = None
+    term: Term = "recurring"
+    description: dict[Literal["fr", "en"], str] | None = Field(default=None, min_length=1)
 
 
 class UpsertCatalogEvent(Strict):
     plans: list[EntryEvent] = Field(default_factory=list, max_length=100)
     options: list[EntryEvent] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _categories_fit_their_list(self) -> Self:
+        """A plan is what a line is on, month after month; anything else is added to a plan."""
+        for entry in self.plans:
+            if entry.category not in (None, "plan") or entry.term != "recurring":
+                raise ValueError(f"plan {entry.id}: a plan has category `plan` and term `recurring`")
+        for entry in self.options:
+            if entry.category == "plan":
+                raise ValueError(f"option {entry.id}: category `plan` belongs in `plans`")
+        return self
 
 
 def upsert(event: UpsertCatalogEvent) -> dict[str, Any]:
@@ -53,6 +79,9 @@ def upsert(event: UpsertCatalogEvent) -> dict[str, Any]:
                         price_amount=entry.price_amount,
                         currency=entry.currency,
                         compatible_options=entry.compatible_options if kind == "plan" else None,
+                        category=entry.category or kind,
+                        term=entry.term,
+                        description=dict(entry.description) if entry.description else None,
                         updated_at=moment,
                     )
                 )
@@ -66,6 +95,21 @@ def get(kind: str, entry_id: str) -> CatalogEntry:
         raise NotFound(f"No {kind} {entry_id!r} in the catalogue.", code=f"{kind}_not_found") from None
 
 
+def load_all() -> list[CatalogEntry]:
+    """Every entry, plans and options: one Query of the catalogue's partition."""
+    return list(CatalogEntry.query("CATALOG"))
+
+
+def category_of(entry: CatalogEntry) -> Category:
+    """Stored, or for an entry written before categories: its kind (plan or option)."""
+    stored = entry.category or entry.entry_kind
+    return next((c for c in CATEGORIES if c == stored), "option")
+
+
+def term_of(entry: CatalogEntry) -> Term:
+    return next((t for t in TERMS if t == entry.term), "recurring")
+
+
 def snapshot(entry: CatalogEntry) -> dict[str, Any]:
     """The terms a line keeps once subscribed, even if the catalogue changes later."""
     return {
@@ -75,4 +119,7 @@ def snapshot(entry: CatalogEntry) -> dict[str, Any]:
         "price_amount": int(entry.price_amount),
         "currency": entry.currency,
         "compatible_options": list(entry.compatible_options or []),
+        "category": category_of(entry),
+        "term": term_of(entry),
+        "description": entry.description.as_dict() if entry.description else None,
     }

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from chalicelib.common import clock
+
 KINDS = ("data", "voice", "sms")
 ALLOWANCE_KEY = {"data": "data_mb", "voice": "voice_min", "sms": "sms"}
 UNIT = {"data": "MB", "voice": "min", "sms": "sms"}
@@ -38,10 +40,23 @@ def to_allowance_unit(kind: str, base: float) -> float:
     return base
 
 
-def included(plan: dict[str, Any], options: list[dict[str, Any]], kind: str) -> float | None:
-    """The allowance of a kind across plan and options; None means unlimited, 0 means none."""
+def in_force(option: dict[str, Any], at: datetime) -> bool:
+    """Whether an option counts at `at`: from its `starts_at` (if any) until its `ends_at` (if
+    any; a top-up or a removed option ends with its cycle). Options set by admins have neither."""
+    starts, ends = option.get("starts_at"), option.get("ends_at")
+    if starts and datetime.fromisoformat(starts) > at:
+        return False
+    return not (ends and datetime.fromisoformat(ends) <= at)
+
+
+def included(
+    plan: dict[str, Any], options: list[dict[str, Any]], kind: str, *, at: datetime | None = None
+) -> float | None:
+    """The allowance of a kind across plan and the options in force at `at` (default: now);
+    None means unlimited, 0 means none."""
+    moment = at or clock.now()
     total = 0.0
-    for source in [plan, *options]:
+    for source in [plan, *(o for o in options if in_force(o, moment))]:
         allowances = source.get("allowances") or {}
         key = ALLOWANCE_KEY[kind]
         if key in allowances:
@@ -122,7 +137,7 @@ def figures(
         Figure(
             kind=k,
             used=to_allowance_unit(k, totals.get(k, 0)),
-            included=included(plan, options, k),
+            included=included(plan, options, k, at=now),
             start=start,
             end=end,
             now=now,

@@ -137,13 +137,17 @@ def line_and_cycles(customer_id: str, line_id: str) -> tuple[Line, dict[str, Cyc
 def line_view(*, customer_id: str, line_id: str) -> dict[str, Any]:
     line, _ = line_and_cycles(customer_id, line_id)
     customer_language = "fr"
-    start = cycles.cycle_start(now().date(), int(line.anchor_day))
+    moment = now()
+    start = cycles.cycle_start(moment.date(), int(line.anchor_day))
     end = cycles.next_cycle_start(start)
     options = [plain(o) for o in (line.options or [])]
     return {
         **line_to_wire(line, customer_language),
         "allowances": {
-            kind: {"included": cycles.included(line.plan.as_dict(), options, kind), "unit": cycles.UNIT[kind]}
+            kind: {
+                "included": cycles.included(line.plan.as_dict(), options, kind, at=moment),
+                "unit": cycles.UNIT[kind],
+            }
             for kind in cycles.KINDS
         },
         "cycle": {"start": start.isoformat(), "end": (end - timedelta(days=1)).isoformat()},

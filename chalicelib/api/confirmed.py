@@ -9,12 +9,15 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, RootModel
 
 from chalicelib.account.profile import EMAIL, PostalAddress, ProfilePatch
+from chalicelib.account.schemas import LINE_ID
 from chalicelib.auth.schemas import CHALLENGE_ID, PASSKEY_ID
+from chalicelib.billing.money import NonNegativeMinorUnits
 from chalicelib.billing.schemas import METHOD_ID, AddMethodBody, AutopayBody
 from chalicelib.cases.schemas import CASE_ID
 from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import E164
 from chalicelib.errors import Unauthenticated, ValidationFailed
+from chalicelib.purchases.schemas import OPTION_ID
 
 CONTACT_FIELDS = ("email", "phone", "postal_address")
 
@@ -109,6 +112,22 @@ class _CallCode(Strict):
     case_id: str | None = Field(default=None, pattern=f"^{CASE_ID}$")  # unset: bound to the account
 
 
+class _OptionBuy(Strict):
+    """Bound to the price the preview showed: a confirmation of another price buys nothing."""
+
+    action: Literal["option.buy"]
+    line_id: str = Field(pattern=f"^{LINE_ID}$")
+    option_id: str = Field(pattern=OPTION_ID)
+    amount: NonNegativeMinorUnits
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class _OptionRemove(Strict):
+    action: Literal["option.remove"]
+    line_id: str = Field(pattern=f"^{LINE_ID}$")
+    option_id: str = Field(pattern=OPTION_ID)
+
+
 class StepUpBody(
     RootModel[
         Annotated[
@@ -119,7 +138,9 @@ class StepUpBody(
             | _MethodRemove
             | _MethodDefault
             | _Autopay
-            | _CallCode,
+            | _CallCode
+            | _OptionBuy
+            | _OptionRemove,
             Field(discriminator="action"),
         ]
     ]

@@ -2,7 +2,8 @@
 
 A stolen access token must not become a stolen account. So every change that could hand the
 account to someone else (a new or removed passkey, new contact details, payment methods, autopay)
-takes two calls, as payments do:
+or spend the customer's money (an option bought, or removed, in the app) takes two calls, as
+payments do:
 
 1. `begin` answers WebAuthn request options whose challenge is SHA-256(random || binding), where
    the binding is the canonical JSON of the action, its exact parameters and the session asking;
@@ -63,6 +64,15 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "call_code": (
         "Confirmez pour obtenir un code à donner au conseiller qui vous répondra au téléphone.",
         "Confirm to get a code to give the adviser who answers your call.",
+    ),
+    # Bound to {line_id, option_id, amount, currency}: the price shown is the price confirmed.
+    "option.buy": (
+        "Confirmez l'achat de {detail} sur votre ligne, ajouté à votre prochaine facture.",
+        "Confirm buying {detail} for your line, added to your next bill.",
+    ),
+    "option.remove": (
+        "Confirmez pour retirer {detail} de votre ligne à la fin du cycle en cours.",
+        "Confirm to remove {detail} from your line at the end of the current cycle.",
     ),
 }
 
@@ -126,6 +136,10 @@ def describe(*, customer_id: str, action: str, params: dict[str, Any]) -> dict[s
         method = methods.get_owned(customer_id, params["payment_method_id"])
         card = f"{method.brand} \u2022\u2022\u2022\u2022 {method.last4}"
         return {"fr": card, "en": card}
+    if action in ("option.buy", "option.remove"):
+        from chalicelib.purchases import service as purchases
+
+        return purchases.describe(customer_id=customer_id, action=action, params=params)
     if action == "autopay.set":
         return {
             "fr": "activer" if params["enabled"] else "désactiver",

@@ -1,0 +1,43 @@
+"""The purchases' own items in the single table (over store/models.Item; keys in infra/README.md).
+
+Their sort keys stay outside the ranges other reads cover: `GET /me` reads `LINE#` to `PROFILE`,
+and the agents' context reads `BILL#` to `REQUEST$` filtered on known types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+
+from chalicelib.store.models import Item
+
+
+class OptionPreview(Item, discriminator="option_preview"):
+    """PK=CUSTOMER#<id> SK=ADDON#PREVIEW#<token>: what a purchase (`buy`) or a removal (`remove`)
+    must be confirmed with: this line, this option, this price; deleted by the change it allows
+    (once), refused after `expires_at` (15 min)."""
+
+    action = UnicodeAttribute()  # buy | remove
+    line_id = UnicodeAttribute()
+    option_id = UnicodeAttribute()
+    price_amount = NumberAttribute()  # minor units
+    currency = UnicodeAttribute()
+    summary: MapAttribute[str, Any] = MapAttribute()  # what the preview showed
+
+
+class PendingCharge(Item, discriminator="pending_charge"):
+    """PK=CUSTOMER#<id> SK=CHARGE#<purchase id>: a line item for the customer's next bill (an option
+    bought in the app), `pending` until a bill takes it. The purchase id derives from the
+    Idempotency-Key, so a purchase writes its charge once, however often it is retried."""
+
+    purchase_id = UnicodeAttribute()
+    request_id = UnicodeAttribute()  # the ServiceRequest that records the purchase
+    customer_id = UnicodeAttribute()
+    line_id = UnicodeAttribute()
+    option_id = UnicodeAttribute()
+    label: MapAttribute[str, str] = MapAttribute()  # language -> bill line text
+    amount = NumberAttribute()  # minor units
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | billed
+    purchase: MapAttribute[str, Any] = MapAttribute()  # the purchase as answered (replays, resumes)
+    created_at = UnicodeAttribute()
