@@ -69,6 +69,7 @@ def _seed_account(app: Any) -> None:
         "option_ids": ["data-plus-5"],
         "anchor_day": anchor,
         "status": "active",
+        "reason": "correction",  # a restart on another day moves the demo line's cycle day: say why
     }
     result = app.admin_set_line(line, None)
     if "error" in result:

@@ -9,7 +9,8 @@ line): store/db.py retries the write conflicts of these transactions and of the 
 (a redelivered message, a replayed batch, a concurrent handler), the day is re-read and only the
 others are counted. Records count in the cycle they occurred in, however late they arrive.
 After the writes, each touched current cycle is checked for thresholds (80 %, 100 %) and pace,
-raised through `notify` with dedup keys, so each fires once per allowance and cycle.
+raised through `notify` with dedup keys, so each fires once per allowance and cycle. Each names the
+option that fits (account/suggestions.py) and, when the allowance is used up, what happens now.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from chalicelib.account import cycles
+from chalicelib.account import cycles, suggestions
 from chalicelib.account.views import line_and_cycles
 from chalicelib.common.clock import iso, now
 from chalicelib.common.strict import Strict, describe_validation_error
@@ -44,9 +45,45 @@ THRESHOLDS = (80, 100)
 _FUTURE_SLACK = timedelta(minutes=5)  # clocks of the mediation system may run a little ahead
 PACE_MARGIN_DAYS = 3
 ALLOWANCE_NAMES = {
-    "fr": {"data": "enveloppe internet", "voice": "forfait d'appels", "sms": "forfait SMS"},
+    # Masculine nouns all three: the alerts' « épuisé » agrees with each.
+    "fr": {"data": "forfait internet", "voice": "forfait d'appels", "sms": "forfait SMS"},
     "en": {"data": "data allowance", "voice": "call allowance", "sms": "text allowance"},
 }
+# What happens once an allowance is used up: the plan's `exhausted` (one behaviour, or one per kind
+# of allowance) when its terms say it, else what the help pages promise: data slowed, calls and
+# texts charged out of bundle. A behaviour that does not apply to a kind (slowed calls) is ignored.
+EXHAUSTED: dict[tuple[str, str], dict[str, str]] = {
+    ("slowed", "data"): {
+        "fr": "Vous restez connecté, à débit réduit, jusqu'à la fin du cycle.",
+        "en": "You stay connected, at a reduced speed, until the end of the cycle.",
+    },
+    ("blocked", "data"): {
+        "fr": "L'internet mobile est coupé jusqu'à la fin du cycle.",
+        "en": "Mobile data is off until the end of the cycle.",
+    },
+    ("blocked", "voice"): {
+        "fr": "Les appels sortants sont bloqués jusqu'à la fin du cycle.",
+        "en": "Outgoing calls are blocked until the end of the cycle.",
+    },
+    ("blocked", "sms"): {
+        "fr": "L'envoi de SMS est bloqué jusqu'à la fin du cycle.",
+        "en": "Sending texts is blocked until the end of the cycle.",
+    },
+    ("charged", "data"): {
+        "fr": "L'internet mobile au-delà du forfait est facturé hors forfait, au tarif de votre offre.",
+        "en": "Mobile data beyond your allowance is charged out of bundle, at your plan's rates.",
+    },
+    ("charged", "voice"): {
+        "fr": "Les appels au-delà du forfait sont facturés hors forfait, au tarif de votre offre.",
+        "en": "Calls beyond your allowance are charged out of bundle, at your plan's rates.",
+    },
+    ("charged", "sms"): {
+        "fr": "Les SMS au-delà du forfait sont facturés hors forfait, au tarif de votre offre.",
+        "en": "Texts beyond your allowance are charged out of bundle, at your plan's rates.",
+    },
+}
+EXHAUSTED_DEFAULT = {"data": "slowed", "voice": "charged", "sms": "charged"}
+_EXHAUSTED_ALIASES = {"charged_out_of_bundle": "charged", "out_of_bundle": "charged"}
 MAX_RETRIES = 5
 CHUNK = 50  # records per transaction: one NOT contains() each keeps the condition under 4 KB
 
@@ -279,6 +316,18 @@ def _advance_as_of(cycle: CycleUsage, newest: str) -> None:
             raise
 
 
+def exhausted(plan: dict[str, Any], kind: str) -> dict[str, str]:
+    """What happens now that this allowance is used up: `exhausted` (the behaviour) and its words."""
+    stated = plan.get("exhausted")
+    if isinstance(stated, dict):
+        stated = stated.get(kind)
+    behaviour = _EXHAUSTED_ALIASES.get(str(stated), str(stated)) if stated else ""
+    if (behaviour, kind) not in EXHAUSTED:
+        behaviour = EXHAUSTED_DEFAULT[kind]
+    words = EXHAUSTED[(behaviour, kind)]
+    return {"exhausted": behaviour, "exhausted_fr": words["fr"], "exhausted_en": words["en"]}
+
+
 def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
     """Raise what the current cycle deserves; dedup keys make each alert once per cycle."""
     moment = now()
@@ -293,14 +342,24 @@ def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
     if usage is None:
         return []
     totals = {k: float(getattr(usage, cycles.BASE_ATTR[k]) or 0) for k in cycles.KINDS}
+    plan = line.plan.as_dict()
+    options = [plain(o) for o in (line.options or [])]
+    catalogue: list[dict[str, Any]] | None = None  # read once, and only when an alert is due
+    offers: dict[str, dict[str, str]] = {}
+
+    def offer(kind: str) -> dict[str, str]:
+        nonlocal catalogue
+        if kind not in offers:
+            if catalogue is None:
+                catalogue = suggestions.catalogue_options()
+            choice = suggestions.cheapest(
+                catalogue, plan=plan, line_options=options, kind=kind, moment=moment
+            )
+            offers[kind] = suggestions.alert_data(choice, line_id=line_id, kind=kind)
+        return offers[kind]
+
     raised = []
-    for figure in cycles.figures(
-        plan=line.plan.as_dict(),
-        options=[plain(o) for o in (line.options or [])],
-        totals=totals,
-        start=start,
-        now=moment,
-    ):
+    for figure in cycles.figures(plan=plan, options=options, totals=totals, start=start, now=moment):
         if figure.included is None or not figure.included:
             continue
         base = {
@@ -314,10 +373,11 @@ def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
         for threshold in THRESHOLDS:
             if (figure.percent or 0) >= threshold:
                 key = f"usage:{line_id}:{start.isoformat()}:{figure.kind}:{threshold}"
+                now_on = exhausted(plan, figure.kind) if threshold == 100 else {}
                 inbox.notify(
                     customer_id=customer_id,
                     kind=f"usage.threshold_{threshold}",
-                    data={**base, "percent": str(threshold)},
+                    data={**base, "percent": str(threshold), **now_on, **offer(figure.kind)},
                     dedup_key=key,
                 )
                 raised.append(key)
@@ -331,7 +391,7 @@ def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
             inbox.notify(
                 customer_id=customer_id,
                 kind="usage.pace",
-                data={**base, "runs_out_on": runs_out.isoformat()},
+                data={**base, "runs_out_on": runs_out.isoformat(), **offer(figure.kind)},
                 dedup_key=key,
             )
             raised.append(key)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
 from chalicelib.account import catalog, cycles
+from chalicelib.account.lines import new_request_id, options_lost_words
 from chalicelib.account.views import line_and_cycles, owns_line
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
@@ -105,7 +105,7 @@ def request(*, customer_id: str, line_id: str, plan_id: str, preview_token: str)
         )
     summary = shown.summary.as_dict()
     moment = iso(now())
-    request_id = f"req_{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
+    request_id = new_request_id()
     reason = {
         "fr": f"Prévu pour le {summary['effective_date']}.",
         "en": f"Scheduled for {summary['effective_date']}.",
@@ -159,6 +159,11 @@ def request(*, customer_id: str, line_id: str, plan_id: str, preview_token: str)
     return request_to_wire(item)
 
 
+# Kept on a request for us, not shown to the customer: the reason's texts are in `history`, and
+# who ran a provider change is for the audit.
+_INTERNAL_DETAIL = frozenset({"reason_i18n", "operator"})
+
+
 def request_to_wire(item: ServiceRequest, language: str = "en") -> dict[str, Any]:
     detail = item.detail.as_dict() if item.detail else {}
     return {
@@ -168,7 +173,7 @@ def request_to_wire(item: ServiceRequest, language: str = "en") -> dict[str, Any
         "status": item.status,
         "reason": item.reason,
         "effective_date": item.effective_date,
-        "detail": {k: v for k, v in detail.items() if k != "reason_i18n"},
+        "detail": {k: v for k, v in detail.items() if k not in _INTERNAL_DETAIL},
         "history": [
             {"status": h["status"], "reason": h["reason"], "at": h["at"]}
             for h in (plain(x) for x in item.history)
@@ -209,12 +214,16 @@ def _resolve(
     reason: dict[str, str],
     line_update: Line | None = None,
     actions: list[Any] | None = None,
+    detail: dict[str, Any] | None = None,
 ) -> None:
+    """Resolve a pending request, with the line's change (if any) and the request's final detail
+    (`detail`: what actually happened) in one transaction, then tell the customer."""
     moment = iso(now())
     with transaction() as tx:
         tx.update(
             item,
             actions=[
+                *([ServiceRequest.detail.set(detail)] if detail is not None else []),
                 ServiceRequest.status.set(status),
                 ServiceRequest.reason.set(reason["en"]),
                 ServiceRequest.history.set(
@@ -293,11 +302,28 @@ def _apply(item: ServiceRequest) -> str:
             {"fr": "Cette offre n'est plus proposée.", "en": "This plan is no longer offered."},
         )
         return "rejected"
-    kept_ids = {o["id"] for o in detail.get("options_kept", [])}
-    kept = [plain(o) for o in (line.options or []) if plain(o)["id"] in kept_ids]
+    # What stays and what goes is decided now, on the line as it is today: an option added since
+    # the preview and not allowed on the new plan is lost too, and named like the others.
+    allowed = set(target["compatible_options"])
+    current = [plain(o) for o in (line.options or [])]
+    kept = [o for o in current if o["id"] in allowed]
+    lost = [{"id": o["id"], "name": _names(o)} for o in current if o["id"] not in allowed]
     reason = {
-        "fr": f"Votre nouvelle offre est active depuis le {item.effective_date}.",
-        "en": f"Your new plan is active since {item.effective_date}.",
+        lang: " ".join(
+            s
+            for s in (
+                f"Votre nouvelle offre est active depuis le {item.effective_date}."
+                if lang == "fr"
+                else f"Your new plan is active since {item.effective_date}.",
+                options_lost_words(lost, line.msisdn, lang),
+            )
+            if s
+        )
+        for lang in ("fr", "en")
+    }
+    outcome = {
+        "options_kept": [{"id": o["id"], "name": _names(o)} for o in kept],
+        "options_lost": lost,
     }
     _resolve(
         item,
@@ -305,5 +331,6 @@ def _apply(item: ServiceRequest) -> str:
         reason,
         line,
         [Line.plan.set(target), Line.options.set(kept), Line.updated_at.set(iso(now()))],
+        detail={**detail, "outcome": outcome},
     )
     return "done"

@@ -115,6 +115,7 @@ def test_a_suspended_line_is_rejected_with_a_reason(api, with_line, app_module):
             "option_ids": ["data-plus-5"],
             "anchor_day": 1,
             "status": "suspended",
+            "reason": "unpaid_bills",  # a change to an existing line says why
         },
         None,
     )
@@ -122,7 +123,10 @@ def test_a_suspended_line_is_rejected_with_a_reason(api, with_line, app_module):
         plan_change.apply_due(today=date.fromisoformat(created["effective_date"]))[created["request_id"]]
         == "rejected"
     )
-    request = api.get("/me/requests", token=enrolled.token).body["requests"][0]
+    requests = api.get("/me/requests", token=enrolled.token).body["requests"]
+    # The suspension is a request of its own (the provider's change), listed beside the plan change.
+    assert [r["kind"] for r in requests] == ["provider_change", "plan_change"]
+    request = requests[1]
     assert request["status"] == "rejected" and "suspended" in request["reason"]
     assert api.get(f"/lines/{line_id}", token=enrolled.token).body["plan"]["id"] == "essentiel-20"
 
