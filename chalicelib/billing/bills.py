@@ -17,6 +17,7 @@ from chalicelib.common.strict import Strict, describe_validation_error
 from chalicelib.customers.formats import CUSTOMER_NUMBER
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.notifications import inbox
+from chalicelib.purchases.models import PendingCharge
 from chalicelib.store import cursor as cursor_codec
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Bill, CustomerNumber, Item, Notice, Payment, customer_pk, number_pk, plain
@@ -24,12 +25,18 @@ from chalicelib.store.models import Bill, CustomerNumber, Item, Notice, Payment,
 BILL_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{2,40}$"
 PAGE_DEFAULT, PAGE_MAX = 20, 50
 REMIND_DAYS_BEFORE = 3
+MAX_CHARGES_PER_BILL = 90  # DynamoDB's 100 actions per transaction, with room for the bill's own
 
 
 class BillItem(Strict):
     label: str = Field(min_length=1, max_length=120)
     amount: SignedMinorUnits = Field(description="Minor units, before tax (negative for a credit)")
     tax: NonNegativeMinorUnits
+    charge_id: str | None = Field(
+        default=None,
+        pattern=r"^pur_[0-9a-f]{24}$",
+        description="A charge of admin_pending_charges that this item bills (amount + tax = the charge)",
+    )
 
 
 class Period(Strict):
@@ -120,9 +127,29 @@ def _import_one(document: BillDocument) -> str:
         status="paid" if balance == 0 else "open",
         content_hash=content,
     )
+    charged = [i for i in document.items if i.charge_id]
+    if len({i.charge_id for i in charged}) != len(charged):
+        raise ValidationFailed("A charge is billed once: the same charge_id is on two items.")
+    if len(charged) > MAX_CHARGES_PER_BILL:  # one transaction: the bill, its notice and its charges
+        raise ValidationFailed(f"At most {MAX_CHARGES_PER_BILL} app charges per bill.")
     try:
         with transaction() as tx:
             tx.save(bill, condition=Bill.PK.does_not_exist(), label="new")
+            for item in charged:
+                # Billed once, for what the customer confirmed: pending, this customer's, this amount.
+                tx.update(
+                    PendingCharge(pk, f"CHARGE#{item.charge_id}"),
+                    actions=[
+                        PendingCharge.status.set("billed"),
+                        PendingCharge.bill_id.set(document.bill_id),
+                        PendingCharge.GSI1PK.remove(),
+                        PendingCharge.GSI1SK.remove(),
+                    ],
+                    condition=(PendingCharge.status == "pending")
+                    & (PendingCharge.amount == item.amount + item.tax)
+                    & (PendingCharge.currency == document.currency),
+                    label=f"charge:{item.charge_id}",
+                )
             if balance:
                 tx.save(
                     Notice(
@@ -138,7 +165,13 @@ def _import_one(document: BillDocument) -> str:
                         currency=document.currency,
                     )
                 )
-    except ConditionsFailed:
+    except ConditionsFailed as failed:
+        if "new" not in failed.labels:
+            wrong = sorted(label.split(":", 1)[1] for label in failed.labels if label.startswith("charge:"))
+            raise ValidationFailed(
+                f"Charges {wrong} are not pending for this customer at this amount (amount + tax) and "
+                "currency: the bill is not imported."
+            ) from None
         existing = Bill.get(pk, sk, consistent_read=True)
         if existing.content_hash == content:
             return "unchanged"

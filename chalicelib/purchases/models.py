@@ -9,7 +9,7 @@ from typing import Any
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 
-from chalicelib.store.models import Item
+from chalicelib.store.models import GSI1, Item
 
 
 class OptionPreview(Item, discriminator="option_preview"):
@@ -28,7 +28,16 @@ class OptionPreview(Item, discriminator="option_preview"):
 class PendingCharge(Item, discriminator="pending_charge"):
     """PK=CUSTOMER#<id> SK=CHARGE#<purchase id>: a line item for the customer's next bill (an option
     bought in the app), `pending` until a bill takes it. The purchase id derives from the
-    Idempotency-Key, so a purchase writes its charge once, however often it is retried."""
+    Idempotency-Key, so a purchase writes its charge once, however often it is retried.
+    While pending, GSI1 = CHARGES#PENDING / <created_at>#<purchase id>: the billing system's feed
+    (`admin_pending_charges`); the bill that lists it (an item with `charge_id`) marks it billed and
+    takes it out of the feed, in the bill's own transaction."""
+
+    gsi1: GSI1[PendingCharge] = GSI1()
+    GSI1PK = UnicodeAttribute(null=True)
+    GSI1SK = UnicodeAttribute(null=True)
+    customer_number = UnicodeAttribute(null=True)  # how the billing system knows the customer
+    bill_id = UnicodeAttribute(null=True)  # once billed
 
     purchase_id = UnicodeAttribute()
     request_id = UnicodeAttribute()  # the ServiceRequest that records the purchase

@@ -103,6 +103,7 @@ _MONTHS = {
 class _Line:
     line: Line
     language: str
+    customer_number: str | None = None
 
     @property
     def options(self) -> list[dict[str, Any]]:
@@ -118,7 +119,11 @@ def _read_line(customer_id: str, line_id: str, *, consistent: bool = False) -> _
     if line is None:
         raise NotFound("No such line.", code="line_not_found")
     profile = next((i for i in items if isinstance(i, Customer)), None)
-    return _Line(line=line, language=_language(profile.language if profile else None))
+    return _Line(
+        line=line,
+        language=_language(profile.language if profile else None),
+        customer_number=profile.customer_number if profile else None,
+    )
 
 
 def _language(value: str | None) -> str:
@@ -420,6 +425,9 @@ def buy(
         ) from None
 
 
+PENDING_FEED = "CHARGES#PENDING"  # GSI1 partition of the charges no bill has taken yet
+
+
 def purchase_id_for(customer_id: str, key: str) -> str:
     """One purchase per customer and Idempotency-Key: the charge's key derives from it."""
     return "pur_" + hashlib.sha256(f"{customer_id}|{key}".encode()).hexdigest()[:24]
@@ -513,6 +521,9 @@ def _buy(
         status="pending",
         purchase=purchase,
         created_at=stamp,
+        GSI1PK=PENDING_FEED,
+        GSI1SK=f"{stamp}#{purchase_id}",
+        customer_number=held.customer_number,
     )
     try:
         with transaction() as tx:
