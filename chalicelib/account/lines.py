@@ -26,10 +26,10 @@ from pydantic import Field, field_validator
 from chalicelib.account import catalog, cycles
 from chalicelib.billing.money import format_money
 from chalicelib.common.clock import iso, now
+from chalicelib.common.languages import phone_number
 from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
 from chalicelib.errors import Conflict, NotFound, ValidationFailed
-from chalicelib.help.language import phone_number
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, transaction

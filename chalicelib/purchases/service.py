@@ -36,6 +36,7 @@ from chalicelib.auth import stepup
 from chalicelib.billing import idempotency
 from chalicelib.billing.money import format_money
 from chalicelib.common.clock import epoch, iso, now
+from chalicelib.common.languages import long_date
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
 from chalicelib.notifications import inbox
 from chalicelib.purchases.models import OptionPreview, PendingCharge
@@ -64,37 +65,6 @@ UNAVAILABLE: dict[str, dict[str, str]] = {
         "en": "It is already active on this line.",
     },
 }
-_MONTHS = {
-    "fr": (
-        "janvier",
-        "février",
-        "mars",
-        "avril",
-        "mai",
-        "juin",
-        "juillet",
-        "août",
-        "septembre",
-        "octobre",
-        "novembre",
-        "décembre",
-    ),
-    "en": (
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ),
-}
-
 
 # --- reading a line with what it is offered -------------------------------------------------------------
 
@@ -169,11 +139,6 @@ def _refuse(code: str) -> Conflict:
 
 def _name(names: dict[str, str], language: str, fallback: str) -> str:
     return names.get(language) or names.get("fr") or fallback
-
-
-def _long_date(day: date, language: str) -> str:
-    """« 15 décembre 2026 » / "15 December 2026": never an ISO date inside a sentence."""
-    return f"{day.day} {_MONTHS[language][day.month - 1]} {day.year}"
 
 
 def _billing(amount: int, currency: str, term: str, language: str) -> dict[str, str]:
@@ -480,9 +445,9 @@ def _buy(
     names = dict(added["name"])
     reason = {
         "fr": f"« {_name(names, 'fr', option_id)} » est active sur votre ligne"
-        + (f" jusqu'au {_long_date(_last_day(added), 'fr')}." if added["ends_at"] else "."),
+        + (f" jusqu'au {long_date(_last_day(added), 'fr')}." if added["ends_at"] else "."),
         "en": f"\u201c{_name(names, 'en', option_id)}\u201d is active on your line"
-        + (f" until {_long_date(_last_day(added), 'en')}." if added["ends_at"] else "."),
+        + (f" until {long_date(_last_day(added), 'en')}." if added["ends_at"] else "."),
     }
     request_id, stamp = _new_request_id(), iso(moment)
     detail = {
@@ -715,8 +680,8 @@ def remove(
     names = dict(option.get("name") or {})
     last = ends.date() - timedelta(days=1)
     reason = {
-        "fr": f"« {_name(names, 'fr', option_id)} » reste active jusqu'au {_long_date(last, 'fr')}, puis s'arrête.",
-        "en": f"\u201c{_name(names, 'en', option_id)}\u201d stays active until {_long_date(last, 'en')}, then ends.",
+        "fr": f"« {_name(names, 'fr', option_id)} » reste active jusqu'au {long_date(last, 'fr')}, puis s'arrête.",
+        "en": f"\u201c{_name(names, 'en', option_id)}\u201d stays active until {long_date(last, 'en')}, then ends.",
     }
     stamp = iso(moment)
     detail = {
