@@ -1,6 +1,8 @@
 # Two commands matter: `make run` and `make test`. Each sets up everything it needs first.
 SHELL := /bin/bash
 PY := .venv/bin/python
+# Test processes for `make test` (each with its own DynamoDB Local); CI has 2 cores.
+TEST_WORKERS ?= 2
 PIP := .venv/bin/pip
 STAMP := .venv/.installed
 DDB_PORT ?= 8001
@@ -84,7 +86,7 @@ test: lambda-python
 	$(call gate,types,.venv/bin/mypy --strict chalicelib app.py && .venv/bin/mypy tests devtools bench)
 	$(call gate,contract,$(PY) -m devtools.contract_lint)
 	$(call gate,package,$(MAKE) --no-print-directory package STAGE=dev && $(MAKE) --no-print-directory package STAGE=prod)
-	$(call gate,tests,$(PY) -m pytest -q --durations=25 tests)
+	$(call gate,tests,$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15 --ignore=tests/test_fuzz.py tests && $(PY) -m pytest -q tests/test_fuzz.py)
 	@echo "── make test: every gate passed"; cat $(TIMES); \
 	awk '{t += $$2} END {printf "total     %7.1f s\n", t}' $(TIMES)
 

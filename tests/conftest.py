@@ -19,7 +19,15 @@ ROOT = Path(__file__).resolve().parent.parent
 _state: dict[str, Any] = {}
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """Under pytest-xdist (`-n 2`), the process that only hands out tests: each worker starts its own
+    DynamoDB Local, local S3 and fake FCM (separate state, no shared ports), the controller none."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _xdist_controller(config):
+        return
     from devtools import dynamodb_local, tables
     from devtools.fake_fcm import FakeFcm
 
