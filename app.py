@@ -14,13 +14,14 @@ from chalicelib.api import cases as case_routes
 from chalicelib.api import confirmed, guard, ratelimit, webhooks
 from chalicelib.api import help as help_routes
 from chalicelib.api import principal as auth_edge
+from chalicelib.api import purchases as purchase_routes
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, from_domain_error, handled, no_content, ok
 from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, parse_query, path_id
 from chalicelib.auth import keys, passkeys, security_events, sessions, stepup, wellknown
 from chalicelib.auth import schemas as auth_schemas
 from chalicelib.auth.tokens import Principal, principal_from_header
-from chalicelib.bidding import bids, closing, offers
+from chalicelib.bidding import bids, closing, grants, offers
 from chalicelib.bidding import schemas as bidding_schemas
 from chalicelib.billing import bills, methods, payments, settlement
 from chalicelib.billing import schemas as billing_schemas
@@ -62,6 +63,7 @@ def access_token(auth_request: AuthRequest) -> Any:
 
 # Built around the authorizer above: its routes need it.
 app.register_blueprint(case_routes.blueprint(access_token))
+app.register_blueprint(purchase_routes.blueprint(access_token))
 
 
 def _request() -> Request:
@@ -516,6 +518,7 @@ def bid_challenge(offer_id: str) -> Response:
             offer_id=_offer_id(offer_id),
             amount=body.amount,
             method_id=body.payment_method_id,
+            line_id=body.line_id,
         )
     )
 
@@ -533,6 +536,7 @@ def place_bid(offer_id: str) -> Response:
         method_id=body.payment_method_id,
         challenge_id=body.challenge_id,
         credential=body.credential,
+        line_id=body.line_id,
     )
     return ok(bid, status=201 if created else 200)
 
@@ -544,6 +548,14 @@ def withdraw_bid(offer_id: str) -> Response:
     ratelimit.check("bid_customer", me.customer_id)
     bids.withdraw(customer_id=me.customer_id, offer_id=_offer_id(offer_id))
     return no_content()
+
+
+@app.route("/me/receipts", methods=["GET"], authorizer=access_token)
+@handled
+def list_receipts() -> Response:
+    me = auth_edge.principal(_request())
+    query = parse_query(bidding_schemas.ReceiptsQuery, _request().query_params)
+    return ok(grants.list_receipts(customer_id=me.customer_id, cursor=query.cursor, limit=query.limit))
 
 
 # --- devices, notification preferences, inbox -----------------------------------------------------
@@ -678,6 +690,12 @@ def clear_offers(event: Any) -> dict[str, Any]:
     return {"offers": closing.run()}
 
 
+@app.schedule(Rate(1, unit=Rate.HOURS), name="expire_upgrades")
+@logged_handler("expire_upgrades")
+def expire_upgrades(event: Any) -> dict[str, Any]:
+    return grants.expire()
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")
 @logged_handler("deliver_deferred_alerts")
 def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
@@ -707,12 +725,22 @@ def admin_upsert_catalog(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def admin_set_line(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.account import lines
 
-    return run_admin(lines.set_line, lines.SetLineEvent, event, context=context)
+    # run_admin checks `operator` and keeps it out of the model; the line's request records it.
+    operator = event.get("operator") if isinstance(event, dict) else None
+    return run_admin(lines.set_line_by(operator), lines.SetLineEvent, event, context=context)
 
 
 @app.lambda_function(name="import_bills")
 def import_bills(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return run_admin(bills.import_bills, bills.ImportBillsEvent, event, context=context)
+
+
+@app.lambda_function(name="admin_pending_charges")
+def admin_pending_charges(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The billing system's feed: charges of options bought in the app that no bill took yet."""
+    from chalicelib.purchases import feed
+
+    return run_admin(feed.pending_charges, feed.PendingChargesEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_issue_activation_code")

@@ -11,11 +11,13 @@ second over the first pages: it is a fan-out of inbox writes, like issue 3's.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.common import calls
@@ -43,6 +45,8 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
     table = os.environ["APP_TABLE_NAME"]
     now = datetime.now(UTC)
     offer_id = f"off_bench{int(time.time())}"
+    catalogue = Path(__file__).resolve().parents[1] / "infra" / "admin-events" / "admin_upsert_catalog.json"
+    app.admin_upsert_catalog(json.loads(catalogue.read_text()), None)  # the grant names an entry of it
     created = app.admin_create_offer(
         {
             "offer_id": offer_id,
@@ -55,10 +59,19 @@ def run(*, bids: int = 100_000, units: int = 500, tell_pages: int = 2) -> dict[s
             "increment": 100,
             "opens_at": (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "closes_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "grant": {"kind": "option", "entry_id": "data-pass-10", "days": 30},
         },
         None,
     )
     assert "error" not in created, created
+    # The bids below are written raw, without lines: this bench measures the charging of winners,
+    # so the offer is made one from before grants (no grant: charged and told, nothing granted).
+    client.update_item(
+        TableName=table,
+        Key={"PK": {"S": f"OFFER#{offer_id}"}, "SK": {"S": "OFFER"}},
+        UpdateExpression="REMOVE #g",
+        ExpressionAttributeNames={"#g": "grant"},
+    )
 
     rng = random.Random(7)
     rows, profiles = [], []

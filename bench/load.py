@@ -79,6 +79,7 @@ def run(*, customers: int = 40, concurrency: int = 8) -> dict[str, Any]:
                 "increment": 100,
                 "opens_at": (now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "closes_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "grant": {"kind": "option", "entry_id": "data-pass-10", "days": 30},
             },
             None,
         )
@@ -218,7 +219,7 @@ def run(*, customers: int = 40, concurrency: int = 8) -> dict[str, Any]:
                 "POST",
                 f"/offers/{offer_id}/bid/challenge",
                 200,
-                {"amount": amount, "payment_method_id": method},
+                {"amount": amount, "payment_method_id": method, "line_id": line_id},
                 token=token,
             )
             call(
@@ -229,6 +230,7 @@ def run(*, customers: int = 40, concurrency: int = 8) -> dict[str, Any]:
                 {
                     "amount": amount,
                     "payment_method_id": method,
+                    "line_id": line_id,
                     "challenge_id": bid["challenge_id"],
                     "credential": phone.get(bid["options"]),
                 },

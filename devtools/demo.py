@@ -168,9 +168,15 @@ def main() -> int:
     me = show("17. The home screen: profile, lines, usage, attention", http.get(f"{api}/me", headers=first))
     line_id = me["lines"][0]["line_id"] if me.get("lines") else None
     if line_id:
+        catalogue = show(
+            "17b. What the line can take: plans, options and top-ups, priced, with why one cannot be taken",
+            http.get(f"{api}/lines/{line_id}/catalog", headers=first),
+            ("plans", "options"),
+        )
+        plan_id = next(p["id"] for p in catalogue["plans"] if p["available"])
         preview = show(
-            "18. What would change with Premium 100 Go? (the option that would be lost is listed)",
-            http.get(f"{api}/lines/{line_id}/plan-change/preview?plan_id=premium-100", headers=first),
+            f"18. What would change with {plan_id}, found in the catalogue? (the option that would be lost is listed)",
+            http.get(f"{api}/lines/{line_id}/plan-change/preview?plan_id={plan_id}", headers=first),
             ("options_lost", "monthly_price", "effective_date"),
         )
         show(
@@ -178,7 +184,7 @@ def main() -> int:
             http.post(
                 f"{api}/lines/{line_id}/plan-change",
                 headers=first,
-                json={"plan_id": "premium-100", "preview_token": preview["preview_token"]},
+                json={"plan_id": plan_id, "preview_token": preview["preview_token"]},
             ),
             ("status", "reason", "effective_date"),
         )
@@ -277,7 +283,7 @@ def main() -> int:
             "27. Told before having to ask: the usage alert in the inbox",
             http.get(f"{api}/me/inbox?limit=3", headers=first),
         )
-    _bid(api, http, app, first, phone, card["payment_method_id"])
+    _bid(api, http, app, first, phone, card["payment_method_id"], line_id)
     print(
         "\n   Demo customer C-1001's line ln_demo1001 gets usage every 5 s from the simulator:"
         f" sign in as C-1001 and GET {api}/lines/ln_demo1001/usage"
@@ -312,9 +318,14 @@ def _bid(
     bearer: dict[str, str],
     phone: SoftAuthenticator,
     method_id: str,
+    line_id: str | None,
 ) -> None:
-    """An upgrade offer closing in 20 s: the customer bids, a rival outbids, the customer raises;
-    the clear_offers worker (every 10 s under `make run`) charges the winner; the outcome."""
+    """An upgrade offer closing in 20 s: the customer bids for their line, a rival outbids, the
+    customer raises; the clear_offers worker (every 10 s under `make run`) charges the winner and
+    puts the upgrade on the line in the same write; the outcome, the line with its end, the receipt."""
+    if line_id is None:
+        print("\n   (no line: the bidding part of the journey needs one)")
+        return
     from datetime import datetime, timedelta
 
     start = datetime.now(UTC)
@@ -334,31 +345,51 @@ def _bid(
                 "increment": 100,
                 "opens_at": (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "closes_at": (start + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "grant": {"kind": "plan", "entry_id": "premium-100", "days": 90},
             },
             None,
         ),
     )
 
     def place(
-        who: dict[str, str], authenticator: SoftAuthenticator, method: str, amount: int, step: str
+        who: dict[str, str], authenticator: SoftAuthenticator, method: str, amount: int, step: str, line: str
     ) -> None:
         challenge = http.post(
             f"{api}/offers/{offer_id}/bid/challenge",
             headers=who,
-            json={"amount": amount, "payment_method_id": method},
+            json={"amount": amount, "payment_method_id": method, "line_id": line},
         ).json()
         print(f"\n   {challenge.get('transaction', {}).get('statement', {}).get('en', challenge)}")
         body = {
             "amount": amount,
             "payment_method_id": method,
+            "line_id": line,
             "challenge_id": challenge["challenge_id"],
             "credential": authenticator.get(challenge["options"]),
         }
         show(step, http.put(f"{api}/offers/{offer_id}/bid", headers=who, json=body), ("amount", "placed_at"))
 
-    place(bearer, phone, method_id, 1200, "29. The customer bids 12.00 EUR, confirmed with Face ID")
+    place(
+        bearer,
+        phone,
+        method_id,
+        1200,
+        "29. The customer bids 12.00 EUR for their line, confirmed with Face ID",
+        line_id,
+    )
     rival_number = f"R-{int(time.time())}"
     rival = app.admin_create_customer({"customer_number": rival_number, "name": "Rival"}, None)
+    rival_line = f"ln_r{int(time.time())}"
+    app.admin_set_line(
+        {
+            "customer_number": rival_number,
+            "line_id": rival_line,
+            "msisdn": "+33600000099",
+            "plan_id": "essentiel-20",
+            "anchor_day": 1,
+        },
+        None,
+    )
     rival_phone = SoftAuthenticator(origin=phone.origin)
     options = http.post(
         f"{api}/auth/passkeys/register/options",
@@ -385,13 +416,13 @@ def _bid(
             },
         },
     ).json()["payment_method_id"]
-    place(rival_bearer, rival_phone, rival_card, 1500, "30. Another customer bids 15.00 EUR")
+    place(rival_bearer, rival_phone, rival_card, 1500, "30. Another customer bids 15.00 EUR", rival_line)
     show(
         "31. The customer's bid is now weaker (its band, never the rival's amount)",
         http.get(f"{api}/offers/{offer_id}", headers=bearer),
         ("my_bid", "strength_bands", "bid_changes_left"),
     )
-    place(bearer, phone, method_id, 1800, "32. The customer raises to 18.00 EUR")
+    place(bearer, phone, method_id, 1800, "32. The customer raises to 18.00 EUR", line_id)
     print("\n   Waiting for the close and the clearing worker ...", flush=True)
     for _ in range(60):
         time.sleep(1)
@@ -404,6 +435,12 @@ def _bid(
         ("status", "outcome"),
     )
     show("    The customer's newest alerts", http.get(f"{api}/me/inbox?limit=2", headers=bearer), ("items",))
+    show(
+        "    The upgrade on the line, with its end",
+        http.get(f"{api}/lines/{line_id}", headers=bearer),
+        ("plan",),
+    )
+    show("    The receipt", http.get(f"{api}/me/receipts", headers=bearer), ("receipts",))
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ def _seed_offer(app: Any) -> None:
             "opens_at": (start - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "closes_at": (start + timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "eligibility": {"plan_ids": ["essentiel-20"], "segments": []},
+            "grant": {"kind": "plan", "entry_id": "premium-100", "days": 90},
         },
         None,
     )

@@ -46,12 +46,12 @@ def main() -> None:
 
     print(
         "Workers: table stream poller (1 s), clear_offers (10 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
-        "apply_plan_changes and daily_billing (at start, then daily), "
+        "apply_plan_changes and daily_billing (at start, then daily), expire_upgrades (at start, then hourly), "
         f"usage simulator for {DEMO_LINE_ID} ({USAGE_EVERY_S} s)",
         flush=True,
     )
     next_schedule = next_usage = next_clearing = time.monotonic()
-    next_daily = 0.0
+    next_daily = next_hourly = 0.0
     while True:
         poller.poll_once()
         clock = time.monotonic()
@@ -66,6 +66,9 @@ def main() -> None:
             app.apply_plan_changes(scheduled_event(), None)
             app.daily_billing(scheduled_event(), None)
             next_daily = clock + 86400
+        if clock >= next_hourly:
+            app.expire_upgrades(scheduled_event(), None)
+            next_hourly = clock + 3600
         if clock >= next_usage:
             usage_simulator.tick(app.ingest_usage, DEMO_LINE_ID)
             next_usage = clock + USAGE_EVERY_S

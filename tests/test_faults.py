@@ -350,13 +350,14 @@ def test_bids_and_their_changes_count_exactly_under_faults(api: Any, app_module:
     resend: each counted once. Mutation: in bids.py, the bid's save without its challenge
     condition → the conflict retry counts the last placement again (6)."""
     from chalicelib.bidding import bids, offers
-    from tests.bidding.conftest import Bidder, offer_event
+    from tests.bidding.conftest import Bidder, give_line, offer_event
 
     offer_id = app_module.admin_create_offer(offer_event(inventory=2), None)["offer_id"]
     bidders = []
     for _ in range(3):
         enrolled = enrol()
-        bidders.append(Bidder(enrolled, add_card(api, enrolled).body["payment_method_id"]))
+        method = add_card(api, enrolled).body["payment_method_id"]
+        bidders.append(Bidder(enrolled, method, give_line(app_module, enrolled)))
     moves = {b.customer_id: [2000 + 100 * n + 700 * k for k in range(3)] for n, b in enumerate(bidders)}
 
     def confirmed(who: Bidder, amount: int) -> dict[str, Any]:
@@ -364,7 +365,7 @@ def test_bids_and_their_changes_count_exactly_under_faults(api: Any, app_module:
         challenge = _retrying(
             lambda: api.post(
                 f"/offers/{offer_id}/bid/challenge",
-                {"amount": amount, "payment_method_id": who.method_id},
+                {"amount": amount, "payment_method_id": who.method_id, "line_id": who.line_id},
                 token=who.token,
             )
         )
@@ -372,6 +373,7 @@ def test_bids_and_their_changes_count_exactly_under_faults(api: Any, app_module:
         return {
             "amount": amount,
             "payment_method_id": who.method_id,
+            "line_id": who.line_id,
             "challenge_id": challenge.body["challenge_id"],
             "credential": who.enrolled.authenticator.get(challenge.body["options"]),
         }
@@ -487,7 +489,9 @@ def test_a_database_busy_past_every_retry_is_a_503_with_retry_after(api: Any, en
 # --- clearing -------------------------------------------------------------------------------------------
 
 
-def test_clearing_charges_each_winner_exactly_once(api: Any, app_module: Any, enrol: Any) -> None:
+def test_clearing_charges_each_winner_exactly_once(
+    api: Any, app_module: Any, enrol: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Six bids, three units, two declining cards; the scheduler's runs overlap (two at a time)
     while DynamoDB fails in every way: the published outcome, each charged bid asked of the
     provider exactly once (counted by the sandbox at every call), though the first run dies between
@@ -497,8 +501,9 @@ def test_clearing_charges_each_winner_exactly_once(api: Any, app_module: Any, en
     from chalicelib.billing.gateway import get_gateway
     from chalicelib.billing.sandbox_gateway import SandboxGateway
     from chalicelib.store.models import Offer
-    from tests.bidding.conftest import Bidder, close_now, confirmed_bid, offer_event
+    from tests.bidding.conftest import Bidder, close_now, confirmed_bid, give_line, offer_event
 
+    monkeypatch.setattr(closing, "grace_hours", lambda: 0)  # declines cascade at once, as published before
     offer_id = app_module.admin_create_offer(offer_event(inventory=3), None)["offer_id"]
     bidders = []
     for n, card in enumerate(
@@ -506,7 +511,7 @@ def test_clearing_charges_each_winner_exactly_once(api: Any, app_module: Any, en
     ):
         enrolled = enrol()
         method = add_card(api, enrolled, card).body["payment_method_id"]
-        who = Bidder(enrolled, method)
+        who = Bidder(enrolled, method, give_line(app_module, enrolled))
         placed = api.put(
             f"/offers/{offer_id}/bid", confirmed_bid(api, who, offer_id, 4000 - 300 * n), token=who.token
         )

@@ -74,6 +74,7 @@ def _victim(api: Any, app_module: Any, enrol: Callable[..., Any]) -> dict[str, A
             "line_id": line_id,
             "msisdn": "+33611111111",
             "plan_id": "essentiel-20",
+            "option_ids": ["data-plus-5"],  # so that a broken check on its removal would remove it
             "anchor_day": 1,
         },
         None,
@@ -137,7 +138,8 @@ def _state(api: Any, v: dict[str, Any]) -> dict[str, Any]:
         "sessions": [s["session_id"] for s in api.get("/me/sessions", token=token).body["sessions"]],
         "devices": [d["installation_id"] for d in api.get("/me/devices", token=token).body["devices"]],
         "unread": api.get("/me/inbox/unread-count", token=token).body,
-        "line": api.get(f"/lines/{v['line_id']}", token=token).body["plan"],
+        "line": api.get(f"/lines/{v['line_id']}", token=token).body,
+        "usage": api.get(f"/lines/{v['line_id']}/usage", token=token).body["allowances"],
         "requests": api.get("/me/requests", token=token).body,
         "bill": api.get(f"/bills/{v['bill_id']}", token=token).body,
         "methods": api.get("/me/payment-methods", token=token).body,
@@ -174,9 +176,12 @@ def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Calla
     method = intruder.method_id
 
     def bid() -> Call:
-        binding = bids.binding(offer_id=v["offer_id"], amount=2000, currency="EUR", method_id=method)
+        # The victim's line too: nothing of the intruder's own could make the bid go through.
+        binding = bids.binding(
+            offer_id=v["offer_id"], amount=2000, currency="EUR", method_id=method, line_id=v["line_id"]
+        )
         confirmed = signed_confirmation(intruder.enrolled, binding)
-        body = {"amount": 2000, "payment_method_id": method, **confirmed}
+        body = {"amount": 2000, "payment_method_id": method, "line_id": v["line_id"], **confirmed}
         return f"/offers/{v['offer_id']}/bid", body, {}
 
     def payment() -> Call:
@@ -195,7 +200,7 @@ def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Calla
     def plain(path: str, body: Any = None) -> Callable[[], Call]:
         return lambda: (path, body, {})
 
-    pk, pm, case = v["passkey_id"], v["payment_method_id"], v["case_id"]
+    pk, pm, case, line = v["passkey_id"], v["payment_method_id"], v["case_id"], v["line_id"]
     return {
         ("PATCH", "/me/passkeys/{passkey_id}"): plain(f"/me/passkeys/{pk}", {"name": "pwned"}),
         ("DELETE", "/me/passkeys/{passkey_id}"): confirmed(
@@ -204,7 +209,8 @@ def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Calla
         ("DELETE", "/me/sessions/{session_id}"): plain(f"/me/sessions/{v['session_id']}"),
         ("GET", "/offers/{offer_id}"): plain(f"/offers/{v['offer_id']}"),
         ("POST", "/offers/{offer_id}/bid/challenge"): plain(
-            f"/offers/{v['offer_id']}/bid/challenge", {"amount": 2000, "payment_method_id": method}
+            f"/offers/{v['offer_id']}/bid/challenge",
+            {"amount": 2000, "payment_method_id": method, "line_id": v["line_id"]},
         ),
         ("PUT", "/offers/{offer_id}/bid"): bid,
         ("DELETE", "/offers/{offer_id}/bid"): plain(f"/offers/{v['offer_id']}/bid"),
@@ -224,6 +230,41 @@ def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Calla
         ("POST", "/lines/{line_id}/plan-change"): plain(
             f"/lines/{v['line_id']}/plan-change",
             {"plan_id": "premium-100", "preview_token": "pcp_" + "0" * 32},
+        ),
+        ("GET", "/lines/{line_id}/catalog"): plain(f"/lines/{line}/catalog"),
+        ("GET", "/lines/{line_id}/options/{option_id}/preview"): plain(
+            f"/lines/{line}/options/data-recharge-2/preview"
+        ),
+        # As for plan changes, the preview token is where the service looks at whose line it is;
+        # the confirmation is the intruder's own, for exactly this purchase on the victim's line.
+        ("POST", "/lines/{line_id}/options"): lambda: (
+            f"/lines/{line}/options",
+            {
+                "option_id": "data-recharge-2",
+                "preview_token": "opp_" + "0" * 32,
+                "confirmation": step_up_confirmation(
+                    intruder.enrolled,
+                    "option.buy",
+                    line_id=line,
+                    option_id="data-recharge-2",
+                    amount=300,
+                    currency="EUR",
+                ),
+            },
+            {"Idempotency-Key": str(uuid.uuid4())},
+        ),
+        ("GET", "/lines/{line_id}/options/{option_id}/removal/preview"): plain(
+            f"/lines/{line}/options/data-plus-5/removal/preview"
+        ),
+        ("POST", "/lines/{line_id}/options/{option_id}/removal"): lambda: (
+            f"/lines/{line}/options/data-plus-5/removal",
+            {
+                "preview_token": "orp_" + "0" * 32,
+                "confirmation": step_up_confirmation(
+                    intruder.enrolled, "option.remove", line_id=line, option_id="data-plus-5"
+                ),
+            },
+            {},
         ),
         ("GET", "/bills/{bill_id}"): plain(f"/bills/{v['bill_id']}"),
         ("POST", "/bills/{bill_id}/payments/challenge"): plain(
@@ -264,6 +305,11 @@ EXPECTED_CODE = {
     ("GET", "/lines/{line_id}/usage/daily"): "line_not_found",
     ("GET", "/lines/{line_id}/plan-change/preview"): "line_not_found",
     ("POST", "/lines/{line_id}/plan-change"): "line_not_found",
+    ("GET", "/lines/{line_id}/catalog"): "line_not_found",
+    ("GET", "/lines/{line_id}/options/{option_id}/preview"): "line_not_found",
+    ("POST", "/lines/{line_id}/options"): "line_not_found",
+    ("GET", "/lines/{line_id}/options/{option_id}/removal/preview"): "line_not_found",
+    ("POST", "/lines/{line_id}/options/{option_id}/removal"): "line_not_found",
     ("GET", "/bills/{bill_id}"): "bill_not_found",
     ("POST", "/bills/{bill_id}/payments/challenge"): "bill_not_found",
     ("POST", "/bills/{bill_id}/payments"): "bill_not_found",
@@ -308,7 +354,7 @@ def test_every_route_with_an_id_is_swept():
 def test_another_customers_token_gets_404_and_changes_nothing(api, app_module, enrol):
     """Mutations (each → this test fails): drop the owner check in `passkeys._owned` (the step-up
     below answers 200), look the bill up without the caller's id in `payments._payable`, or skip
-    `owns_line` in `plan_change.request` (400 preview_required)."""
+    `owns_line` in `plan_change.request` or in `purchases.service._shown` (400 preview_required)."""
     from tests.support.stepup import add_card
 
     victim = _victim(api, app_module, enrol)
@@ -321,8 +367,15 @@ def test_another_customers_token_gets_404_and_changes_nothing(api, app_module, e
         answer = api.request(route[0], path, body, token=intruder.token, headers=headers)
         answers[route] = (answer.status, answer.error_code)
     assert answers == {route: (404, code) for route, code in EXPECTED_CODE.items()}
-    # The step-up itself never describes (nor binds) another customer's passkey or card.
+    # The step-up itself never describes (nor binds) another customer's passkey, card or line.
+    line_id = victim["line_id"]
     for action, params, code in (
+        (
+            "option.buy",
+            {"line_id": line_id, "option_id": "data-recharge-2", "amount": 300, "currency": "EUR"},
+            "line_not_found",
+        ),
+        ("option.remove", {"line_id": line_id, "option_id": "data-plus-5"}, "line_not_found"),
         ("passkey.remove", {"passkey_id": victim["passkey_id"]}, "passkey_not_found"),
         (
             "payment_method.remove",
@@ -345,7 +398,7 @@ def test_the_intruders_confirmations_are_real(api, app_module, enrol):
     sweep is not a broken confirmation. Mutation: sign them with another passkey → 401 here."""
     from chalicelib.bidding import bids
     from chalicelib.billing import payments
-    from tests.bidding.conftest import offer_event
+    from tests.bidding.conftest import give_line, offer_event
     from tests.billing.conftest import bill_document
     from tests.support.stepup import add_card, signed_confirmation, step_up_confirmation
 
@@ -375,13 +428,65 @@ def test_the_intruders_confirmations_are_real(api, app_module, enrol):
     )
     assert paid.status == 201 and paid.body["status"] == "succeeded", paid.body
     offer_id = app_module.admin_create_offer(offer_event(), None)["offer_id"]
-    binding = bids.binding(offer_id=offer_id, amount=2000, currency="EUR", method_id=second)
+    bid_line = give_line(app_module, enrolled)
+    binding = bids.binding(offer_id=offer_id, amount=2000, currency="EUR", method_id=second, line_id=bid_line)
     placed = api.put(
         f"/offers/{offer_id}/bid",
-        {"amount": 2000, "payment_method_id": second, **signed_confirmation(enrolled, binding)},
+        {
+            "amount": 2000,
+            "payment_method_id": second,
+            "line_id": bid_line,
+            **signed_confirmation(enrolled, binding),
+        },
         token=enrolled.token,
     )
     assert placed.status == 201, placed.body
+    line_id = "ln_" + secrets.token_hex(6)
+    app_module.admin_upsert_catalog(
+        json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text()), None
+    )
+    assert "error" not in app_module.admin_set_line(
+        {
+            "customer_number": enrolled.customer["customer_number"],
+            "line_id": line_id,
+            "msisdn": "+33611111112",
+            "plan_id": "essentiel-20",
+            "option_ids": ["data-plus-5"],
+            "anchor_day": 1,
+        },
+        None,
+    )
+    shown = api.get(f"/lines/{line_id}/options/data-recharge-2/preview", token=enrolled.token).body
+    bought = api.post(
+        f"/lines/{line_id}/options",
+        {
+            "option_id": "data-recharge-2",
+            "preview_token": shown["preview_token"],
+            "confirmation": step_up_confirmation(
+                enrolled,
+                "option.buy",
+                line_id=line_id,
+                option_id="data-recharge-2",
+                amount=300,
+                currency="EUR",
+            ),
+        },
+        token=enrolled.token,
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert bought.status == 201, bought.body
+    shown = api.get(f"/lines/{line_id}/options/data-plus-5/removal/preview", token=enrolled.token).body
+    removed = api.post(
+        f"/lines/{line_id}/options/data-plus-5/removal",
+        {
+            "preview_token": shown["preview_token"],
+            "confirmation": step_up_confirmation(
+                enrolled, "option.remove", line_id=line_id, option_id="data-plus-5"
+            ),
+        },
+        token=enrolled.token,
+    )
+    assert removed.status == 201, removed.body
     _second_passkey(api, enrolled)
     passkey_id = api.get("/me/passkeys", token=enrolled.token).body["passkeys"][0]["id"]
     gone = api.delete(

@@ -78,12 +78,12 @@ def test_payments_are_limited_per_customer_and_concurrency_does_not_slip_past(ap
 
 
 def test_bids_are_limited_per_customer(api, tight, enrol, app_module):
-    from tests.bidding.conftest import offer_event
+    from tests.bidding.conftest import give_line, offer_event
 
     tight("bid_customer", 2, 3600)
     offer_id = app_module.admin_create_offer(offer_event(), None)["offer_id"]
     enrolled, method = _card_holder(api, enrol)
-    body = {"amount": 2000, "payment_method_id": method}
+    body = {"amount": 2000, "payment_method_id": method, "line_id": give_line(app_module, enrolled)}
     statuses = [
         api.post(f"/offers/{offer_id}/bid/challenge", body, token=enrolled.token).status for _ in range(2)
     ]

@@ -123,6 +123,8 @@ FRENCH: dict[str, str] = {
     "offer_cancelled": "Cette offre a été annulée.",
     "offer_not_open_yet": "Les enchères de cette offre ne sont pas encore ouvertes.",
     "bid_not_found": "Vous n'avez pas d'enchère sur cette offre.",
+    "line_not_eligible": "Cette ligne ne peut pas recevoir cette offre : choisissez une autre ligne.",
+    "line_required": "Choisissez la ligne qui recevra l'avantage si votre offre gagne.",
     "bid_out_of_range": "Ce montant est hors des limites de l'offre.",
     "bid_off_increment": "Ce montant ne respecte pas le pas d'enchère.",
     "bid_changes_exhausted": "Vous avez modifié cette enchère le nombre maximal de fois.",

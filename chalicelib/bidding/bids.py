@@ -18,10 +18,12 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.auth import challenges, passkeys
+from chalicelib.bidding import grants
 from chalicelib.bidding.offers import (
     Viewer,
     bid_key,
     bid_to_wire,
+    catalog_entries,
     gate_key,
     money,
     offer_to_wire,
@@ -30,13 +32,15 @@ from chalicelib.bidding.offers import (
     validate_amount,
     visible_offer,
 )
-from chalicelib.billing import bills, methods
+from chalicelib.billing import methods
+from chalicelib.billing.money import format_money
 from chalicelib.common.clock import epoch, iso_ms, now
-from chalicelib.errors import Conflict, NotFound, TemporarilyUnavailable, Unauthenticated
+from chalicelib.common.languages import phone_number
+from chalicelib.errors import Conflict, NotFound, TemporarilyUnavailable, Unauthenticated, ValidationFailed
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import Offer, OfferBid, OfferGate, PaymentMethod, RateWindow
+from chalicelib.store.models import Line, Offer, OfferBid, OfferGate, PaymentMethod, RateWindow, plain
 
 RANK_CEILING = 10**12  # amounts are below it: the rank key sorts the highest amount first
 
@@ -85,9 +89,10 @@ def rank_key(amount: int, placed_at: str, bid_id: str) -> str:
     return f"{RANK_CEILING - amount:013d}#{placed_at}#{bid_id}"
 
 
-def binding(*, offer_id: str, amount: int, currency: str, method_id: str) -> str:
+def binding(*, offer_id: str, amount: int, currency: str, method_id: str, line_id: str | None) -> str:
+    """What a bid's passkey confirmation commits to: the line the upgrade goes to is part of it."""
     return json.dumps(
-        {"offer": offer_id, "bid": amount, "currency": currency, "method": method_id},
+        {"offer": offer_id, "bid": amount, "currency": currency, "method": method_id, "line": line_id},
         sort_keys=True,
         separators=(",", ":"),
     )
@@ -179,8 +184,10 @@ def offer_view(*, customer_id: str, offer_id: str) -> dict[str, Any]:
     moment = iso_ms(now())
     state = phase(offer, moment)
     bands = strength_bands(offer)
+    viewer = Viewer(customer_id)
     answer = {
-        **offer_to_wire(offer, moment),
+        **offer_to_wire(offer, moment, viewer.language),
+        "eligible_lines": viewer.eligible_lines(offer) if state in ("upcoming", "open") else [],
         "rule": RULE,
         "strength_bands": [
             {"from": money(low, offer.currency), "to": money(high, offer.currency)} for low, high in bands
@@ -202,14 +209,29 @@ def offer_view(*, customer_id: str, offer_id: str) -> dict[str, Any]:
 
 
 def _check_biddable(
-    offer: Offer, viewer: Viewer, customer_id: str, amount: int, method_id: str
-) -> PaymentMethod:
-    """The caller may bid this amount with this method now; returns the method."""
+    offer: Offer, viewer: Viewer, customer_id: str, amount: int, method_id: str, line_id: str | None
+) -> tuple[PaymentMethod, Line | None]:
+    """The caller may bid this amount with this method for this line now; returns the method and
+    the line (None for an offer created before grants, which grants nothing)."""
     if not viewer.eligible(offer):
         raise NotFound("No such offer.", code="offer_not_found")
     _refuse_unless_open(offer)
     validate_amount(offer, amount)
-    return methods.get_owned(customer_id, method_id)
+    method = methods.get_owned(customer_id, method_id)
+    if offer.grant is None:
+        return method, None
+    if line_id is None:
+        raise ValidationFailed("Choose the line the upgrade goes to (line_id).", code="line_required")
+    line = grants.owned_line(customer_id, line_id)
+    code = grants.problem(
+        plain(offer.grant),
+        line,
+        entries=catalog_entries(),
+        plan_ids=(plain(offer.eligibility) or {}).get("plan_ids") or (),
+    )
+    if code is not None:
+        raise grants.not_eligible(code)
+    return method, line
 
 
 def _refuse_unless_open(offer: Offer, gate: OfferGate | None = None) -> None:
@@ -223,19 +245,28 @@ def _refuse_unless_open(offer: Offer, gate: OfferGate | None = None) -> None:
         raise Conflict(f"Bidding closed at {offer.closes_at}.", code="offer_closed")
 
 
-def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -> dict[str, Any]:
-    """Request options whose challenge commits to the bid, and the exact total charged if it wins."""
+def challenge(
+    *, customer_id: str, offer_id: str, amount: int, method_id: str, line_id: str | None = None
+) -> dict[str, Any]:
+    """Request options whose challenge commits to the bid (and its line), and the exact total
+    charged if it wins."""
 
     offer, viewer, _ = visible_offer(customer_id, offer_id)
-    method = _check_biddable(offer, viewer, customer_id, amount, method_id)
+    method, line = _check_biddable(offer, viewer, customer_id, amount, method_id, line_id)
     if (
         placements(offer.offer_id, customer_id) >= MAX_PLACEMENTS
     ):  # say so before asking for Face ID for nothing
         raise _no_changes_left()
-    bound = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
+    bound = binding(
+        offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id, line_id=line_id
+    )
     issued = challenges.issue(purpose=challenges.STEP_UP, customer_id=customer_id, binding=bound)
-    total = bills.format_money(amount, offer.currency)
+    total = {lang: format_money(amount, offer.currency, language=lang) for lang in ("fr", "en")}
     card = f"{method.brand} •••• {method.last4}"
+    on_line = {"fr": "", "en": ""}
+    if line is not None and offer.grant is not None:
+        grant, number = plain(offer.grant), phone_number(line.msisdn)
+        on_line = {lang: " " + grants.promise(grant, number, lang) for lang in ("fr", "en")}
     return {
         "challenge_id": issued.challenge_id,
         "options": passkeys.step_up_options(customer_id=customer_id, challenge=issued.challenge),
@@ -243,13 +274,14 @@ def challenge(*, customer_id: str, offer_id: str, amount: int, method_id: str) -
             "offer_id": offer.offer_id,
             "amount": money(amount, offer.currency),
             "payment_method_id": method_id,
+            "line_id": line_id if line is not None else None,
             "charged_if_won": money(amount, offer.currency),
             "charged_at": offer.closes_at,
             "statement": {
-                "fr": f"Si votre offre gagne, {total} au total seront prélevés une seule fois sur {card} à la clôture ({offer.closes_at}). "
-                f"Rien n'est prélevé si elle ne gagne pas.",
-                "en": f"If your bid wins, {total} in total will be charged once to {card} when bidding closes ({offer.closes_at}). "
-                f"Nothing is charged if it does not win.",
+                "fr": f"Si votre offre gagne, {total['fr']} au total seront prélevés une seule fois sur {card} à la clôture ({offer.closes_at}). "
+                f"Rien n'est prélevé si elle ne gagne pas.{on_line['fr']}",
+                "en": f"If your bid wins, {total['en']} in total will be charged once to {card} when bidding closes ({offer.closes_at}). "
+                f"Nothing is charged if it does not win.{on_line['en']}",
             },
         },
     }
@@ -263,6 +295,7 @@ def place(
     method_id: str,
     challenge_id: str,
     credential: dict[str, Any],
+    line_id: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Place or change the caller's bid; returns (bid, created). A retried request whose
     confirmation was already spent on this very bid answers that bid."""
@@ -275,10 +308,13 @@ def place(
             and previous.challenge_id == challenge_id
             and int(previous.amount) == amount
             and previous.method_id == method_id
+            and previous.line_id == line_id
         ):
             return bid_to_wire(previous), False
         raise
-    expected = binding(offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id)
+    expected = binding(
+        offer_id=offer.offer_id, amount=amount, currency=offer.currency, method_id=method_id, line_id=line_id
+    )
     if spent.customer_id != customer_id or spent.binding != expected:
         log_event(
             "bid_refused", customer_id=customer_id, offer=offer.offer_id, reason="challenge_for_another_bid"
@@ -286,7 +322,7 @@ def place(
         raise Unauthenticated(
             "This confirmation was for another bid: confirm this one again.", code="step_up_mismatch"
         )
-    _check_biddable(offer, viewer, customer_id, amount, method_id)
+    _, line = _check_biddable(offer, viewer, customer_id, amount, method_id, line_id)
     passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
 
     moment = iso_ms(now())
@@ -305,6 +341,7 @@ def place(
         method_id=method_id,
         placed_at=moment,
         challenge_id=challenge_id,
+        line_id=line.line_id if line is not None else None,
     )
 
     counter = RateWindow(*_placements_key(offer.offer_id, customer_id))

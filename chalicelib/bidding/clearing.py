@@ -2,7 +2,9 @@
 
 Published to customers as: "Highest bids win, one unit each, up to the number of units. Equal bids
 go to the earlier bid (the time of its last change). Winners pay what they bid. If a winner's card
-is declined, that bid loses and the next bid in order gets the unit."
+is declined (and not paid within the grace period), that bid loses and the next bid in order gets
+the unit. If the upgrade cannot be delivered to the chosen line, the charge is refunded and the next
+bid in order gets the unit."
 
 The rule is written as steps over decisions already taken, so that a clearing interrupted halfway
 resumes exactly where it stopped: `next_to_charge` names the next bid to charge given the outcomes
@@ -12,12 +14,13 @@ final, ordered, auditable list. The same bids in any order give the same result.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 WON = "won"  # charged, pays its bid
 DECLINED = "declined"  # charge refused: loses, the unit goes on
 LOST = "lost"  # outbid: never charged
+REFUNDED = "refunded"  # charged, but the grant could not be made: refunded, the unit goes on
 
 
 @dataclass(frozen=True)
@@ -49,18 +52,25 @@ def order(bids: Iterable[Bid]) -> list[Bid]:
     return ordered
 
 
-def next_to_charge(ordered: list[Bid], decided: Mapping[str, str], inventory: int) -> Bid | None:
-    """The next bid to charge, or None when the clearing is complete. `decided` maps the bid ids
-    already charged to WON or DECLINED (as recorded before any crash)."""
-    won = 0
+def next_to_charge(
+    ordered: list[Bid], decided: Mapping[str, str], inventory: int, waiting: Collection[str] = ()
+) -> Bid | None:
+    """The next bid to charge, or None when there is none to charge now. `decided` maps the bid ids
+    already charged to WON, DECLINED or REFUNDED (as recorded before any crash). A `waiting` bid
+    (declined, within its grace period) holds its unit until it is decided: the bids after it are
+    charged only for the units left beside it."""
+    held = 0
     for bid in ordered:
-        if won >= inventory:
+        if held >= inventory:
             return None
         outcome = decided.get(bid.bid_id)
         if outcome is None:
+            if bid.bid_id in waiting:
+                held += 1
+                continue
             return bid
         if outcome == WON:
-            won += 1
+            held += 1
     return None
 
 
@@ -76,7 +86,7 @@ def result(
             bid=bid,
             outcome=decided.get(bid.bid_id, LOST),
             reason=reasons.get(bid.bid_id)
-            if decided.get(bid.bid_id) == DECLINED
+            if decided.get(bid.bid_id) in (DECLINED, REFUNDED)
             else (None if decided.get(bid.bid_id) == WON else "outbid"),
         )
         for rank, bid in enumerate(ordered, start=1)

@@ -10,6 +10,15 @@ For each offer with work left (GSI1 OFFERS#ACTIVE):
    before the next charge. A run that dies resumes from the recorded outcomes; a charge whose
    outcome was not recorded is asked again with the same key and the provider answers the same
    charge: nobody is charged twice.
+   A winner's charge that succeeded is recorded in ONE transaction with the grant (the line gains
+   the option or the plan for its days, a receipt, the grant's own item), conditional on the bid
+   having no outcome yet: a second run finds it done. If the line cannot take the grant any more,
+   the charge is refunded (the intent recorded on the bid first, the refund keyed by the bid) and
+   the bid is `refunded`: the unit goes on. A declined winner keeps its unit for
+   BID_PAYMENT_GRACE_HOURS: the customer is asked to update the card, each run retries once a new
+   card is there (each attempt its own idempotency key, recorded before the call), and when the
+   grace ends the cascade moves on. While a bid waits, the offer stays `clearing`, looked at every
+   WAIT_S.
 4. Write the result pages (not-exists conditions: immutable) and move `clearing → cleared` with a
    summary and a digest of the pages.
 5. Tell the bidders page by page (`notify` is deduplicated per offer and bidder), then leave the
@@ -33,26 +42,33 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from chalicelib.bidding import clearing
+from chalicelib.account import catalog
+from chalicelib.bidding import clearing, grants
+from chalicelib.bidding.models import ENDING, GRANT_PREFIX, RECEIPT_PREFIX, UpgradeGrant, UpgradeReceipt
 from chalicelib.bidding.offers import ACTIVE, RESULT_PAGE_SIZE, shard_pks
-from chalicelib.billing import bills, methods
-from chalicelib.billing.gateway import GatewayRejected, GatewayTimeout, get_gateway
+from chalicelib.billing import methods
+from chalicelib.billing.gateway import Charge, GatewayRejected, GatewayTimeout, get_gateway
 from chalicelib.billing.settlement import DECLINES
-from chalicelib.common.clock import epoch, iso_ms, now
+from chalicelib.common.clock import epoch, from_epoch, iso, iso_ms, now
+from chalicelib.common.languages import long_date, phone_number
 from chalicelib.common.secrets import new_id
+from chalicelib.config import get_settings
 from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.db import query_raw, retry_conflicts
-from chalicelib.store.models import Offer, OfferBid, OfferGate, OfferResultPage, plain
+from chalicelib.store.db import ConditionsFailed, query_raw, retry_conflicts, transaction
+from chalicelib.store.models import Line, Offer, OfferBid, OfferGate, OfferResultPage, customer_pk, plain
 
 LEASE_S = 60
+WAIT_S = 300  # an offer whose declined winner is within its grace is looked at again this often
+GRANT_TRIES = 3  # the line moved between its read and the grant's transaction: read it again
 BUDGET_S = 240.0  # of the function's 300 s timeout (infra/resources.json)
 
 
@@ -71,6 +87,15 @@ class LeaseLost(Exception):
 
 class Stopped(Exception):
     """Out of time, or the provider did not answer: the next run resumes."""
+
+
+class Waiting(Stopped):
+    """A declined winner is within its grace period: the offer is looked at again in WAIT_S."""
+
+
+def grace_hours() -> int:
+    """BID_PAYMENT_GRACE_HOURS (a seam the tests set)."""
+    return get_settings().bid_payment_grace_hours
 
 
 def run(
@@ -135,6 +160,10 @@ def clear_offer(
         _tell_bidders(offer, lease, budget)
         _finish(offer, lease)
         return offer.status + ":done"
+    except Waiting as wait:
+        log_event("clearing_waiting", offer=offer_id, reason=str(wait))
+        _hold(offer_id, lease, WAIT_S)
+        return "waiting"
     except (Stopped, LeaseLost) as stop:
         log_event("clearing_paused", offer=offer_id, reason=str(stop))
         _release(offer_id, lease)
@@ -193,6 +222,16 @@ def _release(offer_id: str, lease: str) -> None:
     _update_if(Offer(f"OFFER#{offer_id}", "OFFER"), [Offer.lease_until.set(0)], Offer.lease_owner == lease)
 
 
+def _hold(offer_id: str, lease: str, seconds: int) -> None:
+    """Keep the lease `seconds` more: nothing to do before (re-reading every bid each minute of a
+    24-hour grace would cost more than a card update waits)."""
+    _update_if(
+        Offer(f"OFFER#{offer_id}", "OFFER"),
+        [Offer.lease_until.set(epoch(now()) + seconds)],
+        Offer.lease_owner == lease,
+    )
+
+
 @dataclass(frozen=True)
 class FrozenBid:
     """What clearing needs of a bid, read raw: building 100,000 pynamodb models costs more than the
@@ -209,12 +248,22 @@ class FrozenBid:
     outcome: str | None
     decline_code: str | None
     charge_started_at: str | None = None
+    line_id: str | None = None
+    charge_id: str | None = None
+    grace_until: int | None = None
+    grace_method_id: str | None = None
+    charge_attempts: int = 1
+    refund_reason: str | None = None
 
     @classmethod
     def from_raw(cls, item: dict[str, Any]) -> FrozenBid:
         def text(name: str) -> str | None:
             value = item.get(name)
             return value["S"] if value and "S" in value else None
+
+        def number(name: str) -> int | None:
+            value = item.get(name)
+            return int(value["N"]) if value and "N" in value else None
 
         return cls(
             PK=item["PK"]["S"],
@@ -228,6 +277,12 @@ class FrozenBid:
             outcome=text("outcome"),
             decline_code=text("decline_code"),
             charge_started_at=text("charge_started_at"),
+            line_id=text("line_id"),
+            charge_id=text("charge_id"),
+            grace_until=number("grace_until"),
+            grace_method_id=text("grace_method_id"),
+            charge_attempts=number("charge_attempts") or 1,
+            refund_reason=text("refund_reason"),
         )
 
     def rule_bid(self) -> clearing.Bid:
@@ -248,6 +303,12 @@ _WANTED = [
     "outcome",
     "decline_code",
     "charge_started_at",
+    "line_id",
+    "charge_id",
+    "grace_until",
+    "grace_method_id",
+    "charge_attempts",
+    "refund_reason",
 ]
 
 
@@ -269,10 +330,18 @@ def _frozen_bids(offer: Offer) -> list[FrozenBid]:
     ]
 
 
-def charge_key(offer_id: str, customer_id: str) -> str:
-    """The provider's idempotency key of a bid's one charge: ours, from the offer and the bidder
-    (never from anything a client sent); the bid's id is the charge's reference."""
-    return "bidchg_" + hashlib.sha256(f"{offer_id}|{customer_id}".encode()).hexdigest()[:32]
+def charge_key(offer_id: str, customer_id: str, attempt: int = 1) -> str:
+    """The provider's idempotency key of a bid's charge: ours, from the offer and the bidder (never
+    from anything a client sent); the bid's id is the charge's reference. A retry after a new card
+    (within the grace period) is attempt 2, 3...: a key of its own, since the provider refuses a
+    key again with another card."""
+    key = "bidchg_" + hashlib.sha256(f"{offer_id}|{customer_id}".encode()).hexdigest()[:32]
+    return key if attempt == 1 else f"{key}_{attempt}"
+
+
+def refund_key(offer_id: str, customer_id: str) -> str:
+    """The refund of a bid's charge when its grant cannot be made: one per bid."""
+    return "bidref_" + hashlib.sha256(f"{offer_id}|{customer_id}".encode()).hexdigest()[:32]
 
 
 def _charge_winners(
@@ -282,21 +351,49 @@ def _charge_winners(
     ordered = clearing.order(b.rule_bid() for b in items.values())
     decided = {i: b.outcome for i, b in items.items() if b.outcome}
     reasons = {
-        i: b.decline_code or "card_declined" for i, b in items.items() if b.outcome == clearing.DECLINED
+        i: (b.refund_reason if b.outcome == clearing.REFUNDED else b.decline_code) or "card_declined"
+        for i, b in items.items()
+        if b.outcome in (clearing.DECLINED, clearing.REFUNDED)
     }
+    waiting = {i for i, b in items.items() if not b.outcome and b.grace_until is not None}
     inventory = int(offer.inventory)
+    for bid_id in sorted(waiting):  # within their grace: paid since, a new card, or the grace over
+        if budget.left() <= 0:
+            raise Stopped("out of time")
+        outcome, code = _settle_waiting(offer, items[bid_id], hooks)
+        if outcome is not None:
+            waiting.discard(bid_id)
+            decided[bid_id] = outcome
+            if code is not None:
+                reasons[bid_id] = code
     renewed = time.monotonic()
-    while (nxt := clearing.next_to_charge(ordered, decided, inventory)) is not None:
+    while (nxt := clearing.next_to_charge(ordered, decided, inventory, waiting)) is not None:
         if budget.left() <= 0:
             raise Stopped("out of time")
         if time.monotonic() - renewed > LEASE_S / 3:
             _renew(offer, lease)
             renewed = time.monotonic()
         bid = items[nxt.bid_id]
+        if bid.refund_reason:  # a run died between deciding the refund and recording it
+            outcome, code = _refund(offer, bid, bid.charge_id or "", bid.refund_reason)
+            decided[nxt.bid_id], reasons[nxt.bid_id] = outcome, code or "line_gone"
+            continue
         outcome, charge_id, code = _charge(offer, bid)
         charged = hooks.get("charged")
         if charged is not None:
             charged(bid=bid, outcome=outcome)
+        if outcome == clearing.WON and offer.grant is not None:
+            outcome, code = _deliver(offer, bid, charge_id or "")
+            decided[nxt.bid_id] = outcome
+            if code is not None:
+                reasons[nxt.bid_id] = code
+            log_event("bid_charged", offer=offer.offer_id, customer_id=bid.customer_id, outcome=outcome)
+            emit("ClearingCharges")
+            continue
+        if outcome == clearing.DECLINED and grace_hours() > 0 and _start_grace(offer, bid, charge_id, code):
+            waiting.add(nxt.bid_id)
+            log_event("bid_charge_grace", offer=offer.offer_id, customer_id=bid.customer_id, code=code)
+            continue
         decision: list[Action] = [
             OfferBid.outcome.set(outcome),
             OfferBid.charge_id.set(charge_id) if charge_id is not None else OfferBid.charge_id.remove(),
@@ -320,13 +417,17 @@ def _charge_winners(
             reasons[nxt.bid_id] = code or "card_declined"
         log_event("bid_charged", offer=offer.offer_id, customer_id=bid.customer_id, outcome=outcome)
         emit("ClearingCharges")
+    if waiting:
+        raise Waiting(f"{len(waiting)} declined winner(s) within their grace period")
     return clearing.result(ordered, decided, reasons, inventory)
 
 
-def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
-    key = charge_key(offer.offer_id, bid.customer_id)
+def _charge(
+    offer: Offer, bid: FrozenBid, *, attempt: int = 1, method_id: str | None = None
+) -> tuple[str, str | None, str | None]:
+    key = charge_key(offer.offer_id, bid.customer_id, attempt)
     try:
-        method = methods.get_owned(bid.customer_id, bid.method_id)
+        method = methods.get_owned(bid.customer_id, method_id or bid.method_id)
     except NotFound:
         method = None
     try:
@@ -360,6 +461,11 @@ def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
             "bid_charge_rejected", offer=offer.offer_id, customer_id=bid.customer_id, code=rejected.code
         )
         return clearing.DECLINED, None, "payment_method_unusable"
+    return _checked(offer, bid, charge)
+
+
+def _checked(offer: Offer, bid: FrozenBid, charge: Charge) -> tuple[str, str | None, str | None]:
+    """A charge's answer as an outcome, once it is known to be this bid's."""
     if charge.status == "processing":
         raise Stopped("the provider has not decided yet")  # the next run asks again with the same key
     if (charge.amount, charge.currency.upper(), charge.reference) != (
@@ -376,6 +482,330 @@ def _charge(offer: Offer, bid: FrozenBid) -> tuple[str, str | None, str | None]:
     if charge.status == "succeeded":
         return clearing.WON, charge.charge_id, None
     return clearing.DECLINED, charge.charge_id, charge.decline_code or "card_declined"
+
+
+# --- a won bid's grant, or its refund ----------------------------------------------------------------
+
+
+def _line(customer_id: str, line_id: str | None) -> Line | None:
+    if line_id is None:
+        return None
+    try:
+        return Line.get(customer_pk(customer_id), f"LINE#{line_id}#META", consistent_read=True)
+    except Line.DoesNotExist:
+        return None
+
+
+def receipt_id_for(bid_id: str) -> str:
+    return "rcp_" + hashlib.sha256(bid_id.encode()).hexdigest()[:24]
+
+
+def _deliver(offer: Offer, bid: FrozenBid, charge_id: str) -> tuple[str, str | None]:
+    """The win and the grant in one transaction (the line, a receipt, the grant's item), once: the
+    bid must have no outcome yet. A line that cannot take the grant any more: the charge refunded."""
+    grant = plain(offer.grant)
+    plan_ids = (plain(offer.eligibility) or {}).get("plan_ids") or ()
+    entries = catalog.load_all()
+    for _ in range(GRANT_TRIES):
+        line = _line(bid.customer_id, bid.line_id)
+        code = grants.problem(grant, line, entries=entries, plan_ids=plan_ids)
+        if code is not None or line is None:
+            return _refund(offer, bid, charge_id, code or "line_gone")
+        moment = now()
+        stamp = iso(moment)
+        starts_at, ends_at = grants.period(grant, moment)
+        line_actions, previous = grants.granted_line(grant, line, bid.bid_id, starts_at, ends_at)
+        receipt_id = receipt_id_for(bid.bid_id)
+        pk = customer_pk(bid.customer_id)
+        names = dict((grant.get("entry") or {}).get("name") or {})
+        receipt = UpgradeReceipt(
+            pk,
+            f"{RECEIPT_PREFIX}{iso_ms(moment)}#{bid.bid_id}",
+            receipt_id=receipt_id,
+            customer_id=bid.customer_id,
+            offer_id=offer.offer_id,
+            bid_id=bid.bid_id,
+            line_id=line.line_id,
+            msisdn=line.msisdn,
+            title=plain(offer.title),
+            grant={
+                "kind": grant["kind"],
+                "entry_id": grant["entry_id"],
+                "days": grant["days"],
+                "entry": {"name": names},
+            },
+            amount=bid.amount,
+            currency=bid.currency,
+            charge_id=charge_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            created_at=stamp,
+        )
+        upgrade = UpgradeGrant(
+            pk,
+            f"{GRANT_PREFIX}{bid.bid_id}",
+            GSI1PK=ENDING,
+            GSI1SK=f"{ends_at}#{bid.bid_id}",
+            grant_id=bid.bid_id,
+            customer_id=bid.customer_id,
+            offer_id=offer.offer_id,
+            receipt_id=receipt_id,
+            line_id=line.line_id,
+            grant_kind=grant["kind"],
+            entry_id=grant["entry_id"],
+            name=names,
+            previous_plan=previous,
+            status="active",
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
+        try:
+            with transaction() as tx:
+                tx.update(
+                    OfferBid(bid.PK, bid.SK),
+                    actions=[
+                        OfferBid.outcome.set(clearing.WON),
+                        OfferBid.charge_id.set(charge_id),
+                        OfferBid.decline_code.remove(),
+                        OfferBid.grace_until.remove(),
+                        OfferBid.decided_at.set(iso_ms(moment)),
+                    ],
+                    condition=OfferBid.outcome.does_not_exist(),
+                    label="bid",
+                )
+                # Nothing moved on the line since it was judged eligible above.
+                tx.update(
+                    line,
+                    actions=[*line_actions, Line.updated_at.set(stamp)],
+                    condition=(Line.updated_at == line.updated_at) & (Line.status == "active"),
+                    label="line",
+                )
+                tx.save(receipt, condition=UpgradeReceipt.PK.does_not_exist())
+                tx.save(upgrade, condition=UpgradeGrant.PK.does_not_exist(), label="grant")
+        except ConditionsFailed as failed:
+            if "bid" in failed.labels or "grant" in failed.labels:  # an earlier run recorded it
+                recorded = OfferBid.get(bid.PK, bid.SK, consistent_read=True)
+                return recorded.outcome or clearing.WON, recorded.refund_reason
+            continue  # the line moved: judge it again
+        log_event("upgrade_granted", offer=offer.offer_id, customer_id=bid.customer_id, line=line.line_id)
+        # Told now rather than when the result is stored (which a grace may delay): same dedup key.
+        _tell(
+            offer,
+            {
+                "customer_id": bid.customer_id,
+                "bid_id": bid.bid_id,
+                "amount": bid.amount,
+                "outcome": clearing.WON,
+                "reason": None,
+            },
+        )
+        return clearing.WON, None
+    raise Stopped("the line kept changing while its grant was written")
+
+
+def _refund(offer: Offer, bid: FrozenBid, charge_id: str, code: str) -> tuple[str, str | None]:
+    """Refund the bid's charge (one refund per bid, whatever the runs) and record it `refunded`.
+    The decision is recorded on the bid first: a run that resumes refunds, never grants."""
+    record = OfferBid(bid.PK, bid.SK)
+    if not bid.refund_reason:
+        retry_conflicts(
+            lambda: record.update(
+                actions=[OfferBid.refund_reason.set(code), OfferBid.charge_id.set(charge_id)],
+                condition=OfferBid.outcome.does_not_exist(),
+            ),
+            what="bid",
+        )
+    try:
+        refund = get_gateway().refund(
+            charge_id=charge_id,
+            amount=int(bid.amount),
+            idempotency_key=refund_key(offer.offer_id, bid.customer_id),
+        )
+    except GatewayTimeout:
+        raise Stopped("payment provider timeout (refund)") from None
+    except GatewayRejected as rejected:  # a person must look: the offer waits, nothing is granted
+        log_event(
+            "bid_refund_rejected",
+            level=logging.ERROR,
+            offer=offer.offer_id,
+            customer_id=bid.customer_id,
+            code=rejected.code,
+        )
+        raise Stopped("the provider refused the refund") from None
+    try:
+        retry_conflicts(
+            functools.partial(
+                record.update,
+                actions=[
+                    OfferBid.outcome.set(clearing.REFUNDED),
+                    OfferBid.refund_id.set(refund.refund_id),
+                    OfferBid.decided_at.set(iso_ms(now())),
+                ],
+                condition=OfferBid.outcome.does_not_exist(),
+            ),
+            what="bid",
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    log_event("bid_refunded", offer=offer.offer_id, customer_id=bid.customer_id, reason=code)
+    return clearing.REFUNDED, code
+
+
+# --- a declined winner's grace ---------------------------------------------------------------------
+
+
+def _start_grace(offer: Offer, bid: FrozenBid, charge_id: str | None, code: str | None) -> bool:
+    """The declined bid keeps its unit until the grace ends; the customer is asked for a new card.
+    False when an earlier run recorded an outcome meanwhile."""
+    until = epoch(now()) + grace_hours() * 3600
+    actions: list[Action] = [
+        OfferBid.grace_until.set(until),
+        OfferBid.grace_method_id.set(bid.method_id),
+        OfferBid.charge_attempts.set(1),
+        OfferBid.decline_code.set(code or "card_declined"),
+    ]
+    if charge_id:
+        actions.append(OfferBid.charge_id.set(charge_id))
+    try:
+        retry_conflicts(
+            functools.partial(
+                OfferBid(bid.PK, bid.SK).update,
+                actions=actions,
+                condition=OfferBid.outcome.does_not_exist() & OfferBid.grace_until.does_not_exist(),
+            ),
+            what="bid",
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return OfferBid.get(bid.PK, bid.SK, consistent_read=True).outcome is None
+    _ask_for_card(offer, bid, code or "card_declined", until, 1)
+    return True
+
+
+def _ask_for_card(offer: Offer, bid: FrozenBid, code: str, until: int, attempt: int) -> None:
+    title = plain(offer.title)
+    last = from_epoch(until)
+    fr, en = (
+        _METHOD_REMOVED if code == "payment_method_removed" else DECLINES.get(code, DECLINES["card_declined"])
+    )
+    try:
+        inbox.notify(
+            customer_id=bid.customer_id,
+            kind="bidding.payment_retry",
+            data={
+                "offer_id": offer.offer_id,
+                "title_fr": title["fr"],
+                "title_en": title["en"],
+                "amount_minor": int(bid.amount),
+                "currency": bid.currency,
+                "reason": code,
+                "reason_fr": fr,
+                "reason_en": en,
+                "retry_until": iso(last),
+                "retry_until_fr": f"{long_date(last.date(), 'fr')} à {last:%H:%M} UTC",
+                "retry_until_en": f"{long_date(last.date(), 'en')} at {last:%H:%M} UTC",
+            },
+            dedup_key=f"offer:{offer.offer_id}:retry:{attempt}",
+        )
+    except NotFound:
+        log_event("bidder_gone", offer=offer.offer_id, customer_id=bid.customer_id)
+
+
+def _replacement(bid: FrozenBid) -> str | None:
+    """A card other than the one last declined: the default if it is another, else the newest."""
+    listed = [
+        m
+        for m in methods.list_methods(customer_id=bid.customer_id)["payment_methods"]
+        if m["payment_method_id"] != bid.grace_method_id
+    ]
+    if not listed:
+        return None
+    chosen = next((m for m in listed if m["default"]), None) or max(
+        listed, key=lambda m: str(m["created_at"])
+    )
+    return str(chosen["payment_method_id"])
+
+
+def _settle_waiting(
+    offer: Offer, bid: FrozenBid, hooks: dict[str, Callable[..., None]]
+) -> tuple[str | None, str | None]:
+    """A bid within its grace: (outcome, reason) once decided, (None, None) while it still waits.
+    The current attempt is asked first (a run may have died after charging it); then a new card is
+    tried, the attempt recorded before the call; past the grace, it is declined for good."""
+    attempt = bid.charge_attempts
+    if attempt > 1:
+        outcome, charge_id, code = _charge(offer, bid, attempt=attempt, method_id=bid.grace_method_id)
+        if outcome == clearing.WON:
+            return _won(offer, bid, charge_id, hooks)
+    else:
+        code = bid.decline_code
+    if epoch(now()) >= int(bid.grace_until or 0):
+        return _decline_for_good(bid, code or "card_declined")
+    method_id = _replacement(bid)
+    if method_id is None:
+        return None, None
+    attempt += 1
+    retry_conflicts(
+        functools.partial(
+            OfferBid(bid.PK, bid.SK).update,
+            actions=[OfferBid.charge_attempts.set(attempt), OfferBid.grace_method_id.set(method_id)],
+            condition=OfferBid.outcome.does_not_exist(),
+        ),
+        what="bid",
+    )
+    outcome, charge_id, code = _charge(offer, bid, attempt=attempt, method_id=method_id)
+    log_event("bid_charge_retried", offer=offer.offer_id, customer_id=bid.customer_id, outcome=outcome)
+    if outcome == clearing.WON:
+        return _won(offer, bid, charge_id, hooks)
+    _ask_for_card(offer, bid, code or "card_declined", int(bid.grace_until or 0), attempt)
+    return None, None
+
+
+def _won(
+    offer: Offer, bid: FrozenBid, charge_id: str | None, hooks: dict[str, Callable[..., None]]
+) -> tuple[str | None, str | None]:
+    charged = hooks.get("charged")
+    if charged is not None:
+        charged(bid=bid, outcome=clearing.WON)
+    if offer.grant is not None:
+        return _deliver(offer, bid, charge_id or "")
+    _record(
+        bid,
+        [
+            OfferBid.outcome.set(clearing.WON),
+            OfferBid.charge_id.set(charge_id or ""),
+            OfferBid.decided_at.set(iso_ms(now())),
+        ],
+    )
+    return clearing.WON, None
+
+
+def _decline_for_good(bid: FrozenBid, code: str) -> tuple[str | None, str | None]:
+    _record(
+        bid,
+        [
+            OfferBid.outcome.set(clearing.DECLINED),
+            OfferBid.decline_code.set(code),
+            OfferBid.decided_at.set(iso_ms(now())),
+        ],
+    )
+    return clearing.DECLINED, code
+
+
+def _record(bid: FrozenBid, actions: list[Action]) -> None:
+    """An outcome on the bid, once (an earlier run's stands)."""
+    try:
+        retry_conflicts(
+            functools.partial(
+                OfferBid(bid.PK, bid.SK).update, actions=actions, condition=OfferBid.outcome.does_not_exist()
+            ),
+            what="bid",
+        )
+    except UpdateError as error:
+        if error.cause_response_code != "ConditionalCheckFailedException":
+            raise
 
 
 def _entry_to_wire(entry: clearing.Entry, currency: str) -> dict[str, Any]:
@@ -409,12 +839,13 @@ def _store_result(offer: Offer, lease: str, entries: list[clearing.Entry], *, cl
                 raise
     counts = {
         k: sum(1 for e in entries if e.outcome == k)
-        for k in (clearing.WON, clearing.DECLINED, clearing.LOST, "cancelled")
+        for k in (clearing.WON, clearing.DECLINED, clearing.REFUNDED, clearing.LOST, "cancelled")
     }
     summary = {
         "bids": len(entries),
         "won": counts[clearing.WON],
         "declined": counts[clearing.DECLINED],
+        "refunded": counts[clearing.REFUNDED],
         "lost": counts[clearing.LOST],
         "cancelled": counts["cancelled"],
         "units_left": int(offer.inventory) - counts[clearing.WON],
@@ -462,16 +893,55 @@ _METHOD_REMOVED = (
 )
 
 
+def _grant_data(offer: Offer, customer_id: str, bid_id: str) -> dict[str, Any]:
+    """What the `bidding.won` alert says of the grant: the line, the upgrade, its end, the receipt."""
+    try:
+        upgrade = UpgradeGrant.get(customer_pk(customer_id), f"{GRANT_PREFIX}{bid_id}", consistent_read=True)
+    except UpgradeGrant.DoesNotExist:
+        return {}
+    names = plain(upgrade.name)
+    line = _line(customer_id, upgrade.line_id)
+    ends = datetime.fromisoformat(upgrade.ends_at)
+    number = phone_number(line.msisdn) if line is not None else ""
+    words = {
+        lang: grants.delivered(
+            upgrade.grant_kind, names.get(lang) or names.get("fr") or upgrade.entry_id, number, ends, lang
+        )
+        for lang in ("fr", "en")
+    }
+    return {
+        "grant_fr": words["fr"],
+        "grant_en": words["en"],
+        "receipt_id": upgrade.receipt_id,
+        "line_id": upgrade.line_id,
+        "msisdn": number,
+        "grant_name_fr": names.get("fr") or upgrade.entry_id,
+        "grant_name_en": names.get("en") or names.get("fr") or upgrade.entry_id,
+        "ends_at": upgrade.ends_at,
+        "ends_on_fr": long_date(ends.date(), "fr"),
+        "ends_on_en": long_date(ends.date(), "en"),
+    }
+
+
 def _tell(offer: Offer, entry: dict[str, Any]) -> None:
     title = plain(offer.title)
     data: dict[str, Any] = {
         "offer_id": offer.offer_id,
         "title_fr": title["fr"],
         "title_en": title["en"],
-        "amount": bills.format_money(int(entry["amount"]), offer.currency),
+        # notify() writes `amount` in the customer's language from these two.
+        "amount_minor": int(entry["amount"]),
+        "currency": offer.currency,
     }
     if entry["outcome"] == clearing.WON:
+        granted = _grant_data(offer, entry["customer_id"], entry["bid_id"]) if offer.grant is not None else {}
         kind = "bidding.won"
+        data.update(granted)
+    elif entry["outcome"] == clearing.REFUNDED:
+        kind = "bidding.refunded"
+        reason = entry["reason"] or "line_gone"
+        said = grants.PROBLEMS.get(reason, grants.PROBLEMS["line_gone"])
+        data.update(reason=reason, reason_fr=said["fr"], reason_en=said["en"])
     elif entry["outcome"] == clearing.DECLINED:
         kind = "bidding.declined"
         fr, en = (
@@ -484,8 +954,8 @@ def _tell(offer: Offer, entry: dict[str, Any]) -> None:
         kind = "bidding.lost"
         reason = entry["reason"] or "outbid"
         if offer.status == "cancelled" and offer.cancel_reason:
-            said = json.loads(offer.cancel_reason)
-            fr, en = said["fr"] + " Rien n'a été prélevé.", said["en"] + " Nothing was charged."
+            said_text = json.loads(offer.cancel_reason)
+            fr, en = said_text["fr"] + " Rien n'a été prélevé.", said_text["en"] + " Nothing was charged."
         else:
             fr, en = _LOST_REASONS.get(reason, _LOST_REASONS["outbid"])
         data.update(reason=reason, reason_fr=fr, reason_en=en)

@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from chalicelib.bidding import clearing
+from chalicelib.bidding import clearing, grants
 from chalicelib.bidding.schemas import OFFER_ID, MinorUnits
-from chalicelib.common.clock import iso_ms, now
+from chalicelib.common.clock import from_epoch, iso_ms, now
 from chalicelib.common.secrets import new_id
 from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.customers.formats import SegmentName
@@ -93,6 +93,7 @@ class CreateOfferEvent(Strict):
     opens_at: datetime
     closes_at: datetime
     eligibility: Eligibility = Field(default_factory=Eligibility)
+    grant: grants.GrantSpec = Field(description="What each winner gets, on the line they chose")
 
     @model_validator(mode="after")
     def _coherent(self) -> CreateOfferEvent:
@@ -129,6 +130,7 @@ def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
 
     for plan_id in event.eligibility.plan_ids:
         catalog.get("plan", plan_id)  # NotFound names the unknown plan
+    grant = grants.stored(event.grant)  # NotFound names the unknown entry
     offer_id = event.offer_id or new_id("off")
     opens, closes, moment = iso_ms(event.opens_at), iso_ms(event.closes_at), iso_ms(now())
     offer = Offer(
@@ -150,6 +152,7 @@ def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
         shards=SHARDS,
         status="open",
         notified_pages=0,
+        grant=grant,
         created_at=moment,
         updated_at=moment,
     )
@@ -163,7 +166,13 @@ def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
     except ConditionsFailed:
         raise Conflict(f"Offer {offer_id} already exists.", code="offer_exists") from None
     log_event("offer_created", offer=offer_id, inventory=event.inventory)
-    return {"offer_id": offer_id, "status": "open", "opens_at": opens, "closes_at": closes}
+    return {
+        "offer_id": offer_id,
+        "status": "open",
+        "opens_at": opens,
+        "closes_at": closes,
+        "grant": grants.to_wire(grant, "en"),
+    }
 
 
 def get_offer(offer_id: str, *, consistent: bool = False) -> Offer:
@@ -237,19 +246,43 @@ def offer_result(event: OfferResultEvent) -> dict[str, Any]:
 
 
 class Viewer:
-    """What eligibility needs of the caller: their active lines' plans and their segments, from one
-    Query of their partition (lines and profile), made on the first question only (withdrawing or
-    reading an offer one has bid on needs none)."""
+    """What eligibility needs of the caller: their lines, active lines' plans, segments and language,
+    from one Query of their partition (lines and profile), made on the first question only
+    (withdrawing an offer one has bid on needs none)."""
 
     def __init__(self, customer_id: str) -> None:
         self.customer_id = customer_id
 
     @cached_property
+    def _items(self) -> list[Item]:
+        return list(Item.query(customer_pk(self.customer_id), Item.SK.between("LINE#", "PROFILE")))
+
+    @cached_property
+    def lines(self) -> list[Line]:
+        return [i for i in self._items if isinstance(i, Line)]
+
+    @cached_property
+    def language(self) -> str:
+        profile = next((i for i in self._items if isinstance(i, Customer)), None)
+        return profile.language if profile and profile.language in ("fr", "en") else "fr"
+
+    @cached_property
     def _plans_and_segments(self) -> tuple[set[str | None], set[str]]:
-        items = list(Item.query(customer_pk(self.customer_id), Item.SK.between("LINE#", "PROFILE")))
-        profile = next((i for i in items if isinstance(i, Customer)), None)
-        plans = {plain(i.plan).get("id") for i in items if isinstance(i, Line) and i.status == "active"}
+        profile = next((i for i in self._items if isinstance(i, Customer)), None)
+        plans = {plain(i.plan).get("id") for i in self.lines if i.status == "active"}
         return plans, set(profile.segments or ()) if profile else set()
+
+    def eligible_lines(self, offer: Offer) -> list[dict[str, str]]:
+        """The caller's lines that can take the offer's grant now: what the app lets them choose."""
+        if offer.grant is None:
+            return []
+        grant, entries = plain(offer.grant), catalog_entries()
+        plan_ids = (plain(offer.eligibility) or {}).get("plan_ids") or ()
+        return [
+            {"line_id": line.line_id, "msisdn": line.msisdn}
+            for line in sorted(self.lines, key=lambda x: x.line_id)
+            if grants.problem(grant, line, entries=entries, plan_ids=plan_ids) is None
+        ]
 
     def eligible(self, offer: Offer) -> bool:
         rules = plain(offer.eligibility) or {}
@@ -276,7 +309,13 @@ def money(amount: float, currency: str) -> dict[str, Any]:
     return {"amount": int(amount), "currency": currency}
 
 
-def offer_to_wire(offer: Offer, moment: str) -> dict[str, Any]:
+def catalog_entries() -> list[Any]:
+    from chalicelib.account import catalog
+
+    return catalog.load_all()
+
+
+def offer_to_wire(offer: Offer, moment: str, language: str = "fr") -> dict[str, Any]:
     return {
         "offer_id": offer.offer_id,
         "title": plain(offer.title),
@@ -288,6 +327,7 @@ def offer_to_wire(offer: Offer, moment: str) -> dict[str, Any]:
         "increment": money(offer.increment, offer.currency),
         "opens_at": offer.opens_at,
         "closes_at": offer.closes_at,
+        "grant": grants.to_wire(plain(offer.grant), language) if offer.grant is not None else None,
     }
 
 
@@ -306,7 +346,7 @@ def list_offers(*, customer_id: str) -> dict[str, Any]:
     return {
         "offers": [
             {
-                **offer_to_wire(o, moment),
+                **offer_to_wire(o, moment, viewer.language),
                 "my_bid": bid_to_wire(mine[o.offer_id]) if o.offer_id in mine else None,
             }
             for o in offers
@@ -318,6 +358,7 @@ def bid_to_wire(bid: OfferBid) -> dict[str, Any]:
     return {
         "amount": money(bid.amount, bid.currency),
         "payment_method_id": bid.method_id,
+        "line_id": bid.line_id,
         "placed_at": bid.placed_at,
     }
 
@@ -341,17 +382,28 @@ def visible_offer(
 def outcome_of(offer: Offer, bid: OfferBid | None) -> dict[str, Any] | None:
     """The caller's outcome once the offer is cleared or cancelled (from their bid item alone: bids
     never charged lost)."""
-    if bid is None or offer.status not in ("cleared", "cancelled"):
-        return None
-    if offer.status == "cancelled":
-        return {"status": "cancelled", "reason": "offer_cancelled", "charged": None}
-    if bid.outcome == clearing.WON:
+    if bid is not None and offer.status == "clearing" and bid.outcome is None and bid.grace_until:
+        # Declined at clearing: the unit waits for a new card until the grace ends.
+        return {
+            "status": "payment_failed",
+            "reason": bid.decline_code or "card_declined",
+            "charged": None,
+            "retry_until": iso_ms(from_epoch(float(bid.grace_until))),
+        }
+    if bid is not None and bid.outcome == clearing.WON and offer.status in ("clearing", "cleared"):
         return {
             "status": "won",
             "reason": None,
             "charged": money(bid.amount, bid.currency),
             "charge_id": bid.charge_id,
+            "line_id": bid.line_id,
         }
+    if bid is None or offer.status not in ("cleared", "cancelled"):
+        return None
+    if offer.status == "cancelled":
+        return {"status": "cancelled", "reason": "offer_cancelled", "charged": None}
+    if bid.outcome == clearing.REFUNDED:
+        return {"status": "refunded", "reason": bid.refund_reason or "line_not_eligible", "charged": None}
     if bid.outcome == clearing.DECLINED:
         return {"status": "declined", "reason": bid.decline_code or "card_declined", "charged": None}
     return {"status": "lost", "reason": "outbid", "charged": None}

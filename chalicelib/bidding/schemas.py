@@ -21,11 +21,20 @@ class OfferQuery(Strict):
     caller's own placed bid is rated now (see bids.strength). Sending it is a 400 (unknown field)."""
 
 
+LINE_ID = r"ln_[a-z0-9]{4,32}"
+
+
 class BidChallengeBody(Strict):
     amount: MinorUnits = Field(ge=1, le=10**11, description="Minor units")
     payment_method_id: str = Field(pattern=f"^{METHOD_ID}$")
+    line_id: str = Field(pattern=f"^{LINE_ID}$", description="The line the upgrade goes to if the bid wins")
 
 
 class PlaceBidBody(BidChallengeBody):
     challenge_id: str = Field(pattern=r"^chl_[0-9a-f]{32}$")
     credential: dict[str, Any]
+
+
+class ReceiptsQuery(Strict):
+    cursor: str | None = Field(default=None, max_length=512)
+    limit: int | None = Field(default=None, ge=1, le=50)

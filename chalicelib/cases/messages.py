@@ -87,7 +87,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-
 def text(code: str, language: str = "en") -> str:
     fr, en = MESSAGES[code]
     return fr if language == "fr" else en

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.billing.money import format_money
 from chalicelib.errors import ValidationFailed
 
 CATEGORIES = ("usage", "billing", "bidding", "service", "security")
@@ -28,16 +29,65 @@ class AlertKind:
     # (a name of chalicelib/help/schemas.py SITUATIONS, so an article can be written for it).
     situation: str
     priority: str = "high"  # FCM priority: "high" wakes the device
+    # Amounts written as the reader writes money: text key -> (minor units key, currency key). The
+    # producer sends the integer and the currency; notify() fills the text key in the customer's
+    # language (« 42,00 € », "€42.00") from the profile it reads anyway: no read of its own.
+    money: tuple[tuple[str, str, str], ...] = ()
+
+    def with_money(self, language: str, data: dict[str, str]) -> dict[str, str]:
+        """`data` with each money text key written in `language` from its minor units and currency."""
+        lang = language if language in LANGUAGES else "fr"
+        filled = dict(data)
+        for text_key, amount_key, currency_key in self.money:
+            amount, currency = data.get(amount_key, ""), data.get(currency_key, "")
+            if amount.lstrip("-").isdigit() and currency:
+                filled[text_key] = format_money(int(amount), currency, language=lang)
+        return filled
 
     def render(self, language: str, data: dict[str, str]) -> tuple[str, str, str]:
         lang = language if language in LANGUAGES else "fr"
         values = {k: data.get(k, "") for k in self.data_keys}
-        return (
-            self.title[lang].format(**values),
-            self.body[lang].format(**values),
-            self.deep_link.format(**values),
-        )
+        # A sentence a producer leaves out (an empty value) leaves no double or trailing space.
+        body = re.sub(r" {2,}", " ", self.body[lang].format(**values)).strip()
+        return self.title[lang].format(**values), body, self.deep_link.format(**values)
 
+
+# What every usage alert carries about the line and the allowance concerned.
+# The amount of a bill or payment alert: its minor units and currency, and `amount` as the reader
+# writes it (filled by notify()).
+_AMOUNT = (("amount", "amount_minor", "currency"),)
+
+_USAGE_KEYS = ("line_id", "msisdn", "allowance", "allowance_fr", "allowance_en", "cycle_start")
+# The option that fits (chalicelib/account/suggestions.py): `suggestion` is `option` or `none`; with
+# an option, its id, names, price (minor units, currency, and as each language writes it) and the
+# app's link to its preview; `offer_fr`/`offer_en` say it in a sentence, or say that none fits.
+_OFFER_KEYS = (
+    "suggestion",
+    "option_id",
+    "option_name_fr",
+    "option_name_en",
+    "option_price_amount",
+    "option_price_currency",
+    "option_price_fr",
+    "option_price_en",
+    "option_link",
+    "offer_fr",
+    "offer_en",
+)
+
+# What every bidding outcome carries: the offer, its title, the bid's amount (minor units, currency,
+# and as the reader writes it).
+_BID_KEYS = ("offer_id", "title_fr", "title_en", "amount", "amount_minor", "currency")
+# A won upgrade: the line it is on, what it is, when it ends (an instant, and a date per language).
+_GRANT_KEYS = (
+    "line_id",
+    "msisdn",
+    "grant_name_fr",
+    "grant_name_en",
+    "ends_at",
+    "ends_on_fr",
+    "ends_on_en",
+)
 
 KINDS: dict[str, AlertKind] = {
     k.kind: k
@@ -107,19 +157,11 @@ KINDS: dict[str, AlertKind] = {
             category="usage",
             title={"fr": "80 % de votre forfait utilisés", "en": "80% of your allowance used"},
             body={
-                "fr": "Ligne {msisdn} : vous avez utilisé 80 % de votre {allowance_fr} pour ce cycle.",
-                "en": "Line {msisdn}: you have used 80% of your {allowance_en} this cycle.",
+                "fr": "Ligne {msisdn} : vous avez utilisé 80 % de votre {allowance_fr} pour ce cycle. {offer_fr}",
+                "en": "Line {msisdn}: you have used 80% of your {allowance_en} this cycle. {offer_en}",
             },
             deep_link="selfcare://lines/{line_id}/usage",
-            data_keys=(
-                "line_id",
-                "msisdn",
-                "allowance",
-                "allowance_fr",
-                "allowance_en",
-                "cycle_start",
-                "percent",
-            ),
+            data_keys=(*_USAGE_KEYS, "percent", *_OFFER_KEYS),
             situation="usage_threshold_80",
         ),
         AlertKind(
@@ -127,18 +169,17 @@ KINDS: dict[str, AlertKind] = {
             category="usage",
             title={"fr": "Forfait épuisé", "en": "Allowance used up"},
             body={
-                "fr": "Ligne {msisdn} : votre {allowance_fr} est épuisé pour ce cycle. Voyez les options pour continuer.",
-                "en": "Line {msisdn}: your {allowance_en} is used up for this cycle. See the options to carry on.",
+                "fr": "Ligne {msisdn} : votre {allowance_fr} est épuisé pour ce cycle. {exhausted_fr} {offer_fr}",
+                "en": "Line {msisdn}: your {allowance_en} is used up for this cycle. {exhausted_en} {offer_en}",
             },
             deep_link="selfcare://lines/{line_id}/usage",
             data_keys=(
-                "line_id",
-                "msisdn",
-                "allowance",
-                "allowance_fr",
-                "allowance_en",
-                "cycle_start",
+                *_USAGE_KEYS,
                 "percent",
+                "exhausted",
+                "exhausted_fr",
+                "exhausted_en",
+                *_OFFER_KEYS,
             ),
             situation="usage_threshold_100",
         ),
@@ -150,19 +191,11 @@ KINDS: dict[str, AlertKind] = {
                 "en": "At this pace, you will run out before the cycle ends",
             },
             body={
-                "fr": "Ligne {msisdn} : à ce rythme, votre {allowance_fr} sera épuisé le {runs_out_on}. Vous pouvez ajouter une option dès maintenant.",
-                "en": "Line {msisdn}: at this pace, your {allowance_en} runs out on {runs_out_on}. You can add an option now.",
+                "fr": "Ligne {msisdn} : à ce rythme, votre {allowance_fr} sera épuisé le {runs_out_on}. {offer_fr}",
+                "en": "Line {msisdn}: at this pace, your {allowance_en} runs out on {runs_out_on}. {offer_en}",
             },
             deep_link="selfcare://lines/{line_id}/usage",
-            data_keys=(
-                "line_id",
-                "msisdn",
-                "allowance",
-                "allowance_fr",
-                "allowance_en",
-                "cycle_start",
-                "runs_out_on",
-            ),
+            data_keys=(*_USAGE_KEYS, "runs_out_on", *_OFFER_KEYS),
             situation="usage_pace",
         ),
         AlertKind(
@@ -174,7 +207,8 @@ KINDS: dict[str, AlertKind] = {
                 "en": "Your bill of {amount} is ready, due by {due_date}.",
             },
             deep_link="selfcare://bills/{bill_id}",
-            data_keys=("bill_id", "amount", "due_date"),
+            data_keys=("bill_id", "amount", "amount_minor", "currency", "due_date"),
+            money=_AMOUNT,
             situation="bill_issued",
         ),
         AlertKind(
@@ -186,7 +220,8 @@ KINDS: dict[str, AlertKind] = {
                 "en": "Your bill of {amount} is due by {due_date}. Pay in one tap in the app.",
             },
             deep_link="selfcare://bills/{bill_id}",
-            data_keys=("bill_id", "amount", "due_date"),
+            data_keys=("bill_id", "amount", "amount_minor", "currency", "due_date"),
+            money=_AMOUNT,
             situation="bill_due",
         ),
         AlertKind(
@@ -198,7 +233,8 @@ KINDS: dict[str, AlertKind] = {
                 "en": "Thank you: your payment of {amount} is received.",
             },
             deep_link="selfcare://bills/{bill_id}",
-            data_keys=("bill_id", "payment_id", "amount"),
+            data_keys=("bill_id", "payment_id", "amount", "amount_minor", "currency"),
+            money=_AMOUNT,
             situation="payment_succeeded",
         ),
         AlertKind(
@@ -210,7 +246,16 @@ KINDS: dict[str, AlertKind] = {
                 "en": "Your payment of {amount} did not go through. {reason_en}",
             },
             deep_link="selfcare://bills/{bill_id}",
-            data_keys=("bill_id", "payment_id", "amount", "reason_fr", "reason_en"),
+            data_keys=(
+                "bill_id",
+                "payment_id",
+                "amount",
+                "amount_minor",
+                "currency",
+                "reason_fr",
+                "reason_en",
+            ),
+            money=_AMOUNT,
             situation="payment_failed",
         ),
         AlertKind(
@@ -218,11 +263,13 @@ KINDS: dict[str, AlertKind] = {
             category="bidding",
             title={"fr": "Enchère remportée", "en": "You won the upgrade"},
             body={
-                "fr": "« {title_fr} » est à vous : {amount} ont été prélevés, comme votre offre.",
-                "en": "\u201c{title_en}\u201d is yours: {amount} was charged, as you bid.",
+                "fr": "« {title_fr} » est à vous : {amount} ont été prélevés, comme votre offre. {grant_fr}",
+                "en": "\u201c{title_en}\u201d is yours: {amount} was charged, as you bid. {grant_en}",
             },
-            deep_link="selfcare://offers/{offer_id}",
-            data_keys=("offer_id", "title_fr", "title_en", "amount"),
+            # The receipt (GET /me/receipts) names the line, the upgrade and its dates.
+            deep_link="selfcare://receipts/{receipt_id}",
+            data_keys=(*_BID_KEYS, "receipt_id", *_GRANT_KEYS, "grant_fr", "grant_en"),
+            money=_AMOUNT,
             situation="bid_won",
         ),
         AlertKind(
@@ -231,7 +278,8 @@ KINDS: dict[str, AlertKind] = {
             title={"fr": "Enchère non remportée", "en": "Your bid did not win"},
             body={"fr": "« {title_fr} » : {reason_fr}", "en": "\u201c{title_en}\u201d: {reason_en}"},
             deep_link="selfcare://offers/{offer_id}",
-            data_keys=("offer_id", "title_fr", "title_en", "amount", "reason", "reason_fr", "reason_en"),
+            data_keys=(*_BID_KEYS, "reason", "reason_fr", "reason_en"),
+            money=_AMOUNT,
             situation="bid_lost",
         ),
         AlertKind(
@@ -243,8 +291,71 @@ KINDS: dict[str, AlertKind] = {
                 "en": "Your {amount} bid for \u201c{title_en}\u201d was winning, but the payment was declined: the unit went to the next bid. {reason_en}",
             },
             deep_link="selfcare://offers/{offer_id}",
-            data_keys=("offer_id", "title_fr", "title_en", "amount", "reason", "reason_fr", "reason_en"),
+            data_keys=(*_BID_KEYS, "reason", "reason_fr", "reason_en"),
+            money=_AMOUNT,
             situation="bid_declined",
+        ),
+        AlertKind(
+            # A winning bid's card was declined at clearing: it keeps its unit until `retry_until`.
+            kind="bidding.payment_retry",
+            category="bidding",
+            title={"fr": "Mettez à jour votre carte", "en": "Update your card"},
+            body={
+                "fr": "Votre offre de {amount} pour « {title_fr} » gagne, mais le paiement a été refusé. {reason_fr} Ajoutez une carte avant le {retry_until_fr} pour garder votre gain.",
+                "en": "Your {amount} bid for \u201c{title_en}\u201d is winning, but the payment was declined. {reason_en} Add a card by {retry_until_en} to keep your win.",
+            },
+            deep_link="selfcare://payment-methods",
+            data_keys=(
+                *_BID_KEYS,
+                "reason",
+                "reason_fr",
+                "reason_en",
+                "retry_until",
+                "retry_until_fr",
+                "retry_until_en",
+            ),
+            money=_AMOUNT,
+            situation="bid_payment_retry",
+        ),
+        AlertKind(
+            # The upgrade could not be delivered to the chosen line: the charge was refunded.
+            kind="bidding.refunded",
+            category="bidding",
+            title={"fr": "Enchère remboursée", "en": "Bid refunded"},
+            body={
+                "fr": "Votre offre pour « {title_fr} » gagnait, mais l'avantage n'a pas pu être ajouté : {reason_fr}. Les {amount} prélevés vous sont remboursés.",
+                "en": "Your bid for \u201c{title_en}\u201d was winning, but the upgrade could not be added: {reason_en}. The {amount} charged is refunded.",
+            },
+            deep_link="selfcare://offers/{offer_id}",
+            data_keys=(*_BID_KEYS, "reason", "reason_fr", "reason_en"),
+            money=_AMOUNT,
+            situation="bid_refunded",
+        ),
+        AlertKind(
+            kind="bidding.upgrade_ending",
+            category="bidding",
+            title={"fr": "Votre avantage se termine bientôt", "en": "Your upgrade ends soon"},
+            body={
+                "fr": "« {grant_name_fr} » sur votre ligne {msisdn} se termine le {ends_on_fr}.",
+                "en": "\u201c{grant_name_en}\u201d on your line {msisdn} ends on {ends_on_en}.",
+            },
+            deep_link="selfcare://lines/{line_id}",
+            data_keys=("offer_id", "receipt_id", *_GRANT_KEYS),
+            situation="bid_upgrade_ending",
+            priority="normal",
+        ),
+        AlertKind(
+            kind="bidding.upgrade_ended",
+            category="bidding",
+            title={"fr": "Votre avantage est terminé", "en": "Your upgrade has ended"},
+            body={
+                "fr": "« {grant_name_fr} » sur votre ligne {msisdn} s'est terminé le {ends_on_fr}, comme prévu.",
+                "en": "\u201c{grant_name_en}\u201d on your line {msisdn} ended on {ends_on_en}, as planned.",
+            },
+            deep_link="selfcare://lines/{line_id}",
+            data_keys=("offer_id", "receipt_id", *_GRANT_KEYS),
+            situation="bid_upgrade_ending",
+            priority="normal",
         ),
         AlertKind(
             kind="service.request_updated",
@@ -254,6 +365,26 @@ KINDS: dict[str, AlertKind] = {
             deep_link="selfcare://requests/{request_id}",
             data_keys=("request_id", "status", "summary_fr", "summary_en", "reason_fr", "reason_en"),
             situation="plan_change",
+        ),
+        AlertKind(
+            # A change the provider made to a line (admin_set_line): what changed, in words, and why.
+            # The request it links to (GET /me/requests) holds the same change, item by item.
+            kind="line.changed",
+            category="service",
+            title={"fr": "Votre ligne a changé", "en": "Your line has changed"},
+            body={"fr": "{changes_fr} Motif : {reason_fr}", "en": "{changes_en} Reason: {reason_en}"},
+            deep_link="selfcare://requests/{request_id}",
+            data_keys=(
+                "request_id",
+                "line_id",
+                "msisdn",
+                "reason",
+                "reason_fr",
+                "reason_en",
+                "changes_fr",
+                "changes_en",
+            ),
+            situation="line_changed",
         ),
         AlertKind(
             # An adviser's step on a case (a reply, a document asked for, resolved): the words stay

@@ -35,7 +35,7 @@ from chalicelib.account.views import owns_line
 from chalicelib.auth import stepup
 from chalicelib.billing import idempotency
 from chalicelib.billing.money import format_money
-from chalicelib.common.clock import epoch, iso, now
+from chalicelib.common.clock import epoch, iso, iso_ms, now
 from chalicelib.common.languages import long_date
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
 from chalicelib.notifications import inbox
@@ -487,7 +487,7 @@ def _buy(
         purchase=purchase,
         created_at=stamp,
         GSI1PK=PENDING_FEED,
-        GSI1SK=f"{stamp}#{purchase_id}",
+        GSI1SK=f"{iso_ms(now())}#{purchase_id}",  # milliseconds: the feed lists in purchase order
         customer_number=held.customer_number,
     )
     try:

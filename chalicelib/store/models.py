@@ -377,7 +377,7 @@ class ServiceRequest(Item, discriminator="service_request"):
     GSI1SK = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute()
     customer_id = UnicodeAttribute()
-    request_kind = UnicodeAttribute()  # plan_change
+    request_kind = UnicodeAttribute()  # plan_change | provider_change | option_purchase | option_removal
     line_id = UnicodeAttribute()
     status = UnicodeAttribute()  # pending | done | rejected
     reason = UnicodeAttribute()
@@ -553,6 +553,10 @@ class Offer(Item, discriminator="offer"):
     result_pages = NumberAttribute(null=True)  # RESULT#<n> items written
     notified_pages = NumberAttribute(default=0)  # result pages whose bidders have been told
     cancel_reason = UnicodeAttribute(null=True)
+    # What the winner gets (chalicelib/bidding/grants.py): kind (option | plan), entry_id, days, and
+    # the catalogue entry's snapshot taken when the offer was created (the terms bid on). Absent on
+    # offers created before grants: their winners are charged and told, nothing is granted.
+    grant: MapAttribute[str, Any] = MapAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -592,6 +596,14 @@ class OfferBid(Item, discriminator="offer_bid"):
     charge_id = UnicodeAttribute(null=True)
     decline_code = UnicodeAttribute(null=True)
     decided_at = UnicodeAttribute(null=True)
+    line_id = UnicodeAttribute(null=True)  # the line the grant goes to (chosen when bidding)
+    # A declined winning charge waits for a new card until `grace_until` (epoch seconds): the
+    # declined attempt's method, the number of attempts (each its own idempotency key).
+    grace_until = NumberAttribute(null=True)
+    grace_method_id = UnicodeAttribute(null=True)
+    charge_attempts = NumberAttribute(null=True)
+    refund_id = UnicodeAttribute(null=True)  # outcome `refunded`: the grant could not be made
+    refund_reason = UnicodeAttribute(null=True)  # why (chalicelib/bidding/grants.py PROBLEMS)
 
 
 class OfferResultPage(Item, discriminator="offer_result_page"):

@@ -13,6 +13,30 @@ from devtools.time_travel import close_now  # noqa: F401 - the bidding tests' cl
 from tests.support.stepup import add_card
 
 _offers = itertools.count(1)
+_lines = itertools.count(1)
+_seeded: list[bool] = []
+
+# What the tests' offers grant unless told: an option `essentiel-20` lines can take.
+GRANT = {"kind": "option", "entry_id": "data-pass-10", "days": 30}
+LINE_PLAN = "essentiel-20"
+
+
+def seed_catalogue() -> None:
+    """The catalogue of infra/admin-events (once per process): offers' grants name its entries."""
+    if _seeded:
+        return
+    import json
+    from pathlib import Path
+
+    from chalicelib.account import catalog
+
+    event = json.loads(
+        (
+            Path(__file__).resolve().parents[2] / "infra" / "admin-events" / "admin_upsert_catalog.json"
+        ).read_text()
+    )
+    catalog.upsert(catalog.UpsertCatalogEvent.model_validate(event))
+    _seeded.append(True)
 
 
 def iso(moment: datetime) -> str:
@@ -20,6 +44,7 @@ def iso(moment: datetime) -> str:
 
 
 def offer_event(**overrides: Any) -> dict[str, Any]:
+    seed_catalogue()
     start = datetime.now(UTC) - timedelta(minutes=5)
     return {
         "offer_id": f"off_t{os.getpid()}-{next(_offers)}",
@@ -32,6 +57,7 @@ def offer_event(**overrides: Any) -> dict[str, Any]:
         "increment": 100,
         "opens_at": iso(start),
         "closes_at": iso(start + timedelta(days=2)),
+        "grant": GRANT,
         **overrides,
     }
 
@@ -52,6 +78,7 @@ def offer(app_module: Any) -> Callable[..., str]:
 class Bidder:
     enrolled: Any
     method_id: str
+    line_id: str = ""
 
     @property
     def token(self) -> str:
@@ -63,23 +90,53 @@ class Bidder:
 
 
 @pytest.fixture
-def bidder(enrol: Any, api: Any) -> Callable[..., Bidder]:
-    """A signed-in customer with a card (`tok_visa` unless told)."""
+def bidder(enrol: Any, api: Any, app_module: Any) -> Callable[..., Bidder]:
+    """A signed-in customer with a card (`tok_visa` unless told) and an active line on
+    `essentiel-20` (the line their bids choose)."""
 
-    def make(card: str = "tok_visa") -> Bidder:
+    def make(card: str = "tok_visa", **line: Any) -> Bidder:
         enrolled = enrol()
         method = add_card(api, enrolled, card)
         assert method.status == 201, method.body
-        return Bidder(enrolled, method.body["payment_method_id"])
+        return Bidder(enrolled, method.body["payment_method_id"], give_line(app_module, enrolled, **line))
 
     return make
 
 
-def confirmed_bid(api: Any, who: Bidder, offer_id: str, amount: int) -> dict[str, Any]:
+def give_line(app_module: Any, enrolled: Any, **line: Any) -> str:
+    """An active line for this customer, set the way an admin does; returns its id."""
+    seed_catalogue()
+    line_id = f"ln_b{os.getpid()}x{next(_lines)}"
+    event = {
+        "customer_number": enrolled.customer["customer_number"],
+        "line_id": line_id,
+        "msisdn": "+33600000002",
+        "plan_id": LINE_PLAN,
+        "option_ids": [],
+        "anchor_day": 1,
+        **line,
+    }
+    result = app_module.admin_set_line(event, None)
+    assert "error" not in result, result
+    return line_id
+
+
+@pytest.fixture(autouse=True)
+def no_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A declined winner cascades at once unless a test sets a grace (`closing.grace_hours`)."""
+    from chalicelib.bidding import closing
+
+    monkeypatch.setattr(closing, "grace_hours", lambda: 0)
+
+
+def confirmed_bid(
+    api: Any, who: Bidder, offer_id: str, amount: int, line_id: str | None = None
+) -> dict[str, Any]:
     """The app's step-up for a bid: challenge, Face ID (the soft authenticator), the PUT body."""
+    line = line_id or who.line_id
     challenge = api.post(
         f"/offers/{offer_id}/bid/challenge",
-        {"amount": amount, "payment_method_id": who.method_id},
+        {"amount": amount, "payment_method_id": who.method_id, "line_id": line},
         token=who.token,
     )
     assert challenge.status == 200, challenge.body
@@ -87,6 +144,7 @@ def confirmed_bid(api: Any, who: Bidder, offer_id: str, amount: int) -> dict[str
     return {
         "amount": amount,
         "payment_method_id": who.method_id,
+        "line_id": line,
         "challenge_id": challenge.body["challenge_id"],
         "credential": credential,
     }
@@ -189,6 +247,7 @@ def plant_bid(offer_id: str, customer_id: str, amount: int) -> None:
         amount=amount,
         currency=offer.currency,
         method_id="pm_0000000000000000",
+        line_id="ln_planted0",
         placed_at=moment,
         challenge_id="chl_" + "0" * 32,
     ).save()

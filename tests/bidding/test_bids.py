@@ -13,14 +13,14 @@ def test_out_of_range_and_off_increment_bids_are_refused(api, offer, bidder):
     for amount, code in ((900, "bid_out_of_range"), (5100, "bid_out_of_range"), (1050, "bid_off_increment")):
         answer = api.post(
             f"/offers/{offer_id}/bid/challenge",
-            {"amount": amount, "payment_method_id": who.method_id},
+            {"amount": amount, "payment_method_id": who.method_id, "line_id": who.line_id},
             token=who.token,
         )
         assert answer.status == 400 and answer.error_code == code, (amount, answer.body)
     assert (
         api.post(
             f"/offers/{offer_id}/bid/challenge",
-            {"amount": 1000, "payment_method_id": who.method_id, "x": 1},
+            {"amount": 1000, "payment_method_id": who.method_id, "line_id": who.line_id, "x": 1},
             token=who.token,
         ).status
         == 400
@@ -28,7 +28,7 @@ def test_out_of_range_and_off_increment_bids_are_refused(api, offer, bidder):
     assert (
         api.post(
             f"/offers/{offer_id}/bid/challenge",
-            {"amount": 1000, "payment_method_id": "pm_0000000000000000"},
+            {"amount": 1000, "payment_method_id": "pm_0000000000000000", "line_id": who.line_id},
             token=who.token,
         ).status
         == 404
@@ -43,7 +43,7 @@ def test_money_is_a_strict_json_integer(api, offer, bidder):
     for amount in ("2300", True, 23.0, 2300.5, None, [2300]):
         challenge = api.post(
             f"/offers/{offer_id}/bid/challenge",
-            {"amount": amount, "payment_method_id": who.method_id},
+            {"amount": amount, "payment_method_id": who.method_id, "line_id": who.line_id},
             token=who.token,
         )
         assert challenge.status == 400 and challenge.error_code == "validation_error", (
@@ -79,12 +79,15 @@ def test_the_challenge_states_the_exact_total(api, offer, bidder):
     offer_id, who = offer(), bidder()
     answer = api.post(
         f"/offers/{offer_id}/bid/challenge",
-        {"amount": 2300, "payment_method_id": who.method_id},
+        {"amount": 2300, "payment_method_id": who.method_id, "line_id": who.line_id},
         token=who.token,
     ).body
     assert answer["transaction"]["charged_if_won"] == {"amount": 2300, "currency": "EUR"}
-    assert "23.00 EUR in total will be charged once" in answer["transaction"]["statement"]["en"]
-    assert "23.00 EUR au total" in answer["transaction"]["statement"]["fr"]
+    # Money as each language writes it, and the line the upgrade goes to (bound by the challenge).
+    assert "€23.00 in total will be charged once" in answer["transaction"]["statement"]["en"]
+    assert "23,00\u00a0€ au total" in answer["transaction"]["statement"]["fr"]
+    assert answer["transaction"]["line_id"] == who.line_id
+    assert "your line 06 00 00 00 02 gets the" in answer["transaction"]["statement"]["en"]
     assert answer["options"]["userVerification"] == "required"
 
 
@@ -122,13 +125,14 @@ def test_another_customers_passkey_cannot_confirm(api, offer, bidder):
     offer_id, who, intruder = offer(), bidder(), bidder()
     challenge = api.post(
         f"/offers/{offer_id}/bid/challenge",
-        {"amount": 2000, "payment_method_id": who.method_id},
+        {"amount": 2000, "payment_method_id": who.method_id, "line_id": who.line_id},
         token=who.token,
     ).body
     credential = intruder.enrolled.authenticator.get({"challenge": challenge["options"]["challenge"]})
     body = {
         "amount": 2000,
         "payment_method_id": who.method_id,
+        "line_id": who.line_id,
         "challenge_id": challenge["challenge_id"],
         "credential": credential,
     }
@@ -184,7 +188,7 @@ def test_bidding_before_the_offer_opens_is_refused(api, offer, bidder):
     offer_id, who = offer(opens_at=iso(datetime.now(UTC) + timedelta(hours=1))), bidder()
     early = api.post(
         f"/offers/{offer_id}/bid/challenge",
-        {"amount": 2000, "payment_method_id": who.method_id},
+        {"amount": 2000, "payment_method_id": who.method_id, "line_id": who.line_id},
         token=who.token,
     )
     assert early.status == 409 and early.error_code == "offer_not_open_yet"

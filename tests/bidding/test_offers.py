@@ -64,7 +64,7 @@ def test_segment_and_plan_eligibility(api, app_module, offer, enrol, bidder):
         None,
     )
     for_plan = offer(eligibility={"plan_ids": ["essentiel-20"]})
-    who = bidder()
+    who = bidder(plan_id="premium-100")  # a line, but not on the offer's plan
     hidden = api.get(f"/offers/{for_plan}", token=who.token)
     assert (hidden.status, hidden.error_code) == (404, "offer_not_found")
     line = app_module.admin_set_line(
@@ -97,7 +97,7 @@ def test_cancelling_tells_every_bidder_and_charges_nobody(api, app_module, offer
     )
     late = api.post(
         f"/offers/{offer_id}/bid/challenge",
-        {"amount": 4000, "payment_method_id": first.method_id},
+        {"amount": 4000, "payment_method_id": first.method_id, "line_id": first.line_id},
         token=first.token,
     )
     assert late.status == 409 and late.error_code == "offer_cancelled"

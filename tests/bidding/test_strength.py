@@ -138,7 +138,7 @@ def test_a_bid_changes_at_most_five_times(api, offer, bidder):
     assert (
         api.post(
             f"/offers/{offer_id}/bid/challenge",
-            {"amount": 1050, "payment_method_id": who.method_id},
+            {"amount": 1050, "payment_method_id": who.method_id, "line_id": who.line_id},
             token=who.token,
         ).status
         == 400
@@ -152,7 +152,7 @@ def test_a_bid_changes_at_most_five_times(api, offer, bidder):
     assert left() == 0
     refused = api.post(
         f"/offers/{offer_id}/bid/challenge",
-        {"amount": 2500, "payment_method_id": who.method_id},
+        {"amount": 2500, "payment_method_id": who.method_id, "line_id": who.line_id},
         token=who.token,
     )
     assert (

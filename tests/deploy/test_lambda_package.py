@@ -378,7 +378,9 @@ def plan(package: Path) -> list[dict[str, Any]]:
         from_sample("admin_issue_activation_code"),
         from_sample("admin_cancel_offer"),
         from_sample("clear_offers"),
+        from_sample("expire_upgrades"),
         from_sample("admin_offer_result"),
+        from_sample("admin_pending_charges"),
         from_sample("admin_send_announcement"),
         # Help: a section, a draft, published (the index built with tantivy and written to S3), found
         # by a search through the API (the index read back from S3), then unpublished and rebuilt.

@@ -189,7 +189,13 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(
             assert queue_actions == {"sqs:SendMessage"}  # its on-failure destination only
         else:
             assert not queue_actions, attribute
-    for read_only in ("admin_offer_result", "admin_help_report", "admin_case_list", "admin_case_context"):
+    for read_only in (
+        "admin_offer_result",
+        "admin_help_report",
+        "admin_case_list",
+        "admin_case_context",
+        "admin_pending_charges",
+    ):
         result = tpl.statements(template, tpl.function_for(template, read_only))
         assert not any(tpl.allows(result, action, tpl.TABLE) for action in WRITES), read_only
 

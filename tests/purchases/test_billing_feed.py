@@ -91,3 +91,23 @@ def test_the_feed_pages_oldest_first_and_refuses_foreign_cursors(api, with_line)
     assert len(page["charges"]) == 1 and page["next_cursor"]
     with pytest.raises(ValidationFailed):
         _feed(cursor="eyJQSyI6ICJDVVNUT01FUiN4In0")  # {"PK": "CUSTOMER#x"}
+
+
+def test_the_console_function_pages_the_feed_and_refuses_a_bad_event(api, app_module, with_line):
+    """`admin_pending_charges` as Lambda runs it: the charge listed; a limit sent as a string or an
+    unknown field is a structured error, never a guess."""
+    _, charge_id = _bought(api, with_line)
+    found, cursor = [], None
+    while True:
+        page = app_module.admin_pending_charges(
+            {"limit": 100, **({"cursor": cursor} if cursor else {})}, None
+        )
+        assert "error" not in page, page
+        found += [c["charge_id"] for c in page["charges"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert charge_id in found
+    for bad in ({"limit": "100"}, {"limit": 100, "since": "yesterday"}):
+        answer = app_module.admin_pending_charges(bad, None)
+        assert answer["error"]["code"] == "validation_error", answer
