@@ -8,6 +8,7 @@ existed read as a plan or an option, recurring, without description.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
@@ -123,3 +124,12 @@ def snapshot(entry: CatalogEntry) -> dict[str, Any]:
         "term": term_of(entry),
         "description": entry.description.as_dict() if entry.description else None,
     }
+
+
+def compatible_options(plan: dict[str, Any], entries: Iterable[CatalogEntry]) -> set[str]:
+    """What a line's plan allows: its own terms (the plan's snapshot on the line) and what the
+    catalogue's current plan allows (an option added to the catalogue later is offered too). The
+    one rule of the catalogue view, the purchases, the alerts' suggestions and the won upgrades."""
+    allowed = set(plan.get("compatible_options") or [])
+    current = next((e for e in entries if e.entry_kind == "plan" and e.entry_id == plan.get("id")), None)
+    return allowed | set(current.compatible_options or []) if current else allowed

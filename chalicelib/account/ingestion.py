@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from chalicelib.account import cycles, suggestions
+from chalicelib.account import catalog, cycles, suggestions
 from chalicelib.account.views import line_and_cycles
 from chalicelib.common.clock import iso, now
 from chalicelib.common.strict import Strict, describe_validation_error
@@ -345,15 +345,18 @@ def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
     plan = line.plan.as_dict()
     options = [plain(o) for o in (line.options or [])]
     catalogue: list[dict[str, Any]] | None = None  # read once, and only when an alert is due
+    allowed: set[str] = set()
     offers: dict[str, dict[str, str]] = {}
 
     def offer(kind: str) -> dict[str, str]:
-        nonlocal catalogue
+        nonlocal catalogue, allowed
         if kind not in offers:
             if catalogue is None:
-                catalogue = suggestions.catalogue_options()
+                entries = catalog.load_all()  # plans and options: one Query
+                catalogue = suggestions.options_of(entries)
+                allowed = catalog.compatible_options(plan, entries)
             choice = suggestions.cheapest(
-                catalogue, plan=plan, line_options=options, kind=kind, moment=moment
+                catalogue, plan=plan, line_options=options, kind=kind, moment=moment, allowed=allowed
             )
             offers[kind] = suggestions.alert_data(choice, line_id=line_id, kind=kind)
         return offers[kind]

@@ -25,7 +25,7 @@ from pydantic import Field, field_validator
 
 from chalicelib.account import catalog, cycles
 from chalicelib.billing.money import format_money
-from chalicelib.common.clock import iso, now
+from chalicelib.common.clock import iso, iso_ms, now
 from chalicelib.common.languages import phone_number
 from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.customers.formats import CUSTOMER_NUMBER, E164
@@ -145,7 +145,18 @@ def set_line(event: SetLineEvent, operator: str | None = None) -> dict[str, Any]
         raise ValidationFailed(
             f"Options {wrong} cannot be added to plan {plan['id']}.", code="option_not_compatible"
         )
-    moment = iso(now())
+    # What the customer bought in the app or won (dated options) stays while in force and allowed by
+    # the plan: the operator's system, which sends `option_ids`, does not know of them.
+    current = now()
+    options += [
+        o
+        for o in before_options
+        if (o.get("starts_at") or o.get("grant_id"))
+        and o["id"] not in option_ids
+        and o["id"] in allowed
+        and cycles.in_force(o, current)
+    ]
+    moment = iso(current)
     line = Line(
         *line_key(customer_id, event.line_id),
         line_id=event.line_id,
@@ -156,7 +167,7 @@ def set_line(event: SetLineEvent, operator: str | None = None) -> dict[str, Any]
         anchor_day=event.anchor_day,
         status=event.status,
         created_at=existing.created_at if existing else moment,
-        updated_at=moment,
+        updated_at=iso_ms(current),  # milliseconds: the optimistic lock of every line write
     )
     request: ServiceRequest | None = None
     if existing is not None:
@@ -221,7 +232,13 @@ def _named(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _monthly(plan: dict[str, Any], options: list[dict[str, Any]]) -> int:
-    return int(plan["price_amount"]) + sum(int(o["price_amount"]) for o in options)
+    """The monthly price: the plan and the recurring options in force (a top-up is paid once)."""
+    current = now()
+    return int(plan["price_amount"]) + sum(
+        int(o["price_amount"])
+        for o in options
+        if (o.get("term") or "recurring") == "recurring" and cycles.in_force(o, current)
+    )
 
 
 def _changes(

@@ -17,11 +17,12 @@ The app opens the option's preview (GET /lines/{line_id}/options/{option_id}/pre
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from chalicelib.account import cycles
+from chalicelib.account import catalog, cycles
 from chalicelib.billing.money import format_money
 from chalicelib.store.models import CatalogEntry
 
@@ -45,8 +46,15 @@ def option_link(line_id: str, option_id: str) -> str:
 
 def catalogue_options() -> list[dict[str, Any]]:
     """Every option of the catalogue that reads whole, in one Query."""
+    return options_of(CatalogEntry.query("CATALOG", CatalogEntry.SK.startswith("OPTION#")))
+
+
+def options_of(entries: Iterable[CatalogEntry]) -> list[dict[str, Any]]:
+    """The options among `entries` that read whole (plans are left out)."""
     found = []
-    for entry in CatalogEntry.query("CATALOG", CatalogEntry.SK.startswith("OPTION#")):
+    for entry in entries:
+        if entry.entry_kind != "option":
+            continue
         read = _read(entry)
         if read is not None:
             found.append(read)
@@ -61,6 +69,7 @@ def _read(entry: CatalogEntry) -> dict[str, Any] | None:
             "allowances": dict(entry.allowances.as_dict()),
             "price_amount": int(entry.price_amount),
             "currency": str(entry.currency),
+            "term": catalog.term_of(entry),
         }
     except (AttributeError, TypeError, ValueError):  # an entry short of a field: not offered
         return None
@@ -98,15 +107,19 @@ def cheapest(
     line_options: list[dict[str, Any]],
     kind: str,
     moment: datetime,
+    allowed: set[str] | None = None,
 ) -> Suggestion | None:
-    """The option to name for this kind of allowance, or None when none fits."""
-    allowed = set(plan.get("compatible_options") or [])
+    """The option to name for this kind of allowance, or None when none fits. `allowed`: what the
+    plan allows by catalog.compatible_options (the purchases' rule); else the plan's own terms. A
+    top-up or one-off already on the line can be bought again (the purchases allow it)."""
+    allowed = set(plan.get("compatible_options") or []) if allowed is None else allowed
     active = _active(line_options, moment)
     currency = plan.get("currency")
     fits: list[Suggestion] = []
     for entry in options:
         adds, quantity = _adds(entry, kind)
-        if not adds or entry["id"] not in allowed or entry["id"] in active:
+        recurring = entry.get("term", "recurring") == "recurring"
+        if not adds or entry["id"] not in allowed or (recurring and entry["id"] in active):
             continue
         if currency and entry["currency"] != currency:  # amounts in two currencies do not compare
             continue

@@ -14,6 +14,7 @@ from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
 from chalicelib.account import schemas as account_schemas
 from chalicelib.api import principal as auth_edge
+from chalicelib.api import ratelimit
 from chalicelib.api.confirmed import Confirmation
 from chalicelib.api.responses import handled, ok
 from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, path_id
@@ -62,6 +63,9 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def preview_option(line_id: str, option_id: str) -> Response:
         me = caller()
+        # Each preview writes its single-use token, and each purchase needs a fresh one: counting
+        # previews against the customer's money limit bounds both.
+        ratelimit.check("payment_customer", me.customer_id)
         return ok(
             service.preview(customer_id=me.customer_id, line_id=line(line_id), option_id=option(option_id))
         )
@@ -92,6 +96,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def preview_option_removal(line_id: str, option_id: str) -> Response:
         me = caller()
+        ratelimit.check("payment_customer", me.customer_id)
         return ok(
             service.removal_preview(
                 customer_id=me.customer_id, line_id=line(line_id), option_id=option(option_id)

@@ -23,6 +23,9 @@ class OptionPreview(Item, discriminator="option_preview"):
     price_amount = NumberAttribute()  # minor units
     currency = UnicodeAttribute()
     summary: MapAttribute[str, Any] = MapAttribute()  # what the preview showed
+    # The purchase whose passkey confirmation was checked against this preview: a run of that
+    # purchase resumed after a failure (its challenge already spent) goes on without asking again.
+    confirmed_for = UnicodeAttribute(null=True)
 
 
 class PendingCharge(Item, discriminator="pending_charge"):

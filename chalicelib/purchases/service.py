@@ -40,7 +40,7 @@ from chalicelib.common.languages import long_date
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
 from chalicelib.notifications import inbox
 from chalicelib.purchases.models import OptionPreview, PendingCharge
-from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.db import ConditionsFailed, retry_conflicts, transaction
 from chalicelib.store.models import CatalogEntry, Customer, Item, Line, ServiceRequest, customer_pk, plain
 
 PREVIEW_TTL = timedelta(minutes=15)
@@ -101,12 +101,7 @@ def _language(value: str | None) -> str:
 
 
 def _compatible(line: Line, entries: Iterable[CatalogEntry]) -> set[str]:
-    """What can be added to the line's plan, by the catalogue's current terms of that plan (an
-    option added to the catalogue after the line subscribed is offered too); the line's own
-    snapshot if the plan has left the catalogue."""
-    plan = line.plan.as_dict()
-    current = next((e for e in entries if e.entry_kind == "plan" and e.entry_id == plan["id"]), None)
-    return set(current.compatible_options or []) if current else set(plan.get("compatible_options") or [])
+    return catalog.compatible_options(plain(line.plan), entries)
 
 
 def _active(options: list[dict[str, Any]], option_id: str, at: datetime) -> dict[str, Any] | None:
@@ -124,7 +119,9 @@ def _unavailable(entry: CatalogEntry, held: _Line, compatible: set[str], at: dat
         return "line_suspended"
     if entry.entry_id not in compatible:
         return "incompatible_with_plan"
-    if _active(held.options, entry.entry_id, at) is not None:
+    # A recurring option is on the line or not; a top-up or a one-off can be bought again when the
+    # first is used up (each adds its allowance).
+    if catalog.term_of(entry) == "recurring" and _active(held.options, entry.entry_id, at) is not None:
         return "already_active"
     return None
 
@@ -419,7 +416,7 @@ def _buy(
     if resumed:  # an earlier run of this key died: it may have committed already
         done = _charge(pk, purchase_id)
         if done is not None:
-            return _answer(done, customer_id, line_id)
+            return _answer(_same_purchase(done, line_id, option_id), customer_id, line_id)
     shown = _shown(customer_id, preview_token, action="buy", line_id=line_id, option_id=option_id)
     held = _read_line(customer_id, line_id, consistent=True)
     entries = catalog.load_all()
@@ -431,14 +428,25 @@ def _buy(
     amount, currency = int(shown.price_amount), shown.currency
     if int(entry.price_amount) != amount or entry.currency != currency:
         raise Conflict("The price has changed since the preview: preview again.", code="price_changed")
-    stepup.confirm(
-        customer_id=customer_id,
-        session_id=session_id,
-        action=BUY_ACTION,
-        params=buy_params(line_id=line_id, option_id=option_id, amount=amount, currency=currency),
-        challenge_id=challenge_id,
-        credential=credential,
-    )
+    try:
+        stepup.confirm(
+            customer_id=customer_id,
+            session_id=session_id,
+            action=BUY_ACTION,
+            params=buy_params(line_id=line_id, option_id=option_id, amount=amount, currency=currency),
+            challenge_id=challenge_id,
+            credential=credential,
+        )
+    except NotFound:
+        # Spent by an earlier run of this very purchase, which failed before committing: the
+        # confirmation was checked then (recorded on the preview). Anything else: confirm again.
+        if not (resumed and shown.confirmed_for == purchase_id):
+            raise
+    else:
+        retry_conflicts(
+            lambda: shown.update(actions=[OptionPreview.confirmed_for.set(purchase_id)]),
+            what="option_preview",
+        )
     added = _with_dates(entry, held.line, moment)
     # Options that have ended are dropped from the line as it is written.
     options = [o for o in held.options if cycles.in_force(o, moment)] + [added]
@@ -494,7 +502,7 @@ def _buy(
         with transaction() as tx:
             tx.update(
                 held.line,
-                actions=[Line.options.set(options), Line.updated_at.set(stamp)],
+                actions=[Line.options.set(options), Line.updated_at.set(iso_ms(moment))],
                 # Nothing changed on the line since it was read (another purchase, an admin, a
                 # plan change), and it is still active.
                 condition=(Line.updated_at == held.line.updated_at) & (Line.status == "active"),
@@ -507,7 +515,7 @@ def _buy(
         if "charge" in failed.labels:  # this key's purchase was committed by a run that died after
             done = _charge(pk, purchase_id)
             if done is not None:
-                return _answer(done, customer_id, line_id)
+                return _answer(_same_purchase(done, line_id, option_id), customer_id, line_id)
         if "preview" in failed.labels:
             raise ValidationFailed("This preview token was already used.", code="preview_required") from None
         raise Conflict(
@@ -521,6 +529,16 @@ def _buy(
 def _last_day(option: dict[str, Any]) -> date:
     """The last day an option counts (it ends at midnight UTC starting the next cycle)."""
     return datetime.fromisoformat(option["ends_at"]).date() - timedelta(days=1)
+
+
+def _same_purchase(done: PendingCharge, line_id: str, option_id: str) -> PendingCharge:
+    """The committed purchase of this key, if it is this purchase: a key reused after its 24 h
+    record expired, for another line or option, is refused, never answered with the old one."""
+    if (done.line_id, done.option_id) != (line_id, option_id):
+        raise idempotency.IdempotencyMismatch(
+            "This Idempotency-Key was used for another purchase: use a new key."
+        )
+    return done
 
 
 def _charge(pk: str, purchase_id: str) -> PendingCharge | None:
@@ -696,7 +714,7 @@ def remove(
         with transaction() as tx:
             tx.update(
                 held.line,
-                actions=[Line.options.set(options), Line.updated_at.set(stamp)],
+                actions=[Line.options.set(options), Line.updated_at.set(iso_ms(moment))],
                 condition=Line.updated_at == held.line.updated_at,
                 label="line",
             )

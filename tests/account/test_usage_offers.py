@@ -107,11 +107,19 @@ def test_the_80_and_100_alerts_name_the_cheapest_option_that_fits_with_its_link(
 
 
 def test_when_no_option_fits_the_alert_says_so_with_no_link(app_module, account_clock, with_line, catalogue):
-    """The line already has every option of its plan that adds data. Mutation: `cheapest` no
-    longer skips the line's active options → one of them is offered again → fails."""
-    held = _fitting(catalogue, "essentiel-20")
-    assert held, "the sample catalogue has data options for essentiel-20"
-    enrolled, line_id = with_line(option_ids=[o["id"] for o in held])
+    """The line already has every option of its plan that adds data, all recurring (a top-up could
+    be bought again: a plan of this test's own allows none). Mutation: `cheapest` no longer skips
+    the line's active recurring options → one of them is offered again → fails."""
+    essentiel = next(p for p in catalogue["plans"] if p["id"] == "essentiel-20")
+    recurring = [
+        o["id"] for o in _fitting(catalogue, "essentiel-20") if o.get("term", "recurring") == "recurring"
+    ]
+    assert recurring, "the sample catalogue has recurring data options for essentiel-20"
+    solo = {**essentiel, "id": "solo-recurring", "compatible_options": recurring}
+    assert "error" not in app_module.admin_upsert_catalog({"plans": [solo]}, None)
+    catalogue = {**catalogue, "plans": [*catalogue["plans"], solo]}
+    held = _fitting(catalogue, "solo-recurring")
+    enrolled, line_id = with_line(plan_id="solo-recurring", option_ids=[o["id"] for o in held])
     cid = enrolled.customer["customer_id"]
     included = ESSENTIEL_MB + sum(o["allowances"]["data_mb"] for o in held)
     _use(app_module, line_id, included * 0.85, account_clock - timedelta(minutes=1))
@@ -212,17 +220,19 @@ def test_a_plan_that_charges_out_of_bundle_says_so_at_100(app_module, account_cl
 def test_the_catalogue_is_read_once_per_check_and_only_when_an_alert_is_due(
     app_module, account_clock, with_line, monkeypatch
 ):
-    """80 % and 100 % crossed in one batch: one Query of the options for both. Below 80 %: none.
+    """80 % and 100 % crossed in one batch: one Query of the catalogue for both. Below 80 %: none.
     Mutation: read the catalogue for each alert (no cache in check_alerts) → 2 → fails."""
+    from chalicelib.account import catalog as catalog_module
+
     enrolled, line_id = with_line(option_ids=[])
-    real = suggestions.catalogue_options
+    real = catalog_module.load_all
     reads: list[int] = []
 
-    def counted() -> list[dict[str, Any]]:
+    def counted() -> list[Any]:
         reads.append(1)
         return real()
 
-    monkeypatch.setattr(suggestions, "catalogue_options", counted)
+    monkeypatch.setattr(catalog_module, "load_all", counted)
     at = account_clock - timedelta(minutes=1)
     _use(app_module, line_id, ESSENTIEL_MB * 0.1, at)
     assert reads == []

@@ -97,8 +97,12 @@ def test_buying_with_a_passkey_raises_the_allowance_at_once(api, with_line, char
     )
     inbox = api.get("/me/inbox", token=enrolled.token).body["items"]
     assert any(i["kind"] == "service.request_updated" and "Recharge 2 Go" in i["body"] for i in inbox)
-    again = preview(api, enrolled, line_id, "data-recharge-2")
-    assert (again.status, again.error_code) == (409, "already_active")
+    # A top-up can be bought again once used up: each adds its allowance. Mutation: `already_active`
+    # for every term → 409.
+    again = buy(api, enrolled, line_id, "data-recharge-2")
+    assert again.status == 201, again.body
+    assert included(api, enrolled, line_id) == 25600 + 2 * 2048
+    assert (preview(api, enrolled, line_id, "data-plus-5").error_code) == "already_active"  # recurring
 
 
 def test_the_threshold_alerts_use_the_raised_allowance(api, app_module, with_line):
