@@ -41,6 +41,13 @@ class PendingCharge(Item, discriminator="pending_charge"):
     GSI1SK = UnicodeAttribute(null=True)
     customer_number = UnicodeAttribute(null=True)  # how the billing system knows the customer
     bill_id = UnicodeAttribute(null=True)  # once billed
+    # charge: an amount for the next bill (billed by a bill item with its id); subscription_end: a
+    # recurring option removed in the app, to stop billing from `ends_at` (acknowledged by the
+    # billing system through admin_pending_charges, never billed). Absent: charge.
+    kind = UnicodeAttribute(null=True)
+    term = UnicodeAttribute(null=True)  # the option's: a recurring one is billed monthly after
+    monthly_from = UnicodeAttribute(null=True)  # recurring: the first day billed as a subscription
+    ends_at = UnicodeAttribute(null=True)  # subscription_end: the first day no longer billed
 
     purchase_id = UnicodeAttribute()
     request_id = UnicodeAttribute()  # the ServiceRequest that records the purchase

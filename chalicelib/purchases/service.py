@@ -497,6 +497,11 @@ def _buy(
         GSI1PK=PENDING_FEED,
         GSI1SK=f"{iso_ms(now())}#{purchase_id}",  # milliseconds: the feed lists in purchase order
         customer_number=held.customer_number,
+        kind="charge",
+        term=added["term"],
+        # A recurring option's first month is this charge; from the next cycle the billing system
+        # bills it monthly while the line has it (until a subscription_end in this feed).
+        monthly_from=iso(_cycle_end(held.line, moment)) if added["term"] == "recurring" else None,
     )
     try:
         with transaction() as tx:
@@ -626,7 +631,7 @@ def pending_charges(*, customer_id: str) -> list[dict[str, Any]]:
             "created_at": c.created_at,
         }
         for c in PendingCharge.query(customer_pk(customer_id), PendingCharge.SK.startswith("CHARGE#"))
-        if c.status == "pending"
+        if c.status == "pending" and (c.kind or "charge") == "charge"
     ]
 
 
@@ -710,6 +715,29 @@ def remove(
     request = _request(
         customer_id, _new_request_id(), "option_removal", line_id, reason, stamp, ends.date(), detail
     )
+    # The billing system bills the option monthly: it learns here when to stop (never billed itself).
+    change_id = "sub_" + request.request_id.removeprefix("req_")
+    stop = PendingCharge(
+        customer_pk(customer_id),
+        f"CHARGE#{change_id}",
+        purchase_id=change_id,
+        request_id=request.request_id,
+        customer_id=customer_id,
+        line_id=line_id,
+        option_id=option_id,
+        label=names,
+        amount=int(option["price_amount"]),
+        currency=option["currency"],
+        status="pending",
+        purchase={},
+        created_at=stamp,
+        GSI1PK=PENDING_FEED,
+        GSI1SK=f"{iso_ms(moment)}#{change_id}",
+        customer_number=held.customer_number,
+        kind="subscription_end",
+        term="recurring",
+        ends_at=iso(ends),
+    )
     try:
         with transaction() as tx:
             tx.update(
@@ -719,6 +747,7 @@ def remove(
                 label="line",
             )
             tx.save(request, condition=ServiceRequest.PK.does_not_exist(), label="request")
+            tx.save(stop, condition=PendingCharge.PK.does_not_exist(), label="stop")
             tx.delete(shown, condition=OptionPreview.PK.exists(), label="preview")
     except ConditionsFailed as failed:
         if "preview" in failed.labels:

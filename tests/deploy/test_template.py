@@ -194,7 +194,6 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(
         "admin_help_report",
         "admin_case_list",
         "admin_case_context",
-        "admin_pending_charges",
     ):
         result = tpl.statements(template, tpl.function_for(template, read_only))
         assert not any(tpl.allows(result, action, tpl.TABLE) for action in WRITES), read_only

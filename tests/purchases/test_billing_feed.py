@@ -111,3 +111,39 @@ def test_the_console_function_pages_the_feed_and_refuses_a_bad_event(api, app_mo
     for bad in ({"limit": "100"}, {"limit": 100, "since": "yesterday"}):
         answer = app_module.admin_pending_charges(bad, None)
         assert answer["error"]["code"] == "validation_error", answer
+
+
+def test_a_removed_recurring_option_tells_the_billing_system_when_to_stop(api, app_module, with_line):
+    """A recurring option bought in the app says from when it is billed monthly; removing it puts a
+    subscription_end in the feed (never billable), which the billing system acknowledges once.
+    Mutations: no `stop` item in the removal's transaction → nothing tells the billing system to
+    stop; an acknowledgement without the `pending` condition → acknowledged twice."""
+    from tests.purchases.conftest import remove
+
+    enrolled, line_id = with_line(option_ids=[])
+    bought = buy(api, enrolled, line_id, "data-plus-5")
+    assert bought.status == 201, bought.body
+    (first_month,) = [c for c in _all_pending() if c["charge_id"] == bought.body["purchase"]["purchase_id"]]
+    assert first_month["kind"] == "charge" and first_month["term"] == "recurring"
+    from datetime import UTC, datetime
+
+    starts = datetime.fromisoformat(first_month["monthly_from"].replace("Z", "+00:00"))
+    # The next cycle's first instant (UTC): after today, at midnight, within a month.
+    assert starts > datetime.now(UTC) and (starts.hour, starts.minute) == (0, 0)
+    assert (starts - datetime.now(UTC)).days <= 31
+    assert remove(api, enrolled, line_id, "data-plus-5").status == 201
+    (stop,) = [
+        c
+        for c in _all_pending()
+        if c["kind"] == "subscription_end" and c["customer_id"] == enrolled.customer["customer_id"]
+    ]
+    assert stop["option_id"] == "data-plus-5" and stop["ends_at"] and stop["charge_id"].startswith("sub_")
+    # Not billable: a bill item naming it is refused (its id is not a charge's).
+    bill = _bill_with(enrolled, stop["charge_id"])
+    assert app_module.import_bills({"bills": [bill]}, None)["rejected"]
+    ack = {"customer_id": enrolled.customer["customer_id"], "charge_id": stop["charge_id"]}
+    other = {"customer_id": "cus_" + "0" * 24, "charge_id": stop["charge_id"]}
+    first = app_module.admin_pending_charges({"limit": 1, "acknowledge": [other, ack]}, None)
+    assert first["acknowledged"] == [stop["charge_id"]], first
+    assert app_module.admin_pending_charges({"limit": 1, "acknowledge": [ack]}, None)["acknowledged"] == []
+    assert stop["charge_id"] not in {c["charge_id"] for c in _all_pending()}
