@@ -21,7 +21,7 @@ from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_
 from chalicelib.auth import keys, passkeys, security_events, sessions, stepup, wellknown
 from chalicelib.auth import schemas as auth_schemas
 from chalicelib.auth.tokens import Principal, principal_from_header
-from chalicelib.bidding import bids, closing, grants, offers
+from chalicelib.bidding import bids, closing, engagement, grants, offers
 from chalicelib.bidding import schemas as bidding_schemas
 from chalicelib.billing import bills, methods, payments, settlement
 from chalicelib.billing import schemas as billing_schemas
@@ -694,6 +694,12 @@ def clear_offers(event: Any) -> dict[str, Any]:
 @logged_handler("expire_upgrades")
 def expire_upgrades(event: Any) -> dict[str, Any]:
     return grants.expire()
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="engage_bidders")
+@logged_handler("engage_bidders")
+def engage_bidders(event: Any) -> dict[str, Any]:
+    return {"offers": engagement.run()}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")

@@ -81,6 +81,8 @@ class Settings:
     bid_payment_grace_hours: int
     # A won upgrade's end is announced this many days before (BID_GRANT_REMINDER_DAYS).
     bid_grant_reminder_days: int
+    # Bidders are reminded this many hours before an offer closes (BID_CLOSING_REMINDER_HOURS).
+    bid_closing_reminder_hours: int
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -169,6 +171,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         call_code_pepper=env("CALL_CODE_PEPPER") or None,
         bid_payment_grace_hours=max(0, min(_int("BID_PAYMENT_GRACE_HOURS", 24), 24 * 14)),
         bid_grant_reminder_days=max(0, min(_int("BID_GRANT_REMINDER_DAYS", 3), 30)),
+        bid_closing_reminder_hours=max(1, min(_int("BID_CLOSING_REMINDER_HOURS", 24), 24 * 14)),
     )
 
 

@@ -45,7 +45,7 @@ def main() -> None:
     from devtools import usage_simulator
 
     print(
-        "Workers: table stream poller (1 s), clear_offers (10 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
+        "Workers: table stream poller (1 s), clear_offers and engage_bidders (10 s), deliver_deferred_alerts and sweep_pending_payments (60 s), "
         "apply_plan_changes and daily_billing (at start, then daily), expire_upgrades (at start, then hourly), "
         f"usage simulator for {DEMO_LINE_ID} ({USAGE_EVERY_S} s)",
         flush=True,
@@ -61,6 +61,7 @@ def main() -> None:
             next_schedule = clock + SCHEDULE_EVERY_S
         if clock >= next_clearing:
             app.clear_offers(scheduled_event(), None)
+            app.engage_bidders(scheduled_event(), None)  # every 5 minutes in AWS
             next_clearing = clock + CLEARING_EVERY_S
         if clock >= next_daily:
             app.apply_plan_changes(scheduled_event(), None)

@@ -397,6 +397,16 @@ def place(
         changed=previous is not None,
     )
     emit("BidPlaced")
+    # After the transaction, never inside it, and never failing the bid (it logs what goes wrong).
+    # Imported here: engagement builds on this module.
+    from chalicelib.bidding import engagement
+
+    engagement.after_placement(
+        offer,
+        customer_id=customer_id,
+        rank_key=bid.GSI1SK,
+        previous_rank_key=previous.GSI1SK if previous is not None else None,
+    )
     return bid_to_wire(bid), previous is None
 
 

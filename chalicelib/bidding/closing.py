@@ -254,6 +254,9 @@ class FrozenBid:
     grace_method_id: str | None = None
     charge_attempts: int = 1
     refund_reason: str | None = None
+    tried_method_ids: frozenset[str] = frozenset()
+    grace_method_ids: frozenset[str] = frozenset()
+    grace_default_id: str | None = None
 
     @classmethod
     def from_raw(cls, item: dict[str, Any]) -> FrozenBid:
@@ -264,6 +267,10 @@ class FrozenBid:
         def number(name: str) -> int | None:
             value = item.get(name)
             return int(value["N"]) if value and "N" in value else None
+
+        def texts(name: str) -> frozenset[str]:
+            value = item.get(name)
+            return frozenset(value["SS"]) if value and "SS" in value else frozenset()
 
         return cls(
             PK=item["PK"]["S"],
@@ -283,6 +290,9 @@ class FrozenBid:
             grace_method_id=text("grace_method_id"),
             charge_attempts=number("charge_attempts") or 1,
             refund_reason=text("refund_reason"),
+            tried_method_ids=texts("tried_method_ids"),
+            grace_method_ids=texts("grace_method_ids"),
+            grace_default_id=text("grace_default_id"),
         )
 
     def rule_bid(self) -> clearing.Bid:
@@ -309,6 +319,9 @@ _WANTED = [
     "grace_method_id",
     "charge_attempts",
     "refund_reason",
+    "tried_method_ids",
+    "grace_method_ids",
+    "grace_default_id",
 ]
 
 
@@ -659,11 +672,18 @@ def _start_grace(offer: Offer, bid: FrozenBid, charge_id: str | None, code: str 
     """The declined bid keeps its unit until the grace ends; the customer is asked for a new card.
     False when an earlier run recorded an outcome meanwhile."""
     until = epoch(now()) + grace_hours() * 3600
+    cards = methods.list_methods(customer_id=bid.customer_id)["payment_methods"]
+    default = next((str(m["payment_method_id"]) for m in cards if m["default"]), None)
     actions: list[Action] = [
         OfferBid.grace_until.set(until),
         OfferBid.grace_method_id.set(bid.method_id),
         OfferBid.charge_attempts.set(1),
         OfferBid.decline_code.set(code or "card_declined"),
+        OfferBid.tried_method_ids.set({bid.method_id}),
+        # The cards of the decline's moment: the alert asks for another, so only one given since
+        # is charged without the passkey's confirmation (see `_replacement`).
+        OfferBid.grace_method_ids.set({bid.method_id, *(str(m["payment_method_id"]) for m in cards)}),
+        OfferBid.grace_default_id.set(default) if default else OfferBid.grace_default_id.remove(),
     ]
     if charge_id:
         actions.append(OfferBid.charge_id.set(charge_id))
@@ -714,11 +734,19 @@ def _ask_for_card(offer: Offer, bid: FrozenBid, code: str, until: int, attempt: 
 
 
 def _replacement(bid: FrozenBid) -> str | None:
-    """A card other than the one last declined: the default if it is another, else the newest."""
+    """A card the customer gave in answer to the decline, never charged for this bid: one added
+    since the grace began, or made the default since (the default first, else the newest). Each
+    card is tried once: two declining cards are not charged in turn every WAIT_S, and a card that
+    was already there, which neither the bid's passkey nor the customer's answer chose, never is."""
+    tried = bid.tried_method_ids | {bid.method_id} | ({bid.grace_method_id} if bid.grace_method_id else set())
     listed = [
         m
         for m in methods.list_methods(customer_id=bid.customer_id)["payment_methods"]
-        if m["payment_method_id"] != bid.grace_method_id
+        if m["payment_method_id"] not in tried
+        and (
+            m["payment_method_id"] not in bid.grace_method_ids
+            or (m["default"] and m["payment_method_id"] != bid.grace_default_id)
+        )
     ]
     if not listed:
         return None
@@ -733,12 +761,18 @@ def _settle_waiting(
 ) -> tuple[str | None, str | None]:
     """A bid within its grace: (outcome, reason) once decided, (None, None) while it still waits.
     The current attempt is asked first (a run may have died after charging it); then a new card is
-    tried, the attempt recorded before the call; past the grace, it is declined for good."""
+    tried, the attempt recorded before the call; past the grace, it is declined for good. A refund
+    already decided (its call stopped before it was recorded) is finished, never turned into a grant."""
+    if bid.refund_reason:
+        return _refund(offer, bid, bid.charge_id or "", bid.refund_reason)
     attempt = bid.charge_attempts
     if attempt > 1:
         outcome, charge_id, code = _charge(offer, bid, attempt=attempt, method_id=bid.grace_method_id)
         if outcome == clearing.WON:
             return _won(offer, bid, charge_id, hooks)
+        # Told once per declined card (same dedup key as right after the call, which a stopped run
+        # may not have reached).
+        _ask_for_card(offer, bid, code or "card_declined", int(bid.grace_until or 0), attempt)
     else:
         code = bid.decline_code
     if epoch(now()) >= int(bid.grace_until or 0):
@@ -750,7 +784,11 @@ def _settle_waiting(
     retry_conflicts(
         functools.partial(
             OfferBid(bid.PK, bid.SK).update,
-            actions=[OfferBid.charge_attempts.set(attempt), OfferBid.grace_method_id.set(method_id)],
+            actions=[
+                OfferBid.charge_attempts.set(attempt),
+                OfferBid.grace_method_id.set(method_id),
+                OfferBid.tried_method_ids.add({method_id}),
+            ],
             condition=OfferBid.outcome.does_not_exist(),
         ),
         what="bid",

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -33,7 +34,10 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import CatalogEntry, Customer, Line, customer_pk, plain
 
 PAGE_DEFAULT, PAGE_MAX = 20, 50
-EXPIRY_BATCH = 200  # grants ended per run at most; the next run goes on
+EXPIRY_BATCH = 200  # grants read per page of the expiry Queries
+# Of the scheduled function's 60 s (Chalice's default timeout): a run pages through every grant due
+# until then; the next run goes on (ended grants leave the index, reminded ones are filtered out).
+EXPIRY_BUDGET_S = 45.0
 
 # Why a line cannot take a grant (`problem`), in words: after « Cette ligne ne peut pas recevoir
 # cette offre : » in an error, and as the reason of a refund in an alert.
@@ -52,6 +56,10 @@ PROBLEMS: dict[str, dict[str, str]] = {
     "already_active": {
         "fr": "cette option est déjà active sur la ligne",
         "en": "this option is already active on the line",
+    },
+    "plan_granted": {
+        "fr": "l'offre de la ligne est déjà celle d'une enchère gagnée, jusqu'à sa fin",
+        "en": "the line's plan already comes from a won offer, until it ends",
     },
 }
 
@@ -145,7 +153,12 @@ def problem(
     if wanted and plan.get("id") not in wanted:
         return "plan_not_eligible"
     if grant["kind"] == "plan":
-        return "current_plan" if plan.get("id") == grant["entry_id"] else None
+        if plan.get("id") == grant["entry_id"]:
+            return "current_plan"
+        # One plan grant at a time: a second one would keep the first's snapshot as the plan to put
+        # back, which nothing ends (a free upgrade for ever). Refused rather than chained: each
+        # receipt's period stays true, and the line is eligible again once the first one ends.
+        return "plan_granted" if plan.get("grant_id") else None
     if grant["entry_id"] not in compatible_options(line, entries):
         return "incompatible_with_plan"
     moment = at or now()
@@ -267,15 +280,24 @@ def expire(*, at: datetime | None = None) -> dict[str, int]:
     active → ended is the transaction's condition."""
     moment = at or now()
     stamp = iso(moment)
+    started = time.monotonic()
     ended = reminded = 0
-    for grant in UpgradeGrant.gsi1.query(ENDING, f"{stamp}#~" >= UpgradeGrant.GSI1SK, limit=EXPIRY_BATCH):
+    # Paged to the end (or the budget): a fixed first page would hold the same grants every run.
+    for grant in UpgradeGrant.gsi1.query(ENDING, f"{stamp}#~" >= UpgradeGrant.GSI1SK, page_size=EXPIRY_BATCH):
+        if time.monotonic() - started > EXPIRY_BUDGET_S:
+            return {"ended": ended, "reminded": reminded}
         if grant.ends_at <= stamp and _end(grant, stamp):
             ended += 1
     horizon = iso(moment + timedelta(days=get_settings().bid_grant_reminder_days))
     for grant in UpgradeGrant.gsi1.query(
-        ENDING, UpgradeGrant.GSI1SK.between(stamp, f"{horizon}#~"), limit=EXPIRY_BATCH
+        ENDING,
+        UpgradeGrant.GSI1SK.between(stamp, f"{horizon}#~"),
+        filter_condition=UpgradeGrant.reminded_at.does_not_exist(),
+        page_size=EXPIRY_BATCH,
     ):
-        if grant.reminded_at is None and grant.ends_at > stamp and _remind(grant, stamp):
+        if time.monotonic() - started > EXPIRY_BUDGET_S:
+            break
+        if grant.ends_at > stamp and _remind(grant, stamp):
             reminded += 1
     return {"ended": ended, "reminded": reminded}
 

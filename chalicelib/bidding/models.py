@@ -61,3 +61,19 @@ class UpgradeGrant(Item, discriminator="upgrade_grant"):
     ends_at = UnicodeAttribute()
     reminded_at = UnicodeAttribute(null=True)  # the "ends soon" alert was sent
     ended_at = UnicodeAttribute(null=True)
+
+
+ENGAGEMENT_SK = "ENGAGEMENT"
+
+
+class OfferEngagement(Item, discriminator="offer_engagement"):
+    """PK=OFFER#<id> SK=ENGAGEMENT: how far the engagement job (bidding/engagement.py) got on an
+    offer, so a run every 5 minutes does not walk a whole segment again for nothing. The alerts'
+    exactly-once is notify()'s dedup key, not this item: a run that dies before recording its page
+    sends that page again and nobody is told twice. A cursor is the last evaluated key of the
+    Query being walked (JSON), kept until the walk ends."""
+
+    invite_cursor = UnicodeAttribute(null=True)  # {"segment": name, "last": key}
+    invited_at = UnicodeAttribute(null=True)  # every eligible customer was invited
+    remind_cursor = UnicodeAttribute(null=True)  # {"last": key} of the offer's rank index
+    reminded_at = UnicodeAttribute(null=True)  # every bidder was reminded

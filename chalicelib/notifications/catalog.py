@@ -89,6 +89,9 @@ _GRANT_KEYS = (
     "ends_on_en",
 )
 
+# When bidding closes: the instant, and as each language writes it in a sentence.
+_CLOSES_KEYS = ("closes_at", "closes_at_fr", "closes_at_en")
+
 KINDS: dict[str, AlertKind] = {
     k.kind: k
     for k in (
@@ -330,6 +333,62 @@ KINDS: dict[str, AlertKind] = {
             data_keys=(*_BID_KEYS, "reason", "reason_fr", "reason_en"),
             money=_AMOUNT,
             situation="bid_refunded",
+        ),
+        AlertKind(
+            # An offer opened for the customer (their segment, their plan): what it grants, the
+            # range of bids, when bidding closes.
+            kind="bidding.invitation",
+            category="bidding",
+            title={"fr": "Une offre pour vous", "en": "An offer for you"},
+            body={
+                "fr": "« {title_fr} » est ouverte aux enchères de {min_bid} à {max_bid}, jusqu'au {closes_at_fr}. {grant_fr}",
+                "en": "\u201c{title_en}\u201d is open for bids from {min_bid} to {max_bid}, until {closes_at_en}. {grant_en}",
+            },
+            deep_link="selfcare://offers/{offer_id}",
+            data_keys=(
+                "offer_id",
+                "title_fr",
+                "title_en",
+                "grant_fr",
+                "grant_en",
+                "min_bid",
+                "min_bid_minor",
+                "max_bid",
+                "max_bid_minor",
+                "currency",
+                *_CLOSES_KEYS,
+            ),
+            money=(("min_bid", "min_bid_minor", "currency"), ("max_bid", "max_bid_minor", "currency")),
+            situation="bid_invitation",
+            priority="normal",  # an offer is no reason to wake a phone
+        ),
+        AlertKind(
+            # A bidder's reminder before bidding closes: their bid and its strength band.
+            kind="bidding.closing_soon",
+            category="bidding",
+            title={"fr": "Les enchères se terminent bientôt", "en": "Bidding closes soon"},
+            body={
+                "fr": "Votre offre de {amount} pour « {title_fr} » : les enchères se terminent le {closes_at_fr}. {strength_fr}",
+                "en": "Your {amount} bid for \u201c{title_en}\u201d: bidding closes on {closes_at_en}. {strength_en}",
+            },
+            deep_link="selfcare://offers/{offer_id}",
+            data_keys=(*_BID_KEYS, *_CLOSES_KEYS, "strength", "strength_fr", "strength_en"),
+            money=_AMOUNT,
+            situation="bid_closing_soon",
+        ),
+        AlertKind(
+            # Another bid pushed this one out of the winning range (as the bids stood then).
+            kind="bidding.outbid",
+            category="bidding",
+            title={"fr": "Votre offre est dépassée", "en": "You have been outbid"},
+            body={
+                "fr": "Votre offre de {amount} pour « {title_fr} » ne fait plus partie des offres gagnantes. Vous pouvez la modifier jusqu'au {closes_at_fr}.",
+                "en": "Your {amount} bid for \u201c{title_en}\u201d is no longer among the winning bids. You can change it until {closes_at_en}.",
+            },
+            deep_link="selfcare://offers/{offer_id}",
+            data_keys=(*_BID_KEYS, *_CLOSES_KEYS),
+            money=_AMOUNT,
+            situation="bid_outbid",
         ),
         AlertKind(
             kind="bidding.upgrade_ending",

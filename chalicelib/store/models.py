@@ -602,6 +602,12 @@ class OfferBid(Item, discriminator="offer_bid"):
     grace_until = NumberAttribute(null=True)
     grace_method_id = UnicodeAttribute(null=True)
     charge_attempts = NumberAttribute(null=True)
+    # Each card is charged once per bid (the bid's own, then each retry's), and a retry takes only
+    # a card the customer gave after the decline: one not among the cards of that moment
+    # (`grace_method_ids`), or made the default since (`grace_default_id` was the default then).
+    tried_method_ids = UnicodeSetAttribute(null=True)
+    grace_method_ids = UnicodeSetAttribute(null=True)
+    grace_default_id = UnicodeAttribute(null=True)
     refund_id = UnicodeAttribute(null=True)  # outcome `refunded`: the grant could not be made
     refund_reason = UnicodeAttribute(null=True)  # why (chalicelib/bidding/grants.py PROBLEMS)
 

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.bidding import closing, grants
 from chalicelib.billing.gateway import get_gateway
 from tests.bidding.conftest import charges_asked, close_now, give_line, place
-from tests.support.stepup import add_card
+from tests.support.stepup import add_card, make_default
 
 
 def _line(api: Any, who: Any, line_id: str | None = None) -> dict[str, Any]:
@@ -325,3 +325,177 @@ def test_only_an_eligible_line_of_ones_own_can_be_chosen(api, app_module, offer,
         token=who.token,
     )
     assert (moved.status, moved.error_code) == (401, "step_up_mismatch")
+
+
+def _set_line(app_module: Any, who: Any, **changes: Any) -> None:
+    """The bidder's line as an admin sets it (plan, status)."""
+    event = {
+        "customer_number": who.enrolled.customer["customer_number"],
+        "line_id": who.line_id,
+        "msisdn": "+33600000002",
+        "plan_id": "essentiel-20",
+        "anchor_day": 1,
+        **changes,
+    }
+    result = app_module.admin_set_line(event, None)
+    assert "error" not in result, result
+
+
+def test_a_plan_grant_is_not_stacked_on_another_plan_grant(api, app_module, offer, bidder):
+    """B's bid was placed before A's plan was granted; once A holds the plan, B is refunded
+    (`plan_granted`), a new bid on the line is refused, and A's end puts the line's own plan back.
+    Mutation: drop the `plan_granted` refusal in `grants.problem` → B is granted over A, keeps A's
+    snapshot as the plan to put back, and the line is never back on essentiel-20."""
+    who = bidder(plan_id="premium-100")
+    later = offer(inventory=1, grant={"kind": "plan", "entry_id": "essentiel-20", "days": 40})
+    assert place(api, who, later, 2000).status == 201  # the line is on premium-100 now: eligible
+    _set_line(app_module, who, plan_id="essentiel-20", reason="correction")
+    first = offer(inventory=1, grant={"kind": "plan", "entry_id": "premium-100", "days": 30})
+    assert place(api, who, first, 2000).status == 201
+    close_now(first)
+    assert closing.clear_offer(first) == "cleared:done"
+    granted = _line(api, who)["plan"]
+    assert granted["id"] == "premium-100"
+
+    refused = api.post(
+        f"/offers/{later}/bid/challenge",
+        {"amount": 2100, "payment_method_id": who.method_id, "line_id": who.line_id},
+        token=who.token,
+    )
+    assert (refused.status, refused.error_code) == (409, "line_not_eligible")
+    close_now(later)
+    assert closing.clear_offer(later) == "cleared:done"
+    outcome = api.get(f"/offers/{later}", token=who.token).body["outcome"]
+    assert (outcome["status"], outcome["reason"]) == ("refunded", "plan_granted")
+    (told,) = _alerts(api, who, "bidding.refunded")
+    assert "enchère gagnée" in told["body"]
+    assert _line(api, who)["plan"] == granted
+
+    grants.expire(at=datetime.fromisoformat(granted["ends_at"]) + timedelta(seconds=1))
+    restored = _line(api, who)["plan"]
+    assert restored["id"] == "essentiel-20" and "ends_at" not in restored
+
+
+def test_a_declined_winner_s_cards_are_each_tried_once_and_only_those_given_after_the_decline(
+    api, offer, bidder, server_clock, monkeypatch
+):
+    """A card already there at the decline (never confirmed for this bid) is not charged; a card
+    added after it is, once; a card made the default after it is, once; two declining cards are
+    never charged in turn; one `bidding.payment_retry` per declined card.
+    Mutation: `_replacement` back to "any card but the one declined last" → the old second card
+    is charged at the first retry (then both in turn)."""
+    monkeypatch.setattr(closing, "grace_hours", lambda: 24)
+    clock = server_clock("closing")
+    offer_id = offer(inventory=1)
+    who = bidder("tok_card_declined")
+    there = add_card(api, who.enrolled, "tok_insufficient_funds")
+    assert there.status == 201
+    assert place(api, who, offer_id, 3000).status == 201
+    close_now(offer_id)
+    assert closing.clear_offer(offer_id) == "waiting"
+    clock.at = datetime.now().astimezone()
+
+    def later_run() -> str:
+        assert clock.at is not None
+        clock.at += timedelta(seconds=closing.WAIT_S + 1)
+        return closing.clear_offer(offer_id)
+
+    def keys() -> list[str]:
+        return [key for _, key in charges_asked(offer_id, who.customer_id)]
+
+    assert later_run() == "waiting" and len(keys()) == 1  # the card already there is not charged
+    assert add_card(api, who.enrolled, "tok_expired_card").status == 201
+    for _ in range(3):
+        assert later_run() == "waiting"
+    assert keys() == [closing.charge_key(offer_id, who.customer_id, n) for n in (1, 2)]
+    assert make_default(api, who.enrolled, there.body["payment_method_id"]).status == 200
+    for _ in range(3):
+        assert later_run() == "waiting"
+    assert keys() == [closing.charge_key(offer_id, who.customer_id, n) for n in (1, 2, 3)]
+    assert len(_alerts(api, who, "bidding.payment_retry")) == 3  # one per declined card
+    clock.at += timedelta(hours=24)
+    assert closing.clear_offer(offer_id) == "cleared:done"
+    assert api.get(f"/offers/{offer_id}", token=who.token).body["outcome"]["status"] == "declined"
+    assert len(keys()) == 3
+
+
+def test_expiry_pages_past_one_batch_of_grants(monkeypatch):
+    """More grants due than one page: every one is reminded (past a first page of grants already
+    reminded) and ended in one run. Mutation: back to one Query `limit=EXPIRY_BATCH` (no paging,
+    no filter) → the reminder run sees only the two already reminded, the end run ends two."""
+    from chalicelib.bidding.models import ENDING, UpgradeGrant
+    from chalicelib.common.clock import iso
+
+    monkeypatch.setattr(grants, "EXPIRY_BATCH", 2)
+    base = datetime(2090, 1, 2, tzinfo=datetime.now().astimezone().tzinfo)
+    planted = []
+    for n in range(5):
+        ends = iso(base + timedelta(seconds=n))
+        grant = UpgradeGrant(
+            f"CUSTOMER#cus_gone{n}",
+            f"UPGRADE#GRANT#bid_exp{n}",
+            GSI1PK=ENDING,
+            GSI1SK=f"{ends}#bid_exp{n}",
+            grant_id=f"bid_exp{n}",
+            customer_id=f"cus_gone{n}",
+            offer_id="off_exp",
+            receipt_id=f"rcp_exp{n}",
+            line_id="ln_gone",
+            grant_kind="option",
+            entry_id="data-pass-10",
+            name={"fr": "Pass 10 Go"},
+            status="active",
+            starts_at=iso(base - timedelta(days=30)),
+            ends_at=ends,
+            reminded_at=iso(base - timedelta(days=2)) if n < 2 else None,
+        )
+        grant.save()
+        planted.append(grant)
+
+    def fresh() -> list[UpgradeGrant]:
+        return [UpgradeGrant.get(g.PK, g.SK, consistent_read=True) for g in planted]
+
+    assert grants.expire(at=base - timedelta(days=1))["reminded"] == 3
+    assert all(g.reminded_at is not None for g in fresh())
+    assert grants.expire(at=base + timedelta(minutes=1))["ended"] >= 5
+    assert [g.status for g in fresh()] == ["ended"] * 5
+
+
+def test_a_refund_decided_in_the_grace_is_finished_never_turned_into_a_grant(
+    api, app_module, offer, bidder, server_clock, monkeypatch
+):
+    """The retry's charge succeeded but the line was suspended: the refund is decided, its call
+    times out; the line is active again at the next run, which refunds (same key) and grants
+    nothing. Mutation: drop the `refund_reason` check at the top of `_settle_waiting` → the next
+    run charges, then grants the upgrade on top of the refund decision."""
+    from chalicelib.billing.gateway import GatewayTimeout
+
+    monkeypatch.setattr(closing, "grace_hours", lambda: 24)
+    clock = server_clock("closing")
+    offer_id = offer(inventory=1)
+    who = bidder("tok_card_declined")
+    assert place(api, who, offer_id, 3000).status == 201
+    close_now(offer_id)
+    assert closing.clear_offer(offer_id) == "waiting"
+    assert add_card(api, who.enrolled, "tok_visa").status == 201
+    _set_line(app_module, who, status="suspended", reason="line_protection")
+    gateway = get_gateway()
+
+    def timeout(**_: Any) -> Any:
+        raise GatewayTimeout("no answer")
+
+    monkeypatch.setattr(gateway, "refund", timeout)
+    clock.at = datetime.now().astimezone() + timedelta(seconds=closing.WAIT_S + 1)
+    assert closing.clear_offer(offer_id) == "paused"
+    monkeypatch.undo()  # the provider answers again (and the clock and grace are the real ones)
+    monkeypatch.setattr(closing, "grace_hours", lambda: 24)
+    _set_line(app_module, who, status="active", reason="reactivation")
+    assert closing.clear_offer(offer_id) == "cleared:done"
+
+    outcome = api.get(f"/offers/{offer_id}", token=who.token).body["outcome"]
+    assert (outcome["status"], outcome["reason"]) == ("refunded", "line_suspended")
+    assert _pass(_line(api, who)) == []
+    assert api.get("/me/receipts", token=who.token).body["receipts"] == []
+    charged = get_gateway().get_charge(idempotency_key=closing.charge_key(offer_id, who.customer_id, 2))
+    assert charged is not None and charged.status == "succeeded"
+    assert len(_refunds(charged.charge_id or "")) == 1

@@ -379,6 +379,7 @@ def plan(package: Path) -> list[dict[str, Any]]:
         from_sample("admin_cancel_offer"),
         from_sample("clear_offers"),
         from_sample("expire_upgrades"),
+        from_sample("engage_bidders"),
         from_sample("admin_offer_result"),
         from_sample("admin_pending_charges"),
         from_sample("admin_send_announcement"),
