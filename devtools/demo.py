@@ -171,9 +171,9 @@ def main() -> int:
         catalogue = show(
             "17b. What the line can take: plans, options and top-ups, priced, with why one cannot be taken",
             http.get(f"{api}/lines/{line_id}/catalog", headers=first),
-            ("plans", "options"),
+            ("items",),
         )
-        plan_id = next(p["id"] for p in catalogue["plans"] if p["available"])
+        plan_id = next(i["id"] for i in catalogue["items"] if i["category"] == "plan" and i["available"])
         preview = show(
             f"18. What would change with {plan_id}, found in the catalogue? (the option that would be lost is listed)",
             http.get(f"{api}/lines/{line_id}/plan-change/preview?plan_id={plan_id}", headers=first),
