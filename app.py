@@ -13,6 +13,7 @@ from chalicelib.account import schemas as account_schemas
 from chalicelib.api import cases as case_routes
 from chalicelib.api import confirmed, guard, ratelimit, webhooks
 from chalicelib.api import help as help_routes
+from chalicelib.api import lines as line_routes
 from chalicelib.api import principal as auth_edge
 from chalicelib.api import purchases as purchase_routes
 from chalicelib.api.admin import run_admin
@@ -64,6 +65,7 @@ def access_token(auth_request: AuthRequest) -> Any:
 # Built around the authorizer above: its routes need it.
 app.register_blueprint(case_routes.blueprint(access_token))
 app.register_blueprint(purchase_routes.blueprint(access_token))
+app.register_blueprint(line_routes.blueprint(access_token))
 
 
 def _request() -> Request:

@@ -266,6 +266,22 @@ def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Calla
             },
             {},
         ),
+        # The intruder's own confirmation, for exactly this suspension (or restore) of the victim's line.
+        ("POST", "/lines/{line_id}/suspension"): lambda: (
+            f"/lines/{line}/suspension",
+            {
+                "reason": "stolen",
+                "confirmation": step_up_confirmation(
+                    intruder.enrolled, "line.suspend", line_id=line, reason="stolen"
+                ),
+            },
+            {},
+        ),
+        ("POST", "/lines/{line_id}/suspension/removal"): lambda: (
+            f"/lines/{line}/suspension/removal",
+            {"confirmation": step_up_confirmation(intruder.enrolled, "line.restore", line_id=line)},
+            {},
+        ),
         ("GET", "/bills/{bill_id}"): plain(f"/bills/{v['bill_id']}"),
         ("POST", "/bills/{bill_id}/payments/challenge"): plain(
             f"/bills/{v['bill_id']}/payments/challenge", {"amount": 100, "payment_method_id": method}
@@ -310,6 +326,8 @@ EXPECTED_CODE = {
     ("POST", "/lines/{line_id}/options"): "line_not_found",
     ("GET", "/lines/{line_id}/options/{option_id}/removal/preview"): "line_not_found",
     ("POST", "/lines/{line_id}/options/{option_id}/removal"): "line_not_found",
+    ("POST", "/lines/{line_id}/suspension"): "line_not_found",
+    ("POST", "/lines/{line_id}/suspension/removal"): "line_not_found",
     ("GET", "/bills/{bill_id}"): "bill_not_found",
     ("POST", "/bills/{bill_id}/payments/challenge"): "bill_not_found",
     ("POST", "/bills/{bill_id}/payments"): "bill_not_found",
@@ -376,6 +394,8 @@ def test_another_customers_token_gets_404_and_changes_nothing(api, app_module, e
             "line_not_found",
         ),
         ("option.remove", {"line_id": line_id, "option_id": "data-plus-5"}, "line_not_found"),
+        ("line.suspend", {"line_id": line_id, "reason": "lost"}, "line_not_found"),
+        ("line.restore", {"line_id": line_id}, "line_not_found"),
         ("passkey.remove", {"passkey_id": victim["passkey_id"]}, "passkey_not_found"),
         (
             "payment_method.remove",

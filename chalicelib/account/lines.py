@@ -166,6 +166,10 @@ def set_line(event: SetLineEvent, operator: str | None = None) -> dict[str, Any]
         options=options,
         anchor_day=event.anchor_day,
         status=event.status,
+        # The customer's own suspension (account/suspension.py) stays while the line stays suspended.
+        suspension=existing.suspension
+        if existing is not None and existing.status == event.status == "suspended"
+        else None,
         created_at=existing.created_at if existing else moment,
         updated_at=iso_ms(current),  # milliseconds: the optimistic lock of every line write
     )

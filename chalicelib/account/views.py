@@ -21,6 +21,27 @@ ATTENTION_PERCENT = 80
 MAX_DAILY_RANGE = 93
 
 
+def customer_suspension(line: Line) -> dict[str, Any] | None:
+    """The customer's own suspension of this line (account/suspension.py), if it is suspended by the
+    customer; None when it is active or the provider suspended it."""
+    held = plain(line.suspension)
+    if line.status == "suspended" and held is not None and held.get("by") == "customer":
+        return held
+    return None
+
+
+def suspension_wire(line: Line) -> dict[str, Any] | None:
+    """`suspension` as the app reads it: null on an active line; {reason, at, by: customer} when the
+    customer suspended it; {by: provider} (the reason and date are in the provider's `line.changed`
+    alert and request) when the provider did, so the app offers to restore only the former."""
+    if line.status != "suspended":
+        return None
+    mine = customer_suspension(line)
+    if mine is None:
+        return {"reason": None, "at": None, "by": "provider"}
+    return {"reason": mine["reason"], "at": mine["at"], "by": "customer"}
+
+
 def _current_totals(
     line: Line, usage: dict[str, CycleUsage], moment: datetime
 ) -> tuple[date, CycleUsage | None]:
@@ -63,7 +84,9 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
     for line in sorted(lines, key=lambda item: item.created_at):
         start = cycles.cycle_start(moment.date(), int(line.anchor_day))
         block = _usage_block(line, usage.get((line.line_id, start.isoformat())), start, moment)
-        wire_lines.append({**line_to_wire(line, customer.language), "usage": block})
+        wire_lines.append(
+            {**line_to_wire(line, customer.language), "suspension": suspension_wire(line), "usage": block}
+        )
         for allowance in block["allowances"]:
             if (
                 allowance["percent"] is not None
@@ -102,6 +125,16 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
                     "deep_link": f"selfcare://bills/{notice.bill_id}",
                 }
             )
+    # One passkey is one phone: lose it and the account is locked out (an agent's case flow then).
+    # The count is on the profile this Query already holds: no read of its own.
+    if int(customer.passkey_count or 0) == 1:
+        attention.append(
+            {
+                "type": "add_second_passkey",
+                "situation": "single_passkey",
+                "deep_link": "selfcare://security/passkeys",
+            }
+        )
     return {"profile": profile_to_wire(customer), "lines": wire_lines, "attention": attention}
 
 
@@ -143,6 +176,7 @@ def line_view(*, customer_id: str, line_id: str) -> dict[str, Any]:
     options = [plain(o) for o in (line.options or [])]
     return {
         **line_to_wire(line, customer_language),
+        "suspension": suspension_wire(line),
         "allowances": {
             kind: {
                 "included": cycles.included(line.plan.as_dict(), options, kind, at=moment),

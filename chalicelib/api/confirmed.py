@@ -10,6 +10,7 @@ from pydantic import Field, RootModel
 
 from chalicelib.account.profile import EMAIL, PostalAddress, ProfilePatch
 from chalicelib.account.schemas import LINE_ID
+from chalicelib.account.suspension import Reason
 from chalicelib.auth.schemas import CHALLENGE_ID, PASSKEY_ID
 from chalicelib.billing.money import NonNegativeMinorUnits
 from chalicelib.billing.schemas import METHOD_ID, AddMethodBody, AutopayBody
@@ -128,6 +129,19 @@ class _OptionRemove(Strict):
     option_id: str = Field(pattern=OPTION_ID)
 
 
+class _LineSuspend(Strict):
+    """Bound to the reason: the request, the alert and the line say lost or stolen as confirmed."""
+
+    action: Literal["line.suspend"]
+    line_id: str = Field(pattern=f"^{LINE_ID}$")
+    reason: Reason
+
+
+class _LineRestore(Strict):
+    action: Literal["line.restore"]
+    line_id: str = Field(pattern=f"^{LINE_ID}$")
+
+
 class StepUpBody(
     RootModel[
         Annotated[
@@ -140,7 +154,9 @@ class StepUpBody(
             | _Autopay
             | _CallCode
             | _OptionBuy
-            | _OptionRemove,
+            | _OptionRemove
+            | _LineSuspend
+            | _LineRestore,
             Field(discriminator="action"),
         ]
     ]

@@ -94,6 +94,14 @@ FRENCH: dict[str, str] = {
     "line_changed": "La ligne a changé pendant la confirmation : affichez l'aperçu de nouveau.",
     "not_removable": "Cette option ne peut pas être retirée (recharge ou achat ponctuel).",
     "removal_scheduled": "Le retrait de cette option est déjà programmé.",
+    # a lost or stolen phone (account/suspension.py)
+    "line_not_active": "Cette ligne n'est pas active : elle ne peut pas être suspendue de nouveau.",
+    "line_not_suspended": "Cette ligne n'est pas suspendue.",
+    "suspended_by_provider": (
+        "Cette ligne a été suspendue par nos services, pas depuis l'app : contactez le service client "
+        "pour la réactiver."
+    ),
+    "line_changed_meanwhile": "La ligne a changé pendant la confirmation : réessayez dans un instant.",
     "request_pending": "Un changement est déjà en attente sur cette ligne.",
     "request_not_found": "Cette demande de changement est introuvable.",
     # bills and payments

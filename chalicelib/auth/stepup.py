@@ -2,7 +2,8 @@
 
 A stolen access token must not become a stolen account. So every change that could hand the
 account to someone else (a new or removed passkey, new contact details, payment methods, autopay)
-or spend the customer's money (an option bought, or removed, in the app) takes two calls, as
+or spend the customer's money (an option bought, or removed, in the app) or cut the customer's
+line (suspended for a lost or stolen phone, or restored) takes two calls, as
 payments do:
 
 1. `begin` answers WebAuthn request options whose challenge is SHA-256(random || binding), where
@@ -74,6 +75,15 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "Confirmez pour retirer {detail} de votre ligne à la fin du cycle en cours.",
         "Confirm to remove {detail} from your line at the end of the current cycle.",
     ),
+    # Bound to {line_id, reason}: a confirmation to suspend for loss does not suspend for theft.
+    "line.suspend": (
+        "Confirmez pour suspendre tout de suite la ligne {detail} : appels, SMS et données s'arrêtent.",
+        "Confirm to suspend the line {detail} now: calls, texts and data stop.",
+    ),
+    "line.restore": (
+        "Confirmez pour réactiver la ligne {detail}.",
+        "Confirm to restore the line {detail}.",
+    ),
 }
 
 
@@ -140,6 +150,10 @@ def describe(*, customer_id: str, action: str, params: dict[str, Any]) -> dict[s
         from chalicelib.purchases import service as purchases
 
         return purchases.describe(customer_id=customer_id, action=action, params=params)
+    if action in ("line.suspend", "line.restore"):
+        from chalicelib.account import suspension
+
+        return suspension.describe(customer_id=customer_id, action=action, params=params)
     if action == "autopay.set":
         return {
             "fr": "activer" if params["enabled"] else "désactiver",

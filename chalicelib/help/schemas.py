@@ -57,6 +57,8 @@ SITUATIONS: dict[str, str] = {
     "account_changed": "a confirmed account change (alert security.account_changed)",
     "account_security": "a passkey added or removed, unusual activity (alerts security.*)",
     "passkey_lost": "lost the phone or its passkey",
+    "line_suspended_by_customer": "the customer suspended a line for a lost or stolen phone, or restored it (alerts line.suspended, line.restored)",
+    "single_passkey": "the account has a single passkey: add a second one (attention item add_second_passkey)",
     "case_replied": "an adviser answered a case (alert case.replied)",
     "service_announcement": "a service announcement (alert service.announcement)",
 }

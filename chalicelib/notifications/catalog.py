@@ -446,6 +446,32 @@ KINDS: dict[str, AlertKind] = {
             situation="line_changed",
         ),
         AlertKind(
+            # The customer suspended a line for a lost or stolen phone (account/suspension.py). The
+            # body says what to do next: the lost phone may still be signed in to this app.
+            kind="line.suspended",
+            category="security",
+            title={"fr": "Ligne suspendue", "en": "Line suspended"},
+            body={
+                "fr": "Votre ligne {number} est suspendue ({reason_fr}). Fermez les sessions du téléphone perdu dans Sécurité > Sessions, et réactivez la ligne dans l'app quand vous le retrouvez.",
+                "en": "Your line {number} is suspended ({reason_en}). End the lost phone's sessions in Security > Sessions, and restore the line in the app when you find it.",
+            },
+            deep_link="selfcare://security/sessions",
+            data_keys=("request_id", "line_id", "msisdn", "number", "reason", "reason_fr", "reason_en"),
+            situation="line_suspended_by_customer",
+        ),
+        AlertKind(
+            kind="line.restored",
+            category="security",
+            title={"fr": "Ligne réactivée", "en": "Line restored"},
+            body={
+                "fr": "Votre ligne {number} est de nouveau active. Ce n'est pas vous ? Suspendez-la et fermez vos sessions.",
+                "en": "Your line {number} is active again. Not you? Suspend it and end your sessions.",
+            },
+            deep_link="selfcare://lines/{line_id}",
+            data_keys=("request_id", "line_id", "msisdn", "number"),
+            situation="line_suspended_by_customer",
+        ),
+        AlertKind(
             # An adviser's step on a case (a reply, a document asked for, resolved): the words stay
             # in the app (GET /me/cases/{id}), never on the lock screen.
             kind="case.replied",

@@ -325,6 +325,10 @@ class Line(Item, discriminator="line"):
     options: ListAttribute[dict[str, Any]] = ListAttribute(of=MapAttribute, null=True)  # type: ignore[arg-type]
     anchor_day = NumberAttribute()  # 1..28: the billing cycle starts on this day of the month
     status = UnicodeAttribute()  # active | suspended
+    # Set when the customer suspended the line in the app (account/suspension.py): {reason: lost |
+    # stolen, at, by: customer, request_id}. A suspended line without it was suspended by the
+    # provider, which only the provider restores.
+    suspension: MapAttribute[str, Any] = MapAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 

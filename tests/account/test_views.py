@@ -19,7 +19,7 @@ def test_me_shows_profile_lines_and_usage(api, with_line):
     assert data["included"] == 20480 + 5120 and data["used"] == 0
     voice = next(a for a in line["usage"]["allowances"] if a["kind"] == "voice")
     assert voice["unlimited"] is True and voice["remaining"] is None
-    assert me.body["attention"] == []
+    assert [a["type"] for a in me.body["attention"]] == ["add_second_passkey"]  # one passkey
 
 
 def test_me_is_one_dynamodb_read(api, with_line):
@@ -64,7 +64,9 @@ def test_attention_lists_allowances_at_80_percent(api, app_module, account_clock
     enrolled, line_id = with_line()
     at = account_clock - timedelta(minutes=1)
     app_module.ingest_usage(sqs_event(record(line_id, "data", int(25600 * 0.85) * 1024, at=at)), None)
-    attention = api.get("/me", token=enrolled.token).body["attention"]
+    attention = [
+        a for a in api.get("/me", token=enrolled.token).body["attention"] if a["type"] != "add_second_passkey"
+    ]
     assert attention == [
         {
             "type": "usage_high",
@@ -110,7 +112,11 @@ def test_each_attention_item_names_its_help_situation(api, with_line):
     ).save()
     attention = api.get("/me", token=enrolled.token).body["attention"]
     situations = {item["type"]: item["situation"] for item in attention}
-    assert situations == {"bill_due": "bill_due", "payment_failed": "payment_failed"}
+    assert situations == {
+        "bill_due": "bill_due",
+        "payment_failed": "payment_failed",
+        "add_second_passkey": "single_passkey",
+    }
     assert set(situations.values()) <= set(SITUATIONS)
 
 
