@@ -20,7 +20,7 @@ from typing import Any
 from chalicelib.account import catalog, cycles
 from chalicelib.account.lines import new_request_id, options_lost_words
 from chalicelib.account.views import line_and_cycles, owns_line
-from chalicelib.common.clock import epoch, iso, now
+from chalicelib.common.clock import epoch, iso, iso_ms, now
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
@@ -330,7 +330,7 @@ def _apply(item: ServiceRequest) -> str:
         "done",
         reason,
         line,
-        [Line.plan.set(target), Line.options.set(kept), Line.updated_at.set(iso(now()))],
+        [Line.plan.set(target), Line.options.set(kept), Line.updated_at.set(iso_ms(now()))],
         detail={**detail, "outcome": outcome},
     )
     return "done"

@@ -589,7 +589,7 @@ def _deliver(offer: Offer, bid: FrozenBid, charge_id: str) -> tuple[str, str | N
                 # Nothing moved on the line since it was judged eligible above.
                 tx.update(
                     line,
-                    actions=[*line_actions, Line.updated_at.set(stamp)],
+                    actions=[*line_actions, Line.updated_at.set(iso_ms(now()))],  # ms: the line lock
                     condition=(Line.updated_at == line.updated_at) & (Line.status == "active"),
                     label="line",
                 )

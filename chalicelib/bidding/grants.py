@@ -22,7 +22,7 @@ from pydantic import Field
 
 from chalicelib.account import catalog, cycles
 from chalicelib.bidding.models import ENDING, RECEIPT_PREFIX, UpgradeGrant, UpgradeReceipt
-from chalicelib.common.clock import iso, now
+from chalicelib.common.clock import iso, iso_ms, now
 from chalicelib.common.languages import long_date, phone_number
 from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.config import get_settings
@@ -325,7 +325,7 @@ def _end(grant: UpgradeGrant, stamp: str) -> bool:
             if line is not None and actions:
                 tx.update(
                     line,
-                    actions=[*actions, Line.updated_at.set(stamp)],
+                    actions=[*actions, Line.updated_at.set(iso_ms(now()))],  # ms: the line lock
                     condition=Line.updated_at == line.updated_at,
                     label="line",
                 )

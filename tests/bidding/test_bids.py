@@ -194,6 +194,18 @@ def test_bidding_before_the_offer_opens_is_refused(api, offer, bidder):
     assert early.status == 409 and early.error_code == "offer_not_open_yet"
 
 
+def _numbers(value):
+    """Every JSON number in a body, however deep."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _numbers(item)
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield value
+
+
 def test_strength_rates_my_own_bid_by_band(api, offer, bidder):
     """Bands of 1000..5000 by 100 (41 amounts, 4 bands of 11 increments): [1000, 2000], [2100, 3100],
     [3200, 4200], [4300, 5000]. The strength follows the bands of the bids, not their amounts."""
@@ -221,8 +233,12 @@ def test_strength_rates_my_own_bid_by_band(api, offer, bidder):
     assert api.get(f"/offers/{offer_id}", token=second.token).body["my_bid"]["strength"] == "strong"
     assert api.get(f"/offers/{offer_id}", token=first.token).body["my_bid"]["strength"] == "weak"
     detail = api.get(f"/offers/{offer_id}", token=third.token).body
-    seen = str({k: v for k, v in detail.items() if k != "offer_id"})
-    assert "3000" not in seen and "4000" not in seen and "2200" not in seen
+    # No rival's amount, as a number or as money text. (Not a substring search of the whole body:
+    # "3000" can occur by chance inside an id built from the test process's pid.)
+    rivals = {3000, 4000, 2200}
+    assert not rivals & set(_numbers(detail))
+    seen = str(detail)
+    assert not any(f"{a // 100},{a % 100:02d}" in seen or f"{a // 100}.{a % 100:02d}" in seen for a in rivals)
     assert "highest bids win" in detail["rule"]["en"].lower() and "5 times at most" in detail["rule"]["en"]
     # The candidate rating is gone: any query parameter is refused.
     refused = api.get(f"/offers/{offer_id}?amount=2000", token=third.token)
