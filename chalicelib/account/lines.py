@@ -109,6 +109,37 @@ def new_request_id() -> str:
     return f"req_{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
+def done_request(
+    *,
+    customer_id: str,
+    request_id: str,
+    kind: str,
+    line_id: str,
+    reason: dict[str, str],
+    stamp: str,
+    detail: dict[str, Any],
+    effective: str | None = None,
+) -> ServiceRequest:
+    """A request done when made (a purchase, a removal, a suspension, a provider's change): in
+    `GET /me/requests` with its reason in both languages, and no GSI1 entry, so the daily
+    plan-change job never sees it. `effective`: its date (default: the day of `stamp`)."""
+    return ServiceRequest(
+        customer_pk(customer_id),
+        f"REQUEST#{request_id}",
+        request_id=request_id,
+        customer_id=customer_id,
+        request_kind=kind,
+        line_id=line_id,
+        status="done",
+        reason=reason["en"],
+        detail={**detail, "reason_i18n": reason},
+        history=[{"status": "done", "reason": reason, "at": stamp}],
+        effective_date=effective or stamp[:10],
+        created_at=stamp,
+        updated_at=stamp,
+    )
+
+
 def set_line_by(operator: Any) -> Callable[[SetLineEvent], dict[str, Any]]:
     """`set_line` for run_admin, recording who ran it. run_admin checks the event's `operator` (and
     takes it out of the fields the model sees) before the action runs, so here it is valid."""
@@ -390,28 +421,16 @@ def _provider_request(
     operator: str | None,
     moment: str,
 ) -> ServiceRequest:
-    request_id = new_request_id()
-    reason = REASONS[reason_code]
-    return ServiceRequest(
-        customer_pk(customer_id),
-        f"REQUEST#{request_id}",
-        request_id=request_id,
+    # Made by the provider, in effect at once: the customer is told, not asked. `operator` (who ran
+    # it) is kept for the audit, never shown to the customer.
+    return done_request(
         customer_id=customer_id,
-        request_kind="provider_change",
+        request_id=new_request_id(),
+        kind="provider_change",
         line_id=line.line_id,
-        status="done",  # made by the provider, in effect at once: the customer is told, not asked
-        reason=reason["en"],
-        # `operator` (who ran it) is kept for the audit, never shown to the customer.
-        detail={
-            **detail,
-            "reason_code": reason_code,
-            "reason_i18n": reason,
-            "operator": operator,
-        },
-        history=[{"status": "done", "reason": reason, "at": moment}],
-        effective_date=moment[:10],
-        created_at=moment,
-        updated_at=moment,
+        reason=REASONS[reason_code],
+        stamp=moment,
+        detail={**detail, "reason_code": reason_code, "operator": operator},
     )
 
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from chalicelib.account.lines import line_key, line_to_wire, new_request_id
+from chalicelib.account.lines import done_request, line_key, line_to_wire, new_request_id
 from chalicelib.account.plan_change import request_to_wire
 from chalicelib.account.views import customer_suspension as _by_customer
 from chalicelib.account.views import suspension_wire
 from chalicelib.auth import stepup
 from chalicelib.common.clock import iso, iso_ms, now
-from chalicelib.common.languages import phone_number
+from chalicelib.common.languages import phone_number, spoken
 from chalicelib.common.strict import Strict
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.notifications import inbox
@@ -73,7 +73,7 @@ def _read(customer_id: str, line_id: str) -> _Held:
     if line is None:
         raise NotFound("No such line.", code="line_not_found")
     profile = next((i for i in items if isinstance(i, Customer)), None)
-    language = profile.language if profile and profile.language in ("fr", "en") else "fr"
+    language = spoken(profile.language if profile else None)
     return _Held(line=line, language=language)
 
 
@@ -98,22 +98,14 @@ def _provider_suspended() -> Conflict:
 def _request(
     customer_id: str, line: Line, kind: str, reason: dict[str, str], stamp: str, detail: dict[str, Any]
 ) -> ServiceRequest:
-    """A request done when made: no GSI1 entry, so the daily plan-change job never sees it."""
-    request_id = new_request_id()
-    return ServiceRequest(
-        customer_pk(customer_id),
-        f"REQUEST#{request_id}",
-        request_id=request_id,
+    return done_request(
         customer_id=customer_id,
-        request_kind=kind,
+        request_id=new_request_id(),
+        kind=kind,
         line_id=line.line_id,
-        status="done",
-        reason=reason["en"],
-        detail={**detail, "reason_i18n": reason},
-        history=[{"status": "done", "reason": reason, "at": stamp}],
-        effective_date=stamp[:10],
-        created_at=stamp,
-        updated_at=stamp,
+        reason=reason,
+        stamp=stamp,
+        detail=detail,
     )
 
 

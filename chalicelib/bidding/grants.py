@@ -26,12 +26,13 @@ from chalicelib.common.clock import iso, iso_ms, now
 from chalicelib.common.languages import long_date, phone_number
 from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.config import get_settings
+from chalicelib.customers.language import customer_language
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.store import cursor as cursor_codec
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import CatalogEntry, Customer, Line, customer_pk, plain
+from chalicelib.store.models import CatalogEntry, Line, customer_pk, plain
 
 PAGE_DEFAULT, PAGE_MAX = 20, 50
 EXPIRY_BATCH = 200  # grants read per page of the expiry Queries
@@ -256,19 +257,11 @@ def list_receipts(*, customer_id: str, cursor: str | None, limit: int | None) ->
     )
     receipts = list(result)
     last = result.last_evaluated_key
-    language = _language(customer_id) if receipts else "fr"
+    language = customer_language(customer_id) if receipts else "fr"
     return {
         "receipts": [receipt_to_wire(r, language) for r in receipts],
         "next_cursor": cursor_codec.encode(last) if last else None,
     }
-
-
-def _language(customer_id: str) -> str:
-    try:
-        value = Customer.get(customer_pk(customer_id), "PROFILE").language
-    except Customer.DoesNotExist:
-        return "fr"
-    return value if value in ("fr", "en") else "fr"
 
 
 # --- ending by itself ------------------------------------------------------------------------------

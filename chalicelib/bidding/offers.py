@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from chalicelib.bidding import clearing, grants
 from chalicelib.bidding.schemas import OFFER_ID, MinorUnits
 from chalicelib.common.clock import from_epoch, iso_ms, now
+from chalicelib.common.languages import spoken
 from chalicelib.common.secrets import new_id
 from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.customers.formats import SegmentName
@@ -264,7 +265,7 @@ class Viewer:
     @cached_property
     def language(self) -> str:
         profile = next((i for i in self._items if isinstance(i, Customer)), None)
-        return profile.language if profile and profile.language in ("fr", "en") else "fr"
+        return spoken(profile.language if profile else None)
 
     @cached_property
     def _plans_and_segments(self) -> tuple[set[str | None], set[str]]:

@@ -36,6 +36,7 @@ from chalicelib.billing.settlement import ChargeMismatch
 from chalicelib.billing.settlement import sweep as sweep
 from chalicelib.common.clock import iso, now
 from chalicelib.common.secrets import new_id
+from chalicelib.customers.language import customer_language
 from chalicelib.errors import (
     Conflict,
     DomainError,
@@ -51,7 +52,6 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import (
     Bill,
     BillingSettings,
-    Customer,
     Notice,
     Payment,
     PaymentMethod,
@@ -100,14 +100,6 @@ def _payable(
     return bill, method
 
 
-def _language(customer_id: str) -> str:
-    try:
-        language = Customer.get(customer_pk(customer_id), "PROFILE").language
-    except Customer.DoesNotExist:
-        language = "fr"
-    return language if language in ("fr", "en") else "fr"
-
-
 def statement(*, amount: int, currency: str, method: PaymentMethod, language: str) -> str:
     """What the customer confirms, in their language: « 42,00 € seront prélevés sur visa •••• 4242 »."""
     total = bills.format_money(amount, currency, language=language)
@@ -129,7 +121,7 @@ def challenge(*, customer_id: str, bill_id: str, amount: int, method_id: str) ->
             "amount": {"amount": amount, "currency": bill.currency},
             "payment_method_id": method_id,
             "statement": statement(
-                amount=amount, currency=bill.currency, method=method, language=_language(customer_id)
+                amount=amount, currency=bill.currency, method=method, language=customer_language(customer_id)
             ),
         },
     }

@@ -7,6 +7,13 @@ import re
 from datetime import date
 
 LANGUAGES = ("fr", "en")
+
+
+def spoken(language: str | None) -> str:
+    """The language we write to a customer in: theirs if we speak it, else French (the service's)."""
+    return language if language in LANGUAGES else "fr"
+
+
 _RANGE = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([01](?:\.\d{0,3})?))?\s*$")
 MAX_ACCEPT_LANGUAGE = 200  # a header longer than this is read up to here
 

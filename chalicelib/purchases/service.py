@@ -22,21 +22,20 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalicelib.account import catalog, cycles
-from chalicelib.account.lines import line_to_wire
+from chalicelib.account.lines import done_request, line_to_wire, new_request_id
 from chalicelib.account.plan_change import request_to_wire
 from chalicelib.account.views import owns_line
 from chalicelib.auth import stepup
 from chalicelib.billing import idempotency
 from chalicelib.billing.money import format_money
 from chalicelib.common.clock import epoch, iso, iso_ms, now
-from chalicelib.common.languages import long_date
+from chalicelib.common.languages import long_date, spoken
 from chalicelib.errors import Conflict, Expired, NotFound, ValidationFailed
 from chalicelib.notifications import inbox
 from chalicelib.purchases.models import OptionPreview, PendingCharge
@@ -91,13 +90,9 @@ def _read_line(customer_id: str, line_id: str, *, consistent: bool = False) -> _
     profile = next((i for i in items if isinstance(i, Customer)), None)
     return _Line(
         line=line,
-        language=_language(profile.language if profile else None),
+        language=spoken(profile.language if profile else None),
         customer_number=profile.customer_number if profile else None,
     )
-
-
-def _language(value: str | None) -> str:
-    return value if value in ("fr", "en") else "fr"
 
 
 def _compatible(line: Line, entries: Iterable[CatalogEntry]) -> set[str]:
@@ -395,11 +390,6 @@ def purchase_id_for(customer_id: str, key: str) -> str:
     return "pur_" + hashlib.sha256(f"{customer_id}|{key}".encode()).hexdigest()[:24]
 
 
-def _new_request_id() -> str:
-    """Time-sortable, as plan changes' are: `GET /me/requests` lists newest first."""
-    return f"req_{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
-
-
 def _buy(
     *,
     customer_id: str,
@@ -457,15 +447,21 @@ def _buy(
         "en": f"\u201c{_name(names, 'en', option_id)}\u201d is active on your line"
         + (f" until {long_date(_last_day(added), 'en')}." if added["ends_at"] else "."),
     }
-    request_id, stamp = _new_request_id(), iso(moment)
+    request_id, stamp = new_request_id(), iso(moment)
     detail = {
         "option": {"id": option_id, "name": names},
         "price": {"amount": amount, "currency": currency},
         "starts_at": added["starts_at"],
         "ends_at": added["ends_at"],
     }
-    request = _request(
-        customer_id, request_id, "option_purchase", line_id, reason, stamp, moment.date(), detail
+    request = done_request(
+        customer_id=customer_id,
+        request_id=request_id,
+        kind="option_purchase",
+        line_id=line_id,
+        reason=reason,
+        stamp=stamp,
+        detail=detail,
     )
     purchase = {
         "purchase_id": purchase_id,
@@ -564,35 +560,6 @@ def _answer(charge: PendingCharge, customer_id: str, line_id: str) -> dict[str, 
     if reason:
         _tell(customer_id, charge.request_id, reason, "Achat", "Purchase", reason_names)
     return {"purchase": charge.purchase.as_dict(), "line": line_to_wire(held.line, held.language)}
-
-
-def _request(
-    customer_id: str,
-    request_id: str,
-    kind: str,
-    line_id: str,
-    reason: dict[str, str],
-    stamp: str,
-    effective: date,
-    detail: dict[str, Any],
-) -> ServiceRequest:
-    """A request that is done when made (nothing waits for a date): no GSI1 entry, so the daily
-    plan-change job never sees it."""
-    return ServiceRequest(
-        customer_pk(customer_id),
-        f"REQUEST#{request_id}",
-        request_id=request_id,
-        customer_id=customer_id,
-        request_kind=kind,
-        line_id=line_id,
-        status="done",
-        reason=reason["en"],
-        detail={**detail, "reason_i18n": reason},
-        history=[{"status": "done", "reason": reason, "at": stamp}],
-        effective_date=effective.isoformat(),
-        created_at=stamp,
-        updated_at=stamp,
-    )
 
 
 def _tell(
@@ -712,8 +679,15 @@ def remove(
         "price": {"amount": int(option["price_amount"]), "currency": option["currency"]},
         "ends_at": iso(ends),
     }
-    request = _request(
-        customer_id, _new_request_id(), "option_removal", line_id, reason, stamp, ends.date(), detail
+    request = done_request(
+        customer_id=customer_id,
+        request_id=new_request_id(),
+        kind="option_removal",
+        line_id=line_id,
+        reason=reason,
+        stamp=stamp,
+        detail=detail,
+        effective=ends.date().isoformat(),
     )
     # The billing system bills the option monthly: it learns here when to stop (never billed itself).
     change_id = "sub_" + request.request_id.removeprefix("req_")
