@@ -20,6 +20,9 @@ def tight(monkeypatch):
 
 
 def test_sign_in_is_limited_per_client(api, tight):
+    """Login options count in their challenge's own transaction (`ratelimit.pending`), refresh
+    through `windows.count`: one window, one budget. Mutation: change the window key in
+    `ratelimit.pending` → the refresh after the options' 429s still passes → fails."""
     tight("sign_in_client", 3, 3600)  # a window long enough not to roll over during the test
     answers = [api.post("/auth/passkeys/login/options") for _ in range(5)]
     assert [a.status for a in answers] == [200, 200, 200, 429, 429]

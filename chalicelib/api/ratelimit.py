@@ -3,18 +3,26 @@ request, shared by every Lambda container), answered 429 with Retry-After.
 
 Sign-in routes are limited per client (the source IP API Gateway saw: the caller is not known
 yet); money routes per customer. Limits are settings (`RATE_LIMITS`, see config.py).
+
+`pending()` is the same count to be made by the service inside its own transaction (login options:
+the counter and the challenge in one TransactWriteItems, one call instead of two); the window item
+is the very one `check()` counts in, so both forms share one budget.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
+from dataclasses import dataclass
 
 from chalicelib.config import get_settings
 from chalicelib.errors import TooManyAttempts
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store import windows
+from chalicelib.store.db import Transaction
+from chalicelib.store.models import RateWindow
 
 
 def client_key(source_ip: str) -> str:
@@ -31,16 +39,71 @@ def client_key(source_ip: str) -> str:
     return str(address)
 
 
+def _refused(name: str, retry_after_s: int) -> TooManyAttempts:
+    log_event("rate_limited", limit=name, retry_after=retry_after_s)
+    emit("RateLimited")
+    return TooManyAttempts(
+        f"Too many requests: try again in {retry_after_s} seconds.",
+        retry_after_s=retry_after_s,
+        code="rate_limited",
+    )
+
+
 def check(name: str, key: str) -> None:
     """Count this request against limit `name` for `key`; TooManyAttempts once over it."""
     limit, window_s = get_settings().rate_limits[name]
     try:
         windows.count(name=name, subject=key, limit=limit, window_s=window_s, moment=time.time())
     except windows.WindowFull as full:
-        log_event("rate_limited", limit=name, retry_after=full.retry_after_s)
-        emit("RateLimited")
-        raise TooManyAttempts(
-            f"Too many requests: try again in {full.retry_after_s} seconds.",
-            retry_after_s=full.retry_after_s,
-            code="rate_limited",
-        ) from None
+        raise _refused(name, full.retry_after_s) from None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One request to count in the service's own transaction: the window item's key, the limit
+    its condition holds, its TTL, and what to answer when the condition fails (`refused()`)."""
+
+    name: str
+    pk: str
+    sk: str
+    limit: int
+    expires_at: int
+    retry_after_s: int
+
+    def refused(self) -> TooManyAttempts:
+        return _refused(self.name, self.retry_after_s)
+
+    # H6 (payment at its floor of calls): the count as one action of the caller's transaction.
+    def count_in(self, tx: Transaction) -> None:
+        """Count this request in `tx` (label "rate_limit"): the same update as windows.count, on
+        the same item; over the limit the transaction fails on that label (answer `refused()`).
+        The transaction must carry a single-use condition of its own (a fresh key, a challenge):
+        a retry of a commit whose answer was lost then fails instead of counting twice."""
+        tx.update(
+            RateWindow(self.pk, self.sk),
+            actions=[
+                RateWindow.type.set(RateWindow),
+                RateWindow.hits.add(1),
+                RateWindow.expires_at.set(self.expires_at),
+            ],
+            condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < self.limit),
+            label="rate_limit",
+        )
+
+
+def pending(name: str, key: str) -> Pending:
+    """Limit `name` for `key`, not counted yet: the service counts it in its transaction.
+    The key is `chalicelib/store/windows.py`'s (tests/test_rate_limits.py checks that a request
+    counted either way spends the same budget)."""
+    limit, window_s = get_settings().rate_limits[name]
+    moment = time.time()
+    start = int(moment // window_s * window_s)
+    hashed = hashlib.sha256(key.encode()).hexdigest()[:32]  # never an IP in clear, as windows.count
+    return Pending(
+        name=name,
+        pk=f"RATE#{name}#{hashed}",
+        sk=f"W#{window_s}#{start}",
+        limit=limit,
+        expires_at=start + window_s + 60,
+        retry_after_s=max(1, int(start + window_s - moment) + 1),
+    )

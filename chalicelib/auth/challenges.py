@@ -1,7 +1,10 @@
 """WebAuthn challenges: random, stored server-side, single use, short-lived.
 
 py_webauthn is stateless: a challenge it is given again verifies again. Consuming is a delete
-conditioned on the item existing, so of two concurrent verifies with one challenge only one gets it.
+conditioned on the item existing, so of two concurrent verifies with one challenge only one gets it:
+either at once (`consume`, one DeleteItem returning the item), or, for sign-in, read beside the
+passkey (`accept` checks what was read) and deleted in the very transaction that opens the session
+(`spend_in`, whose condition checks again what `accept` checked).
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from chalicelib.common.clock import epoch, now
 from chalicelib.common.secrets import b64url, b64url_decode, new_id
 from chalicelib.config import get_settings
-from chalicelib.errors import Expired, NotFound
-from chalicelib.store.db import connection
-from chalicelib.store.models import Challenge
+from chalicelib.errors import Expired, NotFound, TemporarilyUnavailable
+from chalicelib.store.db import ConditionsFailed, Transaction, connection, transaction
+from chalicelib.store.models import Challenge, RateWindow
+
+if TYPE_CHECKING:
+    from chalicelib.api.ratelimit import Pending
 
 REGISTER = "register"
 LOGIN = "login"
@@ -41,6 +48,10 @@ class ConsumedChallenge:
     binding: str | None
 
 
+def key(challenge_id: str) -> tuple[str, str]:
+    return f"CHALLENGE#{challenge_id}", "CHALLENGE"
+
+
 def issue(
     *,
     purpose: str,
@@ -48,16 +59,19 @@ def issue(
     activation_code_id: str | None = None,
     algorithms: list[int] | None = None,
     binding: str | None = None,
+    limit: Pending | None = None,
 ) -> IssuedChallenge:
     """`binding`: a step-up's transaction (e.g. bill, amount, currency, method); the challenge is
-    then SHA-256(random || binding), so the signature the authenticator returns commits to it."""
+    then SHA-256(random || binding), so the signature the authenticator returns commits to it.
+
+    `limit`: the caller's rate limit, counted in the same TransactWriteItems as the challenge's put
+    (one call instead of two); over the limit nothing is written and `limit.refused()` is raised."""
     challenge_id = new_id("chl", 16)
     raw = secrets.token_bytes(32)
     if binding is not None:
         raw = hashlib.sha256(raw + binding.encode()).digest()
-    Challenge(
-        f"CHALLENGE#{challenge_id}",
-        "CHALLENGE",
+    item = Challenge(
+        *key(challenge_id),
         challenge=b64url(raw),
         purpose=purpose,
         customer_id=customer_id,
@@ -65,31 +79,47 @@ def issue(
         algorithms=algorithms,
         binding=binding,
         expires_at=epoch(now() + timedelta(seconds=get_settings().challenge_ttl_s)),
-    ).save()
+    )
+    if limit is None:
+        item.save()
+        return IssuedChallenge(challenge_id=challenge_id, challenge=raw)
+    try:
+        with transaction() as tx:
+            # The same update as chalicelib/store/windows.count, on the same item.
+            tx.update(
+                RateWindow(limit.pk, limit.sk),
+                actions=[
+                    RateWindow.type.set(RateWindow),
+                    RateWindow.hits.add(1),
+                    RateWindow.expires_at.set(limit.expires_at),
+                ],
+                condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < limit.limit),
+                label="rate_limit",
+            )
+            # A fresh random id never exists: this condition is what makes the resend of a commit
+            # whose answer was lost fail rather than count the request twice (see db.transaction).
+            tx.save(item, condition=Challenge.PK.does_not_exist(), label="challenge")
+    except ConditionsFailed as failed:
+        if "rate_limit" in failed.labels:
+            raise limit.refused() from None
+        raise TemporarilyUnavailable("Please ask for new options.", retry_after_s=1) from None
     return IssuedChallenge(challenge_id=challenge_id, challenge=raw)
 
 
-def consume(*, challenge_id: str, purpose: str) -> ConsumedChallenge:
-    """Delete the challenge and return it; a second call with the same id finds nothing.
+def _not_found() -> NotFound:
+    return NotFound("Unknown or already used challenge; ask for new options.", code="challenge_not_found")
 
-    One DeleteItem that returns the deleted item (ALL_OLD): Model.delete() cannot ask for it, so
-    the request pynamodb builds for the model is sent on the table's connection (public API both)."""
-    request = Challenge.get_operation_kwargs_from_class(
-        f"CHALLENGE#{challenge_id}", "CHALLENGE", condition=Challenge.PK.exists()
-    )
-    request["ReturnValues"] = "ALL_OLD"
-    try:
-        response = connection().dispatch("DeleteItem", request)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise NotFound(
-                "Unknown or already used challenge; ask for new options.", code="challenge_not_found"
-            ) from None
-        raise
-    item = Challenge.from_raw_data(response["Attributes"])
-    if item.purpose != purpose:
-        # Deleted all the same: a challenge presented to the wrong ceremony is spent.
-        raise NotFound("Unknown or already used challenge; ask for new options.", code="challenge_not_found")
+
+def not_found() -> NotFound:
+    """H6: the refusal of a challenge spent by another request, for callers that spend it in their
+    own transaction (`spend_in`, label "challenge")."""
+    return _not_found()
+
+
+def accept(item: Challenge | None, *, purpose: str) -> ConsumedChallenge:
+    """The checks of a challenge read or deleted: it exists, serves this ceremony, has not expired."""
+    if item is None or item.purpose != purpose:
+        raise _not_found()
     if item.expires_at is None or item.expires_at <= epoch(now()):
         raise Expired("The challenge has expired; ask for new options.", code="challenge_expired")
     return ConsumedChallenge(
@@ -100,3 +130,37 @@ def consume(*, challenge_id: str, purpose: str) -> ConsumedChallenge:
         algorithms=[int(a) for a in (item.algorithms or [])],
         binding=item.binding,
     )
+
+
+def spend_in(tx: Transaction, challenge_id: str, *, purpose: str) -> None:
+    """Delete a challenge `accept`ed from a read, in the caller's transaction, on the same
+    conditions: of two concurrent uses only one transaction finds it (label "challenge")."""
+    tx.delete(
+        Challenge(*key(challenge_id)),
+        condition=Challenge.PK.exists()
+        & (Challenge.purpose == purpose)
+        & (Challenge.expires_at > epoch(now())),
+        label="challenge",
+    )
+
+
+def discard(challenge_id: str) -> None:
+    """Spend a challenge whose ceremony failed: a challenge is good for one attempt, never two."""
+    Challenge(*key(challenge_id)).delete()
+
+
+def consume(*, challenge_id: str, purpose: str) -> ConsumedChallenge:
+    """Delete the challenge and return it; a second call with the same id finds nothing.
+
+    One DeleteItem that returns the deleted item (ALL_OLD): Model.delete() cannot ask for it, so
+    the request pynamodb builds for the model is sent on the table's connection (public API both)."""
+    request = Challenge.get_operation_kwargs_from_class(*key(challenge_id), condition=Challenge.PK.exists())
+    request["ReturnValues"] = "ALL_OLD"
+    try:
+        response = connection().dispatch("DeleteItem", request)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise _not_found() from None
+        raise
+    # Deleted all the same when refused: a challenge presented to the wrong ceremony is spent.
+    return accept(Challenge.from_raw_data(response["Attributes"]), purpose=purpose)

@@ -10,7 +10,7 @@ challenge, verifies, and commits every effect in one DynamoDB transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pynamodb.exceptions import UpdateError
 
@@ -21,7 +21,10 @@ from chalicelib.errors import Conflict, DomainError, Expired, NotFound, Unauthen
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, transaction
-from chalicelib.store.models import ActivationCode, Customer, Passkey, customer_pk, number_pk
+from chalicelib.store.models import ActivationCode, Challenge, Customer, Item, Passkey, customer_pk, number_pk
+
+if TYPE_CHECKING:
+    from chalicelib.api.ratelimit import Pending
 
 DEFAULT_NAME = "Passkey"
 MAX_PASSKEYS = 10  # per customer, enforced in the enrolment transaction
@@ -138,7 +141,10 @@ def register(
             # Counted in the same transaction: concurrent enrolments never pass the limit.
             tx.update(
                 customer,
-                actions=[Customer.passkey_count.add(1)],
+                actions=[
+                    Customer.passkey_count.add(1),
+                    *([Customer.synced_passkey_count.add(1)] if registered.backup_eligible else []),
+                ],
                 condition=Customer.passkey_count.does_not_exist() | (Customer.passkey_count < MAX_PASSKEYS),
                 label="limit",
             )
@@ -183,10 +189,11 @@ def _too_many_passkeys() -> Conflict:
 # --- sign-in -------------------------------------------------------------------------------------
 
 
-def login_options() -> CeremonyOptions:
+def login_options(*, limit: Pending | None = None) -> CeremonyOptions:
+    """`limit`: the client's sign-in limit, counted in the challenge's own write (one call)."""
     from chalicelib.auth import ceremonies
 
-    issued = challenges.issue(purpose=challenges.LOGIN)
+    issued = challenges.issue(purpose=challenges.LOGIN, limit=limit)
     return CeremonyOptions(
         challenge_id=issued.challenge_id,
         options=ceremonies.authentication_options(challenge=issued.challenge),
@@ -221,9 +228,30 @@ def _verified(
 
     claimed = ceremonies.read_assertion(credential)
     try:
-        passkey = Passkey.get(f"CREDENTIAL#{claimed.credential_id}", "CREDENTIAL", consistent_read=True)
+        stored = Passkey.get(*_passkey_key(claimed.credential_id), consistent_read=True)
     except Passkey.DoesNotExist:
-        raise _login_refused("unknown_credential") from None
+        stored = None
+    return _judged(credential, claimed, stored, challenge, customer_id=customer_id)
+
+
+def _passkey_key(credential_id: str) -> tuple[str, str]:
+    return f"CREDENTIAL#{credential_id}", "CREDENTIAL"
+
+
+def _judged(
+    credential: dict[str, Any],
+    claimed: Any,
+    found: Passkey | None,
+    challenge: bytes,
+    *,
+    customer_id: str | None,
+) -> tuple[Passkey, Any]:
+    """`_verified`'s rules, on the passkey already read (None: unknown credential)."""
+    from chalicelib.auth import ceremonies
+
+    if found is None:
+        raise _login_refused("unknown_credential")
+    passkey = found
     if customer_id is not None and passkey.customer_id != customer_id:
         raise _login_refused("another_customers_passkey", customer_id=customer_id)
     # Usernameless: the user handle the authenticator returns must be the owner of this credential.
@@ -279,14 +307,44 @@ def confirm(*, customer_id: str, challenge: bytes, credential: dict[str, Any]) -
 
 
 def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
-    spent = challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)
-    passkey, verified = _verified(credential, spent.challenge)
+    """Three DynamoDB calls with the edge's rate limit: the challenge and the passkey in one
+    consistent BatchGetItem, then one transaction that spends the challenge (conditions: still
+    there, a sign-in one, unexpired), moves the sign count from the value judged, and opens the
+    session with its security event. A refused attempt spends the challenge all the same."""
+    from chalicelib.auth import ceremonies
+
+    try:
+        claimed = ceremonies.read_assertion(credential)
+    except DomainError:
+        challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)  # unknown id: that error
+        raise
+    keys = [challenges.key(challenge_id), _passkey_key(claimed.credential_id)]
+    found = {(i.PK, i.SK): i for i in Item.batch_get(keys, consistent_read=True)}
+    stored_challenge = found.get(keys[0])
+    stored_passkey = found.get(keys[1])
+    try:
+        spent = challenges.accept(
+            stored_challenge if isinstance(stored_challenge, Challenge) else None, purpose=challenges.LOGIN
+        )
+        passkey, verified = _judged(
+            credential,
+            claimed,
+            stored_passkey if isinstance(stored_passkey, Passkey) else None,
+            spent.challenge,
+            customer_id=None,
+        )
+    except DomainError:
+        if stored_challenge is not None:
+            challenges.discard(challenge_id)
+        raise
     session, tokens = sessions.new_session(
         customer_id=passkey.customer_id, device=device, passkey_id=passkey.credential_id
     )
     actions, condition = _counter_update(passkey, verified)
     try:
         with transaction() as tx:
+            # Single use: of two sign-ins with this challenge, one transaction finds it.
+            challenges.spend_in(tx, challenge_id, purpose=challenges.LOGIN)
             # The counter moves only from the value we judged: a concurrent sign-in loses.
             tx.update(passkey, actions=actions, condition=condition, label="sign_count")
             tx.save(session)
@@ -297,7 +355,12 @@ def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None)
                     {"session_id": tokens.session_id, "device": session.device},
                 )
             )
-    except ConditionsFailed:
+    except ConditionsFailed as failed:
+        if "challenge" in failed.labels:  # `login` logs it, as every refusal with a code of its own
+            raise NotFound(
+                "Unknown or already used challenge; ask for new options.", code="challenge_not_found"
+            ) from None
+        challenges.discard(challenge_id)
         raise _login_refused("concurrent_sign_count_update", customer_id=passkey.customer_id) from None
     log_event("signed_in", customer_id=passkey.customer_id, session=tokens.session_id)
     return tokens
@@ -358,7 +421,10 @@ def remove(*, customer_id: str, passkey_id: str) -> None:
             # Counted in the same transaction, so two concurrent deletes cannot remove the last two.
             tx.update(
                 Customer(customer_pk(customer_id), "PROFILE"),
-                actions=[Customer.passkey_count.add(-1)],
+                actions=[
+                    Customer.passkey_count.add(-1),
+                    *([Customer.synced_passkey_count.add(-1)] if passkey.backup_eligible else []),
+                ],
                 condition=Customer.passkey_count > 1,
                 label="not_last",
             )
@@ -378,3 +444,11 @@ def remove(*, customer_id: str, passkey_id: str) -> None:
         ) from None
     sessions.revoke_sessions_of_passkey(customer_id=customer_id, passkey_id=passkey_id)
     log_event("passkey_removed", customer_id=customer_id)
+
+
+# For a service that verifies a step-up on what it read itself, in its own transaction
+# (billing/payments.py: the payment's one read and one write).
+passkey_key = _passkey_key
+judged = _judged
+counter_update = _counter_update
+refused = _login_refused

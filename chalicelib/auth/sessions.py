@@ -3,6 +3,11 @@
 The refresh token is `<customer id>.<session id>.<256 random bits>`; only the SHA-256 of the random
 part is stored. Each refresh replaces the hash with a conditional write, keeping the last spent
 hashes: presenting a spent token again (stolen, or replayed) revokes the whole session (RFC 9700).
+A refresh is one conditional UpdateItem that also checks what a read would (the presented hash is
+the current one, the session neither ended nor expired) and appends the spent hash; only when it
+fails (a spent token, an ended session, a lost race) or once the spent list is full is the session
+read, and judged as before. The list keeps between SPENT_HASHES_KEPT and twice that many hashes:
+the fast path appends (DynamoDB cannot drop a list's head in the same update), the read path trims.
 
 An app that lost the answer of a refresh (a timeout) retries with the token it just spent: within
 `GRACE_S` of that rotation it gets the same new refresh token (sealed on the session item with a
@@ -23,6 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
 
 from chalicelib.auth import security_events
 from chalicelib.auth.tokens import issue_access_token
@@ -33,7 +39,7 @@ from chalicelib.errors import NotFound, Unauthenticated
 from chalicelib.observability.log import log_event
 from chalicelib.store.models import Session, customer_pk
 
-SPENT_HASHES_KEPT = 50  # reuse of a token older than 50 rotations is merely "invalid"
+SPENT_HASHES_KEPT = 50  # at least; reuse of a token older than 50-100 rotations is merely "invalid"
 REVOKED_RETENTION = timedelta(days=7)
 GRACE_S = 10  # an app's retry after a lost answer; a thief's replay comes later (and ends the session)
 
@@ -101,6 +107,47 @@ def refresh(*, refresh_token: str) -> SessionTokens:
     if len(parts) != 3 or not all(parts):
         raise _invalid_refresh()
     customer_id, session_id, secret = parts
+    presented = sha256_hex(secret)
+    new_secret = secrets.token_urlsafe(32)
+    moment = now()
+    try:
+        Session(*_session_key(customer_id, session_id)).update(
+            actions=[
+                *_rotation(presented, new_secret, spent_secret=secret),
+                Session.spent_hashes.set((Session.spent_hashes | []).append([presented])),
+            ],
+            condition=(Session.refresh_hash == presented)
+            & Session.revoked_at.does_not_exist()
+            & (Session.expires_at > epoch(moment))
+            & (Session.spent_hashes.does_not_exist() | (_spent_count() < 2 * SPENT_HASHES_KEPT)),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return _refresh_after_read(customer_id, session_id, secret)
+    log_event("session_refreshed", customer_id=customer_id, session=session_id)
+    return _tokens(customer_id=customer_id, session_id=session_id, secret=new_secret)
+
+
+def _spent_count() -> Any:
+    """`size(spent_hashes)` in a condition (pynamodb's `size` has no type hints)."""
+    return size(Session.spent_hashes)  # type: ignore[no-untyped-call]
+
+
+def _rotation(presented: str, new_secret: str, *, spent_secret: str) -> list[Any]:
+    """What every rotation sets besides the spent list."""
+    return [
+        Session.refresh_hash.set(sha256_hex(new_secret)),
+        Session.last_refreshed_at.set(iso(now())),
+        Session.previous_hash.set(presented),
+        Session.rotated_at.set(epoch(now())),
+        Session.grace_box.set(_seal(new_secret, spent_secret=spent_secret)),
+    ]
+
+
+def _refresh_after_read(customer_id: str, session_id: str, secret: str) -> SessionTokens:
+    """The refresh whose one-update path failed: read the session and tell why (ended, expired, a
+    retry within the grace window, a reuse), or rotate it trimming a full spent list."""
     try:
         session = Session.get(*_session_key(customer_id, session_id), consistent_read=True)
     except Session.DoesNotExist:
@@ -126,14 +173,7 @@ def refresh(*, refresh_token: str) -> SessionTokens:
     spent = [*(session.spent_hashes or []), presented][-SPENT_HASHES_KEPT:]
     try:
         session.update(
-            actions=[
-                Session.refresh_hash.set(sha256_hex(new_secret)),
-                Session.spent_hashes.set(spent),
-                Session.last_refreshed_at.set(iso(now())),
-                Session.previous_hash.set(presented),
-                Session.rotated_at.set(epoch(now())),
-                Session.grace_box.set(_seal(new_secret, spent_secret=secret)),
-            ],
+            actions=[*_rotation(presented, new_secret, spent_secret=secret), Session.spent_hashes.set(spent)],
             condition=(Session.refresh_hash == presented) & Session.revoked_at.does_not_exist(),
         )
     except UpdateError as exc:
@@ -193,15 +233,25 @@ def _revoke_for_reuse(session: Session) -> None:
     log_event("refresh_token_reuse", customer_id=session.customer_id, session=session.session_id)
 
 
+def session_key(customer_id: str, session_id: str) -> tuple[str, str]:
+    """The session's key, for a service that reads it with its own items (billing/payments.py)."""
+    return _session_key(customer_id, session_id)
+
+
+def judge_live(session: Session | None, *, customer_id: str) -> None:
+    """`require_live`'s check on a session already read (e.g. in a caller's BatchGetItem)."""
+    if session is None or session.revoked_at or (session.expires_at or 0) <= epoch(now()):
+        log_event("access_refused", customer_id=customer_id, reason="session_ended")
+        raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
+
+
 def require_live(*, customer_id: str, session_id: str) -> None:
     """The session behind an access token has not ended (one consistent GetItem)."""
     try:
         session = Session.get(*_session_key(customer_id, session_id), consistent_read=True)
     except Session.DoesNotExist:
         session = None
-    if session is None or session.revoked_at or (session.expires_at or 0) <= epoch(now()):
-        log_event("access_refused", customer_id=customer_id, reason="session_ended")
-        raise Unauthenticated("This session has ended; sign in again.", code="session_revoked")
+    judge_live(session, customer_id=customer_id)
 
 
 def revoke(*, customer_id: str, session_id: str, reason: str) -> None:

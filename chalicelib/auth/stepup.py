@@ -84,6 +84,26 @@ ACTIONS: dict[str, tuple[str, str]] = {
         "Confirmez pour réactiver la ligne {detail}.",
         "Confirm to restore the line {detail}.",
     ),
+    # Abroad: bound to {line_id, amount} or {line_id, lifted}: the limit shown is the limit set.
+    "roaming.limit": (
+        "Confirmez le plafond de dépense internet à l'étranger de la ligne {detail}.",
+        "Confirm the roaming data spending limit of the line {detail}.",
+    ),
+    # Cannot pay: bound to {balance, currency, instalments: [{date, amount}]}: the schedule
+    # shown is the schedule charged.
+    "arrangement.create": (
+        "Confirmez l'échéancier de votre solde impayé : {detail}, prélevés sur votre carte par défaut.",
+        "Confirm the payment arrangement of your overdue balance: {detail}, charged to your default card.",
+    ),
+    # Closure: bound to the effective date the preview showed (privacy/closure.py).
+    "account.close": (
+        "Confirmez la fermeture de votre compte, effective le {detail} : vos données seront ensuite effacées, sauf vos factures gardées 10 ans.",
+        "Confirm closing your account, effective on {detail}: your data is then erased, except your bills, kept 10 years.",
+    ),
+    "account.close_cancel": (
+        "Confirmez pour annuler la fermeture de votre compte prévue le {detail}.",
+        "Confirm to cancel your account's closure planned on {detail}.",
+    ),
 }
 
 
@@ -150,10 +170,22 @@ def describe(*, customer_id: str, action: str, params: dict[str, Any]) -> dict[s
         from chalicelib.purchases import service as purchases
 
         return purchases.describe(customer_id=customer_id, action=action, params=params)
+    if action == "arrangement.create":
+        from chalicelib.billing import arrangements
+
+        return arrangements.describe(params=params)
     if action in ("line.suspend", "line.restore"):
         from chalicelib.account import suspension
 
         return suspension.describe(customer_id=customer_id, action=action, params=params)
+    if action in ("account.close", "account.close_cancel"):  # Closure
+        from chalicelib.privacy import closure
+
+        return closure.describe(params=params)
+    if action == "roaming.limit":
+        from chalicelib.account import roaming
+
+        return roaming.describe(customer_id=customer_id, params=params)
     if action == "autopay.set":
         return {
             "fr": "activer" if params["enabled"] else "désactiver",

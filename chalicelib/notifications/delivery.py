@@ -7,6 +7,12 @@ can get an alert twice: the lease expires and the next attempt sends again (at l
 lost). Quiet hours and FCM's transient errors (UNAVAILABLE, INTERNAL, QUOTA_EXCEEDED, with its
 Retry-After) defer the item under GSI1 `DEFERRED#<day>`, where `deliver_due` (every minute)
 finds it; an item that cannot be pushed after MAX_ATTEMPTS stays in the inbox, marked failed.
+
+A batch (a stream batch, a sweep page: up to 100 alerts) costs a handful of DynamoDB calls, not a
+few per alert: every claim in one TransactWriteItems (each with its own condition; the claims whose
+condition fails are dropped and the rest sent again), the claimed items with their customers'
+profile, preferences and badge in one consistent BatchGetItem (pages of 100 keys), one device
+Query per customer, and every outcome in one more TransactWriteItems.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from chalicelib.notifications import inbox, payloads, preferences, senders
 from chalicelib.notifications.senders import PushSender
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.db import retry_conflicts
+from chalicelib.store.db import ConditionsFailed, retry_conflicts, transaction
 from chalicelib.store.models import (
     Customer,
     Device,
@@ -42,6 +48,7 @@ LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 6
 CLAIMABLE = ("pending", "deferred", "retrying")
 PUSH_WINDOW = timedelta(seconds=payloads.TTL_SECONDS)  # older alerts are for the inbox only
+TRANSACTION_ITEMS = 100  # DynamoDB's most per TransactWriteItems (a sweep of more: several, side by side)
 
 
 T = TypeVar("T")
@@ -57,7 +64,10 @@ class _Job:
     pending: list[Device] = field(default_factory=list)
 
 
-def _claim(customer_id: str, alert_id: str, moment: datetime, *, due_only: bool) -> InboxItem | None:
+def _claim_update(
+    customer_id: str, alert_id: str, moment: datetime, *, due_only: bool
+) -> tuple[InboxItem, list[Action], Any]:
+    """The claim of one alert: the item, its actions and their condition."""
     item = InboxItem(customer_pk(customer_id), f"INBOX#{alert_id}")
     claimable = InboxItem.delivery_status.is_in(*CLAIMABLE) | (
         (InboxItem.delivery_status == "sending") & (InboxItem.deliver_after < iso(moment))
@@ -74,6 +84,12 @@ def _claim(customer_id: str, alert_id: str, moment: datetime, *, due_only: bool)
         InboxItem.GSI1PK.set(f"DEFERRED#{lease_end[:10]}"),
         InboxItem.GSI1SK.set(f"{lease_end}#{customer_id}#{alert_id}"),
     ]
+    return item, actions, condition
+
+
+def _claim(customer_id: str, alert_id: str, moment: datetime, *, due_only: bool) -> InboxItem | None:
+    """Claim one alert alone (one UpdateItem returning the item)."""
+    item, actions, condition = _claim_update(customer_id, alert_id, moment, due_only=due_only)
     try:
         # The item is in the transactions that mark it read: a conflict with one is retried.
         retry_conflicts(lambda: item.update(actions=actions, condition=condition), what="inbox_item")
@@ -84,15 +100,56 @@ def _claim(customer_id: str, alert_id: str, moment: datetime, *, due_only: bool)
     return item
 
 
-def _context(items: list[InboxItem]) -> dict[str, tuple[Customer, preferences.Preferences, int]]:
-    """Profile, preferences and unread count of every customer concerned, in batched reads."""
-    keys = []
-    for customer_id in {i.customer_id for i in items}:
+def _claim_all(targets: list[tuple[str, str]], moment: datetime, *, due_only: bool) -> list[tuple[str, str]]:
+    """Claim these alerts in a few transactions of TRANSACTION_ITEMS, sent side by side; returns
+    those claimed. A claim whose condition fails (delivered, being delivered, not due) is dropped
+    and the others of its transaction sent again: nothing of a cancelled transaction was written."""
+
+    def claim(pending: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        while pending:
+            try:
+                with transaction() as tx:
+                    for customer_id, alert_id in pending:
+                        item, actions, condition = _claim_update(
+                            customer_id, alert_id, moment, due_only=due_only
+                        )
+                        tx.update(
+                            item, actions=actions, condition=condition, label=f"{customer_id}|{alert_id}"
+                        )
+            except ConditionsFailed as failed:
+                pending = [t for t in pending if f"{t[0]}|{t[1]}" not in failed.labels]
+                continue
+            break
+        return pending
+
+    return [t for claimed in _parallel(claim, _chunks(targets)) for t in claimed]
+
+
+def _chunks(items: list[T]) -> list[list[T]]:
+    return [items[start : start + TRANSACTION_ITEMS] for start in range(0, len(items), TRANSACTION_ITEMS)]
+
+
+def _read(
+    claimed: list[tuple[str, str]],
+) -> tuple[list[InboxItem], dict[str, tuple[Customer, preferences.Preferences, int]]]:
+    """The claimed items as the claims left them, and their customers' context, in one consistent
+    batched read."""
+    keys = [(customer_pk(c), f"INBOX#{a}") for c, a in claimed]
+    for customer_id in {c for c, _ in claimed}:
         pk = customer_pk(customer_id)
         keys += [(pk, "PROFILE"), (pk, "PREFS#NOTIFICATIONS"), (pk, "COUNTER#INBOX")]
-    found: dict[tuple[str, str], Any] = {(i.PK, i.SK): i for i in Item.batch_get(keys)}
+    found: dict[tuple[str, str], Any] = {(i.PK, i.SK): i for i in Item.batch_get(keys, consistent_read=True)}
+    items = [
+        item for c, a in claimed if isinstance(item := found.get((customer_pk(c), f"INBOX#{a}")), InboxItem)
+    ]
+    return items, _context_of({i.customer_id for i in items}, found)
+
+
+def _context_of(
+    customer_ids: set[str], found: dict[tuple[str, str], Any]
+) -> dict[str, tuple[Customer, preferences.Preferences, int]]:
     context = {}
-    for customer_id in {i.customer_id for i in items}:
+    for customer_id in customer_ids:
         pk = customer_pk(customer_id)
         customer = found.get((pk, "PROFILE"))
         if not isinstance(customer, Customer):
@@ -123,33 +180,31 @@ def deliver(
 ) -> dict[str, str]:
     """Push these (customer id, alert id) alerts; returns each alert's delivery status."""
     moment = moment or now()
-    claimed = [
-        i
-        for i in _parallel(lambda t: _claim(t[0], t[1], moment, due_only=due_only), targets)
-        if i is not None
-    ]
+    unique = list(dict.fromkeys(targets))  # one item appears once in a transaction
     statuses: dict[str, str] = {}
-    if not claimed:
+    claimed_keys = _claim_all(unique, moment, due_only=due_only)
+    if not claimed_keys:
         return statuses
-    context = _context(claimed)
+    claimed, context = _read(claimed_keys)
     # One Query per customer, however many of their alerts are in this batch.
     customers = sorted({i.customer_id for i in claimed if i.customer_id in context})
     devices_of = dict(zip(customers, _parallel(device_store.list_device_items, customers), strict=True))
+    writes: list[tuple[InboxItem, list[Action]]] = []
     jobs: list[_Job] = []
     for item in claimed:
         if item.customer_id not in context:
-            statuses[item.alert_id] = _finish(item, "failed", {})
+            statuses[item.alert_id] = _finish(item, "failed", {}, writes)
             continue
         customer, prefs, badge = context[item.customer_id]
         if not prefs.allows(item.category):
-            statuses[item.alert_id] = _finish(item, "suppressed", {})
+            statuses[item.alert_id] = _finish(item, "suppressed", {}, writes)
             continue
         if moment - datetime.fromisoformat(item.created_at.replace("Z", "+00:00")) > PUSH_WINDOW:
-            statuses[item.alert_id] = _finish(item, "expired", {})
+            statuses[item.alert_id] = _finish(item, "expired", {}, writes)
             continue
         quiet_end = prefs.quiet_until(item.category, moment)
         if quiet_end is not None:
-            statuses[item.alert_id] = _defer(item, quiet_end, "deferred", {})
+            statuses[item.alert_id] = _defer(item, quiet_end, "deferred", {}, writes)
             continue
         already = item.delivered.as_dict() if item.delivered else {}
         pending = [d for d in devices_of[item.customer_id] if d.installation_id not in already]
@@ -163,15 +218,30 @@ def deliver(
         for d in job.pending
     ]
     outcomes = iter((sender or senders.get_sender()).send(messages) if messages else [])
-    results = [(job, [(d, next(outcomes)) for d in job.pending]) for job in jobs]
-    for job, status in zip(
-        jobs, _parallel(lambda pair: _record(pair[0], pair[1], moment), results), strict=True
-    ):
-        statuses[job.item.alert_id] = status
+    for job in jobs:
+        statuses[job.item.alert_id] = _record(job, [(d, next(outcomes)) for d in job.pending], moment, writes)
+    _write(writes)
     return statuses
 
 
-def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: datetime) -> str:
+def _write(writes: list[tuple[InboxItem, list[Action]]]) -> None:
+    """Every outcome of the batch, in transactions of TRANSACTION_ITEMS sent side by side
+    (unconditional updates: the claims' leases are what keeps another worker off these items)."""
+
+    def write(chunk: list[tuple[InboxItem, list[Action]]]) -> None:
+        with transaction() as tx:
+            for item, actions in chunk:
+                tx.update(item, actions=actions)
+
+    _parallel(write, _chunks(writes))
+
+
+def _record(
+    job: _Job,
+    results: list[tuple[Device, senders.Outcome]],
+    moment: datetime,
+    writes: list[tuple[InboxItem, list[Action]]],
+) -> str:
     item = job.item
     delivered = item.delivered.as_dict() if item.delivered else {}
     retry_after: list[int] = []
@@ -198,7 +268,7 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
         attempts = int(item.delivery_attempts)
         if attempts < MAX_ATTEMPTS:
             backoff = max(max(retry_after), 30 * 2 ** (attempts - 1))
-            return _defer(item, moment + timedelta(seconds=backoff), "retrying", delivered)
+            return _defer(item, moment + timedelta(seconds=backoff), "retrying", delivered, writes)
         for device, outcome in results:
             delivered.setdefault(device.installation_id, f"failed: {outcome.detail}")
     sent = any(v == "sent" for v in delivered.values())
@@ -221,10 +291,12 @@ def _record(job: _Job, results: list[tuple[Device, senders.Outcome]], moment: da
         status=status,
         devices=len(delivered),
     )
-    return _finish(item, status, delivered)
+    return _finish(item, status, delivered, writes)
 
 
-def _finish(item: InboxItem, status: str, delivered: dict[str, str]) -> str:
+def _finish(
+    item: InboxItem, status: str, delivered: dict[str, str], writes: list[tuple[InboxItem, list[Action]]]
+) -> str:
     actions: list[Action] = [
         InboxItem.delivery_status.set(status),
         InboxItem.delivered.set(delivered),
@@ -233,11 +305,17 @@ def _finish(item: InboxItem, status: str, delivered: dict[str, str]) -> str:
         InboxItem.GSI1PK.remove(),
         InboxItem.GSI1SK.remove(),
     ]
-    retry_conflicts(lambda: item.update(actions=actions), what="inbox_item")
+    writes.append((item, actions))
     return status
 
 
-def _defer(item: InboxItem, until: datetime, status: str, delivered: dict[str, str]) -> str:
+def _defer(
+    item: InboxItem,
+    until: datetime,
+    status: str,
+    delivered: dict[str, str],
+    writes: list[tuple[InboxItem, list[Action]]],
+) -> str:
     when = iso(until)
     actions: list[Action] = [
         InboxItem.delivery_status.set(status),
@@ -246,7 +324,7 @@ def _defer(item: InboxItem, until: datetime, status: str, delivered: dict[str, s
         InboxItem.GSI1PK.set(f"DEFERRED#{when[:10]}"),
         InboxItem.GSI1SK.set(f"{when}#{item.customer_id}#{item.alert_id}"),
     ]
-    retry_conflicts(lambda: item.update(actions=actions), what="inbox_item")
+    writes.append((item, actions))
     return status
 
 

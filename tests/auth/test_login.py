@@ -181,3 +181,50 @@ def test_malformed_credentials_are_a_clear_400(api):
     assert response.status == 400 and response.error_code == "invalid_credential"
     bad_id = api.post("/auth/passkeys/login/verify", {"challenge_id": "chl_nope", "credential": {}})
     assert bad_id.status == 400 and "challenge_id" in bad_id.body["error"]["message"]
+
+
+def test_a_refused_attempt_spends_the_challenge(api, enrol):
+    """The challenge is read beside the passkey and deleted in the sign-in's transaction; an attempt
+    refused before that transaction (a wrong origin here) must spend it all the same: a challenge
+    is good for one attempt. Mutation: drop `challenges.discard` in `passkeys._login`'s refusal
+    path → the second, valid assertion on the same challenge signs in → fails."""
+    enrolled = enrol()
+    options = api.post("/auth/passkeys/login/options").body
+    wrong = enrolled.authenticator.get(options["options"], origin="https://evil.example")
+    refused = api.post(
+        "/auth/passkeys/login/verify", {"challenge_id": options["challenge_id"], "credential": wrong}
+    )
+    assert refused.status == 401
+    right = enrolled.authenticator.get(options["options"])
+    again = api.post(
+        "/auth/passkeys/login/verify", {"challenge_id": options["challenge_id"], "credential": right}
+    )
+    assert (again.status, again.error_code) == (404, "challenge_not_found")
+
+
+def test_a_challenge_read_then_spent_by_another_sign_in_is_refused(api, enrol, monkeypatch):
+    """The window between the read and the transaction: another sign-in spends the challenge after
+    this one read it. The transaction's condition on the challenge refuses the second, even for a
+    synced passkey whose counter (always 0) cannot. Mutation: drop `challenges.spend_in` from the
+    transaction in `passkeys._login` → two sessions from one challenge → fails."""
+    from chalicelib.auth import challenges, passkeys
+
+    enrolled = enrol()  # count_step=0: the sign count guards nothing
+    options = api.post("/auth/passkeys/login/options").body
+    credential = enrolled.authenticator.get(options["options"])
+    real_accept = challenges.accept
+    raced: list[str] = []
+
+    def accept_then_race(item, *, purpose):
+        spent = real_accept(item, purpose=purpose)
+        if not raced:  # the first sign-in, between its read and its write: another one completes
+            raced.append("racing")
+            other = passkeys.login(challenge_id=options["challenge_id"], credential=credential, device="x")
+            raced.append(other.session_id)
+        return spent
+
+    monkeypatch.setattr(challenges, "accept", accept_then_race)
+    late = api.post(
+        "/auth/passkeys/login/verify", {"challenge_id": options["challenge_id"], "credential": credential}
+    )
+    assert len(raced) == 2 and (late.status, late.error_code) == (404, "challenge_not_found")

@@ -72,26 +72,25 @@ def test_the_grace_window_covers_only_the_last_rotation(api, enrol):
 
 def _race(token: str, monkeypatch, racers: int = 6) -> list[tuple[str, str]]:
     """`racers` refreshes with one token, interleaved the way that tests the rotation: every racer
-    reads the session before any of them writes (each thread's first read waits for the others),
-    so all of them try to rotate the same hash. Each answer: ("ok", new refresh token) or
-    ("error", code)."""
+    sends its conditional rotation only once all of them are about to (each thread's first update
+    waits for the others), so all of them try to rotate the same hash. Each answer: ("ok", new
+    refresh token) or ("error", code)."""
     import threading
 
     from chalicelib.auth import sessions
     from chalicelib.errors import DomainError
 
-    read_together = threading.Barrier(racers)
-    first_read = threading.local()
-    real_get = sessions.Session.get
+    write_together = threading.Barrier(racers)
+    first_write = threading.local()
+    real_update = sessions.Session.update
 
-    def get(*args, **kwargs):
-        item = real_get(*args, **kwargs)
-        if not getattr(first_read, "done", False):
-            first_read.done = True
-            read_together.wait(timeout=30)
-        return item
+    def update(self, *args, **kwargs):
+        if not getattr(first_write, "done", False):
+            first_write.done = True
+            write_together.wait(timeout=30)
+        return real_update(self, *args, **kwargs)
 
-    monkeypatch.setattr(sessions.Session, "get", get)
+    monkeypatch.setattr(sessions.Session, "update", update)
 
     def attempt(_: int) -> tuple[str, str]:
         try:
@@ -103,7 +102,7 @@ def _race(token: str, monkeypatch, racers: int = 6) -> list[tuple[str, str]]:
         with ThreadPoolExecutor(max_workers=racers) as pool:
             return list(pool.map(attempt, range(racers)))
     finally:
-        monkeypatch.setattr(sessions.Session, "get", real_get)
+        monkeypatch.setattr(sessions.Session, "update", real_update)
 
 
 def _stored_session(enrolled):
@@ -114,8 +113,8 @@ def _stored_session(enrolled):
 
 
 def test_concurrent_refreshes_with_one_token_rotate_once_and_all_get_that_pair(api, enrol, monkeypatch):
-    """Six retries racing on one token (an app that lost the answer), all reading the session before
-    any rotates: one rotation, and the five that lose the conditional write answer that rotation's
+    """Six retries racing on one token (an app that lost the answer), all sending their rotation at
+    once: one rotation, and the five that lose the conditional write answer that rotation's
     refresh token (the grace window), the only live one. Mutation: drop the condition on the
     current hash in `refresh` → six rotations (six tokens, a longer spent list)."""
     from chalicelib.common.secrets import sha256_hex
@@ -133,10 +132,10 @@ def test_concurrent_refreshes_with_one_token_rotate_once_and_all_get_that_pair(a
 
 
 def test_without_the_grace_window_one_racer_wins_and_the_race_is_a_reuse(api, enrol, monkeypatch):
-    """The rotation itself, the retry window aside: of six refreshes that all read the session
-    before any rotates, exactly one rotates; the five others lose the conditional write and are a
-    401 `invalid_refresh_token` (they presented a token spent meanwhile: the session ends, the
-    winner's pair with it). Mutation: drop the condition on the current hash → six winners."""
+    """The rotation itself, the retry window aside: of six refreshes that all send their rotation
+    at once, exactly one rotates; the five others lose the conditional write and are a 401 (they
+    presented a token spent meanwhile: the session ends, the winner's pair with it).
+    Mutation: drop the condition on the current hash → six winners."""
     from chalicelib.auth import sessions
 
     enrolled = enrol()
@@ -146,7 +145,10 @@ def test_without_the_grace_window_one_racer_wins_and_the_race_is_a_reuse(api, en
     results = _race(alone.body["refresh_token"], monkeypatch)
     winners = [value for kind, value in results if kind == "ok"]
     losers = [value for kind, value in results if kind == "error"]
-    assert len(winners) == 1 and losers == ["invalid_refresh_token"] * 5, results
+    # A loser reads the session after its write failed: the first to read finds a spent token and
+    # ends the session; one that reads after that finds it ended. A 401 either way.
+    assert len(winners) == 1 and len(losers) == 5, results
+    assert "invalid_refresh_token" in losers and set(losers) <= {"invalid_refresh_token", "session_revoked"}
     assert _stored_session(enrolled).revoked_at  # a spent token came back: the session ended
     ended = api.post("/auth/token/refresh", {"refresh_token": winners[0]})
     assert ended.status == 401 and ended.error_code == "session_revoked"
@@ -198,3 +200,36 @@ def test_a_malformed_session_id_is_a_400(api, enrol):
     enrolled = enrol()
     response = api.delete("/me/sessions/not-a-session", token=enrolled.token)
     assert response.status == 400 and response.error_code == "invalid_path_id"
+
+
+def test_the_spent_list_stays_bounded_and_still_catches_a_reuse_50_rotations_back(api, enrol):
+    """A refresh is one conditional UpdateItem that appends the spent hash; the read path trims the
+    list back to SPENT_HASHES_KEPT once it holds twice that. However many rotations, the list stays
+    within [50, 100] and a token spent 50 rotations ago is a reuse that ends the session.
+    Mutation: drop the `_spent_count() < 2 * SPENT_HASHES_KEPT` condition → more than 100 → fails;
+    trim to 10 on the read path → the token 50 rotations back is unknown, the session lives → fails."""
+    from chalicelib.auth import sessions
+
+    kept = sessions.SPENT_HASHES_KEPT
+    enrolled = enrol()
+    tokens = [enrolled.session["refresh_token"]]
+    for _ in range(2 * kept + 5):
+        answer = api.post("/auth/token/refresh", {"refresh_token": tokens[-1]})
+        assert answer.status == 200, answer.body
+        tokens.append(answer.body["refresh_token"])
+    assert kept <= len(_stored_session(enrolled).spent_hashes) <= 2 * kept
+    reuse = api.post("/auth/token/refresh", {"refresh_token": tokens[-1 - kept]})
+    assert (reuse.status, reuse.error_code) == (401, "invalid_refresh_token")
+    ended = api.post("/auth/token/refresh", {"refresh_token": tokens[-1]})
+    assert (ended.status, ended.error_code) == (401, "session_revoked")
+
+
+def test_an_expired_session_does_not_refresh(api, enrol):
+    """The one-update refresh checks the expiry a read would have. Mutation: drop
+    `Session.expires_at > now` from its condition → the expired session rotates → fails."""
+    from chalicelib.store.models import Session
+
+    enrolled = enrol()
+    _stored_session(enrolled).update(actions=[Session.expires_at.set(1)])
+    answer = api.post("/auth/token/refresh", {"refresh_token": enrolled.session["refresh_token"]})
+    assert (answer.status, answer.error_code) == (401, "session_expired")

@@ -369,3 +369,30 @@ def test_firebase_admin_is_reached_through_one_seam_and_nothing_global_is_patche
     retry = session.get_adapter(senders.FCM_ORIGIN + "/v1/projects/selfcare-seam/messages:send").max_retries
     assert (retry.status, retry.respect_retry_after_header, retry.backoff_factor) == (1, False, 0.2)
     assert messaging._MessagingService.FCM_URL.startswith(senders.FCM_ORIGIN + "/")
+
+
+def test_a_batch_with_alerts_already_taken_pushes_each_of_the_others_once(customer_with_devices, fcm):
+    """The batch's claims are one transaction: a claim whose condition fails (an alert delivered
+    already, or leased by another worker) is dropped and the others are claimed again, each pushed
+    once. Mutation: in `_claim_all`, give the batch up on a failed condition (`pending = []`) → the
+    fresh alerts stay unpushed → fails; keep the refused claims (no filtering on `failed.labels`)
+    → the transaction fails again and again, or the leased alert is pushed twice → fails."""
+    enrolled, phones = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    moment = datetime.now(UTC)
+    done = _announce(cid, "batch-done")
+    assert delivery.deliver([(cid, done)], moment=moment) == {done: "sent"}
+    leased = _announce(cid, "batch-leased")
+    assert delivery._claim(cid, leased, moment, due_only=False) is not None  # another worker's lease
+    fresh = [_announce(cid, f"batch-fresh-{n}") for n in range(3)]
+    fcm.reset()
+    targets = [(cid, done), (cid, fresh[0]), (cid, leased), (cid, fresh[1]), (cid, fresh[2]), (cid, fresh[0])]
+    statuses = delivery.deliver(targets, moment=moment)
+    assert statuses == {alert: "sent" for alert in fresh}
+    for phone in phones:
+        pushed = sorted(m["data"]["alert_id"] for m in fcm.delivered_to(_tok(phone)))
+        assert pushed == sorted(fresh)  # once each, the duplicate target included
+    assert _item(cid, leased).delivery_status == "sending"  # left to its worker (then the sweep)
+    assert all(
+        _item(cid, a).delivery_status == "sent" and len(_item(cid, a).delivered.as_dict()) == 2 for a in fresh
+    )
