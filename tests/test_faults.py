@@ -220,7 +220,7 @@ def test_concurrent_duplicated_usage_records_count_exactly_once(
 ) -> None:
     """40 records of one line and one day, in 8 overlapping messages (each record in two), handed
     to 4 concurrent handlers that SQS redelivers until nothing fails, then the whole lot replayed:
-    the day's and the cycle's totals are exactly the 40 records'. Mutation: `_write_chunk` without
+    the day's and the cycle's totals are exactly the 40 records'. Mutation: `_write` without
     its not-counted condition → counted twice; no conflict retry → handlers keep failing days."""
     from tests.account.conftest import record, sqs_event
 
@@ -433,10 +433,10 @@ def test_bids_and_their_changes_count_exactly_under_faults(api: Any, app_module:
 def test_a_payment_whose_key_claim_answer_was_lost_goes_through_at_once(
     api: Any, app_module: Any, enrol: Any
 ) -> None:
-    """The claim of a payment's Idempotency-Key is written but its answer lost: botocore resends it
-    and the resend's condition fails on the claim just written. The run recognises its own claim and
-    pays at once, instead of waiting 2 s and answering 409 until its own lease expires. Mutation:
-    dropping the `claimed_by == run` check → 409 `request_in_progress`."""
+    """The payment's transaction (which claims its Idempotency-Key) is written but its answer lost;
+    botocore's resend meets a conflict and the retry's conditions fail on the claim just written.
+    The run recognises its own claim and pays at once, instead of waiting 2 s and answering 409
+    until its own lease expires. Mutation: `idempotency.is_ours` answering False → 409."""
     from chalicelib.billing.gateway import get_gateway
     from tests.billing.conftest import bill_document
 
@@ -460,8 +460,8 @@ def test_a_payment_whose_key_claim_answer_was_lost_goes_through_at_once(
         server_error=0.0,
         conflict=0.0,
         lost_reply=0.0,
-        operations=("PutItem",),
-        sequence=("lost_reply",),
+        operations=("TransactWriteItems",),
+        sequence=("lost_reply", "conflict"),
     ) as lost:
         paid = api.post(
             f"/bills/{document['bill_id']}/payments",
@@ -469,7 +469,7 @@ def test_a_payment_whose_key_claim_answer_was_lost_goes_through_at_once(
             token=enrolled.token,
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
-    assert lost["lost_reply:PutItem"] == 1
+    assert lost["lost_reply:TransactWriteItems"] == 1
     assert paid.status == 201, paid.body
     assert len(get_gateway().attempts_for(paid.body["payment_id"])) == 1  # type: ignore[attr-defined]
 

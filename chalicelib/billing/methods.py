@@ -111,11 +111,19 @@ def list_methods(*, customer_id: str) -> dict[str, Any]:
     }
 
 
+def key(customer_id: str, method_id: str) -> tuple[str, str]:
+    return customer_pk(customer_id), f"PM#{method_id}"
+
+
+def not_found() -> NotFound:
+    return NotFound("No such payment method.", code="payment_method_not_found")
+
+
 def get_owned(customer_id: str, method_id: str) -> PaymentMethod:
     try:
-        return PaymentMethod.get(customer_pk(customer_id), f"PM#{method_id}", consistent_read=True)
+        return PaymentMethod.get(*key(customer_id, method_id), consistent_read=True)
     except PaymentMethod.DoesNotExist:
-        raise NotFound("No such payment method.", code="payment_method_not_found") from None
+        raise not_found() from None
 
 
 def remove(*, customer_id: str, method_id: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pynamodb.exceptions import UpdateError
 
@@ -30,7 +31,7 @@ from chalicelib.common.clock import iso, now
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.db import ConditionsFailed, Transaction, transaction
 from chalicelib.store.models import Bill, Notice, Payment, customer_pk
 
 SWEEP_AFTER = timedelta(minutes=2)  # younger pending payments are their request's business
@@ -82,6 +83,16 @@ DECLINES = {
 _WATCHED = {"not_charged", "provider_refused"}
 
 
+class Alongside(Protocol):
+    """What the settling request writes in the settlement's own transaction (its Idempotency-Key's
+    outcome: one call instead of two). `add` gets the payment as the transaction settles it;
+    `committed` is called once that transaction has committed (not if it failed or was not sent)."""
+
+    def add(self, tx: Transaction, settled: Payment) -> None: ...
+
+    def committed(self) -> None: ...
+
+
 class ChargeMismatch(Exception):
     """The provider's charge is not this payment's (amount, currency or reference): nothing settled."""
 
@@ -123,10 +134,17 @@ def _mismatch(payment: Payment, charge: Charge) -> str | None:
 
 
 def settle(
-    payment: Payment, charge: Charge | None, *, via: str, bill: Bill | None = None, reason: str | None = None
+    payment: Payment,
+    charge: Charge | None,
+    *,
+    via: str,
+    bill: Bill | None = None,
+    reason: str | None = None,
+    alongside: Alongside | None = None,
 ) -> Payment:
     """Record what the provider says of this payment's charge (None: no charge, decided by the
-    caller). Idempotent; raises ChargeMismatch. `bill` as the caller read it (re-read if it moved)."""
+    caller). Idempotent; raises ChargeMismatch. `bill` as the caller read it (re-read if it moved);
+    `alongside`: the caller's own writes, in the same transaction."""
     if charge is not None:
         problem = _mismatch(payment, charge)
         if problem is not None:
@@ -154,6 +172,10 @@ def settle(
     code = reason or failure_code(charge)
     try:
         with transaction() as tx:
+            if alongside is not None:
+                alongside.add(
+                    tx, _settled(_copy(payment), charge, succeeded=succeeded, code=code, moment=moment)
+                )
             if succeeded:
                 assert charge is not None  # noqa: S101 - narrows the type: succeeded implies a charge
                 left = int(bill.balance) - amount
@@ -225,12 +247,52 @@ def settle(
     except ConditionsFailed as failed:
         if "balance" in failed.labels:
             return settle(
-                payment, charge, via=via, reason=reason
+                payment, charge, via=via, reason=reason, alongside=alongside
             )  # the balance moved (another payment settled): re-read it
         current = Payment.get(
             payment.PK, payment.SK, consistent_read=True
         )  # settled by someone else meanwhile
         return _after_the_fact(current, charge, via=via)
+    if alongside is not None:
+        alongside.committed()
+    _settled(payment, charge, succeeded=succeeded, code=code, moment=moment)
+    if succeeded and int(bill.balance) - amount > 0:
+        _notice_left(payment, int(bill.balance) - amount)
+    _tell(payment)
+    log_event(
+        "payment_settled",
+        customer_id=payment.customer_id,
+        payment=payment.payment_id,
+        status=payment.status,
+        via=via,
+        code=None if succeeded else code,
+    )
+    emit("PaymentSucceeded" if succeeded else "PaymentFailed")
+    return payment
+
+
+def _notice_left(payment: Payment, left: int) -> None:
+    """A part paid: the bill's due notice (what GET /me shows as due or overdue, and whether an
+    arrangement is offered) says what is left. After the settlement, on its own: a full payment
+    deletes the notice in the settlement's transaction; this update only follows a part payment, and
+    a notice already gone is not written back (its condition). Best effort: it is logged if it fails,
+    the payment stands."""
+    try:
+        Notice(customer_pk(payment.customer_id), f"NOTICE#BILLDUE#{payment.bill_id}").update(
+            actions=[Notice.amount.set(left)],
+            condition=Notice.PK.exists() & (Notice.amount > left),
+        )
+    except Exception as error:  # noqa: BLE001 - the payment is settled whatever happens here
+        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+            log_event("bill_notice_not_updated", level=logging.WARNING, payment=payment.payment_id)
+
+
+def _copy(payment: Payment) -> Payment:
+    return Payment.from_raw_data(payment.serialize())
+
+
+def _settled(payment: Payment, charge: Charge | None, *, succeeded: bool, code: str, moment: str) -> Payment:
+    """`payment` (changed in place) as the settlement's transaction leaves it."""
     if succeeded:
         assert charge is not None  # noqa: S101 - narrows the type: succeeded implies a charge
         payment.status, payment.charge_id = "succeeded", charge.charge_id
@@ -242,16 +304,6 @@ def settle(
         )
         payment.charge_id = charge.charge_id if charge is not None and charge.charge_id else payment.charge_id
     payment.updated_at = moment
-    _tell(payment)
-    log_event(
-        "payment_settled",
-        customer_id=payment.customer_id,
-        payment=payment.payment_id,
-        status=payment.status,
-        via=via,
-        code=None if succeeded else code,
-    )
-    emit("PaymentSucceeded" if succeeded else "PaymentFailed")
     return payment
 
 
