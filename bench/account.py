@@ -3,7 +3,9 @@
 - View latency (GET /me, GET /lines/{id}/usage, daily series) as a ratio to one raw GetItem in the
   same run, and the DynamoDB calls each makes (GET /lines/{id}/usage must be 1).
 - Ingestion of 10,000 usage records over 100 lines through the SQS handler, in SQS batches of 100
-  messages of 10 records: records/s and the DynamoDB writes used (they scale with (line, day) pairs).
+  messages of 10 records: records/s, the process's CPU, the DynamoDB calls by operation and the
+  writes per record (they scale with the batches: a few transactions of many line-days each), and
+  the time per record as a ratio to one raw UpdateItem (a lone write) measured in the same run.
 """
 
 from __future__ import annotations
@@ -56,12 +58,12 @@ def _ingest(app: Any, line_ids: list[str], records: int, *, spread_minutes: int)
         }
         for _ in range(records)
     ]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with calls() as seen:
         for start in range(0, records, 1000):  # SQS batches: 100 messages x 10 records
             result = app.ingest_usage(_sqs(batch[start : start + 1000], 10), None)
             assert result == {"batchItemFailures": []}, result
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     writes = seen.get("TransactWriteItems", 0) + seen.get("UpdateItem", 0) + seen.get("PutItem", 0)
     return {
         "records": records,
@@ -69,6 +71,10 @@ def _ingest(app: Any, line_ids: list[str], records: int, *, spread_minutes: int)
         "records_spread_over_minutes": spread_minutes,
         "seconds": round(seconds, 1),
         "records_per_second": round(records / seconds, 1),
+        "ms_per_record": round(seconds * 1000 / records, 3),
+        "cpu_seconds": round(
+            cpu, 1
+        ),  # this process (validation, hashing, requests); the rest: DynamoDB Local
         "dynamodb_calls": dict(seen),
         "writes": writes,
         "writes_per_record": round(writes / records, 3),
@@ -175,6 +181,23 @@ def run(*, records: int = 10_000, lines: int = 100, repeat: int = 200) -> dict[s
     key = {"PK": {"S": f"CUSTOMER#{customer['customer_id']}"}, "SK": {"S": "PROFILE"}}
     raw.get_item(TableName=os.environ["APP_TABLE_NAME"], Key=key)
     base = summary(timed(lambda: raw.get_item(TableName=os.environ["APP_TABLE_NAME"], Key=key), repeat))
+    # A raw write (issue 17): one UpdateItem ADD on a scratch item, for the ingestion's ratio.
+    scratch = {"PK": {"S": "BENCH#raw-write"}, "SK": {"S": "COUNTER"}}
+    write = summary(
+        timed(
+            lambda: raw.update_item(
+                TableName=os.environ["APP_TABLE_NAME"],
+                Key=scratch,
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            ),
+            repeat,
+        )
+    )
+    for ingestion in (realtime, replay):
+        ingestion["ratio_per_record_to_raw_update_item"] = round(
+            ingestion["ms_per_record"] / write["median_ms"], 2
+        )
     views = {}
     for name, path in paths.items():
         assert client.http.get(path, headers=auth).status_code == 200
@@ -190,5 +213,6 @@ def run(*, records: int = 10_000, lines: int = 100, repeat: int = 200) -> dict[s
         "ingestion_realtime": realtime,
         "ingestion_replay_10_days": replay,
         "raw_get_item": base,
+        "raw_update_item": write,
         "views": views,
     }

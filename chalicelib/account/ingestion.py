@@ -1,16 +1,31 @@
 """Usage records from the network's mediation system (SQS), counted exactly once.
 
 A batch is validated record by record (a bad record is logged with its reason and skipped: it
-never blocks the others and retrying it would not fix it), then aggregated by (line, day): writes
-scale with the distinct days touched, not with the records. Each (line, day) is one transaction:
-the day's totals with the ids of the records counted (conditioned on none of them being counted
-already) and the cycle's totals. A line's day and cycle are hot items (concurrent batches of one
-line): store/db.py retries the write conflicts of these transactions and of the cycle's `as_of`. When a condition fails because some records were counted before
-(a redelivered message, a replayed batch, a concurrent handler), the day is re-read and only the
-others are counted. Records count in the cycle they occurred in, however late they arrive.
-After the writes, each touched current cycle is checked for thresholds (80 %, 100 %) and pace,
-raised through `notify` with dedup keys, so each fires once per allowance and cycle. Each names the
-option that fits (account/suggestions.py) and, when the allowance is used up, what happens now.
+never blocks the others and retrying it would not fix it), then aggregated by (line, day). The
+whole batch is written in a few transactions (TX_PARTS line-days each, a line's days together):
+each line-day's totals with the hashed ids of its records (`ADD counted`, conditioned on none of
+them being counted already) and each touched cycle's totals once. So writes scale with the batch,
+not with the records, lines or days (a 10-day replay: ~0.01 writes per record, against one
+transaction per line-day before). When a condition fails because some records were counted before
+(a redelivered message, a replayed batch, a concurrent handler), only those line-days are re-read
+(one consistent BatchGetItem) and the transaction is sent again without their counted records. A
+line's day and cycle are hot items (concurrent batches of one line): store/db.py retries the write
+conflicts. A transaction that still fails fails only the messages with a record in it (SQS
+redelivers them; their records already counted elsewhere are then duplicates). Records count in
+the cycle they occurred in, however late they arrive.
+Ids kept: 20 hex characters per record, so a line-day item holds ~19,000 records within
+DynamoDB's 400 KB (mediation sends a line a few hundred a day); beyond it the day's write fails and
+its messages go to the dead-letter queue after their retries, never counted twice.
+After the writes, one consistent BatchGetItem reads every touched line and its cycles: `as_of`
+(the newest record counted) is written only where it moves forward, and each current cycle is
+checked for thresholds (80 %, 100 %) and pace, raised through `notify` with dedup keys, so each
+fires once per allowance and cycle. Each names the option that fits (account/suggestions.py) and,
+when the allowance is used up, what happens now.
+
+Abroad (account/roaming.py): a record's `roaming_zone` (absent: `home`; one of roaming.ZONES, else
+the record is rejected) picks the cycle's counters it adds to, in the same transaction: a roaming
+record costs the same writes as a home one. The day's totals count every record (what the network
+carried that day). Then the current cycle's roaming alerts (welcome, spending limit) are checked.
 """
 
 from __future__ import annotations
@@ -24,7 +39,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from chalicelib.account import catalog, cycles, suggestions
+from chalicelib.account import catalog, cycles, roaming, suggestions
 from chalicelib.account.views import line_and_cycles
 from chalicelib.common.clock import iso, now
 from chalicelib.common.strict import Strict, describe_validation_error
@@ -36,6 +51,8 @@ from chalicelib.store.db import ConditionsFailed, retry_conflicts, transaction
 from chalicelib.store.models import (
     CycleUsage,
     DailyUsage,
+    Item,
+    Line,
     LineOwner,
     customer_pk,
     plain,
@@ -85,7 +102,8 @@ EXHAUSTED: dict[tuple[str, str], dict[str, str]] = {
 EXHAUSTED_DEFAULT = {"data": "slowed", "voice": "charged", "sms": "charged"}
 _EXHAUSTED_ALIASES = {"charged_out_of_bundle": "charged", "out_of_bundle": "charged"}
 MAX_RETRIES = 5
-CHUNK = 50  # records per transaction: one NOT contains() each keeps the condition under 4 KB
+CHUNK = 50  # records per day item and transaction: one NOT contains() each keeps its condition under 4 KB
+TX_PARTS = 25  # line-days per transaction, with their cycles (at most as many): 50 actions of the 100 allowed
 
 
 class UsageRecord(Strict):
@@ -94,7 +112,7 @@ class UsageRecord(Strict):
     kind: Literal["data", "voice", "sms"]
     quantity: int = Field(ge=0, le=100_000_000, description="data: KB, voice: seconds, sms: messages")
     occurred_at: datetime
-    roaming_zone: str | None = Field(default=None, max_length=16)
+    roaming_zone: roaming.Zone | None = None  # absent: home
 
     @field_validator("occurred_at")
     @classmethod
@@ -107,12 +125,25 @@ class UsageRecord(Strict):
 
 
 @dataclass
-class _Day:
+class _Part:
+    """Records of one line-day counted in one write (CHUNK at most)."""
+
     customer_id: str
     line_id: str
     day: date
     cycle: date
     records: dict[str, UsageRecord] = field(default_factory=dict)  # record hash -> record
+
+    @property
+    def label(self) -> str:
+        return f"{self.line_id}#{self.day.isoformat()}"
+
+
+@dataclass
+class _Write:
+    """One transaction: parts of distinct line-days, and the messages their records came in."""
+
+    parts: list[_Part] = field(default_factory=list)
     messages: set[str] = field(default_factory=set)
 
 
@@ -158,57 +189,49 @@ def parse_messages(messages: list[tuple[str, str]]) -> tuple[list[tuple[str, Usa
 def ingest(messages: list[tuple[str, str]]) -> BatchResult:
     records, rejected = parse_messages(messages)
     owners = _owners({r.line_id for _, r in records})
-    days: dict[tuple[str, date], _Day] = {}
+    by_line: dict[str, dict[date, dict[str, UsageRecord]]] = {}  # line -> day -> record hash -> record
+    sources: defaultdict[tuple[str, str], set[str]] = defaultdict(set)  # (line, hash) -> its messages
     for message_id, record in records:
-        owner = owners.get(record.line_id)
-        if owner is None:
+        if record.line_id not in owners:
             rejected += 1
             log_event("usage_record_rejected", message=message_id, reason="unknown line")
             continue
-        day = record.occurred_at.date()
-        group = days.setdefault(
-            (record.line_id, day),
-            _Day(
-                customer_id=owner.customer_id,
-                line_id=record.line_id,
-                day=day,
-                cycle=cycles.cycle_start(day, int(owner.anchor_day)),
-            ),
-        )
-        group.records.setdefault(record_hash(record.event_id), record)
-        group.messages.add(message_id)
+        digest = record_hash(record.event_id)
+        days = by_line.setdefault(record.line_id, {})
+        days.setdefault(record.occurred_at.date(), {}).setdefault(digest, record)
+        sources[(record.line_id, digest)].add(message_id)
 
     counted = duplicates = 0
     failed: set[str] = set()
     newest: dict[tuple[str, str, date], str] = {}  # (customer, line, cycle) -> newest record counted
-    for group in days.values():
-        try:
-            new, dup = _write_day(group)
-            counted, duplicates = counted + new, duplicates + dup
-        except Exception as error:  # noqa: BLE001 - this day's messages are retried, the rest stand
+    touched: dict[tuple[str, str], set[str]] = {}  # (customer, line) -> roaming zones counted
+    writes = _plan(owners, by_line, sources)
+    for write, outcome in (o for w in writes for o in _write_isolating(w, sources)):
+        if isinstance(outcome, Exception):
             log_event(
-                "usage_day_failed", line=group.line_id, day=group.day.isoformat(), error=type(error).__name__
+                "usage_write_failed",
+                lines=sorted({p.line_id for p in write.parts}),
+                parts=len(write.parts),
+                error=type(outcome).__name__,
             )
-            failed |= group.messages
+            failed |= write.messages  # this write's messages are retried, the rest stand
             continue
-        key = (group.customer_id, group.line_id, group.cycle)
-        latest = iso(max(r.occurred_at for r in group.records.values()))
-        newest[key] = max(newest.get(key, latest), latest)
-    for (customer_id, line_id, cycle), moment in newest.items():
-        _advance_as_of(CycleUsage(customer_pk(customer_id), f"LINE#{line_id}#C#{cycle.isoformat()}"), moment)
-    touched = {(g.customer_id, g.line_id) for g in days.values() if not (g.messages & failed)}
-    for customer_id, line_id in touched:
-        try:
-            check_alerts(customer_id=customer_id, line_id=line_id)
-        except Exception as error:  # noqa: BLE001 - alerts are retried with the next batch of this line
-            log_event("usage_alert_check_failed", line=line_id, error=type(error).__name__)
+        new, dup = outcome
+        counted, duplicates = counted + new, duplicates + dup
+        for part in write.parts:
+            key = (part.customer_id, part.line_id, part.cycle)
+            latest = iso(max(r.occurred_at for r in part.records.values()))
+            newest[key] = max(newest.get(key, latest), latest)
+            zones = touched.setdefault((part.customer_id, part.line_id), set())
+            zones.update(r.roaming_zone for r in part.records.values() if r.roaming_zone)
+    _after_writes(newest, touched, owners)
     log_event(
         "usage_batch",
         counted=counted,
         duplicates=duplicates,
         rejected=rejected,
         failed_messages=len(failed),
-        days=len(days),
+        writes=len(writes),
     )
     if rejected:
         emit("UsageRecordsRejected", rejected)
@@ -235,66 +258,200 @@ def _owners(line_ids: set[str]) -> dict[str, LineOwner]:
     return {o.PK.removeprefix("LINE#"): o for o in found}
 
 
-def _write_day(group: _Day) -> tuple[int, int]:
-    """Count the group's records that are not counted yet; returns (counted, duplicates)."""
-    digests = list(group.records)
-    counted = 0
-    for start in range(0, len(digests), CHUNK):
-        chunk = {h: group.records[h] for h in digests[start : start + CHUNK]}
-        counted += _write_chunk(group, chunk)
-    return counted, len(digests) - counted
+def _plan(
+    owners: dict[str, LineOwner],
+    by_line: dict[str, dict[date, dict[str, UsageRecord]]],
+    sources: dict[tuple[str, str], set[str]],
+) -> list[_Write]:
+    """The batch's records → its transactions, each of TX_PARTS line-days at most (with their
+    cycles, within DynamoDB's 100 actions), a line's days kept in one transaction when they fit:
+    in the common case a handful of transactions for the whole batch, whatever the number of
+    lines. A line-day's records beyond CHUNK go to a later round (a transaction may not write one
+    item twice)."""
+    rounds: list[list[_Part]] = []
+    for line_id, days in by_line.items():
+        owner = owners[line_id]
+        for day, records in sorted(days.items()):
+            digests = list(records)
+            for n, start in enumerate(range(0, len(digests), CHUNK)):
+                if n == len(rounds):
+                    rounds.append([])
+                rounds[n].append(
+                    _Part(
+                        customer_id=owner.customer_id,
+                        line_id=line_id,
+                        day=day,
+                        cycle=cycles.cycle_start(day, int(owner.anchor_day)),
+                        records={h: records[h] for h in digests[start : start + CHUNK]},
+                    )
+                )
+    writes: list[_Write] = []
+    for parts in rounds:
+        by_line_parts: dict[str, list[_Part]] = {}
+        for part in parts:
+            by_line_parts.setdefault(part.line_id, []).append(part)
+        current = _Write()
+        for line_parts in by_line_parts.values():
+            for start in range(0, len(line_parts), TX_PARTS):
+                chunk = line_parts[start : start + TX_PARTS]
+                if len(current.parts) + len(chunk) > TX_PARTS:
+                    writes.append(current)
+                    current = _Write()
+                current.parts.extend(chunk)
+        if current.parts:
+            writes.append(current)
+    for write in writes:
+        write.messages = _messages(write.parts, sources)
+    return writes
 
 
-def _write_chunk(group: _Day, records: dict[str, UsageRecord]) -> int:
-    pending = dict(records)
+def _messages(parts: list[_Part], sources: dict[tuple[str, str], set[str]]) -> set[str]:
+    return {m for p in parts for h in p.records for m in sources[(p.line_id, h)]}
+
+
+def _write_isolating(
+    write: _Write, sources: dict[tuple[str, str], set[str]]
+) -> list[tuple[_Write, tuple[int, int] | Exception]]:
+    """`_write`, and when a transaction of several lines fails all the same (conflicts past their
+    retries, throttling, one line-day refused, e.g. grown past 400 KB), each line's part again in a
+    transaction of its own: one line's trouble fails only the messages with a record of that line,
+    never the 24 others' it was sent with. Each outcome: (counted, duplicates) or the error."""
+    try:
+        return [(write, _write(write))]
+    except Exception as error:  # noqa: BLE001 - reported to the caller, which fails these messages only
+        lines: dict[str, list[_Part]] = {}
+        for part in write.parts:
+            lines.setdefault(part.line_id, []).append(part)
+        if len(lines) == 1:
+            return [(write, error)]
+        log_event("usage_write_split", lines=len(lines), error=type(error).__name__)
+    outcomes: list[tuple[_Write, tuple[int, int] | Exception]] = []
+    for parts in lines.values():
+        alone = _Write(parts=parts, messages=_messages(parts, sources))
+        try:
+            outcomes.append((alone, _write(alone)))
+        except Exception as error:  # noqa: BLE001 - as above: only this line's messages are retried
+            outcomes.append((alone, error))
+    return outcomes
+
+
+def _write(write: _Write) -> tuple[int, int]:
+    """Count the write's records that are not counted yet, in one transaction; returns (counted,
+    duplicates). A line-day whose condition fails (some of its records were counted by a
+    redelivery, a replay or a concurrent handler) is re-read and only its other records are
+    counted, in the same transaction as the others again."""
+    total = sum(len(p.records) for p in write.parts)
+    pending = {p.label: (p, dict(p.records)) for p in write.parts}
     for _ in range(MAX_RETRIES):
+        pending = {label: (part, recs) for label, (part, recs) in pending.items() if recs}
         if not pending:
-            return 0
-        totals: defaultdict[str, int] = defaultdict(int)
-        for record in pending.values():
-            totals[cycles.BASE_ATTR[record.kind]] += record.quantity
-        pk = customer_pk(group.customer_id)
-        day = DailyUsage(pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}")
-        cycle = CycleUsage(pk, f"LINE#{group.line_id}#C#{group.cycle.isoformat()}")
-        not_counted = None
-        for digest in pending:
-            clause = ~DailyUsage.counted.contains(digest)
-            not_counted = clause if not_counted is None else not_counted & clause
-        fresh = DailyUsage.counted.does_not_exist()
+            return 0, total
+        # the cycles': home, and each roaming zone; (customer, line, cycle start) -> sums
+        in_cycle: dict[tuple[str, str, date], defaultdict[str, int]] = {}
         try:
             with transaction() as tx:
-                tx.update(
-                    day,
-                    actions=[
-                        DailyUsage.type.set(DailyUsage),
-                        DailyUsage.line_id.set(group.line_id),
-                        DailyUsage.day.set(group.day.isoformat()),
-                        DailyUsage.counted.add(set(pending)),
-                        *[getattr(DailyUsage, attr).add(value) for attr, value in totals.items()],
-                    ],
-                    condition=fresh | not_counted,
-                    label="not_counted",
+                for label, (part, recs) in pending.items():
+                    totals: defaultdict[str, int] = defaultdict(int)  # the day's: every record
+                    sums = in_cycle.setdefault((part.customer_id, part.line_id, part.cycle), defaultdict(int))
+                    for record in recs.values():
+                        totals[cycles.BASE_ATTR[record.kind]] += record.quantity
+                        for attr in roaming.cycle_attrs(record.roaming_zone or "home", record.kind):
+                            sums[attr] += record.quantity
+                    not_counted = None
+                    for digest in recs:
+                        clause = ~DailyUsage.counted.contains(digest)
+                        not_counted = clause if not_counted is None else not_counted & clause
+                    tx.update(
+                        _day_item(part),
+                        actions=[
+                            DailyUsage.type.set(DailyUsage),
+                            DailyUsage.line_id.set(part.line_id),
+                            DailyUsage.day.set(part.day.isoformat()),
+                            DailyUsage.counted.add(set(recs)),
+                            *[getattr(DailyUsage, attr).add(value) for attr, value in totals.items()],
+                        ],
+                        condition=DailyUsage.counted.does_not_exist() | not_counted,
+                        label=label,
+                    )
+                for (customer_id, line_id, cycle), sums in in_cycle.items():
+                    tx.update(
+                        CycleUsage(customer_pk(customer_id), f"LINE#{line_id}#C#{cycle.isoformat()}"),
+                        actions=[
+                            CycleUsage.type.set(CycleUsage),
+                            CycleUsage.line_id.set(line_id),
+                            CycleUsage.cycle_start.set(cycle.isoformat()),
+                            *[getattr(CycleUsage, attr).add(value) for attr, value in sums.items()],
+                        ],
+                    )
+        except ConditionsFailed as error:
+            if not error.labels <= pending.keys():
+                raise
+            conflicted = [pending[label][0] for label in error.labels]
+            keys = [(customer_pk(p.customer_id), _day_item(p).SK) for p in conflicted]
+            seen = {
+                (d.PK, d.SK): d.counted or set() for d in DailyUsage.batch_get(keys, consistent_read=True)
+            }
+            for part in conflicted:
+                already = seen.get((customer_pk(part.customer_id), _day_item(part).SK), set())
+                pending[part.label] = (
+                    part,
+                    {h: r for h, r in pending[part.label][1].items() if h not in already},
                 )
-                tx.update(
-                    cycle,
-                    actions=[
-                        CycleUsage.type.set(CycleUsage),
-                        CycleUsage.line_id.set(group.line_id),
-                        CycleUsage.cycle_start.set(group.cycle.isoformat()),
-                        *[getattr(CycleUsage, attr).add(value) for attr, value in totals.items()],
-                    ],
-                )
-        except ConditionsFailed:
-            counted = (
-                DailyUsage.get(
-                    pk, f"USAGEDAY#{group.line_id}#{group.day.isoformat()}", consistent_read=True
-                ).counted
-                or set()
-            )
-            pending = {h: r for h, r in pending.items() if h not in counted}
             continue
-        return len(pending)
-    raise RuntimeError("too much contention on one line's day")
+        counted = sum(len(recs) for _, recs in pending.values())
+        return counted, total - counted
+    raise RuntimeError("too much contention on these line-days")
+
+
+def _day_item(part: _Part) -> DailyUsage:
+    return DailyUsage(customer_pk(part.customer_id), f"USAGEDAY#{part.line_id}#{part.day.isoformat()}")
+
+
+def _after_writes(
+    newest: dict[tuple[str, str, date], str],
+    touched: dict[tuple[str, str], set[str]],
+    owners: dict[str, LineOwner],
+) -> None:
+    """One consistent BatchGetItem of every touched line and cycle (and each line's current cycle):
+    `as_of` is written only where it moves forward, and the alerts are checked on what was read,
+    instead of one Query and one update per line."""
+    moment = now()
+    keys: set[tuple[str, str]] = set()
+    current: dict[tuple[str, str], date] = {}
+    for customer_id, line_id in touched:
+        pk = customer_pk(customer_id)
+        current[(customer_id, line_id)] = cycles.cycle_start(moment.date(), int(owners[line_id].anchor_day))
+        keys.add((pk, f"LINE#{line_id}#META"))
+        keys.add((pk, f"LINE#{line_id}#C#{current[(customer_id, line_id)].isoformat()}"))
+    keys |= {(customer_pk(c), f"LINE#{line_id}#C#{cycle.isoformat()}") for c, line_id, cycle in newest}
+    try:
+        read = {(i.PK, i.SK): i for i in Item.batch_get(keys, consistent_read=True)} if keys else {}
+    except Exception as error:  # noqa: BLE001 - counted already: as_of as before, alerts with the next batch
+        log_event("usage_alert_check_failed", error=type(error).__name__)
+        read = None
+    for (customer_id, line_id, cycle), moment_counted in newest.items():
+        key = (customer_pk(customer_id), f"LINE#{line_id}#C#{cycle.isoformat()}")
+        item = read.get(key) if read is not None else None
+        if isinstance(item, CycleUsage) and item.as_of is not None and item.as_of >= moment_counted:
+            continue  # already as recent: no write
+        _advance_as_of(CycleUsage(*key), moment_counted)
+    if read is None:
+        return
+    for (customer_id, line_id), zones in touched.items():
+        pk = customer_pk(customer_id)
+        line = read.get((pk, f"LINE#{line_id}#META"))
+        try:
+            if not isinstance(line, Line):
+                continue  # the line is gone: no alert
+            if int(line.anchor_day) != int(owners[line_id].anchor_day):  # changed since: read it all
+                check_alerts(customer_id=customer_id, line_id=line_id, zones=zones)
+                continue
+            start = current[(customer_id, line_id)].isoformat()
+            usage = read.get((pk, f"LINE#{line_id}#C#{start}"))
+            by_cycle = {start: usage} if isinstance(usage, CycleUsage) else {}
+            _raise_alerts(customer_id=customer_id, line=line, by_cycle=by_cycle, zones=zones, moment=moment)
+        except Exception as error:  # noqa: BLE001 - alerts are retried with the next batch of this line
+            log_event("usage_alert_check_failed", line=line_id, error=type(error).__name__)
 
 
 def _advance_as_of(cycle: CycleUsage, newest: str) -> None:
@@ -328,13 +485,27 @@ def exhausted(plan: dict[str, Any], kind: str) -> dict[str, str]:
     return {"exhausted": behaviour, "exhausted_fr": words["fr"], "exhausted_en": words["en"]}
 
 
-def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
-    """Raise what the current cycle deserves; dedup keys make each alert once per cycle."""
+def check_alerts(*, customer_id: str, line_id: str, zones: set[str] | None = None) -> list[str]:
+    """Raise what the current cycle deserves; dedup keys make each alert once per cycle. `zones`:
+    the roaming zones the batch counted (their welcome is due)."""
     moment = now()
     try:
         line, by_cycle = line_and_cycles(customer_id, line_id)
     except NotFound:
         return []
+    return _raise_alerts(customer_id=customer_id, line=line, by_cycle=by_cycle, zones=zones, moment=moment)
+
+
+def _raise_alerts(
+    *,
+    customer_id: str,
+    line: Line,
+    by_cycle: dict[str, CycleUsage],
+    zones: set[str] | None,
+    moment: datetime,
+) -> list[str]:
+    """check_alerts on a line and its cycles already read (by `ingest`'s one BatchGetItem)."""
+    line_id = line.line_id
     if line.status != "active":
         return []
     start = cycles.cycle_start(moment.date(), int(line.anchor_day))
@@ -398,4 +569,6 @@ def check_alerts(*, customer_id: str, line_id: str) -> list[str]:
                 dedup_key=key,
             )
             raised.append(key)
-    return raised
+    return raised + roaming.check(
+        customer_id=customer_id, line=line, item=usage, start=start, zones=zones or set()
+    )

@@ -1,5 +1,7 @@
 """Usage ingestion from SQS: every record counts once, in its own cycle; bad records never block
-good ones; writes scale with the (line, day) pairs, not the records; one alert per threshold."""
+good ones; writes scale with the batch (a few transactions of many line-days), not with the
+records, the lines or the days; a failed transaction retries only its messages; one alert per
+threshold."""
 
 from __future__ import annotations
 
@@ -87,20 +89,120 @@ def test_a_late_record_counts_in_the_cycle_it_occurred_in(api, app_module, with_
     assert cycles[0].cycle_start < datetime.now(UTC).date().isoformat()
 
 
-def test_writes_scale_with_line_days_not_with_records(app_module, with_line):
-    from bench.common import calls, count_dynamodb_calls
+def _counting() -> None:
+    from bench.common import count_dynamodb_calls
 
     if not getattr(count_dynamodb_calls, "_installed", False):
         count_dynamodb_calls()
         count_dynamodb_calls._installed = True  # type: ignore[attr-defined]
-    _, line_id = with_line()
-    today = datetime.now(UTC) - timedelta(minutes=1)
-    records = [record(line_id, "data", 10, at=today) for _ in range(40)] + [
-        record(line_id, "sms", 1, at=today - timedelta(days=1)) for _ in range(40)
+
+
+def _used_of(customer_id: str, line_id: str, day: str) -> DailyUsage:
+    return DailyUsage.get(customer_pk(customer_id), f"USAGEDAY#{line_id}#{day}", consistent_read=True)
+
+
+def test_writes_scale_with_the_batch_not_with_lines_days_or_records(app_module, with_line, account_clock):
+    """Two lines, two days each, 160 records: one transaction for the whole batch, no Query, one
+    BatchGetItem of the owners and one of the lines and cycles (alerts and as_of read from it).
+    A second batch of older records writes as_of nowhere. Mutations: one transaction per line-day
+    (TX_PARTS = 1) → 4 → fails; `as_of` written without looking at what was read → UpdateItem in
+    the second batch → fails."""
+    from bench.common import calls
+
+    _counting()
+    (_, a), (_, b) = with_line(), with_line()
+    at = account_clock - timedelta(minutes=1)
+    records = [
+        record(line, kind, 10, at=moment)
+        for line in (a, b)
+        for kind, moment in (("data", at), ("sms", at - timedelta(days=1)))
+        for _ in range(40)
     ]
     with calls() as seen:
-        app_module.ingest_usage(sqs_event(*records), None)
-    assert seen["TransactWriteItems"] == 2  # two (line, day) pairs, 80 records
+        assert app_module.ingest_usage(sqs_event(*records), None) == {"batchItemFailures": []}
+    assert seen["TransactWriteItems"] == 1 and seen["Query"] == 0 and seen["BatchGetItem"] == 2
+    older = [record(line, "data", 10, at=at - timedelta(hours=1)) for line in (a, b)]
+    with calls() as seen:
+        app_module.ingest_usage(sqs_event(*older), None)
+    assert seen["TransactWriteItems"] == 1 and seen["UpdateItem"] == 0, dict(seen)
+
+
+def test_a_failed_transaction_leaves_the_other_lines_counted_and_only_its_messages_retried(
+    api, app_module, with_line, monkeypatch
+):
+    """Line b's items conflict past every retry (as in AWS when other writers hold them): the
+    batch's one transaction fails, then each line is sent alone: a's commits, b's fails. Only the
+    messages with a record of b are reported failed; SQS redelivers them: b's records count, a's
+    record among them is a duplicate. Mutations: a failed write's messages not added to the
+    failures → [] reported → b's usage lost → fails; no split per line (`_write_isolating` returns
+    the error) → m2 (a alone) failed too → fails."""
+    from chalicelib.account import ingestion
+    from chalicelib.store import db
+    from tests.support.faults import _conflict, _payload
+
+    (enrolled_a, a), (enrolled_b, b) = with_line(), with_line()
+    a1, a2, b1, b2 = record(a, "sms", 1), record(a, "sms", 2), record(b, "sms", 4), record(b, "sms", 8)
+    messages = [("m1", json.dumps([a1, b1])), ("m2", json.dumps(a2)), ("m3", json.dumps(b2))]
+    monkeypatch.setattr(db, "CONFLICT_RETRIES", 1)
+
+    def conflict_on_b(request, **_):
+        if f"USAGEDAY#{b}#".encode() in (request.body or b""):
+            return _conflict(request, "TransactWriteItems", _payload(request))
+        return None
+
+    events = db.connection().client.meta.events
+    events.register("before-send.dynamodb.TransactWriteItems", conflict_on_b)
+    try:
+        first = ingestion.ingest(messages)
+    finally:
+        events.unregister("before-send.dynamodb.TransactWriteItems", conflict_on_b)
+    assert first.failed_messages == ["m1", "m3"] and first.counted == 2
+    assert (_used(api, enrolled_a, a, "sms"), _used(api, enrolled_b, b, "sms")) == (3, 0)
+    again = ingestion.ingest([m for m in messages if m[0] in first.failed_messages])  # SQS redelivery
+    assert (again.failed_messages, again.counted, again.duplicates) == ([], 2, 1)
+    assert (_used(api, enrolled_a, a, "sms"), _used(api, enrolled_b, b, "sms")) == (3, 12)
+
+
+def test_a_batch_with_records_counted_before_counts_only_the_new_ones(api, app_module, with_line):
+    """Check and split: the transaction is cancelled by the line-day that already holds some of
+    the batch's records; that day is re-read (one consistent BatchGetItem) and the transaction
+    sent again with the others, the other line's new records included. Mutations: drop the whole
+    conflicted day on a failed condition → a's new record lost → fails; keep the counted ones →
+    cancelled until MAX_RETRIES → messages failed → fails."""
+    from bench.common import calls
+    from chalicelib.account import ingestion
+
+    _counting()
+    (enrolled_a, a), (enrolled_b, b) = with_line(), with_line()
+    old = [record(a, "voice", 60) for _ in range(3)]
+    assert ingestion.ingest([("m1", json.dumps(old))]).counted == 3
+    mixed = [*old[:2], record(a, "voice", 7), record(b, "voice", 5)]
+    with calls() as seen:
+        result = ingestion.ingest([("m2", json.dumps(mixed))])
+    assert (result.counted, result.duplicates, result.failed_messages) == (2, 2, [])
+    assert seen["TransactWriteItems"] == 2  # cancelled once, then committed
+    assert _used(api, enrolled_a, a, "voice") == 4  # minutes: 187 s → 3.1 → shown rounded up
+    day = old[0]["occurred_at"][:10]
+    assert _used_of(enrolled_a.customer["customer_id"], a, day).voice_s == 187
+    assert _used_of(enrolled_b.customer["customer_id"], b, day).voice_s == 5
+
+
+def test_a_line_day_beyond_one_chunk_of_records_takes_several_transactions(api, app_module, with_line):
+    """120 records of one line-day (CHUNK is 50) and one of the day before: three rounds, each
+    writing the day item once (a transaction may not write one item twice), all counted once.
+    Mutation: every chunk in the first round → DynamoDB refuses the transaction → fails."""
+    from bench.common import calls
+
+    _counting()
+    enrolled, line_id = with_line()
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    records = [record(line_id, "sms", 1, at=at) for _ in range(120)]
+    records.append(record(line_id, "sms", 1, at=at - timedelta(days=1)))
+    with calls() as seen:
+        assert app_module.ingest_usage(sqs_event(*records), None) == {"batchItemFailures": []}
+    assert seen["TransactWriteItems"] == 3
+    day = _used_of(enrolled.customer["customer_id"], line_id, at.date().isoformat())
+    assert day.sms == 120 and len(day.counted) == 120
 
 
 def test_thresholds_raise_one_alert_each_per_cycle_even_when_replayed(api, app_module, with_line, stream):
