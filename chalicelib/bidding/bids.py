@@ -29,6 +29,8 @@ from chalicelib.bidding.offers import (
     offer_to_wire,
     outcome_of,
     phase,
+    rank_pk,
+    rank_pks,
     validate_amount,
     visible_offer,
 )
@@ -119,13 +121,16 @@ def band_of(bands: list[tuple[int, int]], amount: int) -> tuple[int, int]:
 
 def _amounts_from(offer: Offer, lowest: int, most: int) -> list[int]:
     """The amounts of the offer's bids of `lowest` or more, highest first, `most` of them at most,
-    from their rank keys alone: a Query of the rank index that stops after `most` entries (unlike
-    pynamodb's `count(limit=)`, which only sizes its pages and reads every match)."""
+    from their rank keys alone: a Query per rank index shard that stops after `most` entries
+    (unlike pynamodb's `count(limit=)`, which only sizes its pages and reads every match). The
+    first `most` of all are among the first `most` of each shard, so the merge is exact."""
     bound = f"{RANK_CEILING - lowest + 1:013d}"  # rank keys below it are of amounts >= lowest
-    ranked = OfferBid.gsi1.query(
-        f"BIDS#{offer.offer_id}", bound > OfferBid.GSI1SK, limit=most, attributes_to_get=["GSI1SK"]
-    )
-    return [RANK_CEILING - int(bid.GSI1SK[:13]) for bid in ranked]
+    keys = [
+        bid.GSI1SK
+        for pk in rank_pks(offer)
+        for bid in OfferBid.gsi1.query(pk, bound > OfferBid.GSI1SK, limit=most, attributes_to_get=["GSI1SK"])
+    ]
+    return [RANK_CEILING - int(key[:13]) for key in sorted(keys)[:most]]
 
 
 def strength(offer: Offer, *, amount: int) -> str | None:
@@ -287,6 +292,71 @@ def challenge(
     }
 
 
+def new_bid(
+    offer: Offer, *, customer_id: str, amount: int, method_id: str, challenge_id: str, line_id: str | None
+) -> OfferBid:
+    """The bid item a placement writes now: in its shard, ranked in its rank index shard."""
+    moment = iso_ms(now())
+    bid_id = bid_id_for(offer.offer_id, customer_id)
+    pk, sk = bid_key(offer, customer_id)
+    return OfferBid(
+        pk,
+        sk,
+        GSI1PK=rank_pk(offer, customer_id),
+        GSI1SK=rank_key(amount, moment, bid_id),
+        bid_id=bid_id,
+        offer_id=offer.offer_id,
+        customer_id=customer_id,
+        amount=amount,
+        currency=offer.currency,
+        method_id=method_id,
+        placed_at=moment,
+        challenge_id=challenge_id,
+        line_id=line_id,
+    )
+
+
+def write_placement(offer: Offer, customer_id: str, bid: OfferBid) -> None:
+    """The placement's one transaction (ConditionsFailed names the labels that failed): the shard's
+    gate checked, the bid saved, the customer's placements counted. bench/scale.py sends it as is."""
+    moment = bid.placed_at
+    challenge_id = bid.challenge_id
+    counter = RateWindow(*_placements_key(offer.offer_id, customer_id))
+    # The ADD below must count this placement once, however often the transaction is sent:
+    # botocore resends a call whose answer was lost (its ClientRequestToken makes that a
+    # no-op), and `transaction()` sends it again after a conflict, which may answer the
+    # resend of an attempt that did commit. So the placement is keyed by its confirmation
+    # (single use): the bid is saved only if it does not carry this challenge already.
+    with transaction() as tx:
+        # The server's clock, compared by DynamoDB at commit: a bid can only enter while the
+        # gate is open and before closes_at; clearing closes the gate before reading the bids.
+        tx.check(
+            OfferGate,
+            *gate_key(offer, customer_id),
+            condition=(OfferGate.status == "open")
+            & (OfferGate.closes_at > moment)
+            & (OfferGate.opens_at <= moment),
+            label="gate",
+        )
+        tx.save(
+            bid,
+            condition=OfferBid.challenge_id.does_not_exist() | (OfferBid.challenge_id != challenge_id),
+            label="placed",
+        )
+        # Counted in the same transaction: a refused bid costs no change, and concurrent
+        # changes cannot both take the last one.
+        tx.update(
+            counter,
+            actions=[
+                RateWindow.type.set(RateWindow),
+                RateWindow.hits.add(1),
+                RateWindow.expires_at.set(_epoch_of(offer.closes_at) + 7 * 24 * 3600),
+            ],
+            condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < MAX_PLACEMENTS),
+            label="changes",
+        )
+
+
 def place(
     *,
     customer_id: str,
@@ -325,64 +395,17 @@ def place(
     _, line = _check_biddable(offer, viewer, customer_id, amount, method_id, line_id)
     passkeys.confirm(customer_id=customer_id, challenge=spent.challenge, credential=credential)
 
-    moment = iso_ms(now())
-    bid_id = bid_id_for(offer.offer_id, customer_id)
-    pk, sk = bid_key(offer, customer_id)
-    bid = OfferBid(
-        pk,
-        sk,
-        GSI1PK=f"BIDS#{offer.offer_id}",
-        GSI1SK=rank_key(amount, moment, bid_id),
-        bid_id=bid_id,
-        offer_id=offer.offer_id,
+    bid = new_bid(
+        offer,
         customer_id=customer_id,
         amount=amount,
-        currency=offer.currency,
         method_id=method_id,
-        placed_at=moment,
         challenge_id=challenge_id,
         line_id=line.line_id if line is not None else None,
     )
 
-    counter = RateWindow(*_placements_key(offer.offer_id, customer_id))
-
-    def write() -> None:
-        # The ADD below must count this placement once, however often the transaction is sent:
-        # botocore resends a call whose answer was lost (its ClientRequestToken makes that a
-        # no-op), and `transaction()` sends it again after a conflict, which may answer the
-        # resend of an attempt that did commit. So the placement is keyed by its confirmation
-        # (single use): the bid is saved only if it does not carry this challenge already.
-        with transaction() as tx:
-            # The server's clock, compared by DynamoDB at commit: a bid can only enter while the
-            # gate is open and before closes_at; clearing closes the gate before reading the bids.
-            tx.check(
-                OfferGate,
-                *gate_key(offer, customer_id),
-                condition=(OfferGate.status == "open")
-                & (OfferGate.closes_at > moment)
-                & (OfferGate.opens_at <= moment),
-                label="gate",
-            )
-            tx.save(
-                bid,
-                condition=OfferBid.challenge_id.does_not_exist() | (OfferBid.challenge_id != challenge_id),
-                label="placed",
-            )
-            # Counted in the same transaction: a refused bid costs no change, and concurrent
-            # changes cannot both take the last one.
-            tx.update(
-                counter,
-                actions=[
-                    RateWindow.type.set(RateWindow),
-                    RateWindow.hits.add(1),
-                    RateWindow.expires_at.set(_epoch_of(offer.closes_at) + 7 * 24 * 3600),
-                ],
-                condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < MAX_PLACEMENTS),
-                label="changes",
-            )
-
     try:
-        _gated(offer, customer_id, write)
+        _gated(offer, customer_id, lambda: write_placement(offer, customer_id, bid))
     except ConditionsFailed as failed:  # _gated explains a closed gate; these are the others
         if "placed" in failed.labels:  # this very placement committed, its answer lost: it stands
             return bid_to_wire(bid), previous is None

@@ -10,7 +10,8 @@ time, and when a walk ends), so a run that dies walks again from the last record
 twice.
 
 Who is invited: the members of each of the offer's segments (one Query page after another of
-`SEGMENT#<name>`; an offer without segments asks `SEGMENT#all`, every customer), each then checked
+`SEGMENT#<name>`; an offer without segments asks `SEGMENT#all`, every customer) who consent to
+marketing (an invitation is a commercial message: `Invitee`), each then checked
 as offers.Viewer decides eligibility (one Query of the customer's partition: lines and profile),
 which is where plan ids are checked. Cost per offer: the segment pages, plus per member one Query,
 one GetItem and one transaction (notify). There is no index of customers by plan: an offer
@@ -35,9 +36,10 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from chalicelib.bidding import bids, grants
+from chalicelib.bidding import bids, grants, offers
 from chalicelib.bidding.models import ENGAGEMENT_SK, OfferEngagement
 from chalicelib.bidding.offers import ACTIVE, Viewer
 from chalicelib.common.clock import iso_ms, now
@@ -47,7 +49,8 @@ from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
-from chalicelib.store.models import Offer, OfferBid, SegmentMember, plain
+from chalicelib.privacy import consent
+from chalicelib.store.models import Customer, Offer, OfferBid, SegmentMember, plain
 
 BUDGET_S = 240.0  # of the function's 300 s timeout (.chalice/config.json)
 PAGE = 100  # entries per Query page; a run out of time records the page to resume after
@@ -81,6 +84,18 @@ def _closes(offer: Offer) -> dict[str, str]:
 def _about(offer: Offer) -> dict[str, str]:
     title = plain(offer.title)
     return {"offer_id": offer.offer_id, "title_fr": title.get("fr", ""), "title_en": title.get("en", "")}
+
+
+class Invitee(Viewer):
+    """A segment member as an invitation sees them: eligibility (offers.Viewer), and whether they
+    consent to marketing (chalicelib/privacy/consent.py; default: no). An invitation is a commercial
+    message; reminders and outbid warnings are not (they are about a bid the customer placed).
+    Consent is read from the profile in the Viewer's one Query (lines and profile), which
+    eligibility then reuses: no read of its own, and no notify() for those who did not consent."""
+
+    @cached_property
+    def consents(self) -> bool:
+        return consent.consents_of(next((i for i in self._items if isinstance(i, Customer)), None))
 
 
 def _tell(customer_id: str, kind: str, data: dict[str, Any], dedup_key: str) -> bool:
@@ -187,7 +202,8 @@ def _invite(offer: Offer, marker: OfferEngagement, moment: str, deadline: float)
 
         for members, last in _pages(query, start):
             for member in members:
-                if Viewer(member.customer_id).eligible(offer):
+                invitee = Invitee(member.customer_id)
+                if invitee.consents and invitee.eligible(offer):
                     told += _tell(
                         member.customer_id, "bidding.invitation", data, f"offer:{offer.offer_id}:invitation"
                     )
@@ -209,32 +225,40 @@ def _invite(offer: Offer, marker: OfferEngagement, moment: str, deadline: float)
 
 
 def _remind(offer: Offer, marker: OfferEngagement, moment: str, deadline: float) -> tuple[int, bool]:
-    """Every bidder of the offer, from its rank index, with their bid's amount and strength."""
+    """Every bidder of the offer, from its rank index shard after shard (offers.rank_pks), with
+    their bid's amount and strength. The cursor names the shard and the key to resume after in it
+    (a cursor without a shard is of shard 0: the unsharded index's)."""
     cursor: dict[str, Any] = json.loads(marker.remind_cursor) if marker.remind_cursor else {}
     base = {**_about(offer), **_closes(offer), "currency": offer.currency}
-
-    def query(last: dict[str, Any] | None) -> Any:
-        return OfferBid.gsi1.query(f"BIDS#{offer.offer_id}", limit=PAGE, last_evaluated_key=last)
+    pks = offers.rank_pks(offer)
+    first = int(cursor.get("shard", 0))
 
     told = 0
-    for placed, last in _pages(query, cursor.get("last")):
-        for bid in placed:
-            amount = int(bid.amount)
-            band = bids.strength(offer, amount=amount)
-            texts = STRENGTH_TEXTS.get(band or "", {"fr": "", "en": ""})
-            data = {
-                **base,
-                "amount_minor": amount,
-                "strength": band or "",
-                "strength_fr": texts["fr"],
-                "strength_en": texts["en"],
-            }
-            told += _tell(
-                bid.customer_id, "bidding.closing_soon", data, f"offer:{offer.offer_id}:closing_soon"
-            )
-        if last and time.monotonic() >= deadline:  # the next run resumes after this page
-            _record(marker, [OfferEngagement.remind_cursor.set(json.dumps({"last": last}))])
-            return told, False
+    for shard in range(first, len(pks)):
+
+        def query(last: dict[str, Any] | None, pk: str = pks[shard]) -> Any:
+            return OfferBid.gsi1.query(pk, limit=PAGE, last_evaluated_key=last)
+
+        for placed, last in _pages(query, cursor.get("last") if shard == first else None):
+            for bid in placed:
+                amount = int(bid.amount)
+                band = bids.strength(offer, amount=amount)
+                texts = STRENGTH_TEXTS.get(band or "", {"fr": "", "en": ""})
+                data = {
+                    **base,
+                    "amount_minor": amount,
+                    "strength": band or "",
+                    "strength_fr": texts["fr"],
+                    "strength_en": texts["en"],
+                }
+                told += _tell(
+                    bid.customer_id, "bidding.closing_soon", data, f"offer:{offer.offer_id}:closing_soon"
+                )
+            if time.monotonic() >= deadline and (last or shard + 1 < len(pks)):
+                # The next run resumes after this page, or at the next shard.
+                resume = {"shard": shard, "last": last} if last else {"shard": shard + 1}
+                _record(marker, [OfferEngagement.remind_cursor.set(json.dumps(resume))])
+                return told, False
     _record(marker, [OfferEngagement.reminded_at.set(moment), OfferEngagement.remind_cursor.remove()])
     log_event("offer_reminders_sent", offer=offer.offer_id, told=told)
     return told, True
@@ -266,10 +290,13 @@ def pushed_out(
     inventory = int(offer.inventory)
     if inventory + 1 > bids.STRENGTH_MAX_READ:
         return None
-    ranked = OfferBid.gsi1.query(
-        f"BIDS#{offer.offer_id}", limit=inventory + 1, attributes_to_get=["SK", "GSI1SK"]
-    )
-    entries = [(b.GSI1SK, b.SK.removeprefix("BID#")) for b in ranked]
+    # The first inventory + 1 of every rank shard, merged: the first inventory + 1 of all are
+    # among them.
+    entries = sorted(
+        (b.GSI1SK, b.SK.removeprefix("BID#"))
+        for pk in offers.rank_pks(offer)
+        for b in OfferBid.gsi1.query(pk, limit=inventory + 1, attributes_to_get=["SK", "GSI1SK"])
+    )[: inventory + 1]
     others = [(key, bidder) for key, bidder in entries if bidder != customer_id]
     if len(others) < inventory:
         return None  # fewer rival bids than units: everyone wins

@@ -2,7 +2,8 @@
 
 An offer's bids are spread over `shards` partitions (`OFFER#<id>#S#<n>`), each with a gate item
 that bids check in their transaction; cancelling closes every gate in the same transaction as the
-status change, so nobody bids on a cancelled offer.
+status change, so nobody bids on a cancelled offer. Their rank index (GSI1) can be spread the same
+way (`BIDS#<id>#<n>`, the same n): see RANK_SHARD_FROM, and infra/README.md "Scale" for the figures.
 """
 
 from __future__ import annotations
@@ -37,7 +38,19 @@ from chalicelib.store.models import (
     plain,
 )
 
-SHARDS = 8
+# 100,000 bidders on one offer peak at ~1,800 placements/s in its last seconds (infra/README.md
+# "Scale"): over 16 shards, each partition (its gate's check and its bids, 2 WCU each) takes
+# ~450 WCU/s of its 1,000; 8 took ~900, too close. An offer keeps the count it was created with.
+SHARDS = 16
+# The rank index partition is one key per offer (`BIDS#<id>`), written on every placement (1 WCU,
+# 2 for a change: the index deletes the old rank key and puts the new one): at 100,000 bidders,
+# ~2,400 WCU/s at the peak, 2.4x what a GSI partition takes, and a throttled GSI throttles the bids
+# themselves. An offer created for that many (`expected_bidders` >= RANK_SHARD_FROM) spreads it as
+# `BIDS#<id>#<n>` (n its base shard) and its readers merge the shards (`rank_pks`). Not every offer:
+# placing a bid reads the ranking once to warn a bidder pushed out (engagement.pushed_out), one
+# Query per rank shard, 12 calls becoming 27, a cost only an offer of that size must pay. Per offer,
+# stored at creation: an offer's bids are never split between two layouts.
+RANK_SHARD_FROM = 20_000
 ACTIVE = "OFFERS#ACTIVE"
 MAX_LISTED = 100
 RESULT_PAGE_SIZE = 1000
@@ -52,7 +65,29 @@ def shard_of(offer: Offer | str, customer_id: str, shards: int = SHARDS) -> str:
     """The partition of a customer's bid (a hash of the customer spreads an offer's writes)."""
     offer_id = offer if isinstance(offer, str) else offer.offer_id
     count = shards if isinstance(offer, str) else int(offer.shards)
-    return shard_pks(offer_id, count)[int(hashlib.sha256(customer_id.encode()).hexdigest()[:8], 16) % count]
+    return shard_pks(offer_id, count)[shard_number(customer_id, count)]
+
+
+def shard_number(customer_id: str, shards: int) -> int:
+    return int(hashlib.sha256(customer_id.encode()).hexdigest()[:8], 16) % shards
+
+
+def rank_shards(offer: Offer) -> int:
+    """1 (one rank key) unless the offer was created sharded (RANK_SHARD_FROM)."""
+    return int(offer.rank_shards or 1)
+
+
+def rank_pks(offer: Offer) -> list[str]:
+    """The rank index partitions of an offer's bids: every reader of the ranking merges them."""
+    if rank_shards(offer) == 1:
+        return [f"BIDS#{offer.offer_id}"]
+    return [f"BIDS#{offer.offer_id}#{n}" for n in range(rank_shards(offer))]
+
+
+def rank_pk(offer: Offer, customer_id: str) -> str:
+    """The rank index partition of a customer's bid: the shard of its base partition."""
+    count = rank_shards(offer)
+    return rank_pks(offer)[shard_number(customer_id, count) if count > 1 else 0]
 
 
 def bid_key(offer: Offer, customer_id: str) -> tuple[str, str]:
@@ -95,6 +130,13 @@ class CreateOfferEvent(Strict):
     closes_at: datetime
     eligibility: Eligibility = Field(default_factory=Eligibility)
     grant: grants.GrantSpec = Field(description="What each winner gets, on the line they chose")
+    expected_bidders: JsonInt | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="How many customers may bid: from 20,000 the ranking index is spread over the "
+        "offer's shards (infra/README.md, Scale), and placing a bid reads each of them",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> CreateOfferEvent:
@@ -151,6 +193,7 @@ def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
         closes_at=closes,
         eligibility=event.eligibility.model_dump(),
         shards=SHARDS,
+        rank_shards=SHARDS if (event.expected_bidders or 0) >= RANK_SHARD_FROM else 1,
         status="open",
         notified_pages=0,
         grant=grant,
@@ -160,7 +203,7 @@ def create_offer(event: CreateOfferEvent) -> dict[str, Any]:
     try:
         with transaction() as tx:
             tx.save(offer, condition=Offer.PK.does_not_exist(), label="new")
-            for pk in shard_pks(offer_id):
+            for pk in shard_pks(offer_id, SHARDS):
                 tx.save(
                     OfferGate(pk, "GATE", offer_id=offer_id, status="open", opens_at=opens, closes_at=closes)
                 )

@@ -239,7 +239,7 @@ def plant_bid(offer_id: str, customer_id: str, amount: int) -> None:
     moment, bid_id = iso_ms(now()), bids.bid_id_for(offer_id, customer_id)
     OfferBid(
         *offers.bid_key(offer, customer_id),
-        GSI1PK=f"BIDS#{offer_id}",
+        GSI1PK=offers.rank_pk(offer, customer_id),
         GSI1SK=bids.rank_key(amount, moment, bid_id),
         bid_id=bid_id,
         offer_id=offer_id,

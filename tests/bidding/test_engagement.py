@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.bidding import engagement, offers
+from chalicelib.privacy import consent
 from chalicelib.store.models import InboxItem, customer_pk
 from tests.bidding.conftest import LINE_PLAN, Bidder, give_line, iso, place
 
@@ -38,6 +39,12 @@ def _in_segment(app_module: Any, customer_number: str, segment: str) -> None:
     assert "error" not in result, result
 
 
+def _consenting(customer: dict[str, Any]) -> dict[str, Any]:
+    """Invitations are marketing: only a customer who consents gets one (chalicelib/privacy/consent.py)."""
+    consent.set_consents(customer_id=customer["customer_id"], marketing=True)
+    return customer
+
+
 def _engage(offer_id: str) -> dict[str, Any]:
     return engagement.engage(offers.get_offer(offer_id, consistent=True))
 
@@ -49,10 +56,10 @@ def test_an_open_offer_invites_each_eligible_customer_once(app_module, offer, ne
     Mutation: not checking Viewer.eligible per member (the plan) → the member without a line is
     invited → fails; a dedup key per run → the lost-progress run invites again → fails."""
     segment = _segment()
-    eligible = new_customer(segments=[segment])
+    eligible = _consenting(new_customer(segments=[segment]))
     give_line(app_module, SimpleNamespace(customer=eligible))
-    no_line = new_customer(segments=[segment])
-    outsider = new_customer()
+    no_line = _consenting(new_customer(segments=[segment]))
+    outsider = _consenting(new_customer())
     give_line(app_module, SimpleNamespace(customer=outsider))
     offer_id = offer(eligibility={"segments": [segment], "plan_ids": [LINE_PLAN]})
 
@@ -80,7 +87,7 @@ def test_an_open_offer_invites_each_eligible_customer_once(app_module, offer, ne
 def test_no_invitation_before_the_offer_opens(app_module, offer, new_customer):
     """Mutation: dropping engage()'s check of opens_at → the upcoming offer invites → fails."""
     segment = _segment()
-    member = new_customer(segments=[segment])
+    member = _consenting(new_customer(segments=[segment]))
     start = datetime.now(UTC) + timedelta(hours=1)
     offer_id = offer(
         eligibility={"segments": [segment]}, opens_at=iso(start), closes_at=iso(start + timedelta(days=1))
@@ -97,7 +104,7 @@ def test_an_invitation_walk_out_of_time_resumes_where_it_stopped(
     a deadline passed) → the later members are never invited → fails."""
     monkeypatch.setattr(engagement, "PAGE", 1)
     segment = _segment()
-    members = [new_customer(segments=[segment]) for _ in range(3)]
+    members = [_consenting(new_customer(segments=[segment])) for _ in range(3)]
     offer_id = offer(eligibility={"segments": [segment]})
     offer_item = offers.get_offer(offer_id, consistent=True)
     answers = [engagement.engage(offer_item, deadline=0.0) for _ in range(3)]
