@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
+from pynamodb.expressions.condition import Condition
 
 from chalicelib.billing import jobs
 from chalicelib.billing.money import NonNegativeMinorUnits, SignedMinorUnits
@@ -198,13 +199,21 @@ def format_money(amount: int, currency: str, *, language: str | None = None) -> 
     return _format_money(amount, currency, language=language)
 
 
+def wire_status(bill: Bill, today: date | None = None) -> str:
+    """open | overdue | paid. Overdue is derived (open, and past its due date) rather than stored:
+    settlement writes `open` or `paid` on each payment, and a stored flag could lag behind it."""
+    if bill.status == "open" and bill.due_date < (today or now().date()).isoformat():
+        return "overdue"
+    return bill.status
+
+
 def bill_to_wire(bill: Bill, payments: list[Payment] | None = None) -> dict[str, Any]:
     wire: dict[str, Any] = {
         "bill_id": bill.bill_id,
         "period": {"start": bill.period_start, "end": bill.period_end},
         "issued_at": bill.issued_at,
         "due_date": bill.due_date,
-        "status": bill.status,
+        "status": wire_status(bill),
         "total": {"amount": int(bill.total_amount), "currency": bill.currency},
         "tax": {"amount": int(bill.total_tax), "currency": bill.currency},
         "balance": {"amount": int(bill.balance), "currency": bill.currency},
@@ -267,11 +276,24 @@ def list_bills(
         scan_index_forward=False,
         limit=size,
         last_evaluated_key=start,
-        filter_condition=(Bill.status == status) if status else None,
+        filter_condition=_status_filter(status),
     )
     bills = [bill_to_wire(b) for b in result]
     last = result.last_evaluated_key
     return {"bills": bills, "next_cursor": cursor_codec.encode(last) if last else None}
+
+
+def _status_filter(status: str | None) -> Condition | None:
+    """The wire status as a filter: `overdue` and `open` are both stored `open`, told apart by the
+    due date (ISO dates compare as text)."""
+    today = now().date().isoformat()
+    stored: Condition = Bill.status == ("paid" if status == "paid" else "open")
+    if status in ("overdue", "open"):
+        combined: Condition = stored & (
+            Bill.due_date < today if status == "overdue" else Bill.due_date >= today
+        )
+        return combined
+    return stored if status else None
 
 
 def remind_due(*, today: date | None = None) -> int:

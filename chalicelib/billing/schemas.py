@@ -16,7 +16,7 @@ IDEMPOTENCY_KEY = r"^[A-Za-z0-9_:.-]{8,128}$"
 
 
 class BillsQuery(Strict):
-    status: Literal["open", "paid"] | None = None
+    status: Literal["open", "overdue", "paid"] | None = None
     cursor: str | None = Field(default=None, max_length=1024)
     limit: int | None = Field(default=None, ge=1, le=50)
 
@@ -40,3 +40,22 @@ class ChallengeBody(Strict):
 class PayBody(ChallengeBody):
     challenge_id: str = Field(pattern=r"^chl_[0-9a-f]{32}$")
     credential: dict[str, Any]
+
+
+# --- Customers who cannot pay: payment arrangements -------------------------------------------
+
+ARRANGEMENT_ID = r"arr_[0-9a-f]{20}"
+
+
+class ArrangementPreviewQuery(Strict):
+    instalments: int = Field(ge=1, le=3, description="How many instalments (1 to 3)")
+
+
+class ArrangementsQuery(Strict):
+    cursor: str | None = Field(default=None, max_length=1024)
+    limit: int | None = Field(default=None, ge=1, le=50)
+
+
+class ArrangementBody(Strict):
+    instalments: int = Field(ge=1, le=3)
+    balance: MinorUnits = Field(description="The overdue balance the preview showed, minor units")
