@@ -47,6 +47,12 @@ def _record(event_id: str, line_id: str, kind: str, quantity: int, at: datetime)
     }
 
 
+def roaming_record(event_id: str, line_id: str, zone: str, kilobytes: int, at: float) -> dict[str, Any]:
+    """A data record from a roaming zone (account/roaming.py ZONES), `at` in epoch seconds."""
+    moment = datetime.fromtimestamp(at, UTC)
+    return {**_record(event_id, line_id, "data", kilobytes, moment), "roaming_zone": zone}
+
+
 def backfill(handler: Handler, line_id: str, *, days: int, data_mb_per_day: int) -> None:
     today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     records = []

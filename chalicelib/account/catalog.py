@@ -4,6 +4,12 @@ Each entry has a `category` (a `plan`, a recurring `option`, a data `top_up`, a 
 `term` (`recurring` until removed, `one_off` or `until_cycle_end`: both last to the end of the cycle
 they are bought in) and an optional `description` per language. Entries stored before these
 existed read as a plan or an option, recurring, without description.
+
+A plan may say what it gives abroad (`roaming`, account/roaming.py): EU/EEA roaming uses the home
+allowances within a fair-use data cap (`eu_fair_use_gb`, and `eu_price_per_mb` beyond it); `zone_1`
+and `zone_2` each have their own included allowance (0 by default) and prices per MB, per started
+minute and per SMS beyond it, in minor units of the plan's currency. A plan without it has
+roaming.DEFAULT_TERMS.
 """
 
 from __future__ import annotations
@@ -35,6 +41,24 @@ class Allowances(Strict):
     sms: float | None = Field(default=0, ge=0)
 
 
+class ZoneTerms(Strict):
+    """A zone outside the EU: what is included each cycle and the price of each unit beyond it."""
+
+    data_mb: JsonInt = Field(default=0, ge=0, le=1_000_000)
+    voice_min: JsonInt = Field(default=0, ge=0, le=100_000)
+    sms: JsonInt = Field(default=0, ge=0, le=100_000)
+    price_per_mb: JsonInt = Field(ge=0, le=100_000, description="Minor units")
+    price_per_min: JsonInt = Field(ge=0, le=100_000, description="Minor units")
+    price_per_sms: JsonInt = Field(ge=0, le=100_000, description="Minor units")
+
+
+class RoamingTerms(Strict):
+    eu_fair_use_gb: JsonInt = Field(ge=0, le=10_000)
+    eu_price_per_mb: JsonInt = Field(ge=0, le=100_000, description="Minor units, beyond fair use")
+    zone_1: ZoneTerms
+    zone_2: ZoneTerms
+
+
 class EntryEvent(Strict):
     id: str = Field(pattern=ENTRY_ID)
     name: dict[Literal["fr", "en"], str] = Field(min_length=1)
@@ -46,6 +70,7 @@ class EntryEvent(Strict):
     category: Category | None = None
     term: Term = "recurring"
     description: dict[Literal["fr", "en"], str] | None = Field(default=None, min_length=1)
+    roaming: RoamingTerms | None = None  # plans only
 
 
 class UpsertCatalogEvent(Strict):
@@ -61,6 +86,8 @@ class UpsertCatalogEvent(Strict):
         for entry in self.options:
             if entry.category == "plan":
                 raise ValueError(f"option {entry.id}: category `plan` belongs in `plans`")
+            if entry.roaming is not None:
+                raise ValueError(f"option {entry.id}: `roaming` terms belong to plans")
         return self
 
 
@@ -83,6 +110,7 @@ def upsert(event: UpsertCatalogEvent) -> dict[str, Any]:
                         category=entry.category or kind,
                         term=entry.term,
                         description=dict(entry.description) if entry.description else None,
+                        roaming=entry.roaming.model_dump() if entry.roaming else None,
                         updated_at=moment,
                     )
                 )
@@ -112,8 +140,11 @@ def term_of(entry: CatalogEntry) -> Term:
 
 
 def snapshot(entry: CatalogEntry) -> dict[str, Any]:
-    """The terms a line keeps once subscribed, even if the catalogue changes later."""
+    """The terms a line keeps once subscribed, even if the catalogue changes later (roaming terms
+    only when the plan states them: a snapshot without them reads as the defaults)."""
+    roaming = {"roaming": entry.roaming.as_dict()} if entry.roaming else {}
     return {
+        **roaming,
         "id": entry.entry_id,
         "name": entry.name.as_dict(),
         "allowances": entry.allowances.as_dict(),
