@@ -75,6 +75,8 @@ class Settings:
     help_bucket: str  # the help search index objects (help-index/...)
     help_index_refresh_s: float  # a container re-reads the index pointer at most this often
     case_documents_bucket: str  # customers' documents, uploaded by presigned POST (documents/...)
+    # Customers' data exports (exports/<customer>/<export id>.json), read by presigned GET (one's own data).
+    exports_bucket: str
     call_code_pepper: str | None  # the call codes' HMAC key: ssm:<name> | secretsmanager:<id> (local: unset)
     # A winning bid whose card is declined at clearing keeps its unit this long while the customer
     # updates the card (BID_PAYMENT_GRACE_HOURS); 0 cascades to the next bid at once.
@@ -168,6 +170,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         help_bucket=env("HELP_BUCKET", "selfcare-local-help"),
         help_index_refresh_s=max(0.0, min(float(env("HELP_INDEX_REFRESH_SECONDS", "30")), 900.0)),
         case_documents_bucket=env("CASE_DOCUMENTS_BUCKET", "selfcare-local-case-documents"),
+        exports_bucket=env("EXPORTS_BUCKET", "selfcare-local-exports"),
         call_code_pepper=env("CALL_CODE_PEPPER") or None,
         bid_payment_grace_hours=max(0, min(_int("BID_PAYMENT_GRACE_HOURS", 24), 24 * 14)),
         bid_grant_reminder_days=max(0, min(_int("BID_GRANT_REMINDER_DAYS", 3), 30)),

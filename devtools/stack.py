@@ -174,7 +174,10 @@ def main() -> None:
     children.append(
         (
             "local S3",
-            s3_local.start(args.s3_port, buckets=[settings.help_bucket, settings.case_documents_bucket]),
+            s3_local.start(
+                args.s3_port,
+                buckets=[settings.help_bucket, settings.case_documents_bucket, settings.exports_bucket],
+            ),
         )
     )
     demo = seed_demo_customer()

@@ -37,7 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from devtools import s3_local
 
     s3_port = s3_local.free_port()
-    _state["s3"] = s3_local.start(s3_port, buckets=["selfcare-test-help", "selfcare-test-case-documents"])
+    _state["s3"] = s3_local.start(
+        s3_port, buckets=["selfcare-test-help", "selfcare-test-case-documents", "selfcare-test-exports"]
+    )
 
     endpoint = os.environ.get("TEST_DYNAMODB_ENDPOINT")
     if not endpoint:
@@ -63,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
         HELP_BUCKET="selfcare-test-help",
         HELP_INDEX_REFRESH_SECONDS="0",
         CASE_DOCUMENTS_BUCKET="selfcare-test-case-documents",
+        EXPORTS_BUCKET="selfcare-test-exports",  # data exports (tests/privacy)
         RATE_LIMITS="help_client=100000/60,case_write_customer=100000/60,call_code_customer=100000/60,call_code_guesses=100000/60,sign_in_client=100000/60,activation_client=100000/60,payment_customer=100000/60,bid_customer=100000/60,offer_view_customer=100000/60",
     )
     tables.create_tables(endpoint=endpoint, table_name=os.environ["APP_TABLE_NAME"])

@@ -1,6 +1,10 @@
 """Service announcements to a segment, from the console: one inbox alert (and push) per member,
 through notify(), so running the same announcement again tells nobody twice and finishes what a
-timed-out run left."""
+timed-out run left.
+
+A commercial announcement (`commercial: true`: a promotion rather than news of the service) goes
+only to members who consent to marketing (chalicelib/privacy/consent.py; default: no), at the cost
+of one projected GetItem of each member's profile; a service announcement goes to every member."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from chalicelib.customers.formats import SegmentName
 from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
+from chalicelib.privacy import consent
 from chalicelib.store.models import SegmentMember
 
 BUDGET_S = 600.0  # of the admin function's 900 s timeout
@@ -31,11 +36,15 @@ class AnnouncementEvent(Strict):
     )
     segment: SegmentName = Field(description="`all` for every customer")
     message: Message
+    commercial: bool = Field(
+        default=False,
+        description="A commercial purpose (a promotion): sent only to customers who consent to marketing",
+    )
 
 
 def send(event: AnnouncementEvent, *, budget_s: float = BUDGET_S) -> dict[str, Any]:
     started = time.monotonic()
-    told = already = gone = 0
+    told = already = gone = skipped = 0
     for member in SegmentMember.query(f"SEGMENT#{event.segment}"):
         if time.monotonic() - started > budget_s:
             log_event("announcement_paused", announcement=event.announcement_id, told=told)
@@ -46,6 +55,9 @@ def send(event: AnnouncementEvent, *, budget_s: float = BUDGET_S) -> dict[str, A
                 "already_told": already,
                 "message": "Out of time: run the same event again to tell the rest (nobody is told twice).",
             }
+        if event.commercial and not consent.marketing_allowed(member.customer_id):
+            skipped += 1  # no consent (the default): a commercial message is not sent
+            continue
         try:
             created = inbox.notify(
                 customer_id=member.customer_id,
@@ -67,6 +79,7 @@ def send(event: AnnouncementEvent, *, budget_s: float = BUDGET_S) -> dict[str, A
         segment=event.segment,
         told=told,
         already=already,
+        no_consent=skipped,
     )
     return {
         "announcement_id": event.announcement_id,
@@ -75,4 +88,5 @@ def send(event: AnnouncementEvent, *, budget_s: float = BUDGET_S) -> dict[str, A
         "told": told,
         "already_told": already,
         "gone": gone,
+        "no_consent": skipped,
     }

@@ -6,6 +6,8 @@ the handler reported failed (ReportBatchItemFailures), so the records after a fa
 handled, come again too; and a stream is at-least-once anyway. So every record's effect is
 idempotent, each at the cost of a write it makes anyway:
 - a security event's INSERT: `notify` with the event's key as dedup key (one alert per event);
+- a data export's INSERT: `privacy.export.produce` (a fixed S3 key, a conditional `ready`, notify's
+  dedup key: one file, one alert);
 - an inbox item's INSERT: the push claims the item (a conditional update of its delivery status)
   and records each device's outcome on it, so a device gets an alert once;
 - an unread inbox item's TTL REMOVE: the badge's -1 goes in one transaction with a marker of the
@@ -25,6 +27,8 @@ from typing import Any
 from chalicelib.auth import security_events
 from chalicelib.notifications import delivery, inbox
 from chalicelib.observability.log import log_event
+from chalicelib.privacy import export
+from chalicelib.privacy.models import DataExport
 from chalicelib.store.models import InboxItem, Item, SecurityEvent
 
 # Security event kind → (alert kind, how to read its data from the event's detail).
@@ -66,7 +70,7 @@ SECURITY_ALERTS: dict[str, tuple[str, Any]] = {
 # The only item types this handler reads; every other record is skipped without being decoded,
 # so an item of another kind that cannot be read (a bad import, a manual edit) never blocks the
 # stream behind it (AWS retries every record after the lowest failed one).
-_WANTED = ("inbox_item", "security_event")
+_WANTED = ("inbox_item", "security_event", "data_export")
 
 
 def _image(record: dict[str, Any], which: str) -> Item | None:
@@ -95,6 +99,8 @@ def handle_records(records: list[dict[str, Any]]) -> list[str]:
                     to_push.append((item.customer_id, item.alert_id, sequence))
                 elif isinstance(item, SecurityEvent):
                     _security_alert(item)
+                elif isinstance(item, DataExport):  # One's own data: a data export asked for, produced here
+                    export.produce(customer_id=item.customer_id, export_id=item.export_id)
             elif event == "REMOVE" and _is_ttl_removal(record):
                 old = _image(record, "OldImage")
                 if isinstance(old, InboxItem):

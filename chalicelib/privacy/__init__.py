@@ -1,0 +1,1 @@
+"""Leaving, and one's own data: the customer's data export and marketing consent."""
