@@ -41,6 +41,7 @@ __all__ = [
     "describe",
     "restore",
     "suspend",
+    "suspend_for_customer",
 ]
 
 SUSPEND_ACTION, RESTORE_ACTION = "line.suspend", "line.restore"  # step-up actions (auth/stepup.py)
@@ -147,6 +148,25 @@ def suspend(
         challenge_id=challenge_id,
         credential=credential,
     )
+    return _suspend(customer_id, held, reason, agent=None)
+
+
+def suspend_for_customer(
+    *, customer_id: str, line_id: str, reason: Reason, operator: str, case_id: str
+) -> tuple[dict[str, Any], bool]:
+    """The same suspension, made by an agent on the customer's call when the customer has lost their
+    only phone and so cannot confirm with a passkey (cases/lost_phone.py checked who is calling). It
+    is the customer's suspension (`by: customer`): restorable in the app from their next device.
+    The request records the agent and the case."""
+    held = _read(customer_id, line_id)
+    _refuse_suspension(held.line, reason)
+    return _suspend(customer_id, held, reason, agent={"operator": operator, "case_id": case_id})
+
+
+def _suspend(
+    customer_id: str, held: _Held, reason: Reason, *, agent: dict[str, str] | None
+) -> tuple[dict[str, Any], bool]:
+    line_id = held.line.line_id
     for _ in range(ATTEMPTS):
         if _by_customer(held.line) is not None:  # already: the same request, told once
             return _current(customer_id, held, SUSPEND_ACTION), False
@@ -154,18 +174,26 @@ def suspend(
         stamp = iso(moment)
         words = REASONS[reason]
         number = phone_number(held.line.msisdn)
-        request = _request(
-            customer_id,
-            held.line,
-            "line_suspension",
+        told = (
             {
                 "fr": f"Ligne {number} suspendue à votre demande ({words['fr']}).",
                 "en": f"Line {number} suspended as you asked ({words['en']}).",
-            },
-            stamp,
-            {"line_id": line_id, "msisdn": held.line.msisdn, "suspension_reason": reason},
+            }
+            if agent is None
+            else {
+                "fr": f"Ligne {number} suspendue à votre demande, par un conseiller au téléphone ({words['fr']}).",
+                "en": f"Line {number} suspended as you asked, by an adviser on the phone ({words['en']}).",
+            }
         )
+        detail: dict[str, Any] = {"line_id": line_id, "msisdn": held.line.msisdn, "suspension_reason": reason}
+        if agent is not None:
+            detail.update(via="agent", case_id=agent["case_id"])  # the operator stays in the case
+        request = _request(customer_id, held.line, "line_suspension", told, stamp, detail)
         suspension = {"reason": reason, "at": stamp, "by": "customer", "request_id": request.request_id}
+        if agent is not None:
+            # Who the agent was stays in the case (the console's timeline), not on the line: the
+            # customer's data (and its export) never names an adviser.
+            suspension.update(via="agent", case_id=agent["case_id"])
         try:
             with transaction() as tx:
                 tx.update(

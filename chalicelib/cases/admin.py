@@ -112,3 +112,17 @@ def call_code_verify(event: Any, context: Any = None) -> dict[str, Any]:
         event,
         context=context,
     )
+
+
+def case_lost_phone(event: Any, context: Any = None) -> dict[str, Any]:
+    """`{"customer_id", "line_id", "reason", "identity_check", "reset_passkeys"?, "operator"}`: the
+    customer lost their only phone (cases/lost_phone.py): a case, the line suspended, sessions ended,
+    and with `reset_passkeys` a new activation letter (shown once)."""
+    from chalicelib.cases import lost_phone
+
+    return run_admin(
+        _with_operator("admin_case_lost_phone", lost_phone.report_lost_phone, event),
+        lost_phone.LostPhoneEvent,
+        event,
+        context=context,
+    )

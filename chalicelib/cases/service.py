@@ -295,10 +295,19 @@ def _replay(customer_id: str, key: str, fingerprint: str) -> dict[str, Any] | No
 
 
 def open_case(
-    *, customer_id: str, key: str, origin: Any, topic: str | None, message: str
+    *,
+    customer_id: str,
+    key: str,
+    origin: Any,
+    topic: str | None,
+    message: str,
+    operator: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Open a case (or answer the one this Idempotency-Key opened: `created` False). At most
-    MAX_OPEN open cases per customer, counted in the opening transaction."""
+    MAX_OPEN open cases per customer, counted in the opening transaction. With an `operator`, an
+    agent opens it for the customer on a call (cases/lost_phone.py): the opening and the message are
+    the agent's in the timeline."""
+    author = "customer" if operator is None else "agent"
     fingerprint = _fingerprint(origin, topic, message)
     replayed = _replay(customer_id, key, fingerprint)
     if replayed is not None:
@@ -317,7 +326,8 @@ def open_case(
             moment,
             0,
             kind="opened",
-            author="customer",
+            author=author,
+            operator=operator,
             status="open",
             detail=origin_wire,
         )
@@ -335,7 +345,11 @@ def open_case(
                 detail={"kind": linked["kind"], "id": linked["id"]},
             )
         )
-    steps.append(event(customer_id, case_id, moment, 2, kind="message", author="customer", text_=message))
+    steps.append(
+        event(
+            customer_id, case_id, moment, 2, kind="message", author=author, operator=operator, text_=message
+        )
+    )
     case = Case(
         pk,
         case_sk(case_id),

@@ -166,10 +166,21 @@ def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
     issue a new activation code to enrol again (the customer is told of each removed passkey).
 
     Safe to run again: a run that stopped half-way removed whole chunks; the next removes the rest."""
+    customer_id = _customer_id(event.customer_number)
+    return {
+        "customer_number": event.customer_number,
+        **reset_passkeys_of(
+            customer_id=customer_id, customer_number=event.customer_number, reason=event.reason
+        ),
+    }
+
+
+def reset_passkeys_of(*, customer_id: str, customer_number: str, reason: str) -> dict[str, Any]:
+    """reset_passkeys for a customer already found (also run by an agent's lost-phone case flow:
+    cases/lost_phone.py): {passkeys_removed, sessions_ended} and the new letter."""
     from chalicelib.auth import security_events, sessions
 
-    customer_id = _customer_id(event.customer_number)
-    ended = sessions.revoke_all(customer_id=customer_id, reason=event.reason)
+    ended = sessions.revoke_all(customer_id=customer_id, reason=reason)
     passkeys = list(Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")))
     for start in range(0, len(passkeys), RESET_CHUNK):
         chunk = passkeys[start : start + RESET_CHUNK]
@@ -185,18 +196,21 @@ def reset_passkeys(event: CustomerRefEvent) -> dict[str, Any]:
                 )
             tx.update(
                 Customer(customer_pk(customer_id), "PROFILE"),
-                actions=[Customer.passkey_count.add(-len(chunk))],
+                actions=[
+                    Customer.passkey_count.add(-len(chunk)),
+                    Customer.synced_passkey_count.add(-sum(1 for p in chunk if p.backup_eligible)),
+                ],
                 condition=Customer.PK.exists(),
             )
     Customer(customer_pk(customer_id), "PROFILE").update(
-        actions=[Customer.passkey_count.set(0)], condition=Customer.PK.exists()
+        actions=[Customer.passkey_count.set(0), Customer.synced_passkey_count.set(0)],
+        condition=Customer.PK.exists(),
     )
     # A sign-in with a passkey not yet deleted may have opened a session meanwhile: end it too.
-    ended += sessions.revoke_all(customer_id=customer_id, reason=event.reason)
-    code = _new_code(customer_id, event.customer_number)
+    ended += sessions.revoke_all(customer_id=customer_id, reason=reason)
+    code = _new_code(customer_id, customer_number)
     log_event("passkeys_reset_by_admin", customer_id=customer_id, removed=len(passkeys), sessions_ended=ended)
     return {
-        "customer_number": event.customer_number,
         "passkeys_removed": len(passkeys),
         "sessions_ended": ended,
         **{k: v for k, v in code.items() if k not in ("customer_id", "customer_number")},

@@ -45,8 +45,9 @@ def with_line(app_module: Any, enrol: Any, catalogue: Any) -> Callable[..., Any]
     test set it)."""
     from chalicelib.account import lines
 
-    def make(**line: Any) -> tuple[Any, str]:
-        enrolled = enrol()
+    def make(*, device_bound: bool = False, **line: Any) -> tuple[Any, str]:
+        # device_bound: the passkey does not sync (not backup eligible), so a lone one is nudged.
+        enrolled = enrol(backup_eligible=False, backed_up=False) if device_bound else enrol()
         line_id = f"ln_t{os.getpid()}x{next(_lines)}"
         event = {
             "customer_number": enrolled.customer["customer_number"],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from devtools.soft_authenticator import b64u
 from tests.account.conftest import record, sqs_event
 from tests.support.stepup import confirmation
 
@@ -156,23 +157,39 @@ def test_a_line_the_provider_suspended_is_not_the_customers_to_restore(api, with
     assert not _requests(api, enrolled, "line_restore") and not _requests(api, enrolled, "line_suspension")
 
 
-def test_a_single_passkey_is_nudged_until_a_second_one_is_added(api, enrol):
-    """One passkey: `add_second_passkey` in `attention` (situation `single_passkey`, link to the
-    passkeys); two: gone. Mutation: compare `passkey_count` with 2 → the nudge never shows."""
+def test_a_single_device_bound_passkey_is_nudged_until_a_second_one_is_added(api, enrol):
+    """One device-bound passkey: `add_second_passkey` in `attention` (situation `single_passkey`,
+    link to the passkeys); two: gone; the second removed: back. Mutation: compare `passkey_count`
+    with 2 → the nudge never shows; leave the synced count out of remove() → it never comes back."""
     from tests.test_ownership import _second_passkey
 
-    enrolled = enrol()
+    enrolled = enrol(backup_eligible=False, backed_up=False)
 
     def nudges() -> list[dict[str, Any]]:
         attention = api.get("/me", token=enrolled.token).body["attention"]
         return [a for a in attention if a["type"] == "add_second_passkey"]
 
-    assert nudges() == [
-        {
-            "type": "add_second_passkey",
-            "situation": "single_passkey",
-            "deep_link": "selfcare://security/passkeys",
-        }
-    ]
-    _second_passkey(api, enrolled)
+    nudge = {
+        "type": "add_second_passkey",
+        "situation": "single_passkey",
+        "deep_link": "selfcare://security/passkeys",
+    }
+    assert nudges() == [nudge]
+    second = _second_passkey(api, enrolled)  # a synced one
     assert nudges() == []
+    passkey_id = b64u(second.credential_id)
+    removed = api.delete(
+        f"/me/passkeys/{passkey_id}",
+        {"confirmation": confirmation(api, enrolled, "passkey.remove", passkey_id=passkey_id)},
+        token=enrolled.token,
+    )
+    assert removed.status == 204, removed.body
+    assert nudges() == [nudge]
+
+
+def test_a_single_synced_passkey_is_not_nudged(api, enrol):
+    """A synced passkey (backup eligible: iCloud Keychain, Google Password Manager) comes back on the
+    next phone with the same account: no nudge. Mutation: nudge on passkey_count alone → fails."""
+    enrolled = enrol(backup_eligible=True)
+    attention = api.get("/me", token=enrolled.token).body["attention"]
+    assert [a for a in attention if a["type"] == "add_second_passkey"] == []

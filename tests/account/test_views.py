@@ -19,7 +19,7 @@ def test_me_shows_profile_lines_and_usage(api, with_line):
     assert data["included"] == 20480 + 5120 and data["used"] == 0
     voice = next(a for a in line["usage"]["allowances"] if a["kind"] == "voice")
     assert voice["unlimited"] is True and voice["remaining"] is None
-    assert [a["type"] for a in me.body["attention"]] == ["add_second_passkey"]  # one passkey
+    assert me.body["attention"] == []  # one passkey, but a synced one: no nudge
 
 
 def test_me_is_one_dynamodb_read(api, with_line):
@@ -87,7 +87,7 @@ def test_each_attention_item_names_its_help_situation(api, with_line):
     from chalicelib.help.schemas import SITUATIONS
     from chalicelib.store.models import Notice, customer_pk
 
-    enrolled, _ = with_line()
+    enrolled, _ = with_line(device_bound=True)
     cid = enrolled.customer["customer_id"]
     pk = customer_pk(cid)
     Notice(

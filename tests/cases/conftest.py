@@ -363,6 +363,7 @@ def agent(app_module: Any) -> Callable[..., dict[str, Any]]:
         "admin_case_request_document": admin.case_request_document,
         "admin_case_resolve": admin.case_resolve,
         "admin_call_code_verify": admin.call_code_verify,
+        "admin_case_lost_phone": admin.case_lost_phone,
     }
 
     def run(name: str, operator: str | None = "camille.n2", **event: Any) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def test_every_example_matches_its_schema():
 
 
 def test_each_console_sample_runs_with_its_values_filled_in(
-    cases, customer, failed_payment, agent, app_module
+    cases, customer, failed_payment, agent, app_module, with_line
 ):
     from chalicelib.cases import admin
 
@@ -61,7 +61,7 @@ def test_each_console_sample_runs_with_its_values_filled_in(
         },
         token=who.token,
     ).body["code"]
-    values = {"customer_id": who.id, "case_id": case["case_id"], "call_code": code}
+    values = {"customer_id": who.id, "case_id": case["case_id"], "call_code": code, "line_id": with_line(who)}
     assert {p.stem for p in SAMPLES} == {
         "admin_case_list",
         "admin_case_context",
@@ -69,6 +69,7 @@ def test_each_console_sample_runs_with_its_values_filled_in(
         "admin_case_request_document",
         "admin_case_resolve",
         "admin_call_code_verify",
+        "admin_case_lost_phone",
     }
     order = [
         "admin_case_list",
@@ -77,6 +78,7 @@ def test_each_console_sample_runs_with_its_values_filled_in(
         "admin_case_reply",
         "admin_case_request_document",
         "admin_case_resolve",
+        "admin_case_lost_phone",  # last: it ends the customer's sessions
     ]
     functions = {
         "admin_case_list": admin.case_list,
@@ -85,11 +87,12 @@ def test_each_console_sample_runs_with_its_values_filled_in(
         "admin_case_request_document": admin.case_request_document,
         "admin_case_resolve": admin.case_resolve,
         "admin_call_code_verify": admin.call_code_verify,
+        "admin_case_lost_phone": admin.case_lost_phone,
     }
     for name in order:
         text = (ROOT / "infra" / "admin-events" / f"{name}.json").read_text()
         event = json.loads(re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], text))
         result = getattr(app_module, name, functions[name])(event, None)
         assert "error" not in result, (name, result)
-    timeline = cases.get(f"/me/cases/{case['case_id']}", token=who.token).body["timeline"]
+    timeline = cases.get(f"/me/cases/{case['case_id']}", token=who.token).body["timeline"]  # 15-min token
     assert [e["kind"] for e in timeline[-4:]] == ["call", "message", "document_requested", "status"]
