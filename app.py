@@ -10,12 +10,15 @@ from chalice.app import AuthRequest, Chalice, DynamoDBEvent, Rate, Request, Resp
 
 from chalicelib.account import ingestion, plan_change, profile, views
 from chalicelib.account import schemas as account_schemas
+from chalicelib.api import arrangements as arrangement_routes
 from chalicelib.api import cases as case_routes
 from chalicelib.api import confirmed, guard, ratelimit, webhooks
 from chalicelib.api import help as help_routes
 from chalicelib.api import lines as line_routes
 from chalicelib.api import principal as auth_edge
+from chalicelib.api import privacy as privacy_routes
 from chalicelib.api import purchases as purchase_routes
+from chalicelib.api import roaming as roaming_routes
 from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, from_domain_error, handled, no_content, ok
 from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, parse_query, path_id
@@ -32,6 +35,7 @@ from chalicelib.errors import ServiceMisconfigured
 from chalicelib.notifications import delivery, devices, inbox, preferences
 from chalicelib.notifications import schemas as notification_schemas
 from chalicelib.notifications import stream as table_stream
+from chalicelib.observability import snapstart  # noqa: F401 - registers SnapStart's after-restore hook
 from chalicelib.observability.log import logged_handler
 
 app = Chalice(app_name="selfcare")
@@ -66,6 +70,9 @@ def access_token(auth_request: AuthRequest) -> Any:
 app.register_blueprint(case_routes.blueprint(access_token))
 app.register_blueprint(purchase_routes.blueprint(access_token))
 app.register_blueprint(line_routes.blueprint(access_token))
+app.register_blueprint(roaming_routes.blueprint(access_token))
+app.register_blueprint(privacy_routes.blueprint(access_token))
+app.register_blueprint(arrangement_routes.blueprint(access_token))  # payment arrangements
 
 
 def _request() -> Request:
@@ -179,9 +186,9 @@ def register_verify() -> Response:
 @app.route("/auth/passkeys/login/options", methods=["POST"])
 @handled
 def login_options() -> Response:
-    ratelimit.check("sign_in_client", _client())
     parse_body(auth_schemas.EmptyBody, _body())
-    return ok(passkeys.login_options().to_wire())
+    # Counted in the challenge's own write: one DynamoDB call (issue 17).
+    return ok(passkeys.login_options(limit=ratelimit.pending("sign_in_client", _client())).to_wire())
 
 
 @app.route("/auth/passkeys/login/verify", methods=["POST"])
@@ -462,7 +469,9 @@ def payment_challenge(bill_id: str) -> Response:
 @app.route("/bills/{bill_id}/payments", methods=["POST"], authorizer=access_token)
 @handled
 def pay_bill(bill_id: str) -> Response:
-    me = _live()
+    # The session is checked live by the payment itself, in the read that fetches the bill, the
+    # challenge and the passkey (one call less than `_live()`), before anything else it does.
+    me = auth_edge.principal(_request())
     key = parse_idempotency_key(
         _request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY
     )
@@ -476,12 +485,10 @@ def pay_bill(bill_id: str) -> Response:
         challenge_id=body.challenge_id,
         credential=body.credential,
     )
-    # A retry of a finished payment answers its first outcome, even once the rate limit is spent.
-    replayed = payments.replay_finished(**request)
-    if replayed is not None:
-        return ok(replayed, status=201)
-    ratelimit.check("payment_customer", me.customer_id)
-    return ok(payments.pay(**request), status=201)
+    # The rate limit is counted in the payment's own transaction: a retry of a finished payment
+    # answers its first outcome without counting it, even once the limit is spent.
+    limit = ratelimit.pending("payment_customer", me.customer_id)
+    return ok(payments.pay(**request, limit=limit, session_id=me.session_id), status=201)
 
 
 # --- upgrade bidding -----------------------------------------------------------------------------------
@@ -683,7 +690,15 @@ def sweep_pending_payments(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.DAYS), name="daily_billing")
 @logged_handler("daily_billing")
 def daily_billing(event: Any) -> dict[str, Any]:
-    return {"autopay": payments.autopay(), "reminders": bills.remind_due()}
+    from chalicelib.billing import arrangements, overdue
+
+    return {
+        "autopay": payments.autopay(),
+        "reminders": bills.remind_due(),
+        # Instalments first (a break resumes the overdue flow), then overdue reminders and warnings.
+        "arrangements": arrangements.run(),
+        "overdue": overdue.run(),
+    }
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="clear_offers")
@@ -702,6 +717,15 @@ def expire_upgrades(event: Any) -> dict[str, Any]:
 @logged_handler("engage_bidders")
 def engage_bidders(event: Any) -> dict[str, Any]:
     return {"offers": engagement.run()}
+
+
+@app.schedule(Rate(1, unit=Rate.DAYS), name="erase_closed_accounts")
+@logged_handler("erase_closed_accounts")
+def erase_closed_accounts(event: Any) -> dict[str, Any]:
+    """Account closure: closures past their effective date erased (resumable: chalicelib/privacy/erasure.py)."""
+    from chalicelib.privacy import erasure
+
+    return erasure.run()
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="deliver_deferred_alerts")
@@ -749,6 +773,33 @@ def admin_pending_charges(event: dict[str, Any], context: Any) -> dict[str, Any]
     from chalicelib.purchases import feed
 
     return run_admin(feed.pending_charges, feed.PendingChargesEvent, event, context=context)
+
+
+@app.lambda_function(name="admin_list_arrangements")
+def admin_list_arrangements(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Customers who cannot pay: payment arrangements by status (active, completed, broken, cancelled), newest first."""
+    from chalicelib.billing import arrangements
+
+    return run_admin(arrangements.admin_list, arrangements.ListArrangementsEvent, event, context=context)
+
+
+@app.lambda_function(name="admin_list_closures")
+def admin_list_closures(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Account closure: account closures by status (scheduled, erasing, closed, cancelled), with their counts."""
+    from chalicelib.privacy import erasure
+
+    return run_admin(erasure.admin_list, erasure.ListClosuresEvent, event, context=context)
+
+
+@app.lambda_function(name="admin_cancel_arrangement")
+def admin_cancel_arrangement(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Customers who cannot pay: end an active arrangement (the overdue flow resumes); the operator is recorded on it."""
+    from chalicelib.billing import arrangements
+
+    operator = event.get("operator") if isinstance(event, dict) else None
+    return run_admin(
+        arrangements.cancel_by(operator), arrangements.CancelArrangementEvent, event, context=context
+    )
 
 
 @app.lambda_function(name="admin_issue_activation_code")
@@ -882,6 +933,13 @@ def admin_case_resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.cases import admin as case_admin
 
     return case_admin.case_resolve(event, context)
+
+
+@app.lambda_function(name="admin_case_lost_phone")
+def admin_case_lost_phone(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from chalicelib.cases import admin as case_admin
+
+    return case_admin.case_lost_phone(event, context)
 
 
 @app.lambda_function(name="admin_call_code_verify")

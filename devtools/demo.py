@@ -300,6 +300,19 @@ def main() -> int:
         customer_id=session["customer_id"],
         first_step=34,
     )
+    from devtools import demo_arrangement
+
+    step, more = demo_arrangement.run(
+        api=api, http=http, app=app, bearer=first, phone=phone, customer_number=number, first_step=step
+    )
+    problems = [*problems, *more]
+    if line_id:
+        from devtools import demo_roaming
+
+        step, roaming_problems = demo_roaming.run(
+            api=api, http=http, app=app, bearer=first, phone=phone, line_id=line_id, first_step=step
+        )
+        problems += roaming_problems
     show(
         f"{step}. The first device signs out (its push registration goes with it)",
         http.post(f"{api}/auth/logout", headers=first),

@@ -87,6 +87,8 @@ NOT_FOUND = {
     "case_id": "case_not_found",
     "article_id": "article_not_found",
     "situation": "situation_not_found",
+    "export_id": "data_export_not_found",  # Privacy
+    "arrangement_id": "arrangement_not_found",  # Cannot pay
 }
 BEFORE_THE_LOOKUP = {
     "invalid_path_id",
@@ -564,7 +566,13 @@ def _seed(app_module: Any, api: HttpApi) -> tuple[Customer, dict[str, str]]:
         "case_id": opened.body["case_id"],
         "article_id": article_id,
         "situation": situation,
+        # Privacy: an export asked for (still preparing: no stream runs here)
+        "export_id": api.post("/me/data-export", token=customer.token).body["export_id"],
     }
+    # Cannot pay: an overdue bill spread over an arrangement, through the app's flow.
+    from tests.test_ownership import _arrangement
+
+    seeds["arrangement_id"] = _arrangement(api, app_module, customer)
     return customer, seeds
 
 

@@ -36,6 +36,8 @@ SAMPLE_IDS = {
     "case_id": "cas_" + "0" * 24,
     "article_id": "hostile-article",
     "situation": "card_declined",
+    "export_id": "exp_" + "0" * 20,  # Privacy
+    "arrangement_id": "arr_" + "0" * 20,  # Cannot pay
 }
 
 
@@ -593,3 +595,33 @@ def test_public_documents_keep_their_own_caching(api):
 def test_the_gateways_own_errors_are_no_store(api):
     for response in (api.get("/me"), api.get("/me", token="not-a-token"), api.get("/no/such/route")):
         assert response.status in (401, 403, 404) and _cache_control(response) == "no-store", response
+
+
+# --- Abroad: a money amount is a JSON integer, nothing that looks like one --------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"amount": "5000"},
+        {"amount": 50.0},
+        {"amount": True},
+        {"amount": 0},
+        {"amount": 100_001},
+        {"lifted": False},
+        {"amount": 5000, "lifted": True},
+        {},
+    ],
+)
+def test_the_roaming_limit_takes_a_json_integer_or_lifted_only(api, enrol, body):
+    """Strict numbers: "5000", 50.0 and true are not 5000 (nor is 0, or over the maximum); one of
+    `amount` and `lifted: true`, never both. Refused before any confirmation is looked at.
+    Mutations (roaming.LimitChange): drop `_one_of_them` → both and neither pass → fails; drop
+    `ge=1` → 0 passes → fails. ("5000", 50.0, true: refused by the Strict base and JsonInt.)"""
+    enrolled = enrol()
+    confirmation = {"challenge_id": "chl_" + "0" * 32, "credential": {}}
+    answer = api.put(
+        "/lines/ln_hostile/roaming/data-limit", {**body, "confirmation": confirmation}, token=enrolled.token
+    )
+    assert answer.status == 400, answer.body
+    assert answer.body["error"]["code"] == "validation_error"

@@ -32,6 +32,30 @@ EXEMPT = {
 }
 
 
+def _arrangement(api: Any, app_module: Any, owner: Any) -> str:
+    """Cannot pay: an overdue bill of the owner's, spread over an arrangement (the app's flow)."""
+    from datetime import date, timedelta
+
+    from tests.billing.conftest import bill_document
+    from tests.support.stepup import confirmation
+
+    late = bill_document(owner.customer["customer_number"], due=date.today() - timedelta(days=3))
+    app_module.import_bills({"bills": [late]}, None)
+    shown = api.get("/me/arrangements/preview?instalments=1", token=owner.token).body
+    step_up = dict(shown["step_up"])
+    made = api.post(
+        "/me/arrangements",
+        {
+            "instalments": 1,
+            "balance": shown["balance"]["amount"],
+            "confirmation": confirmation(api, owner, step_up.pop("action"), **step_up),
+        },
+        token=owner.token,
+    )
+    assert made.status == 201, made.body
+    return str(made.body["arrangement_id"])
+
+
 def _second_passkey(api: Any, enrolled: Any) -> Any:
     """Enrol another passkey for `enrolled` (a `passkey.add` step-up); returns its authenticator."""
     from devtools.soft_authenticator import SoftAuthenticator
@@ -82,6 +106,7 @@ def _victim(api: Any, app_module: Any, enrol: Callable[..., Any]) -> dict[str, A
     document = bill_document(number)
     app_module.import_bills({"bills": [document]}, None)
     method = add_card(api, owner).body["payment_method_id"]
+    arrangement_id = _arrangement(api, app_module, owner)  # Cannot pay
     installation = "fid" + secrets.token_hex(8)
     assert (
         api.request(
@@ -127,6 +152,9 @@ def _victim(api: Any, app_module: Any, enrol: Callable[..., Any]) -> dict[str, A
         "line_id": line_id,
         "bill_id": document["bill_id"],
         "payment_method_id": method,
+        "arrangement_id": arrangement_id,  # Cannot pay
+        # Privacy: an export still preparing is the owner's all the same
+        "export_id": api.post("/me/data-export", token=token).body["export_id"],
     }
 
 
@@ -145,6 +173,7 @@ def _state(api: Any, v: dict[str, Any]) -> dict[str, Any]:
         "methods": api.get("/me/payment-methods", token=token).body,
         "offer": api.get(f"/offers/{v['offer_id']}", token=token).body["my_bid"],
         "case": api.get(f"/me/cases/{v['case_id']}", token=token).body,
+        "arrangements": api.get("/me/arrangements", token=token).body,  # Cannot pay
     }
 
 
@@ -282,6 +311,18 @@ def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Calla
             {"confirmation": step_up_confirmation(intruder.enrolled, "line.restore", line_id=line)},
             {},
         ),
+        # Abroad: the intruder's own confirmation, for exactly this limit on the victim's line.
+        ("GET", "/lines/{line_id}/roaming"): plain(f"/lines/{line}/roaming"),
+        ("PUT", "/lines/{line_id}/roaming/data-limit"): lambda: (
+            f"/lines/{line}/roaming/data-limit",
+            {
+                "lifted": True,
+                "confirmation": step_up_confirmation(
+                    intruder.enrolled, "roaming.limit", line_id=line, lifted=True
+                ),
+            },
+            {},
+        ),
         ("GET", "/bills/{bill_id}"): plain(f"/bills/{v['bill_id']}"),
         ("POST", "/bills/{bill_id}/payments/challenge"): plain(
             f"/bills/{v['bill_id']}/payments/challenge", {"amount": 100, "payment_method_id": method}
@@ -302,6 +343,8 @@ def _calls(v: dict[str, Any], intruder: Intruder) -> dict[tuple[str, str], Calla
         ("POST", "/me/cases/{case_id}/documents"): plain(
             f"/me/cases/{case}/documents", {"upload_id": v["upload_id"]}
         ),
+        ("GET", "/me/data-export/{export_id}"): plain(f"/me/data-export/{v['export_id']}"),
+        ("GET", "/me/arrangements/{arrangement_id}"): plain(f"/me/arrangements/{v['arrangement_id']}"),
     }
 
 
@@ -328,6 +371,8 @@ EXPECTED_CODE = {
     ("POST", "/lines/{line_id}/options/{option_id}/removal"): "line_not_found",
     ("POST", "/lines/{line_id}/suspension"): "line_not_found",
     ("POST", "/lines/{line_id}/suspension/removal"): "line_not_found",
+    ("GET", "/lines/{line_id}/roaming"): "line_not_found",  # Abroad
+    ("PUT", "/lines/{line_id}/roaming/data-limit"): "line_not_found",
     ("GET", "/bills/{bill_id}"): "bill_not_found",
     ("POST", "/bills/{bill_id}/payments/challenge"): "bill_not_found",
     ("POST", "/bills/{bill_id}/payments"): "bill_not_found",
@@ -338,6 +383,8 @@ EXPECTED_CODE = {
     ("POST", "/me/cases/{case_id}/close"): "case_not_found",
     ("POST", "/me/cases/{case_id}/documents/upload"): "case_not_found",
     ("POST", "/me/cases/{case_id}/documents"): "case_not_found",
+    ("GET", "/me/data-export/{export_id}"): "data_export_not_found",  # Privacy
+    ("GET", "/me/arrangements/{arrangement_id}"): "arrangement_not_found",  # Cannot pay
 }
 
 
@@ -362,6 +409,8 @@ def test_every_route_with_an_id_is_swept():
             "payment_method_id",
             "case_id",
             "upload_id",
+            "export_id",  # Privacy
+            "arrangement_id",  # Cannot pay
         )
     }
     swept = set(_calls(dummy, Intruder(enrolled=None, method_id="pm_x")))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from devtools.package import adjust, deployment_problems, main
+from devtools.package import adjust, deployment_problems, main, pruned
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -188,7 +188,7 @@ def test_bucket_grants_are_pinned_to_this_stacks_buckets_and_prefixes() -> None:
             "Type": "AWS::IAM::Role",
             "Properties": {"Policies": [{"PolicyName": "p", "PolicyDocument": _policy(name)}]},
         }
-        for name in ("api", "admin-help", "admin-cases", "admin-call-codes")
+        for name in ("api", "admin-help", "admin-cases", "admin-call-codes", "table-stream", "erasure")
     }
     adjusted = adjust({"Resources": roles}, "prod")
     resources = {
@@ -209,10 +209,16 @@ def test_bucket_grants_are_pinned_to_this_stacks_buckets_and_prefixes() -> None:
             {"Fn::Sub": "${HelpBucket.Arn}/help-index/*"},
             {"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"},
             {"Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]},
+            {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"},
         ],
         "admin-help": [{"Fn::Sub": "${HelpBucket.Arn}/help-index/*"}, {"Fn::GetAtt": ["HelpBucket", "Arn"]}],
         "admin-cases": [{"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}],
         "admin-call-codes": [{"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}],
+        "table-stream": [{"Fn::Sub": "${ExportsBucket.Arn}/exports/*"}],
+        "erasure": [
+            {"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"},
+            {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"},
+        ],
     }
     statements = json.dumps(adjusted["Resources"]["admin-call-codes"]["Properties"]["Policies"])
     assert (
@@ -233,3 +239,41 @@ def test_no_stage_names_the_table_or_a_bucket_itself() -> None:
         assert not stack_names & config["environment_variables"].keys(), stage
         for name, function in config["lambda_functions"].items():
             assert not stack_names & function.get("environment_variables", {}).keys(), (stage, name)
+
+
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("grpc/_cython/cygrpc.cpython-312-x86_64-linux-gnu.so", "grpcio"),
+        ("google/cloud/firestore_v1/client.py", "Firestore"),
+        ("google/protobuf/message.py", "protobuf"),
+        ("grpcio-1.85.3.dist-info/RECORD", "pruned above"),
+        ("botocore/data/ec2/2016-11-15/service-2.json.gz", "botocore service model"),
+        ("stripe/params/_payment_intent_create_params.py", "type checkers"),
+    ],
+)
+def test_the_prune_list_leaves_out_what_no_function_imports(path: str, why: str) -> None:
+    """Mutation: drop an entry of PRUNE (or the botocore rule) → that file ships again."""
+    assert why in (pruned(Path(path)) or "")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "google/auth/jwt.py",  # firebase_admin.messaging's credentials
+        "google/oauth2/service_account.py",
+        "google_auth-2.62.2.dist-info/RECORD",
+        "botocore/data/dynamodb/2012-08-10/service-2.json.gz",
+        "botocore/data/s3/2006-03-01/service-2.json.gz",
+        "botocore/data/ssm/2014-11-06/service-2.json.gz",
+        "botocore/data/secretsmanager/2017-10-17/service-2.json.gz",
+        "botocore/data/endpoints.json",  # the files at the top of botocore/data all stay
+        "botocore/data/_retry.json",
+        "stripe/_payment_intent_service.py",
+        "firebase_admin/messaging.py",
+    ],
+)
+def test_the_prune_list_keeps_what_the_functions_load(path: str) -> None:
+    """Mutation: prune `google` whole, or drop a service from BOTOCORE_SERVICES → fails (and the
+    deploy tests' push, S3 or DynamoDB calls would fail in the built package)."""
+    assert pruned(Path(path)) is None

@@ -6,11 +6,14 @@ partition between `LINE#` and `PROFILE`, with the profile itself: one Query retu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from chalicelib.account import cycles
+from chalicelib.account import cycles, roaming
 from chalicelib.account.lines import line_to_wire
+from chalicelib.billing import arrangements, overdue
+from chalicelib.billing.models import ArrangementState
 from chalicelib.common.clock import now
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.store.models import Customer, CycleUsage, DailyUsage, Item, Line, Notice, customer_pk, plain
@@ -69,6 +72,7 @@ def _usage_block(line: Line, item: CycleUsage | None, start: date, moment: datet
         },
         "as_of": item.as_of if item else None,
         "allowances": [f.to_wire() for f in figures],
+        "roaming": roaming.usage_list(line, item),  # each roaming zone (account/roaming.py)
     }
 
 
@@ -103,7 +107,10 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
                         "deep_link": f"selfcare://lines/{line.line_id}/usage",
                     }
                 )
+    late = _overdue_attention(items, moment.date())  # Customers who cannot pay: bills past due come first
     for notice in (i for i in items if isinstance(i, Notice)):
+        if notice.notice_kind == "bill_due" and notice.bill_id in late.bill_ids:
+            continue
         if notice.notice_kind == "bill_due":
             attention.append(
                 {
@@ -125,9 +132,11 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
                     "deep_link": f"selfcare://bills/{notice.bill_id}",
                 }
             )
-    # One passkey is one phone: lose it and the account is locked out (an agent's case flow then).
-    # The count is on the profile this Query already holds: no read of its own.
-    if int(customer.passkey_count or 0) == 1:
+    # One device-bound passkey is one phone: lose it and the account is locked out (an agent's case
+    # flow then: cases/lost_phone.py). A synced one (iCloud Keychain, Google Password Manager) comes
+    # back on the next phone with the same account: no nudge. Both counts are on the profile this
+    # Query already holds: no read of their own. A profile from before the synced count: nudged.
+    if int(customer.passkey_count or 0) == 1 and int(customer.synced_passkey_count or 0) <= 0:
         attention.append(
             {
                 "type": "add_second_passkey",
@@ -135,7 +144,63 @@ def get_me(*, customer_id: str) -> dict[str, Any]:
                 "deep_link": "selfcare://security/passkeys",
             }
         )
-    return {"profile": profile_to_wire(customer), "lines": wire_lines, "attention": attention}
+    return {"profile": profile_to_wire(customer), "lines": wire_lines, "attention": late.items + attention}
+
+
+@dataclass(frozen=True)
+class _Late:
+    bill_ids: set[str]
+    items: list[dict[str, Any]]
+
+
+def _overdue_attention(items: list[Item], today: date) -> _Late:
+    """Cannot pay: a `bill_overdue` item per bill past its due date and unpaid (its bill-due
+    notice outlives the date; settlement deletes it on payment), oldest first, with the suspension
+    date (none while an arrangement holds it) and whether an arrangement is offered, all from the
+    items GET /me's one Query holds (the notices and the arrangement state)."""
+    state = next((i for i in items if isinstance(i, ArrangementState)), None)
+    late = sorted(
+        (
+            i
+            for i in items
+            if isinstance(i, Notice)
+            and i.notice_kind == "bill_due"
+            and i.due_date
+            and i.due_date < today.isoformat()
+        ),
+        key=lambda n: (n.due_date or "", n.bill_id),
+    )
+    if not late:
+        return _Late(bill_ids=set(), items=[])
+    available = (
+        arrangements.refusal(
+            balance=sum(int(n.amount or 0) for n in late),
+            oldest_due=late[0].due_date,
+            state=state,
+            today=today,
+        )
+        is None
+    )
+    wire = []
+    for notice in late:
+        due = notice.due_date or today.isoformat()
+        held = overdue.held(state, notice.bill_id)
+        wire.append(
+            {
+                "type": "bill_overdue",
+                "situation": "bill_overdue",
+                "bill_id": notice.bill_id,
+                "due_date": due,
+                "amount": {"amount": int(notice.amount or 0), "currency": notice.currency},
+                "suspension_date": None
+                if held
+                else overdue.suspension_date(due, state.broken_on if state else None).isoformat(),
+                "arrangement_id": state.active_id if held and state else None,
+                "arrangement_available": available,
+                "deep_link": f"selfcare://bills/{notice.bill_id}",
+            }
+        )
+    return _Late(bill_ids={n.bill_id for n in late}, items=wire)
 
 
 def profile_to_wire(customer: Customer) -> dict[str, Any]:
@@ -168,7 +233,7 @@ def line_and_cycles(customer_id: str, line_id: str) -> tuple[Line, dict[str, Cyc
 
 
 def line_view(*, customer_id: str, line_id: str) -> dict[str, Any]:
-    line, _ = line_and_cycles(customer_id, line_id)
+    line, by_cycle = line_and_cycles(customer_id, line_id)
     customer_language = "fr"
     moment = now()
     start = cycles.cycle_start(moment.date(), int(line.anchor_day))
@@ -185,6 +250,7 @@ def line_view(*, customer_id: str, line_id: str) -> dict[str, Any]:
             for kind in cycles.KINDS
         },
         "cycle": {"start": start.isoformat(), "end": (end - timedelta(days=1)).isoformat()},
+        "roaming": roaming.line_summary(line, by_cycle.get(start.isoformat())),  # the same Query's cycle
     }
 
 

@@ -4,11 +4,13 @@ services keep their own schemas."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import AfterValidator, Field, RootModel
 
 from chalicelib.account.profile import EMAIL, PostalAddress, ProfilePatch
+from chalicelib.account.roaming import LimitChange
 from chalicelib.account.schemas import LINE_ID
 from chalicelib.account.suspension import Reason
 from chalicelib.auth.schemas import CHALLENGE_ID, PASSKEY_ID
@@ -142,6 +144,43 @@ class _LineRestore(Strict):
     line_id: str = Field(pattern=f"^{LINE_ID}$")
 
 
+class _RoamingLimit(LimitChange):
+    """Abroad: bound to the new limit (or its lifting) on this line."""
+
+    action: Literal["roaming.limit"]
+    line_id: str = Field(pattern=f"^{LINE_ID}$")
+
+
+def _calendar_day(value: str) -> str:
+    """A day that exists (2024-99-99 has the shape, not the day): a 400, never a 500 later."""
+    date.fromisoformat(value)
+    return value
+
+
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_calendar_day)]
+
+
+class _Instalment(Strict):
+    date: Day
+    amount: NonNegativeMinorUnits
+
+
+class _ArrangementCreate(Strict):
+    """A payment arrangement: bound to the preview's balance and schedule (its `step_up`), exactly."""
+
+    action: Literal["arrangement.create"]
+    balance: NonNegativeMinorUnits
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    instalments: list[_Instalment] = Field(min_length=1, max_length=3)
+
+
+class _AccountClose(Strict):
+    """An account closure or its cancellation: bound to the effective date the preview showed (its `step_up`)."""
+
+    action: Literal["account.close", "account.close_cancel"]
+    effective_date: Day
+
+
 class StepUpBody(
     RootModel[
         Annotated[
@@ -156,7 +195,10 @@ class StepUpBody(
             | _OptionBuy
             | _OptionRemove
             | _LineSuspend
-            | _LineRestore,
+            | _LineRestore
+            | _RoamingLimit
+            | _ArrangementCreate
+            | _AccountClose,
             Field(discriminator="action"),
         ]
     ]

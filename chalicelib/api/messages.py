@@ -143,6 +143,26 @@ FRENCH: dict[str, str] = {
     "invalid_vote": "Cet avis n'est pas valable.",
     "invalid_search_id": "Cette recherche est introuvable.",
     "help_unavailable": "L'aide est momentanément indisponible : réessayez dans un instant.",
+    # Privacy: one's own data
+    "data_export_not_found": "Cet export de vos données est introuvable.",
+    "data_export_too_soon": (
+        "Vous avez demandé un export il y a moins de 24 heures : téléchargez celui-ci, ou redemandez plus tard."
+    ),
+    # Closure: chalicelib/privacy/closure.py
+    "closure_already_scheduled": "La fermeture de votre compte est déjà demandée : sa date est dans l'app.",
+    "closure_not_found": "Vous n'avez pas demandé la fermeture de votre compte.",
+    "closure_not_cancellable": "La fermeture de votre compte est en cours ou faite : elle ne peut plus être annulée.",
+    "closure_changed_meanwhile": "La fermeture de votre compte a changé entre-temps : réessayez.",
+    # Customers who cannot pay: payment arrangements (chalicelib/billing/arrangements.py)
+    "no_overdue_balance": "Vous n'avez aucune facture en retard à régler en plusieurs fois.",
+    "arrangement_active": "Un échéancier est déjà en cours : ses échéances sont dans l'app.",
+    "arrangement_recently_broken": (
+        "Un échéancier a été interrompu il y a moins de six mois : contactez le service client pour convenir d'un paiement."
+    ),
+    "balance_too_old": "Ce solde est en retard depuis trop longtemps pour être étalé dans l'app : contactez le service client.",
+    "balance_too_high": "Ce solde est trop élevé pour être étalé dans l'app : contactez le service client.",
+    "balance_changed": "Votre solde en retard a changé depuis l'aperçu : affichez de nouveau l'échéancier.",
+    "arrangement_not_found": "Échéancier introuvable.",
 }
 # The cases keep their own French and English sentences (chalicelib/cases/messages.py).
 FRENCH.update({code: fr for code, (fr, _en) in CASE_MESSAGES.items()})

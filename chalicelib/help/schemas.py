@@ -61,6 +61,17 @@ SITUATIONS: dict[str, str] = {
     "single_passkey": "the account has a single passkey: add a second one (attention item add_second_passkey)",
     "case_replied": "an adviser answered a case (alert case.replied)",
     "service_announcement": "a service announcement (alert service.announcement)",
+    # Abroad (account/roaming.py)
+    "roaming": "abroad: the zone's tariff, the data spending limit, data stopped (alerts roaming.*)",
+    # Privacy: leaving, and one's own data
+    "data_export_ready": "the customer's data export is ready to download (alert privacy.export_ready)",
+    # Closure: privacy/closure.py
+    "account_closure": "the customer asked to close the account: its date, cancelling it, what is kept (alert account.closure_scheduled)",
+    # Customers who cannot pay: billing/overdue.py, billing/arrangements.py
+    "bill_overdue": "a bill is past its due date (alert billing.bill_overdue, attention item bill_overdue)",
+    "suspension_warning": "the lines will be suspended on a date unless the bill is paid (alert billing.suspension_warning)",
+    "payment_arrangement": "paying an overdue balance in instalments (alert billing.arrangement_confirmed)",
+    "arrangement_broken": "an instalment was missed: the arrangement ended (alert billing.arrangement_broken)",
 }
 
 ActionType = Literal[

@@ -92,6 +92,34 @@ _GRANT_KEYS = (
 # When bidding closes: the instant, and as each language writes it in a sentence.
 _CLOSES_KEYS = ("closes_at", "closes_at_fr", "closes_at_en")
 
+# Abroad: a roaming welcome, and the data spending limit's alerts (account/roaming.py).
+_ROAMING_KEYS = (
+    "line_id",
+    "msisdn",
+    "number",
+    "cycle_start",
+    "zone",
+    "zone_fr",
+    "zone_en",
+    "tariff_fr",
+    "tariff_en",
+    "limit",
+    "limit_minor",
+    "currency",
+)
+_SPEND_KEYS = (
+    "line_id",
+    "msisdn",
+    "number",
+    "cycle_start",
+    "percent",
+    "spent",
+    "spent_minor",
+    "limit",
+    "limit_minor",
+    "currency",
+)
+
 KINDS: dict[str, AlertKind] = {
     k.kind: k
     for k in (
@@ -260,6 +288,91 @@ KINDS: dict[str, AlertKind] = {
             ),
             money=_AMOUNT,
             situation="payment_failed",
+        ),
+        # --- customers who cannot pay (billing/overdue.py, billing/arrangements.py) ---
+        AlertKind(
+            kind="billing.bill_overdue",
+            category="billing",
+            title={"fr": "Facture en retard", "en": "Bill overdue"},
+            body={
+                "fr": "Votre facture de {amount} était à régler le {due_date}. Payez-la ou étalez-la dans l'app.",
+                "en": "Your bill of {amount} was due on {due_date}. Pay it, or spread it, in the app.",
+            },
+            deep_link="selfcare://bills/{bill_id}",
+            data_keys=("bill_id", "amount", "amount_minor", "currency", "due_date", "days_late"),
+            money=_AMOUNT,
+            situation="bill_overdue",
+        ),
+        AlertKind(
+            kind="billing.suspension_warning",
+            category="billing",
+            title={"fr": "Suspension de vos lignes", "en": "Your lines will be suspended"},
+            body={
+                "fr": "Sans paiement de {amount} d'ici là, vos lignes seront suspendues le {suspension_date_fr}. "
+                "Payez ou étalez ce montant dans l'app.",
+                "en": "Unless {amount} is paid by then, your lines will be suspended on {suspension_date_en}. "
+                "Pay or spread it in the app.",
+            },
+            deep_link="selfcare://bills/{bill_id}",
+            data_keys=(
+                "bill_id",
+                "amount",
+                "amount_minor",
+                "currency",
+                "due_date",
+                "suspension_date",
+                "suspension_date_fr",
+                "suspension_date_en",
+            ),
+            money=_AMOUNT,
+            situation="suspension_warning",
+        ),
+        AlertKind(
+            kind="billing.arrangement_confirmed",
+            category="billing",
+            title={"fr": "Échéancier confirmé", "en": "Payment arrangement confirmed"},
+            body={
+                "fr": "{amount} en {instalments} fois : {first_amount} le {first_due_date_fr}, prélevés sur votre carte.",
+                "en": "{amount} in {instalments} instalments: {first_amount} on {first_due_date_en}, charged to your card.",
+            },
+            deep_link="selfcare://arrangements/{arrangement_id}",
+            data_keys=(
+                "arrangement_id",
+                "amount",
+                "amount_minor",
+                "currency",
+                "instalments",
+                "first_amount",
+                "first_amount_minor",
+                "first_due_date",
+                "first_due_date_fr",
+                "first_due_date_en",
+            ),
+            money=(*_AMOUNT, ("first_amount", "first_amount_minor", "currency")),
+            situation="payment_arrangement",
+        ),
+        AlertKind(
+            kind="billing.arrangement_broken",
+            category="billing",
+            title={"fr": "Échéancier interrompu", "en": "Payment arrangement ended"},
+            body={
+                "fr": "Une échéance n'a pas été payée : l'échéancier prend fin. Sans paiement de {amount}, vos lignes "
+                "seront suspendues le {suspension_date_fr}.",
+                "en": "An instalment was not paid: the arrangement has ended. Unless {amount} is paid, your lines will "
+                "be suspended on {suspension_date_en}.",
+            },
+            deep_link="selfcare://arrangements/{arrangement_id}",
+            data_keys=(
+                "arrangement_id",
+                "amount",
+                "amount_minor",
+                "currency",
+                "suspension_date",
+                "suspension_date_fr",
+                "suspension_date_en",
+            ),
+            money=_AMOUNT,
+            situation="arrangement_broken",
         ),
         AlertKind(
             kind="bidding.won",
@@ -491,6 +604,76 @@ KINDS: dict[str, AlertKind] = {
             data_keys=("announcement_id", "message_fr", "message_en"),
             situation="service_announcement",
             priority="normal",
+        ),
+        # Abroad (account/roaming.py): the welcome in a zone, once per zone and cycle, with its
+        # tariff (`tariff_fr`/`tariff_en`, prices written in each language) and the data spending
+        # limit (`limit`, written by notify() in the reader's language); the limit's 80 % and 100 %.
+        AlertKind(
+            kind="roaming.welcome",
+            category="usage",
+            title={"fr": "Bienvenue à l'étranger", "en": "Welcome abroad"},
+            body={
+                "fr": "Ligne {number}, {zone_fr}. {tariff_fr} L'internet hors forfait s'arrête à {limit} HT de dépense par cycle, plafond modifiable dans l'app.",
+                "en": "Line {number}, {zone_en}. {tariff_en} Data beyond your allowance stops at {limit} excluding VAT spent per cycle, a limit you can change in the app.",
+            },
+            deep_link="selfcare://lines/{line_id}/roaming",
+            data_keys=_ROAMING_KEYS,
+            situation="roaming",
+            money=(("limit", "limit_minor", "currency"),),
+        ),
+        AlertKind(
+            kind="roaming.spend_80",
+            category="usage",
+            title={"fr": "80 % de votre plafond à l'étranger", "en": "80% of your roaming limit"},
+            body={
+                "fr": "Ligne {number} : {spent} HT d'internet hors forfait à l'étranger ce cycle, 80 % de votre plafond de {limit}. À 100 %, l'internet à l'étranger s'arrête.",
+                "en": "Line {number}: {spent} excluding VAT of roaming data beyond your allowance this cycle, 80% of your {limit} limit. At 100%, roaming data stops.",
+            },
+            deep_link="selfcare://lines/{line_id}/roaming",
+            data_keys=_SPEND_KEYS,
+            situation="roaming",
+            money=(("spent", "spent_minor", "currency"), ("limit", "limit_minor", "currency")),
+        ),
+        AlertKind(
+            kind="roaming.spend_100",
+            category="usage",
+            title={"fr": "Internet à l'étranger arrêté", "en": "Roaming data stopped"},
+            body={
+                "fr": "Ligne {number} : votre plafond de {limit} HT d'internet hors forfait à l'étranger est atteint. L'internet mobile à l'étranger est coupé jusqu'à la fin du cycle, sauf si vous relevez ou levez le plafond dans l'app.",
+                "en": "Line {number}: your {limit} excluding VAT limit on roaming data beyond your allowance is reached. Roaming data is off until the end of the cycle, unless you raise or lift the limit in the app.",
+            },
+            deep_link="selfcare://lines/{line_id}/roaming",
+            data_keys=_SPEND_KEYS,
+            situation="roaming",
+            money=(("spent", "spent_minor", "currency"), ("limit", "limit_minor", "currency")),
+        ),
+        AlertKind(
+            # Privacy. Security: every datum of the account leaves in that file, so whoever
+            # asked for it, the customer always hears of it (a category that cannot be switched off).
+            kind="privacy.export_ready",
+            category="security",
+            title={"fr": "Vos données sont prêtes", "en": "Your data is ready"},
+            body={
+                "fr": "Le fichier de vos données est prêt à télécharger dans l'application pendant 7 jours. Vous ne l'avez pas demandé ? Fermez vos sessions.",
+                "en": "The file of your data is ready to download in the app for 7 days. You did not ask for it? End your sessions.",
+            },
+            deep_link="selfcare://privacy/exports/{export_id}",
+            data_keys=("export_id", "file_expires_at"),
+            situation="data_export_ready",
+        ),
+        AlertKind(
+            # Closure. Security: whoever confirmed it, the customer always hears of it, with the
+            # date and the way back (a category that cannot be switched off).
+            kind="account.closure_scheduled",
+            category="security",
+            title={"fr": "Fermeture de votre compte", "en": "Your account's closure"},
+            body={
+                "fr": "Votre compte sera fermé le {effective_date}, puis vos données effacées (vos factures sont gardées 10 ans). Vous pouvez annuler dans l'app d'ici là. Ce n'est pas vous ? Annulez et fermez vos sessions.",
+                "en": "Your account will be closed on {effective_date}, then your data erased (your bills are kept 10 years). You can cancel in the app until then. Not you? Cancel and end your sessions.",
+            },
+            deep_link="selfcare://privacy/closure",
+            data_keys=("closure_id", "effective_at", "effective_date"),
+            situation="account_closure",
         ),
     )
 }

@@ -92,12 +92,18 @@ class Customer(Item, discriminator="customer"):
     phone = UnicodeAttribute(null=True)
     user_handle = UnicodeAttribute()  # WebAuthn user.id (base64url of 32 random bytes)
     passkey_count = NumberAttribute(default=0)
+    # Of them, those that sync (backup eligible): the phone's loss does not take them with it.
+    synced_passkey_count = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     language = UnicodeAttribute(default="fr")  # of alerts and messages: "fr" | "en"
     time_zone = UnicodeAttribute(default="Europe/Paris")  # IANA; quiet hours are in it
     # line1, line2, postal_code, city, country
     postal_address: MapAttribute[str, Any] = MapAttribute(null=True)
     segments = UnicodeSetAttribute(null=True)  # marketing segments set by admins (offers' eligibility)
+    # Marketing consent (chalicelib/privacy/consent.py): absent means none. Kept on the profile, which
+    # every alert already reads, so checking it costs no read of its own.
+    marketing_consent = BooleanAttribute(null=True)
+    marketing_consent_at = UnicodeAttribute(null=True)  # of the last change
 
 
 class RateWindow(Item, discriminator="rate_window"):
@@ -308,6 +314,9 @@ class CatalogEntry(Item, discriminator="catalog_entry"):
     # recurring | one_off | until_cycle_end (both last to the end of the cycle); absent: recurring
     term = UnicodeAttribute(null=True)
     description: MapAttribute[str, str] = MapAttribute(null=True)  # language -> text
+    # Abroad (plans only; account/roaming.py): EU fair use and each other zone's allowance and prices.
+    # Absent: account/roaming.py DEFAULT_TERMS.
+    roaming: MapAttribute[str, Any] = MapAttribute(null=True)
     updated_at = UnicodeAttribute()
 
 
@@ -329,6 +338,8 @@ class Line(Item, discriminator="line"):
     # stolen, at, by: customer, request_id}. A suspended line without it was suspended by the
     # provider, which only the provider restores.
     suspension: MapAttribute[str, Any] = MapAttribute(null=True)
+    # Abroad: the customer's data spending limit in minor units (account/roaming.py); absent: the default.
+    roaming_limit = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -350,6 +361,23 @@ class CycleUsage(Item, discriminator="cycle_usage"):
     voice_s = NumberAttribute(default=0)
     sms = NumberAttribute(default=0)
     as_of = UnicodeAttribute(null=True)  # occurred_at of the newest record counted
+    # Abroad (account/roaming.py). Usage per roaming zone, in base units: EU usage also counts in the
+    # home totals above (fair use), the other zones' only here.
+    eu_data_kb = NumberAttribute(default=0)
+    eu_voice_s = NumberAttribute(default=0)
+    eu_sms = NumberAttribute(default=0)
+    zone_1_data_kb = NumberAttribute(default=0)
+    zone_1_voice_s = NumberAttribute(default=0)
+    zone_1_sms = NumberAttribute(default=0)
+    zone_2_data_kb = NumberAttribute(default=0)
+    zone_2_voice_s = NumberAttribute(default=0)
+    zone_2_sms = NumberAttribute(default=0)
+    # The data spending limit this cycle: lifted by the customer; the net spend when data was stopped
+    # (set: data is stopped); charges of data carried while stopped, waived when it resumed.
+    roaming_lifted = BooleanAttribute(null=True)
+    roaming_stop_spent = NumberAttribute(null=True)
+    roaming_stopped_at = UnicodeAttribute(null=True)
+    roaming_waived = NumberAttribute(null=True)
 
 
 class DailyUsage(Item, discriminator="daily_usage"):
@@ -420,6 +448,8 @@ class Bill(Item, discriminator="bill"):
     status = UnicodeAttribute()  # open | paid
     content_hash = UnicodeAttribute()  # of the imported document: the same bill again changes nothing
     paid_at = UnicodeAttribute(null=True)
+    # Payment arrangements (billing/arrangements.py): the active one that holds this overdue bill.
+    arrangement_id = UnicodeAttribute(null=True)
 
 
 class Notice(Item, discriminator="notice"):
@@ -549,6 +579,7 @@ class Offer(Item, discriminator="offer"):
     closes_at = UnicodeAttribute()
     eligibility: MapAttribute[str, Any] = MapAttribute()  # plan_ids, segments (empty lists: everyone)
     shards = NumberAttribute()  # bids live in OFFER#<id>#S#<0..shards-1>, each with its gate
+    rank_shards = NumberAttribute(null=True)  # GSI1 BIDS#<id> (1, or absent) or BIDS#<id>#<n>
     status = UnicodeAttribute()
     lease_owner = UnicodeAttribute(null=True)
     lease_until = NumberAttribute(null=True)  # epoch seconds

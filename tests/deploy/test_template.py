@@ -194,6 +194,8 @@ def test_functions_get_the_secrets_and_queues_of_their_job_only(
         "admin_help_report",
         "admin_case_list",
         "admin_case_context",
+        "admin_list_arrangements",
+        "admin_list_closures",
     ):
         result = tpl.statements(template, tpl.function_for(template, read_only))
         assert not any(tpl.allows(result, action, tpl.TABLE) for action in WRITES), read_only
@@ -203,6 +205,7 @@ HELP_INDEX = {"Fn::Sub": "${HelpBucket.Arn}/help-index/*"}
 DOCUMENTS = {"Fn::Sub": "${CaseDocumentsBucket.Arn}/documents/*"}
 DOCUMENTS_BUCKET = {"Fn::GetAtt": ["CaseDocumentsBucket", "Arn"]}
 HELP_BUCKET = {"Fn::GetAtt": ["HelpBucket", "Arn"]}
+EXPORTS = {"Fn::Sub": "${ExportsBucket.Arn}/exports/*"}
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
@@ -214,9 +217,13 @@ def test_functions_reach_only_their_own_objects_in_the_stacks_buckets(
     ListBucket makes a document not uploaded yet a 404 rather than a 403), the help functions that
     rebuild the index write (and drop a superseded build, and list the index objects to prune the
     generations older than the previous one), the agents' case functions read documents
-    (their download links are signed by their own role), and nothing else touches a bucket.
+    (their download links are signed by their own role; the lost-phone flow answers its case with
+    them), the table stream's function writes the customers' data exports and the API reads them
+    (it signs their download links), the erasure job deletes a closed account's documents and
+    exports, and nothing else touches a bucket.
     Mutations: `"Resource": "*"` or `arn:aws:s3:::*` on an S3 statement, s3:* anywhere, the
-    documents' grant given to admin_case_list, or s3:GetObject on help-index/* for the help admins."""
+    documents' grant given to admin_case_list, s3:GetObject on help-index/* for the help admins,
+    s3:GetObject on exports/* for the stream's function, or erasure.json with s3:GetObject."""
     template = templates[stage]
     rebuilds = {("s3:PutObject", "help"), ("s3:DeleteObject", "help"), ("s3:ListBucket", "help bucket")}
     links = {("s3:GetObject", "documents")}
@@ -227,7 +234,10 @@ def test_functions_reach_only_their_own_objects_in_the_stacks_buckets(
             ("s3:GetObject", "documents"),
             ("s3:DeleteObject", "documents"),
             ("s3:ListBucket", "documents bucket"),
+            ("s3:GetObject", "exports"),
         },
+        "on_table_stream": {("s3:PutObject", "exports")},
+        "erase_closed_accounts": {("s3:DeleteObject", "documents"), ("s3:DeleteObject", "exports")},
         "admin_help_upsert_section": rebuilds,
         "admin_help_publish": rebuilds,
         "admin_help_unpublish": rebuilds,
@@ -237,8 +247,12 @@ def test_functions_reach_only_their_own_objects_in_the_stacks_buckets(
         "admin_case_request_document": links,
         "admin_case_resolve": links,
         "admin_call_code_verify": links,
+        "admin_case_lost_phone": links,
     }
-    named = {json.dumps(r, sort_keys=True): n for r, n in ((HELP_INDEX, "help"), (DOCUMENTS, "documents"))}
+    named = {
+        json.dumps(r, sort_keys=True): n
+        for r, n in ((HELP_INDEX, "help"), (DOCUMENTS, "documents"), (EXPORTS, "exports"))
+    }
     named[json.dumps(DOCUMENTS_BUCKET, sort_keys=True)] = "documents bucket"
     named[json.dumps(HELP_BUCKET, sort_keys=True)] = "help bucket"
     for properties in tpl.functions(template).values():
@@ -268,11 +282,14 @@ def test_each_stage_names_the_buckets_its_own_stack_creates(templates: dict[str,
         variables = template["Globals"]["Function"]["Environment"]["Variables"]
         assert variables["HELP_BUCKET"] == {"Ref": "HelpBucket"}
         assert variables["CASE_DOCUMENTS_BUCKET"] == {"Ref": "CaseDocumentsBucket"}
+        assert variables["EXPORTS_BUCKET"] == {"Ref": "ExportsBucket"}  # customers' data exports
         for properties in tpl.functions(template).values():
             own = properties.get("Environment", {}).get("Variables", {})
-            assert not {"APP_TABLE_NAME", "HELP_BUCKET", "CASE_DOCUMENTS_BUCKET"} & own.keys(), own.keys()
+            assert (
+                not {"APP_TABLE_NAME", "HELP_BUCKET", "CASE_DOCUMENTS_BUCKET", "EXPORTS_BUCKET"} & own.keys()
+            ), own.keys()
         buckets = {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket"}
-        assert buckets.keys() == {"HelpBucket", "CaseDocumentsBucket"}
+        assert buckets.keys() == {"HelpBucket", "CaseDocumentsBucket", "ExportsBucket"}
         for logical_id, bucket in buckets.items():
             name = bucket["Properties"].get("BucketName")
             assert name is None or "${Stage}" in json.dumps(name), (stage, logical_id, name)
