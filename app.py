@@ -88,11 +88,7 @@ def _body() -> bytes:
 
 
 def _live() -> Principal:
-    """The caller, on a session that has not ended (one consistent read): factor, session, contact
-    and money routes use this; read-only views rely on the access token's 15-minute expiry."""
-    me = auth_edge.principal(_request())
-    sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
-    return me
+    return auth_edge.live_principal(_request())
 
 
 def _confirmed(

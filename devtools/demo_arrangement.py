@@ -15,43 +15,22 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
 
 from devtools.demo import print_step, show, show_admin
+from devtools.demo_journey import Journey
 from devtools.soft_authenticator import SoftAuthenticator
 
 INSTALMENTS = 3
 
 
-@dataclass
-class Journey:
-    api: str
-    http: requests.Session
-    app: Any
-    bearer: dict[str, str]
-    phone: SoftAuthenticator
+@dataclass(kw_only=True)
+class ArrangementJourney(Journey):
     customer_number: str
-    steps: Iterator[int]
-    problems: list[str] = field(default_factory=list)
-
-    def step(self, text: str) -> str:
-        return f"{next(self.steps)}. {text}"
-
-    def expect(self, condition: bool, what: str) -> None:
-        if not condition:
-            self.problems.append(what)
-            print(f"   !! expected: {what}")
-
-    def get(self, path: str) -> requests.Response:
-        return self.http.get(f"{self.api}{path}", headers=self.bearer)
-
-    def post(self, path: str, body: Any = None) -> requests.Response:
-        return self.http.post(f"{self.api}{path}", headers=self.bearer, json=body)
 
 
 def run(
@@ -65,7 +44,15 @@ def run(
     first_step: int,
 ) -> tuple[int, list[str]]:
     """The overdue-bill-to-arrangement journey; the next step number and what did not go as expected."""
-    journey = Journey(api, http, app, bearer, phone, customer_number, itertools.count(first_step))
+    journey = ArrangementJourney(
+        api=api,
+        http=http,
+        app=app,
+        bearer=bearer,
+        phone=phone,
+        customer_number=customer_number,
+        steps=itertools.count(first_step),
+    )
     bill_id = _overdue_bill(journey)
     _daily_job(journey, bill_id)
     _home_screen(journey, bill_id)
@@ -75,7 +62,7 @@ def run(
     return next(journey.steps), journey.problems
 
 
-def _overdue_bill(journey: Journey) -> str:
+def _overdue_bill(journey: ArrangementJourney) -> str:
     bill_id = f"B-LATE-{int(time.time())}"
     today = datetime.now(UTC).date()
     result = show_admin(
@@ -103,7 +90,7 @@ def _overdue_bill(journey: Journey) -> str:
     return bill_id
 
 
-def _daily_job(journey: Journey, bill_id: str) -> None:
+def _daily_job(journey: ArrangementJourney, bill_id: str) -> None:
     from devtools.workers import scheduled_event
 
     result = journey.app.daily_billing(scheduled_event(), None)
@@ -122,7 +109,7 @@ def _daily_job(journey: Journey, bill_id: str) -> None:
     journey.expect(warning is not None and "36,01" in warning["body"], "the warning states 36,01 €")
 
 
-def _home_screen(journey: Journey, bill_id: str) -> None:
+def _home_screen(journey: ArrangementJourney, bill_id: str) -> None:
     me = show(
         journey.step("The home screen: the overdue bill first, instalments on offer"), journey.get("/me")
     )
@@ -134,7 +121,7 @@ def _home_screen(journey: Journey, bill_id: str) -> None:
     journey.expect(first.get("arrangement_available") is True, "an arrangement on offer")
 
 
-def _preview(journey: Journey) -> tuple[dict[str, Any] | None, int]:
+def _preview(journey: ArrangementJourney) -> tuple[dict[str, Any] | None, int]:
     shown = show(
         journey.step(f"The app previews {INSTALMENTS} instalments: exact amounts, the remainder first"),
         journey.get(f"/me/arrangements/preview?instalments={INSTALMENTS}"),
@@ -144,7 +131,7 @@ def _preview(journey: Journey) -> tuple[dict[str, Any] | None, int]:
     return step_up, int(shown.get("balance", {}).get("amount", 0))
 
 
-def _confirm(journey: Journey, step_up: dict[str, Any], balance: int, bill_id: str) -> None:
+def _confirm(journey: ArrangementJourney, step_up: dict[str, Any], balance: int, bill_id: str) -> None:
     started = show(
         journey.step("Face ID for exactly this schedule (step-up arrangement.create)"),
         journey.post("/me/step-up", step_up),

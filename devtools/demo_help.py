@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,6 +22,7 @@ from urllib.parse import quote, urlencode
 import requests
 
 from devtools.demo import print_step, show, show_admin
+from devtools.demo_journey import Journey
 from devtools.soft_authenticator import SoftAuthenticator
 
 FOUND = "facture impayee"
@@ -32,32 +32,10 @@ OPERATOR = "camille.n2"
 INBOX_WAIT_S = 15.0  # the stream poller pushes within a few seconds
 
 
-@dataclass
-class Journey:
-    api: str
-    http: requests.Session
-    app: Any
-    bearer: dict[str, str]
-    phone: SoftAuthenticator
+@dataclass(kw_only=True)
+class HelpJourney(Journey):
     customer_number: str
     customer_id: str
-    steps: Iterator[int]
-    problems: list[str] = field(default_factory=list)
-
-    def step(self, text: str) -> str:
-        return f"{next(self.steps)}. {text}"
-
-    def expect(self, condition: bool, what: str) -> None:
-        """Say so when a step does not show what it should (the demo goes on, then fails)."""
-        if not condition:
-            self.problems.append(what)
-            print(f"   !! expected: {what}")
-
-    def get(self, path: str) -> requests.Response:
-        return self.http.get(f"{self.api}{path}", headers=self.bearer)
-
-    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> requests.Response:
-        return self.http.post(f"{self.api}{path}", headers={**self.bearer, **(headers or {})}, json=body)
 
     def confirmation(self, action: str, **params: Any) -> dict[str, Any]:
         """The step-up of one change: the challenge for exactly it, signed by the passkey."""
@@ -77,8 +55,15 @@ def run(
     first_step: int,
 ) -> tuple[int, list[str]]:
     """The help and cases journey; the next step number and what did not go as expected."""
-    journey = Journey(
-        api, http, app, bearer, phone, customer_number, customer_id, itertools.count(first_step)
+    journey = HelpJourney(
+        api=api,
+        http=http,
+        app=app,
+        bearer=bearer,
+        phone=phone,
+        customer_number=customer_number,
+        customer_id=customer_id,
+        steps=itertools.count(first_step),
     )
     bill_id, amount = _new_bill(journey)
     _search_and_read(journey, bill_id)
@@ -93,7 +78,7 @@ def run(
 # --- 1. help that acts ---------------------------------------------------------------------------------
 
 
-def _new_bill(journey: Journey) -> tuple[str, int]:
+def _new_bill(journey: HelpJourney) -> tuple[str, int]:
     bill_id = f"B-HELP-{int(time.time())}"
     amount = 4200
     show_admin(
@@ -132,7 +117,7 @@ def _money(amount: dict[str, Any]) -> str:
     return f"{amount['amount']} {amount['currency']}"
 
 
-def _search_and_read(journey: Journey, bill_id: str) -> None:
+def _search_and_read(journey: HelpJourney, bill_id: str) -> None:
     response = journey.get(f"/help/search?{urlencode({'q': FOUND})}")
     found = response.json()
     results = found.get("results", [])
@@ -171,7 +156,7 @@ def _search_and_read(journey: Journey, bill_id: str) -> None:
 # --- 2. a declined payment ------------------------------------------------------------------------------
 
 
-def _declined_payment(journey: Journey, bill_id: str, amount: int) -> None:
+def _declined_payment(journey: HelpJourney, bill_id: str, amount: int) -> None:
     token = "tok_card_declined"  # the sandbox gateway declines every charge on this card
     card = show(
         journey.step("The customer adds another card (confirmed with Face ID); its bank will say no"),
@@ -225,7 +210,7 @@ def _declined_payment(journey: Journey, bill_id: str, amount: int) -> None:
 # --- 3. nothing found: a case ---------------------------------------------------------------------------
 
 
-def _case_from_nothing_found(journey: Journey) -> str:
+def _case_from_nothing_found(journey: HelpJourney) -> str:
     response = journey.get(f"/help/search?{urlencode({'q': NOT_FOUND})}")
     nothing = show(
         journey.step(f"The customer searches « {NOT_FOUND} »: nothing, and the way to an adviser"),
@@ -289,7 +274,7 @@ def _case_from_nothing_found(journey: Journey) -> str:
 # --- 4. the agent --------------------------------------------------------------------------------------------
 
 
-def _agent_replies(journey: Journey, case_id: str) -> None:
+def _agent_replies(journey: HelpJourney, case_id: str) -> None:
     queue = journey.app.admin_case_list({"topic": "billing", "status": "open", "limit": 200}, None)
     ours = [c for c in queue.get("cases", []) if c["case_id"] == case_id]
     print_step(
@@ -367,7 +352,7 @@ def _agent_replies(journey: Journey, case_id: str) -> None:
         )
 
 
-def _wait_for_reply(journey: Journey, case_id: str) -> dict[str, Any] | None:
+def _wait_for_reply(journey: HelpJourney, case_id: str) -> dict[str, Any] | None:
     deadline = time.monotonic() + INBOX_WAIT_S
     while True:
         response = journey.get("/me/inbox?limit=5")
@@ -388,7 +373,7 @@ def _wait_for_reply(journey: Journey, case_id: str) -> dict[str, Any] | None:
         time.sleep(1)
 
 
-def _push_status(journey: Journey, alert_id: str) -> str:
+def _push_status(journey: HelpJourney, alert_id: str) -> str:
     """How the stream worker delivered the item (read from the table, as a developer would look)."""
     from chalicelib.store.models import InboxItem, customer_pk
 
@@ -407,7 +392,7 @@ def _push_status(journey: Journey, alert_id: str) -> str:
 # --- 5. the phone: a call code ---------------------------------------------------------------------------
 
 
-def _call_code(journey: Journey, case_id: str) -> None:
+def _call_code(journey: HelpJourney, case_id: str) -> None:
     issued = show(
         journey.step("The customer would rather call: Face ID, then a one-use code bound to the case"),
         journey.post(
@@ -461,7 +446,7 @@ def _call_code(journey: Journey, case_id: str) -> None:
 # --- 6. the report -----------------------------------------------------------------------------------------
 
 
-def _report(journey: Journey) -> None:
+def _report(journey: HelpJourney) -> None:
     today = datetime.now(UTC).date().isoformat()
     report = journey.app.admin_help_report(
         {"from": today, "to": today, "limit": 100, "operator": "Camille (support)"}, None

@@ -14,39 +14,20 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from devtools.demo import print_step, show
+from devtools.demo_journey import Journey
 from devtools.soft_authenticator import SoftAuthenticator
 from devtools.usage_simulator import roaming_record, sqs_event
 
 
-@dataclass
-class Journey:
-    api: str
-    http: requests.Session
-    app: Any
-    bearer: dict[str, str]
-    phone: SoftAuthenticator
+@dataclass(kw_only=True)
+class RoamingJourney(Journey):
     line_id: str
-    steps: Iterator[int]
-    problems: list[str] = field(default_factory=list)
-
-    def step(self, text: str) -> str:
-        return f"{next(self.steps)}. {text}"
-
-    def expect(self, condition: bool, what: str) -> None:
-        """Say so when a step does not show what it should (the demo goes on, then fails)."""
-        if not condition:
-            self.problems.append(what)
-            print(f"   !! expected: {what}")
-
-    def get(self, path: str) -> requests.Response:
-        return self.http.get(f"{self.api}{path}", headers=self.bearer)
 
     def roam(self, text: str, megabytes: int) -> None:
         """The network reports `megabytes` of data in zone 2 (SQS -> ingest_usage)."""
@@ -66,7 +47,15 @@ def run(
     first_step: int,
 ) -> tuple[int, list[str]]:
     """The abroad journey; the next step number and what did not go as expected."""
-    journey = Journey(api, http, app, bearer, phone, line_id, itertools.count(first_step))
+    journey = RoamingJourney(
+        api=api,
+        http=http,
+        app=app,
+        bearer=bearer,
+        phone=phone,
+        line_id=line_id,
+        steps=itertools.count(first_step),
+    )
     journey.roam("Abroad: the network reports 410 MB of data in zone 2 (SQS -> ingest_usage)", 410)
     inbox = journey.get("/me/inbox?limit=10").json()
     welcome = [i for i in inbox.get("items", []) if i["kind"] == "roaming.welcome"]

@@ -16,9 +16,9 @@ import pytest
 
 from chalicelib.auth import keys
 from chalicelib.billing.gateway import get_gateway, install_gateway
-from chalicelib.cases import documents
 from chalicelib.help.store import index_store
 from chalicelib.observability import snapstart
+from chalicelib.store import objects
 from devtools.package import adjust, inputs_digest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def test_keys_and_cached_clients_are_dropped(monkeypatch: pytest.MonkeyPatch) ->
     keys.reload()
     keys.key_ring(), keys.public_keys()  # loaded, as by a first request (before the snapshot)
     store = index_store()
-    client = documents._client(None, "eu-west-3")
+    client = objects.s3_client(None, "eu-west-3")
     previous = install_gateway(None)
     try:
         gateway = get_gateway()
@@ -59,7 +59,7 @@ def test_keys_and_cached_clients_are_dropped(monkeypatch: pytest.MonkeyPatch) ->
         keys.key_ring(), keys.public_keys()
         assert reads == ["signing", "verification"] * 2
         assert index_store() is not store
-        assert documents._client(None, "eu-west-3") is not client
+        assert objects.s3_client(None, "eu-west-3") is not client
         assert get_gateway() is not gateway
     finally:
         install_gateway(previous)

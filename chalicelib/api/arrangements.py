@@ -19,7 +19,6 @@ from chalicelib.api import ratelimit
 from chalicelib.api.confirmed import Confirmation
 from chalicelib.api.responses import handled, ok
 from chalicelib.api.validation import body_bytes, parse_body, parse_query, path_id
-from chalicelib.auth import sessions
 from chalicelib.auth.tokens import Principal
 from chalicelib.billing import arrangements, schemas
 
@@ -38,10 +37,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         return auth_edge.principal(request())
 
     def live() -> Principal:
-        """The caller, on a session that has not ended (one consistent read)."""
-        me = caller()
-        sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
-        return me
+        return auth_edge.live_principal(request())
 
     @routes.route("/me/arrangements/preview", methods=["GET"], authorizer=authorizer)
     @handled

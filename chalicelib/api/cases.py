@@ -42,8 +42,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
 
     def writer() -> Principal:
         """The caller on a live session, counted against the customer's write limit."""
-        me = caller()
-        sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
+        me = auth_edge.live_principal(request())
         limits.take("case_write_customer", me.customer_id)
         return me
 

@@ -56,3 +56,13 @@ def principal(request: Request) -> Principal:
     if not customer_id or not session_id or customer_id == "anonymous":
         raise Unauthenticated("A valid access token is required.")
     return Principal(customer_id=str(customer_id), session_id=str(session_id))
+
+
+def live_principal(request: Request) -> Principal:
+    """The caller, on a session that has not ended (one consistent read): factor, session, contact
+    and money routes use this; read-only views rely on the access token's 15-minute expiry."""
+    from chalicelib.auth import sessions
+
+    me = principal(request)
+    sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
+    return me

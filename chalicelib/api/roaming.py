@@ -17,7 +17,6 @@ from chalicelib.api import principal as auth_edge
 from chalicelib.api.confirmed import Confirmation
 from chalicelib.api.responses import handled, ok
 from chalicelib.api.validation import body_bytes, parse_body, path_id
-from chalicelib.auth import sessions
 
 
 class DataLimitRequest(roaming.LimitChange):
@@ -42,8 +41,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @routes.route("/lines/{line_id}/roaming/data-limit", methods=["PUT"], authorizer=authorizer)
     @handled
     def put_roaming_data_limit(line_id: str) -> Response:
-        me = auth_edge.principal(request())
-        sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
+        me = auth_edge.live_principal(request())
         body = parse_body(DataLimitRequest, body_bytes(request().raw_body))
         return ok(
             roaming.set_limit(

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
@@ -41,6 +40,7 @@ from chalicelib.errors import Conflict, Expired, NotFound, TemporarilyUnavailabl
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, Transaction
 from chalicelib.store.models import customer_pk
+from chalicelib.store.objects import s3_client
 
 MAX_BYTES = MAX_DOCUMENT_MB * 1024 * 1024
 MAX_DOCUMENTS = 10
@@ -56,29 +56,9 @@ MAGIC: dict[str, tuple[bytes, ...]] = {
 SNIFF_BYTES = 16
 
 
-@lru_cache(maxsize=4)
-def _client(endpoint: str | None, region: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint,
-        config=Config(
-            signature_version="s3v4",
-            # A local S3 answers on one host: path-style URLs; AWS: virtual-hosted (the default).
-            s3={"addressing_style": "path"} if endpoint else {},
-            connect_timeout=2,
-            read_timeout=5,
-            retries={"mode": "standard", "max_attempts": 3},
-        ),
-    )
-
-
 def s3() -> Any:
     current = case_config.case_settings()
-    return _client(current.s3_endpoint, current.region)
+    return s3_client(current.s3_endpoint, current.region)
 
 
 def object_key(case_id: str, upload_id: str) -> str:

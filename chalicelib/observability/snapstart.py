@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 from chalicelib.auth import keys
 from chalicelib.billing.gateway import install_gateway
-from chalicelib.cases import documents
 from chalicelib.help.store import index_store
+from chalicelib.store import objects
 
 
 def after_restore() -> None:
@@ -34,7 +34,7 @@ def after_restore() -> None:
     random.seed()  # from os.urandom: each restored container draws its own numbers
     keys.reload()
     index_store.cache_clear()
-    documents._client.cache_clear()  # our own module's cached S3 client (lru_cache's public API)
+    objects.reset()  # the cached S3 clients (cases' documents, data exports)
     install_gateway(None)  # the Stripe client and its HTTP session are built again on first use
 
 

@@ -24,20 +24,17 @@ cancellation before it takes effect, and the closure as it stands.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import secrets
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 
-import chalicelib
 from chalicelib.auth import stepup
 from chalicelib.common.clock import iso, now
 from chalicelib.common.languages import phone_number, spoken
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
+from chalicelib.privacy import models
 from chalicelib.privacy.models import CLOSURE_SK, AccountClosure, closures_partition
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import (
@@ -101,23 +98,10 @@ def _closure_id() -> str:
     return f"clo_{secrets.token_hex(10)}"
 
 
-@lru_cache(maxsize=1)
-def register_item_kinds() -> None:
-    """Every `chalicelib.<capability>.models` imported, so that a Query of the whole partition can
-    build each item kind it meets (pynamodb refuses a discriminator it does not know)."""
-    for module in pkgutil.iter_modules(chalicelib.__path__):
-        if module.ispkg:
-            try:
-                importlib.import_module(f"chalicelib.{module.name}.models")
-            except ModuleNotFoundError as error:
-                if error.name != f"chalicelib.{module.name}.models":
-                    raise
-
-
 def _partition(customer_id: str) -> list[Item]:
     """Profile, lines, bills and billing settings: one Query of the customer's partition (read
     consistently: the closure is conditioned on what was read)."""
-    register_item_kinds()
+    models.register_item_kinds()
     return list(Item.query(customer_pk(customer_id), consistent_read=True))
 
 

@@ -39,6 +39,7 @@ from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.observability.log import log_event
 from chalicelib.privacy import closure as closing
+from chalicelib.privacy import models
 from chalicelib.privacy.models import CLOSURE_SK, CLOSURE_STATUSES, AccountClosure, closures_partition
 from chalicelib.store import cursor as cursor_codec
 from chalicelib.store.db import ConditionsFailed, transaction
@@ -217,7 +218,7 @@ def _before_delete(customer_id: str, item: Item) -> None:
 
 
 def _to_erase(customer_id: str) -> list[Item]:
-    closing.register_item_kinds()
+    models.register_item_kinds()
     return [
         i
         for i in Item.query(customer_pk(customer_id), consistent_read=True)

@@ -25,27 +25,25 @@ ever a brand, last 4 digits and expiry (chalicelib/billing/methods.py). Internal
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 import re
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import MapAttribute
 from pynamodb.exceptions import UpdateError
 
-import chalicelib
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.common.secrets import new_id
 from chalicelib.config import get_settings
 from chalicelib.errors import NotFound, TemporarilyUnavailable, TooManyAttempts
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
+from chalicelib.privacy import models
 from chalicelib.privacy.models import POINTER_SK, DataExport, ExportPointer, export_sk
 from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Item, Offer, OfferBid, Passkey, customer_pk
+from chalicelib.store.objects import s3_client
 
 EXPORT_SPACING = timedelta(hours=24)  # one export per customer per day: each reads their whole partition
 EXPORT_KEPT = timedelta(days=30)  # the export's item (its status), by TTL
@@ -126,30 +124,10 @@ def _unavailable() -> TemporarilyUnavailable:
 # --- storage -----------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _client(endpoint: str | None, region: str) -> Any:
-    """boto3 is imported on the first export call only: the API's cold start does not pay for it."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        region_name=region,
-        endpoint_url=endpoint,
-        config=Config(
-            signature_version="s3v4",
-            # A local S3 answers on one host: path-style URLs; AWS: virtual-hosted (the default).
-            s3={"addressing_style": "path"} if endpoint else {},
-            connect_timeout=2,
-            read_timeout=10,
-            retries={"mode": "standard", "max_attempts": 3},
-        ),
-    )
-
-
 def s3() -> Any:
     settings = get_settings()
-    return _client(settings.s3_endpoint, settings.aws_region)
+    # boto3 is imported on the first export call only: the API's cold start does not pay for it.
+    return s3_client(settings.s3_endpoint, settings.aws_region, read_timeout=10)
 
 
 def object_key(customer_id: str, export_id: str) -> str:
@@ -245,19 +223,6 @@ def export_status(*, customer_id: str, export_id: str) -> dict[str, Any]:
 # --- producing it (the table's stream) ---------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _register_item_kinds() -> None:
-    """Every `chalicelib.<capability>.models` imported, so that a Query of the whole partition can
-    build each item kind it meets (pynamodb refuses a discriminator it does not know)."""
-    for module in pkgutil.iter_modules(chalicelib.__path__):
-        if module.ispkg:
-            try:
-                importlib.import_module(f"chalicelib.{module.name}.models")
-            except ModuleNotFoundError as error:
-                if error.name != f"chalicelib.{module.name}.models":
-                    raise
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, MapAttribute):
         return {str(k): _plain(v) for k, v in value.as_dict().items()}
@@ -314,7 +279,7 @@ def _open_bids(customer_id: str) -> list[dict[str, Any]]:
 
 def collect(customer_id: str) -> dict[str, Any]:
     """Every personal datum held about the customer, by section."""
-    _register_item_kinds()
+    models.register_item_kinds()
     sections: dict[str, list[dict[str, Any]]] = {}
     for item in Item.query(customer_pk(customer_id)):
         kind = str(Item.type.get_discriminator(type(item)))

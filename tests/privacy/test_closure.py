@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.common.clock import iso
-from chalicelib.privacy import closure, erasure
+from chalicelib.privacy import erasure, models
 from chalicelib.privacy.models import CLOSURE_SK, AccountClosure
 from chalicelib.store.models import (
     Bill,
@@ -181,7 +181,7 @@ def test_an_at_once_closure_is_cancellable_until_the_job_takes_it(api, enrol):
 
 
 def _kinds(customer_id: str) -> set[str]:
-    closure.register_item_kinds()
+    models.register_item_kinds()
     return {str(Item.type.get_discriminator(type(i))) for i in Item.query(customer_pk(customer_id))}
 
 
