@@ -43,7 +43,7 @@ _M = TypeVar("_M", bound=Model)
 
 class GSI1(GlobalSecondaryIndex[_M]):
     """Secondary access paths: `CUSTOMER#<id>` / `PASSKEY#...` lists a customer's passkeys;
-    `DEFERRED#<day>` / `<deliver_after>#...` finds alerts whose push waits (quiet hours, retry).
+    `DEFERRED#<day>#<shard>` / `<deliver_after>#...` finds alerts whose push waits (quiet hours, retry).
 
     Each item type declares its own `gsi1: GSI1[<type>]`: a query through it reads only that type
     (pynamodb adds the discriminator to the query), so its results are typed as that type."""
@@ -254,7 +254,7 @@ class InboxItem(Item, discriminator="inbox_item"):
     """PK=CUSTOMER#<id> SK=INBOX#<alert id> (alert ids sort by creation: newest first is one Query).
 
     The inbox is the source of truth; push delivery is recorded on the item. While a push waits
-    (quiet hours, retry), GSI1 holds it under DEFERRED#<day>.
+    (quiet hours, retry), GSI1 holds it under DEFERRED#<day>#<shard> (notifications/delivery.py).
     """
 
     gsi1: GSI1[InboxItem] = GSI1()

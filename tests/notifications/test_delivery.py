@@ -396,3 +396,30 @@ def test_a_batch_with_alerts_already_taken_pushes_each_of_the_others_once(custom
     assert all(
         _item(cid, a).delivery_status == "sent" and len(_item(cid, a).delivered.as_dict()) == 2 for a in fresh
     )
+
+
+def test_the_sweeps_index_is_spread_by_customer_and_read_whole(customer_with_devices, stream, fcm):
+    """A waiting push is indexed under its day's shard (`DEFERRED#<day>#<n>`, by customer: a fan-out
+    no longer writes one key per day), customers spread over every shard, and the sweep reads each
+    shard and the unsharded key of items indexed before the shards.
+    Mutations: deferred_pk without the shard → the first assertion fails; deferred_pks without the
+    unsharded key → the legacy alert is never delivered."""
+    enrolled, (flaky, steady) = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    fcm.behave(_tok(flaky), "unavailable:3")
+    alert = _announce(cid, "sharded")
+    stream.drain()
+    item = _item(cid, alert)
+    assert item.delivery_status == "retrying"
+    assert (
+        item.GSI1PK
+        == delivery.deferred_pk(item.deliver_after[:10], cid)
+        != f"DEFERRED#{item.deliver_after[:10]}"
+    )
+    shards = {delivery.deferred_pk("2026-11-27", f"cus_{n:024x}") for n in range(400)}
+    assert len(shards) == delivery.DEFERRED_SHARDS
+    # Indexed the old way (before the shards): still found and delivered, once.
+    item.update(actions=[InboxItem.GSI1PK.set(f"DEFERRED#{item.deliver_after[:10]}")])
+    later = delivery.deliver_due(moment=datetime.now(UTC) + timedelta(minutes=2))
+    assert later[alert] == "sent"
+    assert len(fcm.delivered_to(_tok(flaky))) == 1 and len(fcm.delivered_to(_tok(steady))) == 1
