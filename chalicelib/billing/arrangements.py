@@ -564,6 +564,16 @@ def cancel_by(operator: str | None) -> Any:
             _end(found, "cancelled", reason=f"cancelled: {event.reason}", operator=operator or "unknown")
         except ConditionsFailed:
             raise Conflict("This arrangement ended meanwhile.", code="arrangement_not_active") from None
+        inbox.notify(
+            customer_id=found.customer_id,
+            kind="billing.arrangement_cancelled",
+            data={
+                "arrangement_id": found.arrangement_id,
+                "amount_minor": sum(max(int(b.balance), 0) for b in _bills_of(found)),
+                "currency": found.currency,
+            },
+            dedup_key=f"arrangement:{found.arrangement_id}:cancelled",
+        )
         return {
             "cancelled": {
                 "customer_id": found.customer_id,

@@ -375,6 +375,21 @@ KINDS: dict[str, AlertKind] = {
             situation="arrangement_broken",
         ),
         AlertKind(
+            # An adviser ended it (the customer paid another way, a case agreed otherwise): the
+            # customer hears of it from us, not from the next reminder.
+            kind="billing.arrangement_cancelled",
+            category="billing",
+            title={"fr": "Échéancier annulé", "en": "Payment arrangement cancelled"},
+            body={
+                "fr": "Votre échéancier a été annulé par nos services. Reste dû : {amount}, à régler dans l'app.",
+                "en": "Your payment arrangement was cancelled by our team. Still due: {amount}, to pay in the app.",
+            },
+            deep_link="selfcare://arrangements/{arrangement_id}",
+            data_keys=("arrangement_id", "amount", "amount_minor", "currency"),
+            money=_AMOUNT,
+            situation="arrangement_broken",
+        ),
+        AlertKind(
             kind="bidding.won",
             category="bidding",
             title={"fr": "Enchère remportée", "en": "You won the upgrade"},

@@ -271,7 +271,8 @@ def test_a_missed_instalment_breaks_the_arrangement_and_the_overdue_flow_resumes
 
 
 def test_admins_list_and_cancel_arrangements(api, late, app_module):
-    """Mutation: cancel without freeing the one-active key → the customer cannot preview again."""
+    """Mutations: cancel without freeing the one-active key → the customer cannot preview again;
+    no alert on an admin's cancel → the customer is not told."""
     enrolled, _, _ = late()
     arrangement_id = create(api, enrolled, confirmed(api, enrolled, 2)).body["arrangement_id"]
     listed = app_module.admin_list_arrangements({"status": "active", "limit": 500}, None)
@@ -286,6 +287,8 @@ def test_admins_list_and_cancel_arrangements(api, late, app_module):
     shown = api.get(f"/me/arrangements/{arrangement_id}", token=enrolled.token).body
     assert (shown["status"], shown["end_reason"]) == ("cancelled", "cancelled: paid at the shop")
     assert preview(api, enrolled, 2).status == 200  # the overdue flow resumes, offers again
+    [told] = kinds(api, enrolled, "billing.arrangement_cancelled")  # told once, with what is left
+    assert told["data"]["amount_minor"] == "1800" and "18,00" in told["body"]
     again = app_module.admin_cancel_arrangement({"arrangement_id": arrangement_id, "reason": "twice"}, None)
     assert again["error"]["code"] == "arrangement_not_found"
     gone = app_module.admin_list_arrangements({"status": "cancelled", "limit": 500}, None)
