@@ -73,7 +73,7 @@ class Pending:
     def refused(self) -> TooManyAttempts:
         return _refused(self.name, self.retry_after_s)
 
-    # H6 (payment at its floor of calls): the count as one action of the caller's transaction.
+    # The count as one action of the caller's transaction (login options, the payment).
     def count_in(self, tx: Transaction) -> None:
         """Count this request in `tx` (label "rate_limit"): the same update as windows.count, on
         the same item; over the limit the transaction fails on that label (answer `refused()`).

@@ -22,7 +22,7 @@ from chalicelib.common.secrets import b64url, b64url_decode, new_id
 from chalicelib.config import get_settings
 from chalicelib.errors import Expired, NotFound, TemporarilyUnavailable
 from chalicelib.store.db import ConditionsFailed, Transaction, connection, transaction
-from chalicelib.store.models import Challenge, RateWindow
+from chalicelib.store.models import Challenge
 
 if TYPE_CHECKING:
     from chalicelib.api.ratelimit import Pending
@@ -85,17 +85,7 @@ def issue(
         return IssuedChallenge(challenge_id=challenge_id, challenge=raw)
     try:
         with transaction() as tx:
-            # The same update as chalicelib/store/windows.count, on the same item.
-            tx.update(
-                RateWindow(limit.pk, limit.sk),
-                actions=[
-                    RateWindow.type.set(RateWindow),
-                    RateWindow.hits.add(1),
-                    RateWindow.expires_at.set(limit.expires_at),
-                ],
-                condition=RateWindow.hits.does_not_exist() | (RateWindow.hits < limit.limit),
-                label="rate_limit",
-            )
+            limit.count_in(tx)
             # A fresh random id never exists: this condition is what makes the resend of a commit
             # whose answer was lost fail rather than count the request twice (see db.transaction).
             tx.save(item, condition=Challenge.PK.does_not_exist(), label="challenge")
@@ -106,20 +96,16 @@ def issue(
     return IssuedChallenge(challenge_id=challenge_id, challenge=raw)
 
 
-def _not_found() -> NotFound:
-    return NotFound("Unknown or already used challenge; ask for new options.", code="challenge_not_found")
-
-
 def not_found() -> NotFound:
-    """H6: the refusal of a challenge spent by another request, for callers that spend it in their
-    own transaction (`spend_in`, label "challenge")."""
-    return _not_found()
+    """The refusal of an unknown challenge, or one spent by another request (also for callers that
+    spend it in their own transaction: `spend_in`, label "challenge")."""
+    return NotFound("Unknown or already used challenge; ask for new options.", code="challenge_not_found")
 
 
 def accept(item: Challenge | None, *, purpose: str) -> ConsumedChallenge:
     """The checks of a challenge read or deleted: it exists, serves this ceremony, has not expired."""
     if item is None or item.purpose != purpose:
-        raise _not_found()
+        raise not_found()
     if item.expires_at is None or item.expires_at <= epoch(now()):
         raise Expired("The challenge has expired; ask for new options.", code="challenge_expired")
     return ConsumedChallenge(
@@ -160,7 +146,7 @@ def consume(*, challenge_id: str, purpose: str) -> ConsumedChallenge:
         response = connection().dispatch("DeleteItem", request)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            raise _not_found() from None
+            raise not_found() from None
         raise
     # Deleted all the same when refused: a challenge presented to the wrong ceremony is spent.
     return accept(Challenge.from_raw_data(response["Attributes"]), purpose=purpose)

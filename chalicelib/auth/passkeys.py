@@ -357,9 +357,7 @@ def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None)
             )
     except ConditionsFailed as failed:
         if "challenge" in failed.labels:  # `login` logs it, as every refusal with a code of its own
-            raise NotFound(
-                "Unknown or already used challenge; ask for new options.", code="challenge_not_found"
-            ) from None
+            raise challenges.not_found() from None
         challenges.discard(challenge_id)
         raise _login_refused("concurrent_sign_count_update", customer_id=passkey.customer_id) from None
     log_event("signed_in", customer_id=passkey.customer_id, session=tokens.session_id)

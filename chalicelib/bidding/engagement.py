@@ -233,6 +233,8 @@ def _remind(offer: Offer, marker: OfferEngagement, moment: str, deadline: float)
     pks = offers.rank_pks(offer)
     first = int(cursor.get("shard", 0))
 
+    # A bid's strength depends on its band only: read the ranking once per band, not per bidder.
+    bands, by_band = bids.strength_bands(offer), dict[tuple[int, int], str | None]()
     told = 0
     for shard in range(first, len(pks)):
 
@@ -242,7 +244,10 @@ def _remind(offer: Offer, marker: OfferEngagement, moment: str, deadline: float)
         for placed, last in _pages(query, cursor.get("last") if shard == first else None):
             for bid in placed:
                 amount = int(bid.amount)
-                band = bids.strength(offer, amount=amount)
+                key = bids.band_of(bands, amount)
+                if key not in by_band:
+                    by_band[key] = bids.strength(offer, amount=amount)
+                band = by_band[key]
                 texts = STRENGTH_TEXTS.get(band or "", {"fr": "", "en": ""})
                 data = {
                     **base,

@@ -86,8 +86,7 @@ def rank_pks(offer: Offer) -> list[str]:
 
 def rank_pk(offer: Offer, customer_id: str) -> str:
     """The rank index partition of a customer's bid: the shard of its base partition."""
-    count = rank_shards(offer)
-    return rank_pks(offer)[shard_number(customer_id, count) if count > 1 else 0]
+    return rank_pks(offer)[shard_number(customer_id, rank_shards(offer))]
 
 
 def bid_key(offer: Offer, customer_id: str) -> tuple[str, str]:

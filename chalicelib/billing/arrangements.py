@@ -34,6 +34,7 @@ from chalicelib.auth import stepup
 from chalicelib.billing import jobs, overdue, payments
 from chalicelib.billing.models import STATE_SK, Arrangement, ArrangementState
 from chalicelib.billing.money import format_money
+from chalicelib.billing.schemas import ARRANGEMENT_ID
 from chalicelib.common.clock import iso, now
 from chalicelib.common.languages import long_date
 from chalicelib.common.strict import JsonInt, Strict
@@ -44,7 +45,6 @@ from chalicelib.store.db import ConditionsFailed, transaction
 from chalicelib.store.models import Bill, customer_pk, plain
 
 ACTION = "arrangement.create"  # the step-up action (auth/stepup.py)
-ARRANGEMENT_ID = r"arr_[0-9a-f]{20}"
 MAX_INSTALMENTS = 3
 WINDOW_DAYS = 60  # the last instalment falls within this many days
 MAX_AGE_DAYS = 90  # the oldest overdue bill's days past due
@@ -491,11 +491,8 @@ def end_on_closure(customer_id: str) -> bool:
     its partition is erased (privacy/erasure.py): its bills stay payable, and no instalment is
     charged to a card the erasure removes. Whether one was ended; safe to run again."""
     pk = customer_pk(customer_id)
-    try:
-        state = ArrangementState.get(pk, STATE_SK, consistent_read=True)
-    except ArrangementState.DoesNotExist:
-        return False
-    if not state.active_id:
+    state = overdue.state_of(customer_id)
+    if state is None or not state.active_id:
         return False
     try:
         found = Arrangement.get(pk, f"ARRANGEMENT#{state.active_id}", consistent_read=True)

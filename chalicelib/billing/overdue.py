@@ -119,7 +119,7 @@ def _remind(raw: jobs.Raw, *, step: int) -> str:
     bill = _unpaid(notice)
     if bill is None:
         return "paid"
-    if held(state_of(notice.customer_id), bill.bill_id):
+    if bill.arrangement_id:  # held by an arrangement (set and removed with it): no read of its own
         return "held"
     inbox.notify(
         customer_id=notice.customer_id,
@@ -135,9 +135,9 @@ def _warn(raw: jobs.Raw) -> str:
     bill = _unpaid(notice)
     if bill is None:
         return "paid"
-    state = state_of(notice.customer_id)
-    if held(state, bill.bill_id):
+    if bill.arrangement_id:
         return "held"
+    state = state_of(notice.customer_id)  # the day the last arrangement broke, if it did
     suspend_on = suspension_date(bill.due_date, state.broken_on if state else None)
     inbox.notify(
         customer_id=notice.customer_id,

@@ -59,6 +59,7 @@ __all__ = [
     "describe",
     "open_bids",
     "preview",
+    "withdraw_bids",
 ]
 
 CLOSE_ACTION, CANCEL_ACTION = "account.close", "account.close_cancel"  # step-up actions (auth/stepup.py)
@@ -280,7 +281,7 @@ def close(
                 tx.update(settings, actions=[BillingSettings.autopay.set(False)], label="autopay")
     except ConditionsFailed:
         raise _already(_read(customer_id)) from None
-    withdrawn = _withdraw_bids(customer_id)
+    withdrawn = withdraw_bids(customer_id)
     if withdrawn:
         closure.update(actions=[AccountClosure.withdrawn_bids.set(withdrawn)])
     inbox.notify(
@@ -297,7 +298,7 @@ def close(
     return to_wire(closure)
 
 
-def _withdraw_bids(customer_id: str) -> list[str]:
+def withdraw_bids(customer_id: str) -> list[str]:
     """Withdraw each bid on an open offer through the bidding service; an offer that closed meanwhile
     keeps its bid (the clearing decides it, as for any bid)."""
     from chalicelib.bidding import bids

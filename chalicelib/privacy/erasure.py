@@ -36,7 +36,7 @@ from pydantic import Field
 
 from chalicelib.common.clock import epoch, iso, now
 from chalicelib.common.strict import JsonInt, Strict
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import Conflict
 from chalicelib.observability.log import log_event
 from chalicelib.privacy import closure as closing
 from chalicelib.privacy import models
@@ -163,13 +163,7 @@ def _outside(customer_id: str) -> None:
     from chalicelib.billing import arrangements
 
     arrangements.end_on_closure(customer_id)
-    for offer_id in (bid["offer_id"] for bid in closing.open_bids(customer_id)):
-        from chalicelib.bidding import bids
-
-        try:
-            bids.withdraw(customer_id=customer_id, offer_id=offer_id)
-        except (NotFound, Conflict):  # gone meanwhile, or its offer closed: the clearing decides it
-            continue
+    closing.withdraw_bids(customer_id)  # any placed since the closure
     for passkey in Passkey.gsi1.query(customer_pk(customer_id), Passkey.GSI1SK.startswith("PASSKEY#")):
         passkey.delete()
     try:

@@ -117,7 +117,7 @@ def test_closing_needs_the_bound_passkey_then_records_once(api, app_module, stre
     """A confirmation for another date changes nothing; the right one schedules the closure, turns
     autopay off, withdraws the bid and tells; a replay or a second closure is 409.
     Mutation: drop the autopay update from the transaction → autopay still on → fails; skip
-    `_withdraw_bids` → the bid stays → fails."""
+    `withdraw_bids` → the bid stays → fails."""
     enrolled, customer_id, ids = _everything(api, app_module, stream, enrol)
     wrong = _close(api, enrolled, "2001-01-01")
     assert wrong.status == 401 and wrong.body["error"]["code"] == "step_up_mismatch", wrong.body
