@@ -4,39 +4,47 @@ errors into JSON errors. The customer id always comes from the verified access t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import AuthRequest, Chalice, DynamoDBEvent, Rate, Request, Response, SQSEvent
 
-from chalicelib.account import ingestion, plan_change, profile, views
+# First of ours: the service modules become lazy (run on first use), every item kind registered.
+from chalicelib import startup  # noqa: F401
+from chalicelib.account import catalog, ingestion, lines, plan_change, profile, views
 from chalicelib.account import schemas as account_schemas
+from chalicelib.api import admin as admin_edge
 from chalicelib.api import arrangements as arrangement_routes
 from chalicelib.api import cases as case_routes
-from chalicelib.api import confirmed, guard, ratelimit, webhooks
+from chalicelib.api import confirmed, guard, ratelimit, validation, webhooks
 from chalicelib.api import help as help_routes
 from chalicelib.api import lines as line_routes
 from chalicelib.api import principal as auth_edge
 from chalicelib.api import privacy as privacy_routes
 from chalicelib.api import purchases as purchase_routes
 from chalicelib.api import roaming as roaming_routes
-from chalicelib.api.admin import run_admin
 from chalicelib.api.responses import access_log_middleware, from_domain_error, handled, no_content, ok
-from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, parse_query, path_id
-from chalicelib.auth import keys, passkeys, security_events, sessions, stepup, wellknown
+from chalicelib.auth import keys, passkeys, security_events, sessions, stepup, tokens, wellknown
 from chalicelib.auth import schemas as auth_schemas
-from chalicelib.auth.tokens import Principal, principal_from_header
 from chalicelib.bidding import bids, closing, engagement, grants, offers
 from chalicelib.bidding import schemas as bidding_schemas
-from chalicelib.billing import bills, methods, payments, settlement
+from chalicelib.billing import arrangements, bills, methods, overdue, payments, settlement
 from chalicelib.billing import schemas as billing_schemas
+from chalicelib.cases import admin as case_admin
 from chalicelib.common.pan import redact_pans
 from chalicelib.config import get_settings
+from chalicelib.customers import admin as customer_admin
 from chalicelib.errors import ServiceMisconfigured
-from chalicelib.notifications import delivery, devices, inbox, preferences
+from chalicelib.help import admin as help_admin
+from chalicelib.notifications import announcements, delivery, devices, inbox, preferences
 from chalicelib.notifications import schemas as notification_schemas
 from chalicelib.notifications import stream as table_stream
-from chalicelib.observability import snapstart  # noqa: F401 - registers SnapStart's after-restore hook
+from chalicelib.observability import snapstart  # noqa: F401 - registers the SnapStart hooks
 from chalicelib.observability.log import logged_handler
+from chalicelib.privacy import erasure
+from chalicelib.purchases import feed
+
+if TYPE_CHECKING:  # annotations only: the tokens module (PyJWT) loads with the first check of a token
+    from chalicelib.auth.tokens import Principal
 
 app = Chalice(app_name="selfcare")
 app.register_blueprint(webhooks.blueprint)
@@ -84,7 +92,7 @@ def _request() -> Request:
 
 def _body() -> bytes:
     """The request's body, as sent (for parse_body)."""
-    return body_bytes(_request().raw_body)
+    return validation.body_bytes(_request().raw_body)
 
 
 def _live() -> Principal:
@@ -151,11 +159,11 @@ def apple_app_site_association() -> Response:
 @handled
 def register_options() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(confirmed.RegisterOptionsBody, _body())
+    body = validation.parse_body(confirmed.RegisterOptionsBody, _body())
     if body.activation_code is not None:
         ratelimit.check("activation_client", _client())
     authorization = _request().headers.get("authorization")  # present when adding another passkey
-    signed_in = principal_from_header(authorization) if authorization else None
+    signed_in = tokens.principal_from_header(authorization) if authorization else None
     body.check_for(signed_in=signed_in is not None)
     if signed_in is not None:  # another passkey: a stolen token alone must not add one
         sessions.require_live(customer_id=signed_in.customer_id, session_id=signed_in.session_id)
@@ -172,7 +180,7 @@ def register_options() -> Response:
 @handled
 def register_verify() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(auth_schemas.RegisterVerifyBody, _body())
+    body = validation.parse_body(auth_schemas.RegisterVerifyBody, _body())
     tokens = passkeys.register(
         challenge_id=body.challenge_id, credential=body.credential, name=body.name, device=_device()
     )
@@ -182,7 +190,7 @@ def register_verify() -> Response:
 @app.route("/auth/passkeys/login/options", methods=["POST"])
 @handled
 def login_options() -> Response:
-    parse_body(auth_schemas.EmptyBody, _body())
+    validation.parse_body(auth_schemas.EmptyBody, _body())
     # Counted in the challenge's own write: one DynamoDB call (issue 17).
     return ok(passkeys.login_options(limit=ratelimit.pending("sign_in_client", _client())).to_wire())
 
@@ -191,7 +199,7 @@ def login_options() -> Response:
 @handled
 def login_verify() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(auth_schemas.CredentialBody, _body())
+    body = validation.parse_body(auth_schemas.CredentialBody, _body())
     return ok(
         passkeys.login(challenge_id=body.challenge_id, credential=body.credential, device=_device()).to_wire()
     )
@@ -201,14 +209,14 @@ def login_verify() -> Response:
 @handled
 def refresh_token() -> Response:
     ratelimit.check("sign_in_client", _client())
-    body = parse_body(auth_schemas.RefreshBody, _body())
+    body = validation.parse_body(auth_schemas.RefreshBody, _body())
     return ok(sessions.refresh(refresh_token=body.refresh_token).to_wire())
 
 
 @app.route("/auth/logout", methods=["POST"], authorizer=access_token)
 @handled
 def logout() -> Response:
-    parse_body(auth_schemas.EmptyBody, _body())
+    validation.parse_body(auth_schemas.EmptyBody, _body())
     me = auth_edge.principal(_request())
     sessions.revoke(customer_id=me.customer_id, session_id=me.session_id, reason="logout")
     return no_content()
@@ -228,8 +236,8 @@ def list_passkeys() -> Response:
 @handled
 def rename_passkey(passkey_id: str) -> Response:
     me = _live()
-    body = parse_body(auth_schemas.RenamePasskeyBody, _body())
-    passkey_id = path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
+    body = validation.parse_body(auth_schemas.RenamePasskeyBody, _body())
+    passkey_id = validation.path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
     return ok(passkeys.rename(customer_id=me.customer_id, passkey_id=passkey_id, name=body.name))
 
 
@@ -237,11 +245,11 @@ def rename_passkey(passkey_id: str) -> Response:
 @handled
 def delete_passkey(passkey_id: str) -> Response:
     me = _live()
-    passkey_id = path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
+    passkey_id = validation.path_id(passkey_id, pattern=auth_schemas.PASSKEY_ID, what="passkey")
     passkeys.name_of(
         customer_id=me.customer_id, passkey_id=passkey_id
     )  # 404 for anyone else's, before the body
-    body = parse_body(confirmed.ConfirmedBody, _body())
+    body = validation.parse_body(confirmed.ConfirmedBody, _body())
     _confirmed(me, "passkey.remove", {"passkey_id": passkey_id}, body.confirmation)
     passkeys.remove(customer_id=me.customer_id, passkey_id=passkey_id)
     return no_content()
@@ -251,7 +259,7 @@ def delete_passkey(passkey_id: str) -> Response:
 @handled
 def begin_step_up() -> Response:
     me = _live()
-    body = parse_body(confirmed.StepUpBody, _body())
+    body = validation.parse_body(confirmed.StepUpBody, _body())
     return ok(
         stepup.begin(
             customer_id=me.customer_id,
@@ -275,7 +283,7 @@ def list_sessions() -> Response:
 @handled
 def end_session(session_id: str) -> Response:
     me = _live()
-    session_id = path_id(session_id, pattern=auth_schemas.SESSION_ID, what="session")
+    session_id = validation.path_id(session_id, pattern=auth_schemas.SESSION_ID, what="session")
     sessions.revoke(customer_id=me.customer_id, session_id=session_id, reason="ended_by_customer")
     return no_content()
 
@@ -294,7 +302,7 @@ def get_me() -> Response:
 @handled
 def patch_me() -> Response:
     me = _live()
-    changes = parse_body(confirmed.ConfirmedProfilePatch, _body())
+    changes = validation.parse_body(confirmed.ConfirmedProfilePatch, _body())
     contact = confirmed.contact_params(changes)
     if contact is not None:
         _confirmed(me, "profile.update", contact, changes.confirmation)
@@ -302,7 +310,7 @@ def patch_me() -> Response:
 
 
 def _line_id(line_id: str) -> str:
-    return path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
+    return validation.path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
 
 
 @app.route("/lines/{line_id}", methods=["GET"], authorizer=access_token)
@@ -323,7 +331,7 @@ def get_line_usage(line_id: str) -> Response:
 @handled
 def get_line_daily_usage(line_id: str) -> Response:
     me = auth_edge.principal(_request())
-    query = parse_query(account_schemas.DailyQuery, _request().query_params)
+    query = validation.parse_query(account_schemas.DailyQuery, _request().query_params)
     return ok(
         views.daily_usage(
             customer_id=me.customer_id, line_id=_line_id(line_id), start=query.from_, end=query.to
@@ -335,7 +343,7 @@ def get_line_daily_usage(line_id: str) -> Response:
 @handled
 def preview_plan_change(line_id: str) -> Response:
     me = auth_edge.principal(_request())
-    query = parse_query(account_schemas.PreviewQuery, _request().query_params)
+    query = validation.parse_query(account_schemas.PreviewQuery, _request().query_params)
     return ok(
         plan_change.preview(customer_id=me.customer_id, line_id=_line_id(line_id), plan_id=query.plan_id)
     )
@@ -345,7 +353,7 @@ def preview_plan_change(line_id: str) -> Response:
 @handled
 def request_plan_change(line_id: str) -> Response:
     me = _live()
-    body = parse_body(account_schemas.PlanChangeBody, _body())
+    body = validation.parse_body(account_schemas.PlanChangeBody, _body())
     return ok(
         plan_change.request(
             customer_id=me.customer_id,
@@ -368,14 +376,14 @@ def list_requests() -> Response:
 
 
 def _bill_id(bill_id: str) -> str:
-    return path_id(bill_id, pattern=billing_schemas.BILL_ID, what="bill")
+    return validation.path_id(bill_id, pattern=billing_schemas.BILL_ID, what="bill")
 
 
 @app.route("/bills", methods=["GET"], authorizer=access_token)
 @handled
 def list_bills() -> Response:
     me = auth_edge.principal(_request())
-    query = parse_query(billing_schemas.BillsQuery, _request().query_params)
+    query = validation.parse_query(billing_schemas.BillsQuery, _request().query_params)
     return ok(
         bills.list_bills(
             customer_id=me.customer_id, status=query.status, cursor=query.cursor, limit=query.limit
@@ -395,7 +403,7 @@ def get_bill(bill_id: str) -> Response:
 @handled
 def add_payment_method() -> Response:
     me = _live()
-    body = parse_body(confirmed.ConfirmedAddMethodBody, _body())
+    body = validation.parse_body(confirmed.ConfirmedAddMethodBody, _body())
     _confirmed(me, "payment_method.add", {"provider_token": body.provider_token}, body.confirmation)
     added = methods.add(customer_id=me.customer_id, provider_token=body.provider_token, label=body.label)
     security_events.account_changed(me.customer_id, "payment_method_added")
@@ -413,9 +421,11 @@ def list_payment_methods() -> Response:
 @handled
 def delete_payment_method(payment_method_id: str) -> Response:
     me = _live()
-    method_id = path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method")
+    method_id = validation.path_id(
+        payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method"
+    )
     methods.get_owned(me.customer_id, method_id)  # 404 for anyone else's, before the body
-    body = parse_body(confirmed.ConfirmedBody, _body())
+    body = validation.parse_body(confirmed.ConfirmedBody, _body())
     _confirmed(me, "payment_method.remove", {"payment_method_id": method_id}, body.confirmation)
     methods.remove(customer_id=me.customer_id, method_id=method_id)
     security_events.account_changed(me.customer_id, "payment_method_removed")
@@ -426,9 +436,11 @@ def delete_payment_method(payment_method_id: str) -> Response:
 @handled
 def default_payment_method(payment_method_id: str) -> Response:
     me = _live()
-    method_id = path_id(payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method")
+    method_id = validation.path_id(
+        payment_method_id, pattern=billing_schemas.METHOD_ID, what="payment method"
+    )
     methods.get_owned(me.customer_id, method_id)  # 404 for anyone else's, before the body
-    body = parse_body(confirmed.ConfirmedBody, _body())
+    body = validation.parse_body(confirmed.ConfirmedBody, _body())
     _confirmed(me, "payment_method.default", {"payment_method_id": method_id}, body.confirmation)
     result = methods.set_default(customer_id=me.customer_id, method_id=method_id)
     security_events.account_changed(me.customer_id, "payment_method_default")
@@ -439,7 +451,7 @@ def default_payment_method(payment_method_id: str) -> Response:
 @handled
 def put_autopay() -> Response:
     me = _live()
-    body = parse_body(confirmed.ConfirmedAutopayBody, _body())
+    body = validation.parse_body(confirmed.ConfirmedAutopayBody, _body())
     _confirmed(me, "autopay.set", {"enabled": body.enabled}, body.confirmation)
     result = methods.set_autopay(customer_id=me.customer_id, enabled=body.enabled)
     security_events.account_changed(me.customer_id, "autopay_on" if body.enabled else "autopay_off")
@@ -451,7 +463,7 @@ def put_autopay() -> Response:
 def payment_challenge(bill_id: str) -> Response:
     me = _live()
     ratelimit.check("payment_customer", me.customer_id)
-    body = parse_body(billing_schemas.ChallengeBody, _body())
+    body = validation.parse_body(billing_schemas.ChallengeBody, _body())
     return ok(
         payments.challenge(
             customer_id=me.customer_id,
@@ -468,10 +480,10 @@ def pay_bill(bill_id: str) -> Response:
     # The session is checked live by the payment itself, in the read that fetches the bill, the
     # challenge and the passkey (one call less than `_live()`), before anything else it does.
     me = auth_edge.principal(_request())
-    key = parse_idempotency_key(
+    key = validation.parse_idempotency_key(
         _request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY
     )
-    body = parse_body(billing_schemas.PayBody, _body())
+    body = validation.parse_body(billing_schemas.PayBody, _body())
     request = payments.PaymentRequest(
         customer_id=me.customer_id,
         bill_id=_bill_id(bill_id),
@@ -491,14 +503,14 @@ def pay_bill(bill_id: str) -> Response:
 
 
 def _offer_id(offer_id: str) -> str:
-    return path_id(offer_id, pattern=bidding_schemas.OFFER_ID, what="offer")
+    return validation.path_id(offer_id, pattern=bidding_schemas.OFFER_ID, what="offer")
 
 
 @app.route("/offers", methods=["GET"], authorizer=access_token)
 @handled
 def list_offers() -> Response:
     me = auth_edge.principal(_request())
-    parse_query(auth_schemas.EmptyBody, _request().query_params)
+    validation.parse_query(auth_schemas.EmptyBody, _request().query_params)
     return ok(offers.list_offers(customer_id=me.customer_id))
 
 
@@ -507,7 +519,7 @@ def list_offers() -> Response:
 def get_offer(offer_id: str) -> Response:
     me = auth_edge.principal(_request())
     ratelimit.check("offer_view_customer", me.customer_id)
-    parse_query(bidding_schemas.OfferQuery, _request().query_params)
+    validation.parse_query(bidding_schemas.OfferQuery, _request().query_params)
     return ok(bids.offer_view(customer_id=me.customer_id, offer_id=_offer_id(offer_id)))
 
 
@@ -516,7 +528,7 @@ def get_offer(offer_id: str) -> Response:
 def bid_challenge(offer_id: str) -> Response:
     me = _live()
     ratelimit.check("bid_customer", me.customer_id)
-    body = parse_body(bidding_schemas.BidChallengeBody, _body())
+    body = validation.parse_body(bidding_schemas.BidChallengeBody, _body())
     return ok(
         bids.challenge(
             customer_id=me.customer_id,
@@ -533,7 +545,7 @@ def bid_challenge(offer_id: str) -> Response:
 def place_bid(offer_id: str) -> Response:
     me = _live()
     ratelimit.check("bid_customer", me.customer_id)
-    body = parse_body(bidding_schemas.PlaceBidBody, _body())
+    body = validation.parse_body(bidding_schemas.PlaceBidBody, _body())
     bid, created = bids.place(
         customer_id=me.customer_id,
         offer_id=_offer_id(offer_id),
@@ -559,7 +571,7 @@ def withdraw_bid(offer_id: str) -> Response:
 @handled
 def list_receipts() -> Response:
     me = auth_edge.principal(_request())
-    query = parse_query(bidding_schemas.ReceiptsQuery, _request().query_params)
+    query = validation.parse_query(bidding_schemas.ReceiptsQuery, _request().query_params)
     return ok(grants.list_receipts(customer_id=me.customer_id, cursor=query.cursor, limit=query.limit))
 
 
@@ -570,8 +582,8 @@ def list_receipts() -> Response:
 @handled
 def register_device(installation_id: str) -> Response:
     me = _live()
-    body = parse_body(notification_schemas.DeviceBody, _body())
-    installation_id = path_id(
+    body = validation.parse_body(notification_schemas.DeviceBody, _body())
+    installation_id = validation.path_id(
         installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation"
     )
     return ok(
@@ -588,7 +600,7 @@ def register_device(installation_id: str) -> Response:
 @handled
 def unregister_device(installation_id: str) -> Response:
     me = _live()
-    installation_id = path_id(
+    installation_id = validation.path_id(
         installation_id, pattern=notification_schemas.INSTALLATION_ID, what="installation"
     )
     devices.unregister(customer_id=me.customer_id, installation_id=installation_id)
@@ -613,7 +625,7 @@ def get_notification_preferences() -> Response:
 @handled
 def put_notification_preferences() -> Response:
     me = auth_edge.principal(_request())
-    body = parse_body(notification_schemas.PreferencesBody, _body())
+    body = validation.parse_body(notification_schemas.PreferencesBody, _body())
     quiet = body.quiet_hours.model_dump() if body.quiet_hours else None
     return ok(
         preferences.save(
@@ -626,7 +638,7 @@ def put_notification_preferences() -> Response:
 @handled
 def list_inbox() -> Response:
     me = auth_edge.principal(_request())
-    query = parse_query(notification_schemas.InboxQuery, _request().query_params)
+    query = validation.parse_query(notification_schemas.InboxQuery, _request().query_params)
     return ok(inbox.list_inbox(customer_id=me.customer_id, cursor=query.cursor, limit=query.limit))
 
 
@@ -641,8 +653,8 @@ def inbox_unread_count() -> Response:
 @handled
 def read_alert(alert_id: str) -> Response:
     me = auth_edge.principal(_request())
-    parse_body(auth_schemas.EmptyBody, _body())
-    alert_id = path_id(alert_id, pattern=notification_schemas.ALERT_ID, what="alert")
+    validation.parse_body(auth_schemas.EmptyBody, _body())
+    alert_id = validation.path_id(alert_id, pattern=notification_schemas.ALERT_ID, what="alert")
     return ok(inbox.mark_read(customer_id=me.customer_id, alert_id=alert_id))
 
 
@@ -650,7 +662,7 @@ def read_alert(alert_id: str) -> Response:
 @handled
 def read_all_alerts() -> Response:
     me = auth_edge.principal(_request())
-    parse_body(auth_schemas.EmptyBody, _body())
+    validation.parse_body(auth_schemas.EmptyBody, _body())
     return ok({"marked": inbox.mark_all_read(customer_id=me.customer_id)})
 
 
@@ -686,8 +698,6 @@ def sweep_pending_payments(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(1, unit=Rate.DAYS), name="daily_billing")
 @logged_handler("daily_billing")
 def daily_billing(event: Any) -> dict[str, Any]:
-    from chalicelib.billing import arrangements, overdue
-
     return {
         "autopay": payments.autopay(),
         "reminders": bills.remind_due(),
@@ -719,8 +729,6 @@ def engage_bidders(event: Any) -> dict[str, Any]:
 @logged_handler("erase_closed_accounts")
 def erase_closed_accounts(event: Any) -> dict[str, Any]:
     """Account closure: closures past their effective date erased (resumable: chalicelib/privacy/erasure.py)."""
-    from chalicelib.privacy import erasure
-
     return erasure.run()
 
 
@@ -732,120 +740,108 @@ def deliver_deferred_alerts(event: Any) -> dict[str, Any]:
 
 
 # --- admin functions (AWS console → Lambda → Test, or `make invoke`) -------------------------------
-# Imported inside: email validation and the admin models are not the API's cold start to pay.
+# Their modules are deferred like every service (chalicelib/startup.py): a function runs only its own.
 
 
 @app.lambda_function(name="admin_create_customer")
 def admin_create_customer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.customers import admin
-
-    return run_admin(admin.create_customer, admin.CreateCustomerEvent, event, context=context)
+    return admin_edge.run_admin(
+        customer_admin.create_customer, customer_admin.CreateCustomerEvent, event, context=context
+    )
 
 
 @app.lambda_function(name="admin_upsert_catalog")
 def admin_upsert_catalog(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.account import catalog
-
-    return run_admin(catalog.upsert, catalog.UpsertCatalogEvent, event, context=context)
+    return admin_edge.run_admin(catalog.upsert, catalog.UpsertCatalogEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_set_line")
 def admin_set_line(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.account import lines
-
     # run_admin checks `operator` and keeps it out of the model; the line's request records it.
     operator = event.get("operator") if isinstance(event, dict) else None
-    return run_admin(lines.set_line_by(operator), lines.SetLineEvent, event, context=context)
+    return admin_edge.run_admin(lines.set_line_by(operator), lines.SetLineEvent, event, context=context)
 
 
 @app.lambda_function(name="import_bills")
 def import_bills(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(bills.import_bills, bills.ImportBillsEvent, event, context=context)
+    return admin_edge.run_admin(bills.import_bills, bills.ImportBillsEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_pending_charges")
 def admin_pending_charges(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The billing system's feed: charges of options bought in the app that no bill took yet."""
-    from chalicelib.purchases import feed
-
-    return run_admin(feed.pending_charges, feed.PendingChargesEvent, event, context=context)
+    return admin_edge.run_admin(feed.pending_charges, feed.PendingChargesEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_list_arrangements")
 def admin_list_arrangements(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Customers who cannot pay: payment arrangements by status (active, completed, broken, cancelled), newest first."""
-    from chalicelib.billing import arrangements
-
-    return run_admin(arrangements.admin_list, arrangements.ListArrangementsEvent, event, context=context)
+    return admin_edge.run_admin(
+        arrangements.admin_list, arrangements.ListArrangementsEvent, event, context=context
+    )
 
 
 @app.lambda_function(name="admin_list_closures")
 def admin_list_closures(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Account closure: account closures by status (scheduled, erasing, closed, cancelled), with their counts."""
-    from chalicelib.privacy import erasure
-
-    return run_admin(erasure.admin_list, erasure.ListClosuresEvent, event, context=context)
+    return admin_edge.run_admin(erasure.admin_list, erasure.ListClosuresEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_cancel_arrangement")
 def admin_cancel_arrangement(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Customers who cannot pay: end an active arrangement (the overdue flow resumes); the operator is recorded on it."""
-    from chalicelib.billing import arrangements
-
     operator = event.get("operator") if isinstance(event, dict) else None
-    return run_admin(
+    return admin_edge.run_admin(
         arrangements.cancel_by(operator), arrangements.CancelArrangementEvent, event, context=context
     )
 
 
 @app.lambda_function(name="admin_issue_activation_code")
 def admin_issue_activation_code(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.customers import admin
-
-    return run_admin(admin.issue_activation_code, admin.IssueActivationCodeEvent, event, context=context)
+    return admin_edge.run_admin(
+        customer_admin.issue_activation_code, customer_admin.IssueActivationCodeEvent, event, context=context
+    )
 
 
 @app.lambda_function(name="admin_create_offer")
 def admin_create_offer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(offers.create_offer, offers.CreateOfferEvent, event, context=context)
+    return admin_edge.run_admin(offers.create_offer, offers.CreateOfferEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_cancel_offer")
 def admin_cancel_offer(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(offers.cancel_offer, offers.CancelOfferEvent, event, context=context)
+    return admin_edge.run_admin(offers.cancel_offer, offers.CancelOfferEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_offer_result")
 def admin_offer_result(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return run_admin(offers.offer_result, offers.OfferResultEvent, event, context=context)
+    return admin_edge.run_admin(offers.offer_result, offers.OfferResultEvent, event, context=context)
 
 
 @app.lambda_function(name="admin_reset_passkeys")
 def admin_reset_passkeys(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.customers import admin
-
-    return run_admin(admin.reset_passkeys, admin.CustomerRefEvent, event, context=context)
+    return admin_edge.run_admin(
+        customer_admin.reset_passkeys, customer_admin.CustomerRefEvent, event, context=context
+    )
 
 
 @app.lambda_function(name="admin_revoke_sessions")
 def admin_revoke_sessions(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.customers import admin
-
-    return run_admin(admin.revoke_sessions, admin.CustomerRefEvent, event, context=context)
+    return admin_edge.run_admin(
+        customer_admin.revoke_sessions, customer_admin.CustomerRefEvent, event, context=context
+    )
 
 
 @app.lambda_function(name="admin_set_segments")
 def admin_set_segments(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.customers import admin
-
-    return run_admin(admin.set_segments, admin.SetSegmentsEvent, event, context=context)
+    return admin_edge.run_admin(
+        customer_admin.set_segments, customer_admin.SetSegmentsEvent, event, context=context
+    )
 
 
 @app.lambda_function(name="admin_send_announcement")
 def admin_send_announcement(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.notifications import announcements
-
-    return run_admin(announcements.send, announcements.AnnouncementEvent, event, context=context)
+    return admin_edge.run_admin(announcements.send, announcements.AnnouncementEvent, event, context=context)
 
 
 # Help content, managed from the console (infra/admin-events/admin_help_*.json).
@@ -853,43 +849,31 @@ def admin_send_announcement(event: dict[str, Any], context: Any) -> dict[str, An
 
 @app.lambda_function(name="admin_help_upsert_section")
 def admin_help_upsert_section(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.help import admin as help_admin
-
     return help_admin.upsert_section(event, context)
 
 
 @app.lambda_function(name="admin_help_save_draft")
 def admin_help_save_draft(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.help import admin as help_admin
-
     return help_admin.save_draft(event, context)
 
 
 @app.lambda_function(name="admin_help_publish")
 def admin_help_publish(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.help import admin as help_admin
-
     return help_admin.publish(event, context)
 
 
 @app.lambda_function(name="admin_help_unpublish")
 def admin_help_unpublish(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.help import admin as help_admin
-
     return help_admin.unpublish(event, context)
 
 
 @app.lambda_function(name="admin_help_rebuild_index")
 def admin_help_rebuild_index(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.help import admin as help_admin
-
     return help_admin.rebuild_index(event, context)
 
 
 @app.lambda_function(name="admin_help_report")
 def admin_help_report(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.help import admin as help_admin
-
     return help_admin.report(event, context)
 
 
@@ -898,48 +882,34 @@ def admin_help_report(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @app.lambda_function(name="admin_case_list")
 def admin_case_list(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.cases import admin as case_admin
-
     return case_admin.case_list(event, context)
 
 
 @app.lambda_function(name="admin_case_context")
 def admin_case_context(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.cases import admin as case_admin
-
     return case_admin.case_context(event, context)
 
 
 @app.lambda_function(name="admin_case_reply")
 def admin_case_reply(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.cases import admin as case_admin
-
     return case_admin.case_reply(event, context)
 
 
 @app.lambda_function(name="admin_case_request_document")
 def admin_case_request_document(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.cases import admin as case_admin
-
     return case_admin.case_request_document(event, context)
 
 
 @app.lambda_function(name="admin_case_resolve")
 def admin_case_resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.cases import admin as case_admin
-
     return case_admin.case_resolve(event, context)
 
 
 @app.lambda_function(name="admin_case_lost_phone")
 def admin_case_lost_phone(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.cases import admin as case_admin
-
     return case_admin.case_lost_phone(event, context)
 
 
 @app.lambda_function(name="admin_call_code_verify")
 def admin_call_code_verify(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    from chalicelib.cases import admin as case_admin
-
     return case_admin.call_code_verify(event, context)

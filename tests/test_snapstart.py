@@ -65,16 +65,17 @@ def test_keys_and_cached_clients_are_dropped(monkeypatch: pytest.MonkeyPatch) ->
         install_gateway(previous)
 
 
-def test_the_hook_is_registered_with_the_runtimes_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In Lambda, `snapshot_restore_py.register_after_restore` receives after_restore; elsewhere
+def test_the_hooks_are_registered_with_the_runtimes_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In Lambda, `snapshot_restore_py` receives before_snapshot and after_restore; elsewhere
     nothing is registered and the import still works. Mutation: `REGISTERED = False` without
-    calling register(), or register() not calling the hook → fails."""
+    calling register(), or register() not registering either hook → fails."""
     registered: list[Any] = []
     runtime = types.ModuleType("snapshot_restore_py")
-    runtime.register_after_restore = registered.append  # type: ignore[attr-defined]
+    runtime.register_before_snapshot = lambda hook: registered.append(("before", hook))  # type: ignore[attr-defined]
+    runtime.register_after_restore = lambda hook: registered.append(("after", hook))  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", runtime)
     assert snapstart.register() is True
-    assert registered == [snapstart.after_restore]
+    assert registered == [("before", snapstart.before_snapshot), ("after", snapstart.after_restore)]
     monkeypatch.setitem(sys.modules, "snapshot_restore_py", None)  # absent: ImportError
     assert snapstart.register() is False
     assert snapstart.REGISTERED is False  # this process has no Lambda runtime

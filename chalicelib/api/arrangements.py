@@ -12,19 +12,17 @@ would both match `/bills/arrangements/payments` (an ambiguous pair the contract 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
+from chalicelib.api import confirmed, ratelimit, validation
 from chalicelib.api import principal as auth_edge
-from chalicelib.api import ratelimit
-from chalicelib.api.confirmed import Confirmation
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes, parse_body, parse_query, path_id
-from chalicelib.auth.tokens import Principal
 from chalicelib.billing import arrangements, schemas
 
-
-class CreateRequest(schemas.ArrangementBody):
-    confirmation: Confirmation
+if TYPE_CHECKING:  # annotations only: the tokens module (PyJWT) loads with the first check of a token
+    from chalicelib.auth.tokens import Principal
 
 
 def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
@@ -43,7 +41,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def preview_arrangement() -> Response:
         me = caller()
-        query = parse_query(schemas.ArrangementPreviewQuery, request().query_params)
+        query = validation.parse_query(schemas.ArrangementPreviewQuery, request().query_params)
         return ok(arrangements.preview(customer_id=me.customer_id, instalments=query.instalments))
 
     @routes.route("/me/arrangements", methods=["POST"], authorizer=authorizer)
@@ -52,7 +50,9 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         me = live()
         # Money: counted against the customer's payment limit, like paying a bill.
         ratelimit.check("payment_customer", me.customer_id)
-        body = parse_body(CreateRequest, body_bytes(request().raw_body))
+        body = validation.parse_body(
+            confirmed.ConfirmedArrangementBody, validation.body_bytes(request().raw_body)
+        )
         return ok(
             arrangements.create(
                 customer_id=me.customer_id,
@@ -69,14 +69,14 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def list_arrangements() -> Response:
         me = caller()
-        query = parse_query(schemas.ArrangementsQuery, request().query_params)
+        query = validation.parse_query(schemas.ArrangementsQuery, request().query_params)
         return ok(arrangements.list_mine(customer_id=me.customer_id, cursor=query.cursor, limit=query.limit))
 
     @routes.route("/me/arrangements/{arrangement_id}", methods=["GET"], authorizer=authorizer)
     @handled
     def get_arrangement(arrangement_id: str) -> Response:
         me = caller()
-        wanted = path_id(arrangement_id, pattern=schemas.ARRANGEMENT_ID, what="arrangement")
+        wanted = validation.path_id(arrangement_id, pattern=schemas.ARRANGEMENT_ID, what="arrangement")
         return ok(arrangements.get(customer_id=me.customer_id, arrangement_id=wanted))
 
     return routes

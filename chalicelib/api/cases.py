@@ -10,25 +10,22 @@ Error messages follow `Accept-Language` (fr or en), as on every route (chaliceli
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
+from chalicelib.api import confirmed, validation
 from chalicelib.api import principal as auth_edge
-from chalicelib.api.confirmed import Confirmation, step_up_required
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, parse_query, path_id
 from chalicelib.auth import sessions, stepup
-from chalicelib.auth.tokens import Principal
 from chalicelib.cases import callcodes, documents, limits, schemas, service
+
+if TYPE_CHECKING:  # annotations only: the tokens module (PyJWT) loads with the first check of a token
+    from chalicelib.auth.tokens import Principal
 
 F = TypeVar("F", bound=Callable[..., Response])
 
 CALL_CODE_ACTION = "call_code"
-
-
-class CallCodeRequest(schemas.CallCodeBody):
-    confirmation: Confirmation | None = None
 
 
 def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
@@ -47,14 +44,14 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         return me
 
     def raw_body() -> bytes:
-        return body_bytes(request().raw_body)
+        return validation.body_bytes(request().raw_body)
 
     def checked(case_id: str) -> str:
-        return path_id(case_id, pattern=schemas.CASE_ID, what="case")
+        return validation.path_id(case_id, pattern=schemas.CASE_ID, what="case")
 
     def idempotency_key() -> str:
         # The payments' check; `in_language` gives its codes the cases' French or English message.
-        return parse_idempotency_key(
+        return validation.parse_idempotency_key(
             request().headers.get("idempotency-key"), pattern=schemas.IDEMPOTENCY_KEY
         )
 
@@ -63,7 +60,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     def open_case() -> Response:
         me = writer()
         key = idempotency_key()
-        body = parse_body(schemas.OpenCaseBody, raw_body())
+        body = validation.parse_body(schemas.OpenCaseBody, raw_body())
         case, created = service.open_case(
             customer_id=me.customer_id, key=key, origin=body.origin, topic=body.topic, message=body.message
         )
@@ -73,7 +70,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def list_cases() -> Response:
         me = caller()
-        query = parse_query(schemas.CasesQuery, request().query_params)
+        query = validation.parse_query(schemas.CasesQuery, request().query_params)
         return ok(
             service.list_cases(
                 customer_id=me.customer_id, status=query.status, cursor=query.cursor, limit=query.limit
@@ -90,7 +87,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def reply_to_case(case_id: str) -> Response:
         me = writer()
-        body = parse_body(schemas.MessageBody, raw_body())
+        body = validation.parse_body(schemas.MessageBody, raw_body())
         return ok(
             service.reply(customer_id=me.customer_id, case_id=checked(case_id), message=body.message),
             status=201,
@@ -100,7 +97,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def close_case(case_id: str) -> Response:
         me = writer()
-        body = parse_body(schemas.CloseBody, raw_body())
+        body = validation.parse_body(schemas.CloseBody, raw_body())
         return ok(
             service.close(
                 customer_id=me.customer_id, case_id=checked(case_id), solved=body.solved, comment=body.comment
@@ -111,7 +108,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def new_case_document_upload(case_id: str) -> Response:
         me = writer()
-        body = parse_body(schemas.UploadBody, raw_body())
+        body = validation.parse_body(schemas.UploadBody, raw_body())
         return ok(
             documents.new_upload(
                 customer_id=me.customer_id,
@@ -126,7 +123,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def attach_case_document(case_id: str) -> Response:
         me = writer()
-        body = parse_body(schemas.AttachBody, raw_body())
+        body = validation.parse_body(schemas.AttachBody, raw_body())
         return ok(
             documents.attach(customer_id=me.customer_id, case_id=checked(case_id), upload_id=body.upload_id),
             status=201,
@@ -138,11 +135,11 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         me = caller()
         sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
         limits.take("call_code_customer", me.customer_id)
-        body = parse_body(CallCodeRequest, raw_body())
+        body = validation.parse_body(confirmed.ConfirmedCallCodeBody, raw_body())
         if body.case_id is not None:
             service.load(me.customer_id, body.case_id)  # 404 for anyone else's, before the confirmation
         if body.confirmation is None:
-            raise step_up_required(CALL_CODE_ACTION)
+            raise confirmed.step_up_required(CALL_CODE_ACTION)
         params = {"case_id": body.case_id} if body.case_id else {}
         stepup.confirm(
             customer_id=me.customer_id,

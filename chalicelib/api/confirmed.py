@@ -12,15 +12,15 @@ from pydantic import AfterValidator, Field, RootModel
 from chalicelib.account.profile import EMAIL, PostalAddress, ProfilePatch
 from chalicelib.account.roaming import LimitChange
 from chalicelib.account.schemas import LINE_ID
-from chalicelib.account.suspension import Reason
+from chalicelib.account.suspension import Reason, SuspendBody
 from chalicelib.auth.schemas import CHALLENGE_ID, PASSKEY_ID
 from chalicelib.billing.money import NonNegativeMinorUnits
-from chalicelib.billing.schemas import METHOD_ID, AddMethodBody, AutopayBody
-from chalicelib.cases.schemas import CASE_ID
+from chalicelib.billing.schemas import METHOD_ID, AddMethodBody, ArrangementBody, AutopayBody
+from chalicelib.cases.schemas import CASE_ID, CallCodeBody
 from chalicelib.common.strict import Strict
 from chalicelib.customers.formats import E164
 from chalicelib.errors import Unauthenticated, ValidationFailed
-from chalicelib.purchases.schemas import OPTION_ID
+from chalicelib.purchases.schemas import OPTION_ID, BuyBody, RemovalBody
 
 CONTACT_FIELDS = ("email", "phone", "postal_address")
 
@@ -48,6 +48,30 @@ class ConfirmedProfilePatch(ProfilePatch):
     """Language and time zone change freely; email, phone and postal address need a confirmation."""
 
     confirmation: Confirmation | None = None
+
+
+class ConfirmedArrangementBody(ArrangementBody):
+    confirmation: Confirmation
+
+
+class ConfirmedCallCodeBody(CallCodeBody):
+    confirmation: Confirmation | None = None
+
+
+class ConfirmedSuspendBody(SuspendBody):
+    confirmation: Confirmation
+
+
+class ConfirmedDataLimitBody(LimitChange):
+    confirmation: Confirmation
+
+
+class ConfirmedBuyBody(BuyBody):
+    confirmation: Confirmation
+
+
+class ConfirmedRemovalBody(RemovalBody):
+    confirmation: Confirmation
 
 
 class RegisterOptionsBody(Strict):

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Request, Response
 
+from chalicelib.api import validation
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes
 from chalicelib.help import public
-from chalicelib.help.requests import Caller, caller_from
+from chalicelib.help import requests as help_requests
 
 blueprint = Blueprint(__name__)
 
 
-def _request() -> tuple[Request, Caller]:
+def _request() -> tuple[Request, help_requests.Caller]:
     request = blueprint.current_request
-    return request, caller_from(request.headers)
+    return request, help_requests.caller_from(request.headers)
 
 
 @blueprint.route("/help/sections", methods=["GET"])
@@ -44,7 +44,7 @@ def help_article(article_id: str) -> Response:
 @handled
 def help_vote(article_id: str) -> Response:
     request, caller = _request()
-    return ok(public.vote(caller, article_id, body_bytes(request.raw_body)), status=201)
+    return ok(public.vote(caller, article_id, validation.body_bytes(request.raw_body)), status=201)
 
 
 @blueprint.route("/help/situations/{situation}", methods=["GET"])

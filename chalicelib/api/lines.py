@@ -10,19 +10,18 @@ phone's session must stop it from restoring the line).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
 from chalicelib.account import schemas as account_schemas
 from chalicelib.account import suspension
+from chalicelib.api import confirmed, validation
 from chalicelib.api import principal as auth_edge
-from chalicelib.api.confirmed import Confirmation, ConfirmedBody
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes, parse_body, path_id
-from chalicelib.auth.tokens import Principal
 
-
-class SuspendRequest(suspension.SuspendBody):
-    confirmation: Confirmation
+if TYPE_CHECKING:  # annotations only: the tokens module (PyJWT) loads with the first check of a token
+    from chalicelib.auth.tokens import Principal
 
 
 def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
@@ -35,13 +34,15 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         return auth_edge.live_principal(request())
 
     def line(line_id: str) -> str:
-        return path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
+        return validation.path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
 
     @routes.route("/lines/{line_id}/suspension", methods=["POST"], authorizer=authorizer)
     @handled
     def suspend_line(line_id: str) -> Response:
         me = live()
-        body = parse_body(SuspendRequest, body_bytes(request().raw_body))
+        body = validation.parse_body(
+            confirmed.ConfirmedSuspendBody, validation.body_bytes(request().raw_body)
+        )
         answer, created = suspension.suspend(
             customer_id=me.customer_id,
             session_id=me.session_id,
@@ -57,7 +58,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def restore_line(line_id: str) -> Response:
         me = live()
-        body = parse_body(ConfirmedBody, body_bytes(request().raw_body))
+        body = validation.parse_body(confirmed.ConfirmedBody, validation.body_bytes(request().raw_body))
         return ok(
             suspension.restore(
                 customer_id=me.customer_id,

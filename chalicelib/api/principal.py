@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import AuthRequest, AuthResponse, Request
 
-from chalicelib.auth.tokens import Principal, principal_from_header
+from chalicelib.auth import sessions, tokens
 from chalicelib.errors import TemporarilyUnavailable, Unauthenticated
 from chalicelib.observability.log import log_event
+
+if TYPE_CHECKING:
+    from chalicelib.auth.tokens import Principal
 
 
 def authorize(auth_request: AuthRequest, *, refuse_all: bool = False) -> AuthResponse | dict[str, Any]:
@@ -29,7 +32,7 @@ def authorize(auth_request: AuthRequest, *, refuse_all: bool = False) -> AuthRes
             raise Unauthenticated(
                 "The service refuses to run with these settings.", code="service_misconfigured"
             )
-        principal = principal_from_header(auth_request.token)
+        principal = tokens.principal_from_header(auth_request.token)
     except TemporarilyUnavailable as unavailable:
         log_event("access_unverifiable", level=logging.ERROR, reason=unavailable.code)
         raise
@@ -55,14 +58,12 @@ def principal(request: Request) -> Principal:
     customer_id, session_id = authorizer.get("principalId"), authorizer.get("session_id")
     if not customer_id or not session_id or customer_id == "anonymous":
         raise Unauthenticated("A valid access token is required.")
-    return Principal(customer_id=str(customer_id), session_id=str(session_id))
+    return tokens.Principal(customer_id=str(customer_id), session_id=str(session_id))
 
 
 def live_principal(request: Request) -> Principal:
     """The caller, on a session that has not ended (one consistent read): factor, session, contact
     and money routes use this; read-only views rely on the access token's 15-minute expiry."""
-    from chalicelib.auth import sessions
-
     me = principal(request)
     sessions.require_live(customer_id=me.customer_id, session_id=me.session_id)
     return me

@@ -10,14 +10,17 @@ phone whose session was ended must not take the customer's data with it).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
+from chalicelib.api import confirmed, validation
 from chalicelib.api import principal as auth_edge
-from chalicelib.api.confirmed import ConfirmedBody
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes, parse_body, path_id
-from chalicelib.auth.tokens import Principal
 from chalicelib.privacy import closure, consent, export
+
+if TYPE_CHECKING:  # annotations only: the tokens module (PyJWT) loads with the first check of a token
+    from chalicelib.auth.tokens import Principal
 
 EXPORT_ID = r"^exp_[0-9a-f]{20}$"
 
@@ -46,7 +49,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         return ok(
             export.export_status(
                 customer_id=me.customer_id,
-                export_id=path_id(export_id, pattern=EXPORT_ID, what="data export"),
+                export_id=validation.path_id(export_id, pattern=EXPORT_ID, what="data export"),
             )
         )
 
@@ -60,7 +63,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def put_consents() -> Response:
         me = live()
-        body = parse_body(consent.ConsentsBody, body_bytes(request().raw_body))
+        body = validation.parse_body(consent.ConsentsBody, validation.body_bytes(request().raw_body))
         return ok(consent.set_consents(customer_id=me.customer_id, marketing=body.marketing))
 
     @routes.route("/me/closure/preview", methods=["GET"], authorizer=authorizer)
@@ -79,7 +82,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def close_account() -> Response:
         me = live()
-        body = parse_body(ConfirmedBody, body_bytes(request().raw_body))
+        body = validation.parse_body(confirmed.ConfirmedBody, validation.body_bytes(request().raw_body))
         return ok(
             closure.close(
                 customer_id=me.customer_id,
@@ -94,7 +97,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def cancel_closure() -> Response:
         me = live()
-        body = parse_body(ConfirmedBody, body_bytes(request().raw_body))
+        body = validation.parse_body(confirmed.ConfirmedBody, validation.body_bytes(request().raw_body))
         return ok(
             closure.cancel(
                 customer_id=me.customer_id,

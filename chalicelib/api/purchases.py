@@ -10,25 +10,19 @@ confirmation bound to the exact change (`option.buy`, `option.remove`: chaliceli
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
 from chalicelib.account import schemas as account_schemas
+from chalicelib.api import confirmed, ratelimit, validation
 from chalicelib.api import principal as auth_edge
-from chalicelib.api import ratelimit
-from chalicelib.api.confirmed import Confirmation
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes, parse_body, parse_idempotency_key, path_id
-from chalicelib.auth.tokens import Principal
-from chalicelib.billing.schemas import IDEMPOTENCY_KEY
+from chalicelib.billing import schemas as billing_schemas
 from chalicelib.purchases import schemas, service
 
-
-class BuyRequest(schemas.BuyBody):
-    confirmation: Confirmation
-
-
-class RemovalRequest(schemas.RemovalBody):
-    confirmation: Confirmation
+if TYPE_CHECKING:  # annotations only: the tokens module (PyJWT) loads with the first check of a token
+    from chalicelib.auth.tokens import Principal
 
 
 def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
@@ -44,10 +38,10 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         return auth_edge.live_principal(request())
 
     def line(line_id: str) -> str:
-        return path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
+        return validation.path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
 
     def option(option_id: str) -> str:
-        return path_id(option_id, pattern=schemas.OPTION_ID, what="option")
+        return validation.path_id(option_id, pattern=schemas.OPTION_ID, what="option")
 
     @routes.route("/lines/{line_id}/catalog", methods=["GET"], authorizer=authorizer)
     @handled
@@ -70,8 +64,10 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def buy_option(line_id: str) -> Response:
         me = live()
-        key = parse_idempotency_key(request().headers.get("idempotency-key"), pattern=IDEMPOTENCY_KEY)
-        body = parse_body(BuyRequest, body_bytes(request().raw_body))
+        key = validation.parse_idempotency_key(
+            request().headers.get("idempotency-key"), pattern=billing_schemas.IDEMPOTENCY_KEY
+        )
+        body = validation.parse_body(confirmed.ConfirmedBuyBody, validation.body_bytes(request().raw_body))
         return ok(
             service.buy(
                 customer_id=me.customer_id,
@@ -103,7 +99,9 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def remove_option(line_id: str, option_id: str) -> Response:
         me = live()
-        body = parse_body(RemovalRequest, body_bytes(request().raw_body))
+        body = validation.parse_body(
+            confirmed.ConfirmedRemovalBody, validation.body_bytes(request().raw_body)
+        )
         return ok(
             service.remove(
                 customer_id=me.customer_id,

@@ -13,14 +13,9 @@ from chalice.app import Blueprint, ChaliceAuthorizer, Request, Response
 
 from chalicelib.account import roaming
 from chalicelib.account import schemas as account_schemas
+from chalicelib.api import confirmed, validation
 from chalicelib.api import principal as auth_edge
-from chalicelib.api.confirmed import Confirmation
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes, parse_body, path_id
-
-
-class DataLimitRequest(roaming.LimitChange):
-    confirmation: Confirmation
 
 
 def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
@@ -30,7 +25,7 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
         return routes.current_request
 
     def line(line_id: str) -> str:
-        return path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
+        return validation.path_id(line_id, pattern=account_schemas.LINE_ID, what="line")
 
     @routes.route("/lines/{line_id}/roaming", methods=["GET"], authorizer=authorizer)
     @handled
@@ -42,7 +37,9 @@ def blueprint(authorizer: ChaliceAuthorizer) -> Blueprint:
     @handled
     def put_roaming_data_limit(line_id: str) -> Response:
         me = auth_edge.live_principal(request())
-        body = parse_body(DataLimitRequest, body_bytes(request().raw_body))
+        body = validation.parse_body(
+            confirmed.ConfirmedDataLimitBody, validation.body_bytes(request().raw_body)
+        )
         return ok(
             roaming.set_limit(
                 customer_id=me.customer_id,

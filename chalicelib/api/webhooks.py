@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.api import validation
 from chalicelib.api.responses import handled, ok
-from chalicelib.api.validation import body_bytes
 from chalicelib.billing import provider_events
 
 blueprint = Blueprint(__name__)
@@ -18,6 +18,6 @@ def stripe_webhook() -> Response:
     # The raw bytes, as signed: never re-serialised JSON.
     return ok(
         provider_events.handle(
-            payload=body_bytes(request.raw_body), signature=request.headers.get("stripe-signature")
+            payload=validation.body_bytes(request.raw_body), signature=request.headers.get("stripe-signature")
         )
     )

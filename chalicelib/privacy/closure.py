@@ -34,9 +34,9 @@ from chalicelib.common.languages import phone_number, spoken
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
-from chalicelib.privacy import models
 from chalicelib.privacy.models import CLOSURE_SK, AccountClosure, closures_partition
 from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.kinds import register_item_kinds
 from chalicelib.store.models import (
     Bill,
     BillingSettings,
@@ -102,7 +102,7 @@ def _closure_id() -> str:
 def _partition(customer_id: str) -> list[Item]:
     """Profile, lines, bills and billing settings: one Query of the customer's partition (read
     consistently: the closure is conditioned on what was read)."""
-    models.register_item_kinds()
+    register_item_kinds()
     return list(Item.query(customer_pk(customer_id), consistent_read=True))
 
 

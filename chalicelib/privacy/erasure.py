@@ -39,10 +39,10 @@ from chalicelib.common.strict import JsonInt, Strict
 from chalicelib.errors import Conflict
 from chalicelib.observability.log import log_event
 from chalicelib.privacy import closure as closing
-from chalicelib.privacy import models
 from chalicelib.privacy.models import CLOSURE_SK, CLOSURE_STATUSES, AccountClosure, closures_partition
 from chalicelib.store import cursor as cursor_codec
 from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.kinds import register_item_kinds
 from chalicelib.store.models import (
     Customer,
     Item,
@@ -212,7 +212,7 @@ def _before_delete(customer_id: str, item: Item) -> None:
 
 
 def _to_erase(customer_id: str) -> list[Item]:
-    models.register_item_kinds()
+    register_item_kinds()
     return [
         i
         for i in Item.query(customer_pk(customer_id), consistent_read=True)

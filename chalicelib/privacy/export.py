@@ -39,9 +39,9 @@ from chalicelib.config import get_settings
 from chalicelib.errors import NotFound, TemporarilyUnavailable, TooManyAttempts
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
-from chalicelib.privacy import models
 from chalicelib.privacy.models import POINTER_SK, DataExport, ExportPointer, export_sk
 from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.kinds import register_item_kinds
 from chalicelib.store.models import Item, Offer, OfferBid, Passkey, customer_pk
 from chalicelib.store.objects import s3_client
 
@@ -279,7 +279,7 @@ def _open_bids(customer_id: str) -> list[dict[str, Any]]:
 
 def collect(customer_id: str) -> dict[str, Any]:
     """Every personal datum held about the customer, by section."""
-    models.register_item_kinds()
+    register_item_kinds()
     sections: dict[str, list[dict[str, Any]]] = {}
     for item in Item.query(customer_pk(customer_id)):
         kind = str(Item.type.get_discriminator(type(item)))

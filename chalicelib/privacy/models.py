@@ -14,9 +14,6 @@ produces the file (chalicelib/notifications/stream.py → export.produce).
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from functools import lru_cache
 from typing import Any
 
 from pynamodb.attributes import (
@@ -27,7 +24,6 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 
-import chalicelib
 from chalicelib.store.models import GSI1, Item
 
 POINTER_SK = "USERDATA#EXPORT"
@@ -95,16 +91,3 @@ class AccountClosure(Item, discriminator="account_closure"):
     counts: MapAttribute[str, Any] = MapAttribute(null=True)
     progress = NumberAttribute(default=0)
     erase_after = UnicodeAttribute(null=True)  # when the kept bills and payments go (10 years)
-
-
-@lru_cache(maxsize=1)
-def register_item_kinds() -> None:
-    """Every `chalicelib.<capability>.models` imported, so that a Query of the whole partition can
-    build each item kind it meets (pynamodb refuses a discriminator it does not know)."""
-    for module in pkgutil.iter_modules(chalicelib.__path__):
-        if module.ispkg:
-            try:
-                importlib.import_module(f"chalicelib.{module.name}.models")
-            except ModuleNotFoundError as error:
-                if error.name != f"chalicelib.{module.name}.models":
-                    raise

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from chalicelib.common.clock import iso
-from chalicelib.privacy import erasure, models
+from chalicelib.privacy import erasure
 from chalicelib.privacy.models import CLOSURE_SK, AccountClosure
+from chalicelib.store.kinds import register_item_kinds
 from chalicelib.store.models import (
     Bill,
     BillingSettings,
@@ -181,7 +182,7 @@ def test_an_at_once_closure_is_cancellable_until_the_job_takes_it(api, enrol):
 
 
 def _kinds(customer_id: str) -> set[str]:
-    models.register_item_kinds()
+    register_item_kinds()
     return {str(Item.type.get_discriminator(type(i))) for i in Item.query(customer_pk(customer_id))}
 
 
