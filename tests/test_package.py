@@ -248,6 +248,7 @@ def test_no_stage_names_the_table_or_a_bucket_itself() -> None:
         ("google/cloud/firestore_v1/client.py", "Firestore"),
         ("google/protobuf/message.py", "protobuf"),
         ("grpcio-1.85.3.dist-info/RECORD", "pruned above"),
+        ("google_auth-2.62.2.dist-info/RECORD", "for uninstalling"),
         ("botocore/data/ec2/2016-11-15/service-2.json.gz", "botocore service model"),
         ("stripe/params/_payment_intent_create_params.py", "type checkers"),
     ],
@@ -262,7 +263,7 @@ def test_the_prune_list_leaves_out_what_no_function_imports(path: str, why: str)
     [
         "google/auth/jwt.py",  # firebase_admin.messaging's credentials
         "google/oauth2/service_account.py",
-        "google_auth-2.62.2.dist-info/RECORD",
+        "google_auth-2.62.2.dist-info/METADATA",  # importlib.metadata.version() reads it
         "botocore/data/dynamodb/2012-08-10/service-2.json.gz",
         "botocore/data/s3/2006-03-01/service-2.json.gz",
         "botocore/data/ssm/2014-11-06/service-2.json.gz",

@@ -2,7 +2,9 @@
 compile no module from source (`/var/task` is read-only: Lambda would compile them again at every
 cold start, about 0.7 s). Run with the runtime's Python (3.12) on the unpacked, read-only zip, with
 `-v`: the import system says, for each module, whether its code object came from a .pyc or from
-the .py.
+the .py. Our code's bytecode is in `__pycache__` beside its source; a requirement's module ships
+as its bytecode alone (`<module>.pyc`, devtools/package.py's sourceless()), which Python loads
+without looking for a source.
 
 Mutation: make devtools/package.py's compile_bytecode a no-op (or drop `__pycache__` from the zip)
 → every module is compiled from source and this fails.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 import subprocess
 import tempfile
 import zipfile
@@ -66,7 +69,32 @@ def test_a_cold_start_sign_in_and_push_compile_nothing_from_source(
     assert {
         "__pycache__/app.cpython-312.pyc",
         "chalicelib/auth/__pycache__/ceremonies.cpython-312.pyc",
-        "webauthn/__pycache__/__init__.cpython-312.pyc",
-        "firebase_admin/__pycache__/messaging.cpython-312.pyc",
+        "webauthn/__init__.pyc",
+        "firebase_admin/messaging.pyc",
     } <= used
     assert len(used) > 300, len(used)  # not vacuous: the whole import graph came from bytecode
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_shipped_pyc_is_the_runtimes_unchecked_bytecode(packages: dict[str, Path], stage: str) -> None:
+    """Each .pyc in the zip starts with the runtime's magic number (Python 3.12's bytecode: any other
+    is refused, and a requirement's module that has no source beside its .pyc would not import at
+    all) and the unchecked-hash flag (never compared with a source or a file time). Mutation: compile
+    with the virtualenv's Python 3.11 (devtools/package.py's compile_bytecode) → wrong magic; drop
+    `--invalidation-mode unchecked-hash` → timestamp flags."""
+    found = subprocess.run(
+        [lambda_python(), "-I", "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    magic = bytes.fromhex(found.stdout.strip())
+    with zipfile.ZipFile(packages[stage] / "deployment.zip") as bundle:
+        headers = {n: bundle.read(n)[:8] for n in bundle.namelist() if n.endswith(".pyc")}
+    assert len(headers) > 500, len(headers)
+    wrong = {
+        n: h.hex() for n, h in headers.items() if h[:4] != magic or struct.unpack("<I", h[4:])[0] != 0b01
+    }
+    assert not wrong, (
+        f"{len(wrong)} .pyc not Python 3.12's unchecked-hash bytecode: {dict(list(wrong.items())[:5])}"
+    )
