@@ -198,10 +198,16 @@ def login_options() -> Response:
 @app.route("/auth/passkeys/login/verify", methods=["POST"])
 @handled
 def login_verify() -> Response:
-    ratelimit.check("sign_in_client", _client())
     body = validation.parse_body(auth_schemas.CredentialBody, _body())
+    # Counted in the sign-in's own transaction (a refusal: with its challenge spent): one call
+    # fewer than counting first. A malformed body, refused before any call, is not counted.
     return ok(
-        passkeys.login(challenge_id=body.challenge_id, credential=body.credential, device=_device()).to_wire()
+        passkeys.login(
+            challenge_id=body.challenge_id,
+            credential=body.credential,
+            device=_device(),
+            limit=ratelimit.pending("sign_in_client", _client()),
+        ).to_wire()
     )
 
 

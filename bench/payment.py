@@ -157,7 +157,7 @@ def run(*, repeat: int = 100) -> dict[str, Any]:
         "note": (
             "payments.pay as the route calls it: the live session, the step-up verification (ES256 signature), "
             "the Idempotency-Key and the rate limit included; the sandbox provider's time excluded, its own "
-            "record (one TransactWriteItems) counted; the alert (GetItem for the language, TransactWriteItems) "
-            "counted"
+            "record (one TransactWriteItems) counted; the alert and the bill's due notice written by the "
+            "settlement's transaction, the language read with the rest"
         ),
     }

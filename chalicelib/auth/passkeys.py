@@ -205,10 +205,14 @@ def _login_refused(reason: str, **fields: Any) -> Unauthenticated:
     return Unauthenticated("This passkey cannot sign in.", code="invalid_credential")
 
 
-def login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
-    """Every attempt is logged: `signed_in`, or `sign_in_refused` with the reason."""
+def login(
+    *, challenge_id: str, credential: dict[str, Any], device: str | None, limit: Pending | None = None
+) -> SessionTokens:
+    """Every attempt is logged: `signed_in`, or `sign_in_refused` with the reason. `limit`: the
+    client's sign-in limit, counted in the sign-in's own transaction (a refusal counts it in the
+    write that spends the challenge): one call fewer than a count of its own at the edge."""
     try:
-        tokens = _login(challenge_id=challenge_id, credential=credential, device=device)
+        tokens = _login(challenge_id=challenge_id, credential=credential, device=device, limit=limit)
     except DomainError as refused:
         if refused.code != "invalid_credential":  # those were logged with their precise reason
             log_event("sign_in_refused", reason=refused.code)
@@ -306,17 +310,23 @@ def confirm(*, customer_id: str, challenge: bytes, credential: dict[str, Any]) -
     return passkey.credential_id
 
 
-def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None) -> SessionTokens:
-    """Three DynamoDB calls with the edge's rate limit: the challenge and the passkey in one
-    consistent BatchGetItem, then one transaction that spends the challenge (conditions: still
-    there, a sign-in one, unexpired), moves the sign count from the value judged, and opens the
-    session with its security event. A refused attempt spends the challenge all the same."""
+def _login(
+    *, challenge_id: str, credential: dict[str, Any], device: str | None, limit: Pending | None
+) -> SessionTokens:
+    """Two DynamoDB calls: the challenge and the passkey in one consistent BatchGetItem, then one
+    transaction that counts the client's rate limit (`limit`; without it, the edge counted it in a
+    call of its own), spends the challenge (conditions: still there, a sign-in one, unexpired),
+    moves the sign count from the value judged, and opens the session with its security event.
+    A refused attempt spends the challenge all the same, and is counted."""
     from chalicelib.auth import ceremonies
 
     try:
         claimed = ceremonies.read_assertion(credential)
     except DomainError:
-        challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)  # unknown id: that error
+        if limit is None:
+            challenges.consume(challenge_id=challenge_id, purpose=challenges.LOGIN)  # unknown id: that error
+        elif not _count_refusal(limit, challenge_id):
+            raise challenges.not_found() from None  # unknown id: that error, as `consume` answers it
         raise
     keys = [challenges.key(challenge_id), _passkey_key(claimed.credential_id)]
     found = {(i.PK, i.SK): i for i in Item.batch_get(keys, consistent_read=True)}
@@ -334,7 +344,9 @@ def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None)
             customer_id=None,
         )
     except DomainError:
-        if stored_challenge is not None:
+        if limit is not None:
+            _count_refusal(limit, challenge_id if stored_challenge is not None else None)
+        elif stored_challenge is not None:
             challenges.discard(challenge_id)
         raise
     session, tokens = sessions.new_session(
@@ -343,6 +355,9 @@ def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None)
     actions, condition = _counter_update(passkey, verified)
     try:
         with transaction() as tx:
+            if limit is not None:
+                # Over the limit, nothing is written: no session, the challenge left to expire.
+                limit.count_in(tx)
             # Single use: of two sign-ins with this challenge, one transaction finds it.
             challenges.spend_in(tx, challenge_id, purpose=challenges.LOGIN)
             # The counter moves only from the value we judged: a concurrent sign-in loses.
@@ -356,12 +371,43 @@ def _login(*, challenge_id: str, credential: dict[str, Any], device: str | None)
                 )
             )
     except ConditionsFailed as failed:
+        if limit is not None and "rate_limit" in failed.labels:
+            raise limit.refused() from None
         if "challenge" in failed.labels:  # `login` logs it, as every refusal with a code of its own
+            if limit is not None:  # the cancelled transaction did not count this attempt
+                _count_refusal(limit, None)
             raise challenges.not_found() from None
-        challenges.discard(challenge_id)
+        if limit is not None:
+            _count_refusal(limit, challenge_id)
+        else:
+            challenges.discard(challenge_id)
         raise _login_refused("concurrent_sign_count_update", customer_id=passkey.customer_id) from None
     log_event("signed_in", customer_id=passkey.customer_id, session=tokens.session_id)
     return tokens
+
+
+def _count_refusal(limit: Pending, challenge_id: str | None) -> bool:
+    """Count a refused sign-in against the client's limit, spending its challenge (if it was
+    there) in the same transaction; over the limit, raise `limit.refused()` instead. Returns
+    whether the challenge was there to spend. The challenge's delete is conditional (label
+    "challenge"): a resend of this very transaction, after its answer was lost, then fails
+    instead of counting twice; failing it (gone: used concurrently, or by that resend), the
+    attempt is counted alone (at worst twice: never a refusal left uncounted)."""
+    try:
+        with transaction() as tx:
+            limit.count_in(tx)
+            if challenge_id is not None:
+                tx.delete(
+                    Challenge(*challenges.key(challenge_id)),
+                    condition=Challenge.PK.exists(),
+                    label="challenge",
+                )
+    except ConditionsFailed as failed:
+        if "rate_limit" in failed.labels:
+            raise limit.refused() from None
+        _count_refusal(limit, None)
+        return False
+    return challenge_id is not None
 
 
 # --- the customer's passkeys ---------------------------------------------------------------------

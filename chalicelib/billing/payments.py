@@ -15,7 +15,8 @@
    (`available`, conditional: concurrent payments never exceed the balance); charges the provider
    with the payment id as reference and the attempt id as the provider's idempotency key (never
    anything the client chose); and settles it (settlement.py: the charge is checked against the
-   payment first), recording the key's outcome in the settlement's own transaction.
+   payment first), recording the key's outcome and writing the customer's alert (in the language
+   of the profile read with the rest) in the settlement's own transaction.
 3. If the provider does not answer, the payment stays `pending`: a retry with the same key (which
    charges again with the same attempt key only within CALL_WINDOW, and after that only asks), the
    provider's webhook, or the sweeper settles it: never a second charge.
@@ -56,6 +57,7 @@ from chalicelib.store.models import (
     Bill,
     BillingSettings,
     Challenge,
+    Customer,
     IdempotencyRecord,
     Item,
     Notice,
@@ -206,10 +208,11 @@ def pay(
     read that fetches the rest, instead of a GetItem of its own at the edge.
 
     On the common path: one consistent BatchGetItem (the session, the key's record, the bill, the
-    method, the challenge, the passkey, the payment); one TransactWriteItems that claims the key,
-    counts the rate limit, spends the challenge, moves the passkey's counter, creates the payment
-    and reserves its amount (each check a condition of it); the provider's charge; the settlement's
-    transaction, which records the key's outcome too; then the alert. A finished key is answered
+    method, the challenge, the passkey, the payment, the profile); one TransactWriteItems that
+    claims the key, counts the rate limit, spends the challenge, moves the passkey's counter,
+    creates the payment and reserves its amount (each check a condition of it); the provider's
+    charge; the settlement's transaction, which records the key's outcome, the bill's due notice
+    and the alert too. A finished key is answered
     from the read alone. A refusal writes nothing but the key's outcome, the spent challenge and
     the count, in one transaction. A key still running, or any race the transaction's conditions
     lose, takes the general path (`_slow`)."""
@@ -242,6 +245,8 @@ def pay(
         "method": methods.key(customer_id, method_id),
         "challenge": challenges.key(challenge_id),
         "payment": (pk, f"BILL#{bill_id}#PAY#{payment_id}"),
+        # The profile, for the language of the alert the settlement writes (no GetItem of its own).
+        "profile": (pk, "PROFILE"),
     }
     if claimed is not None:
         keys["passkey"] = passkeys.passkey_key(claimed.credential_id)
@@ -324,8 +329,11 @@ def pay(
         raise
     log_event("step_up_confirmed", customer_id=customer_id)
     log_event("payment_created", customer_id=customer_id, payment=payment_id, amount=amount)
+    profile = found["profile"]
+    language = profile.language if isinstance(profile, Customer) else None
     return idempotency.run_claimed(
-        claim, lambda: _finish(payment, method=method, bill=bill, alongside=_Outcome(claim))
+        claim,
+        lambda: _finish(payment, method=method, bill=bill, alongside=_Outcome(claim), language=language),
     )
 
 
@@ -556,14 +564,16 @@ def _finish(
     bill: Bill | None = None,
     resumed: bool = False,
     alongside: settlement.Alongside | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Charge a pending payment (or, once its attempt is older than CALL_WINDOW, only ask the
-    provider) and settle it. `method` and `bill` as already read by this request (the bill as it
-    was before the reservation; its balance is re-read only if it moved)."""
+    provider) and settle it. `method`, `bill` and the customer's `language` as already read by
+    this request (the bill as it was before the reservation; its balance is re-read only if it
+    moved)."""
     if payment.status == "pending":
         try:
             payment = _charge_and_settle(
-                payment, method=method, bill=bill, resumed=resumed, alongside=alongside
+                payment, method=method, bill=bill, resumed=resumed, alongside=alongside, language=language
             )
         except ChargeMismatch:
             raise Conflict(
@@ -589,6 +599,7 @@ def _charge_and_settle(
     bill: Bill | None,
     resumed: bool = False,
     alongside: settlement.Alongside | None = None,
+    language: str | None = None,
 ) -> Payment:
     if resumed:
         # An earlier run may have charged, then failed to record it: ask by the attempt's key
@@ -644,13 +655,21 @@ def _charge_and_settle(
             code=rejected.code,
         )
         return settlement.settle(
-            payment, None, via="request", bill=bill, reason="provider_refused", alongside=alongside
+            payment,
+            None,
+            via="request",
+            bill=bill,
+            reason="provider_refused",
+            alongside=alongside,
+            language=language,
         )
     except GatewayMisconfigured:
         raise ServiceMisconfigured(
             "Payments are unavailable right now: nothing was charged; try again later."
         ) from None
-    return settlement.settle(payment, charge, via="request", bill=bill, alongside=alongside)
+    return settlement.settle(
+        payment, charge, via="request", bill=bill, alongside=alongside, language=language
+    )
 
 
 def autopay(*, today: datetime | None = None) -> dict[str, str]:

@@ -5,7 +5,9 @@ used alike by the request that charged, the provider's webhook and the sweeper.
   nothing is written (the payment stays pending, the bill untouched), `payment_charge_mismatch` is
   logged and PaymentChargeMismatch counted, for a person to look at.
 - pending → succeeded (the bill's balance in the same transaction) | failed (the reservation
-  released), by conditional writes: whoever settles first wins, the others read the outcome.
+  released), by conditional writes: whoever settles first wins, the others read the outcome. The
+  customer's alert and the bill's due notice are written by that same transaction: a payment is
+  never settled untold, and its alert costs no call of its own.
 - A succeeded charge for a payment that is no longer pending and was not settled with it (failed
   by the sweeper while the provider held the charge, which then went through) is refunded, once:
   the refund's idempotency key derives from the attempt. A charge always ends as a paid bill or a
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from pynamodb.exceptions import UpdateError
 
@@ -32,7 +34,7 @@ from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, Transaction, transaction
-from chalicelib.store.models import Bill, Notice, Payment, customer_pk
+from chalicelib.store.models import Bill, Customer, Notice, Payment, customer_pk
 
 SWEEP_AFTER = timedelta(minutes=2)  # younger pending payments are their request's business
 CALL_WINDOW = timedelta(minutes=2)  # after this, a resumed request asks the provider, never charges
@@ -81,6 +83,9 @@ DECLINES = {
 # refused): a charge may still show up. A decline or a 3-D Secure request is the provider's word:
 # that intent cannot succeed unless the customer confirms it, and then its webhook says so.
 _WATCHED = {"not_charged", "provider_refused"}
+# The labels of the settlement's writes that are due only if still so (the bill's due notice after
+# a part payment, the alert): failing one, the settlement commits again without it.
+_OPTIONAL = frozenset({"notice", "dedup"})
 
 
 class Alongside(Protocol):
@@ -141,10 +146,19 @@ def settle(
     bill: Bill | None = None,
     reason: str | None = None,
     alongside: Alongside | None = None,
+    language: str | None = None,
+    _without: frozenset[str] = frozenset(),
 ) -> Payment:
     """Record what the provider says of this payment's charge (None: no charge, decided by the
     caller). Idempotent; raises ChargeMismatch. `bill` as the caller read it (re-read if it moved);
-    `alongside`: the caller's own writes, in the same transaction."""
+    `alongside`: the caller's own writes, in the same transaction; `language`: the customer's, as
+    the caller read it from the profile (read here when not given).
+
+    One transaction settles the payment, moves the bill, updates the bill's due notice (a part
+    paid: what is left) and writes the alert (inbox.notify_in). The notice's and the alert's
+    conditions (label "notice": the notice is still there and shows more than what is left;
+    "dedup": no such alert yet) only say whether those writes are still due: failing one, the
+    settlement is committed again without it (`_without`)."""
     if charge is not None:
         problem = _mismatch(payment, charge)
         if problem is not None:
@@ -166,16 +180,20 @@ def settle(
         return _after_the_fact(payment, charge, via=via)
     pk = customer_pk(payment.customer_id)
     bill = bill or Bill.get(pk, f"BILL#{payment.bill_id}#0", consistent_read=True)
+    if language is None and "dedup" not in _without:
+        language = _language_of(payment.customer_id)
     moment = iso(now())
     amount = int(payment.amount)
     succeeded = charge is not None and charge.status == "succeeded"
     code = reason or failure_code(charge)
+    settled = _settled(_copy(payment), charge, succeeded=succeeded, code=code, moment=moment)
     try:
         with transaction() as tx:
             if alongside is not None:
-                alongside.add(
-                    tx, _settled(_copy(payment), charge, succeeded=succeeded, code=code, moment=moment)
-                )
+                alongside.add(tx, settled)
+            if language is not None and "dedup" not in _without:
+                # The customer hears of it with the settlement, never of a settlement left untold.
+                inbox.notify_in(tx, customer_id=payment.customer_id, language=language, **_alert(settled))
             if succeeded:
                 assert charge is not None  # noqa: S101 - narrows the type: succeeded implies a charge
                 left = int(bill.balance) - amount
@@ -204,6 +222,16 @@ def settle(
                 )
                 if left == 0:
                     tx.delete(Notice(pk, f"NOTICE#BILLDUE#{payment.bill_id}"))
+                elif "notice" not in _without:
+                    # A part paid: the due notice (what GET /me shows as due, and whether an
+                    # arrangement is offered) says what is left; a notice already gone is not
+                    # written back, nor one a later settlement lowered further.
+                    tx.update(
+                        Notice(pk, f"NOTICE#BILLDUE#{payment.bill_id}"),
+                        actions=[Notice.amount.set(left)],
+                        condition=Notice.PK.exists() & (Notice.amount > left),
+                        label="notice",
+                    )
                 tx.delete(Notice(pk, f"NOTICE#PAYFAIL#{payment.bill_id}"))
             else:
                 fr, en = DECLINES.get(code, DECLINES["not_charged"])
@@ -245,10 +273,29 @@ def settle(
                     )
                 )
     except ConditionsFailed as failed:
-        if "balance" in failed.labels:
+        if "balance" in failed.labels and "pending" not in failed.labels:
+            # The balance moved (another payment settled): re-read it.
             return settle(
-                payment, charge, via=via, reason=reason, alongside=alongside
-            )  # the balance moved (another payment settled): re-read it
+                payment,
+                charge,
+                via=via,
+                reason=reason,
+                alongside=alongside,
+                language=language,
+                _without=_without,
+            )
+        if failed.labels <= _OPTIONAL:
+            # Only the notice's or the alert's condition: those writes are not due (any more).
+            return settle(
+                payment,
+                charge,
+                via=via,
+                bill=bill,
+                reason=reason,
+                alongside=alongside,
+                language=language,
+                _without=_without | failed.labels,
+            )
         current = Payment.get(
             payment.PK, payment.SK, consistent_read=True
         )  # settled by someone else meanwhile
@@ -256,9 +303,6 @@ def settle(
     if alongside is not None:
         alongside.committed()
     _settled(payment, charge, succeeded=succeeded, code=code, moment=moment)
-    if succeeded and int(bill.balance) - amount > 0:
-        _notice_left(payment, int(bill.balance) - amount)
-    _tell(payment)
     log_event(
         "payment_settled",
         customer_id=payment.customer_id,
@@ -269,22 +313,6 @@ def settle(
     )
     emit("PaymentSucceeded" if succeeded else "PaymentFailed")
     return payment
-
-
-def _notice_left(payment: Payment, left: int) -> None:
-    """A part paid: the bill's due notice (what GET /me shows as due or overdue, and whether an
-    arrangement is offered) says what is left. After the settlement, on its own: a full payment
-    deletes the notice in the settlement's transaction; this update only follows a part payment, and
-    a notice already gone is not written back (its condition). Best effort: it is logged if it fails,
-    the payment stands."""
-    try:
-        Notice(customer_pk(payment.customer_id), f"NOTICE#BILLDUE#{payment.bill_id}").update(
-            actions=[Notice.amount.set(left)],
-            condition=Notice.PK.exists() & (Notice.amount > left),
-        )
-    except Exception as error:  # noqa: BLE001 - the payment is settled whatever happens here
-        if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-            log_event("bill_notice_not_updated", level=logging.WARNING, payment=payment.payment_id)
 
 
 def _copy(payment: Payment) -> Payment:
@@ -385,31 +413,38 @@ def _watch(payment: Payment) -> None:
             raise
 
 
-def _tell(payment: Payment) -> None:
-    # The amount as minor units and currency: notify() writes it as the customer reads money
-    # (« 42,00 € », "€42.00") from the profile it reads anyway.
+def _language_of(customer_id: str) -> str | None:
+    """The language of the customer's alerts, from the profile (one GetItem); None without a
+    profile (erased): the payment is settled all the same, with no one to tell."""
+    try:
+        return str(Customer.get(customer_pk(customer_id), "PROFILE").language)
+    except Customer.DoesNotExist:
+        return None
+
+
+def _alert(payment: Payment) -> dict[str, Any]:
+    """The alert of a settled payment, as inbox.notify_in takes it (kind, data, dedup_key)."""
+    # The amount as minor units and currency: notify_in writes it as the customer reads money
+    # (« 42,00 € », "€42.00") in their language.
     amount = {"amount_minor": int(payment.amount), "currency": payment.currency}
     if payment.status == "succeeded":
-        inbox.notify(
-            customer_id=payment.customer_id,
-            kind="billing.payment_succeeded",
-            data={"bill_id": payment.bill_id, "payment_id": payment.payment_id, **amount},
-            dedup_key=f"payment:{payment.payment_id}:succeeded",
-        )
-    else:
-        fr, en = DECLINES.get(payment.failure_code or "", DECLINES["not_charged"])
-        inbox.notify(
-            customer_id=payment.customer_id,
-            kind="billing.payment_failed",
-            data={
-                "bill_id": payment.bill_id,
-                "payment_id": payment.payment_id,
-                **amount,
-                "reason_fr": fr,
-                "reason_en": en,
-            },
-            dedup_key=f"payment:{payment.payment_id}:failed",
-        )
+        return {
+            "kind": "billing.payment_succeeded",
+            "data": {"bill_id": payment.bill_id, "payment_id": payment.payment_id, **amount},
+            "dedup_key": f"payment:{payment.payment_id}:succeeded",
+        }
+    fr, en = DECLINES.get(payment.failure_code or "", DECLINES["not_charged"])
+    return {
+        "kind": "billing.payment_failed",
+        "data": {
+            "bill_id": payment.bill_id,
+            "payment_id": payment.payment_id,
+            **amount,
+            "reason_fr": fr,
+            "reason_en": en,
+        },
+        "dedup_key": f"payment:{payment.payment_id}:failed",
+    }
 
 
 def reconcile(payment: Payment, *, moment: datetime | None = None, via: str) -> Payment:

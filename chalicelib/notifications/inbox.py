@@ -22,7 +22,7 @@ from chalicelib.common.clock import epoch, iso, now
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.notifications.catalog import as_strings, kind_of, situation_of
 from chalicelib.store import cursor as cursor_codec
-from chalicelib.store.db import ConditionsFailed, transaction
+from chalicelib.store.db import ConditionsFailed, Transaction, transaction
 from chalicelib.store.models import AlertDedup, Customer, InboxCounter, InboxItem, customer_pk
 
 RETENTION = timedelta(days=90)
@@ -45,7 +45,7 @@ def new_alert_id() -> str:
 
 
 def notify(*, customer_id: str, kind: str, data: dict[str, Any], dedup_key: str) -> Notified:
-    alert_kind = kind_of(kind)
+    kind_of(kind)  # an unknown kind is refused before any read
     if not dedup_key or len(dedup_key) > 200:
         raise ValidationFailed("A dedup key of 1 to 200 characters is required.")
     # No read of the dedup marker first: the transaction's condition is the check (one read less
@@ -54,47 +54,68 @@ def notify(*, customer_id: str, kind: str, data: dict[str, Any], dedup_key: str)
         customer = Customer.get(customer_pk(customer_id), "PROFILE")
     except Customer.DoesNotExist:
         raise NotFound("No such customer.", code="customer_not_found") from None
-    values = alert_kind.with_money(customer.language, as_strings(data))
-    title, body, deep_link = alert_kind.render(customer.language, values)
-    moment = now()
-    alert_id = new_alert_id()
-    expires = epoch(moment + RETENTION)
-    item = InboxItem(
-        customer_pk(customer_id),
-        f"INBOX#{alert_id}",
-        alert_id=alert_id,
-        customer_id=customer_id,
-        kind=kind,
-        category=alert_kind.category,
-        title=title,
-        body=body,
-        language=customer.language,
-        deep_link=deep_link,
-        data={k: values[k] for k in alert_kind.data_keys if k in values},
-        dedup_key=dedup_key,
-        created_at=iso(moment),
-        delivery_status="pending",
-        expires_at=expires,
-    )
     try:
         with transaction() as tx:
-            tx.save(
-                AlertDedup(
-                    customer_pk(customer_id), f"DEDUP#{dedup_key}", alert_id=alert_id, expires_at=expires
-                ),
-                condition=AlertDedup.PK.does_not_exist(),
-                label="dedup",
-            )
-            tx.save(item)
-            tx.update(
-                InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"),
-                actions=[InboxCounter.type.set(InboxCounter), InboxCounter.unread.add(1)],
+            alert_id = notify_in(
+                tx,
+                customer_id=customer_id,
+                language=customer.language,
+                kind=kind,
+                data=data,
+                dedup_key=dedup_key,
             )
     except ConditionsFailed:
         # A concurrent notify with the same key won: answer its alert.
         existing = AlertDedup.get(customer_pk(customer_id), f"DEDUP#{dedup_key}", consistent_read=True)
         return Notified(alert_id=existing.alert_id, created=False)
     return Notified(alert_id=alert_id, created=True)
+
+
+def notify_in(
+    tx: Transaction, *, customer_id: str, language: str, kind: str, data: dict[str, Any], dedup_key: str
+) -> str:
+    """`notify`'s three writes as actions of the caller's own transaction, for a producer that
+    writes the event and its alert at once (a payment's settlement: one call instead of two, and
+    no settled payment without its alert). `language`: the profile's, as the caller read it. The
+    dedup marker's condition has the label "dedup": the caller decides what an alert already made
+    means (usually: commit again without it). Returns the new alert's id."""
+    alert_kind = kind_of(kind)
+    if not dedup_key or len(dedup_key) > 200:
+        raise ValidationFailed("A dedup key of 1 to 200 characters is required.")
+    values = alert_kind.with_money(language, as_strings(data))
+    title, body, deep_link = alert_kind.render(language, values)
+    moment = now()
+    alert_id = new_alert_id()
+    expires = epoch(moment + RETENTION)
+    tx.save(
+        AlertDedup(customer_pk(customer_id), f"DEDUP#{dedup_key}", alert_id=alert_id, expires_at=expires),
+        condition=AlertDedup.PK.does_not_exist(),
+        label="dedup",
+    )
+    tx.save(
+        InboxItem(
+            customer_pk(customer_id),
+            f"INBOX#{alert_id}",
+            alert_id=alert_id,
+            customer_id=customer_id,
+            kind=kind,
+            category=alert_kind.category,
+            title=title,
+            body=body,
+            language=language,
+            deep_link=deep_link,
+            data={k: values[k] for k in alert_kind.data_keys if k in values},
+            dedup_key=dedup_key,
+            created_at=iso(moment),
+            delivery_status="pending",
+            expires_at=expires,
+        )
+    )
+    tx.update(
+        InboxCounter(customer_pk(customer_id), "COUNTER#INBOX"),
+        actions=[InboxCounter.type.set(InboxCounter), InboxCounter.unread.add(1)],
+    )
+    return alert_id
 
 
 def to_wire(item: InboxItem) -> dict[str, Any]:

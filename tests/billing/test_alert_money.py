@@ -35,7 +35,8 @@ def _alert(api: Any, enrolled: Any, kind: str) -> dict[str, Any]:
 
 
 def test_a_french_customers_declined_payment_alert_says_euros_the_french_way(api, billed):
-    """Mutation: call format_money without `language` in settlement._tell → "18.00 EUR"."""
+    """Mutation: `alert_kind.with_money("en", ...)` in inbox.notify_in (the amount formatted without
+    the customer's language) → "€18.00" in French text → fails."""
     enrolled, bill_id, method = billed(token="tok_insufficient_funds")
     _speaks(enrolled, "fr")
     assert _pay(api, enrolled, bill_id, method).status == 402
@@ -46,7 +47,8 @@ def test_a_french_customers_declined_payment_alert_says_euros_the_french_way(api
 
 
 def test_an_english_customer_reads_the_english_pattern(api, billed):
-    """Mutation: a fixed `language="fr"` in settlement._tell → "18,00 €" in English text."""
+    """Mutation: a fixed `language="fr"` in settlement.settle's inbox.notify_in call → "18,00 €" in
+    English text."""
     enrolled, bill_id, method = billed(token="tok_insufficient_funds")
     _speaks(enrolled, "en")
     assert _pay(api, enrolled, bill_id, method).status == 402

@@ -131,8 +131,8 @@ def test_one_bad_notice_does_not_stop_the_reminders_of_the_others(api, billed, e
 
 def test_a_part_payment_leaves_what_is_left_on_the_home_screen(api, billed):
     """18.00 overdue, 7.00 paid in the app: GET /me's `bill_overdue` says 11.00, the amount the
-    arrangement preview also starts from. Mutation: leave `_notice_left` out of the settlement →
-    the item still says 18.00 → fails."""
+    arrangement preview also starts from. Mutation: leave the due notice's update (label
+    "notice") out of the settlement's transaction → the item still says 18.00 → fails."""
     enrolled, bill_id, method_id = billed(due=date.today() - timedelta(days=3))
     paid = pay(api, enrolled, bill_id, confirm(api, enrolled, bill_id, 700, method_id))
     assert paid.status == 201, paid.body
