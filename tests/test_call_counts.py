@@ -28,21 +28,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BUDGETS: dict[str, dict[str, int]] = {
     # The rate-limit counter and the challenge in one transaction.
     "POST /auth/passkeys/login/options": {"TransactWriteItems": 1},
-    # Rate limit; challenge + passkey (one consistent BatchGetItem); challenge spent, counter
-    # moved, session and its security event (one transaction).
-    "POST /auth/passkeys/login/verify": {"UpdateItem": 1, "BatchGetItem": 1, "TransactWriteItems": 1},
+    # Challenge + passkey (one consistent BatchGetItem); the rate limit counted, challenge spent,
+    # counter moved, session and its security event (one transaction).
+    "POST /auth/passkeys/login/verify": {"BatchGetItem": 1, "TransactWriteItems": 1},
     # Rate limit; the rotation (one conditional UpdateItem that checks what a read would).
     "POST /auth/token/refresh": {"UpdateItem": 2},
     "GET /me": {"Query": 1},
     "GET /lines/{id}/usage": {"Query": 1},
     "GET /bills": {"Query": 1},
-    # A payment, 6 calls (issue 17's floor; 15 before): the live session with the key's record, the
-    # bill, the method, the challenge, the passkey and the payment (one consistent BatchGetItem);
-    # the key's claim, the rate limit, the challenge spent, the passkey's counter, the payment and
-    # its reservation (one transaction); the sandbox provider's own record (a transaction; Stripe's
-    # is an HTTP call); the settlement with the key's outcome (one transaction); the alert (the
-    # profile's language, then its transaction).
-    "POST /bills/{id}/payments": {"BatchGetItem": 1, "TransactWriteItems": 4, "GetItem": 1},
+    # A payment, 4 calls (15 at first): the live session with the key's record, the bill, the
+    # method, the challenge, the passkey, the payment and the profile (one consistent
+    # BatchGetItem); the key's claim, the rate limit, the challenge spent, the passkey's counter,
+    # the payment and its reservation (one transaction); the sandbox provider's own record (a
+    # transaction; Stripe's is an HTTP call); the settlement with the key's outcome, the bill's due
+    # notice and the alert in the language read with the rest (one transaction).
+    "POST /bills/{id}/payments": {"BatchGetItem": 1, "TransactWriteItems": 3},
     # A retry of a finished payment: answered from the read alone.
     "POST /bills/{id}/payments (replayed)": {"BatchGetItem": 1},
     # One alert to a customer's two devices: claim (transaction), the item with the customer's
@@ -51,6 +51,27 @@ BUDGETS: dict[str, dict[str, int]] = {
     # A stream batch of 4 alerts, 2 customers with 2 devices each: the same calls, one Query per
     # customer, whatever the number of alerts (1.25 calls per alert; 0.55 in the bench's batches of 100).
     "push fan-out, 4 alerts": {"TransactWriteItems": 2, "BatchGetItem": 1, "Query": 2},
+    # The roaming data limit (account/roaming.py set_limit): the line with its cycles (one consistent
+    # Query), the step-up (its challenge and passkey read, the passkey's counter moved, the challenge
+    # spent), the limit and the cycle (one transaction), the line and cycles again (a Query: usage
+    # counted meanwhile counts towards the new limit). 3 Queries before.
+    "PUT /lines/{id}/roaming/data-limit": {
+        "Query": 2,
+        "GetItem": 2,
+        "UpdateItem": 1,
+        "DeleteItem": 1,
+        "TransactWriteItems": 1,
+    },
+    # Lowered below the spend: the stop (an UpdateItem that answers the cycle as stored, so the
+    # answer needs no third read) and the `roaming.spend_100` alert (the profile's language, then
+    # its transaction).
+    "PUT /lines/{id}/roaming/data-limit (stops data)": {
+        "Query": 2,
+        "GetItem": 3,
+        "UpdateItem": 2,
+        "DeleteItem": 1,
+        "TransactWriteItems": 2,
+    },
 }
 _seen: dict[str, dict[str, int]] = {}
 
@@ -186,6 +207,47 @@ def test_push_fan_out(
         statuses = delivery.deliver(targets)
     assert set(statuses.values()) == {"sent"} and len(statuses) == len(targets)
     assert len(fcm.accepted) == 2 * len(targets)
+
+
+def test_roaming_data_limit(api: Any, app_module: Any, enrol: Any, counted: Callable[[], Any]) -> None:
+    """A line with 20 EUR of zone 2 data: raising the limit (nothing else happens), then lowering
+    it below the spend (data stops at once, with its `roaming.spend_100` alert). The step-up's
+    challenge is asked for outside the count, as the app asks before the PUT."""
+    from chalicelib.account import lines
+    from tests.account.conftest import record, sqs_event
+    from tests.support.stepup import confirmation
+
+    event = json.loads((ROOT / "infra" / "admin-events" / "admin_upsert_catalog.json").read_text())
+    assert "error" not in app_module.admin_upsert_catalog(event, None)
+    enrolled = enrol()
+    line_id = f"ln_cr{os.getpid()}{uuid.uuid4().hex[:6]}"
+    result = app_module.admin_set_line(
+        {
+            "customer_number": enrolled.customer["customer_number"],
+            "line_id": line_id,
+            "msisdn": "+33600000001",
+            "plan_id": "essentiel-20",
+            "anchor_day": min(28, lines.now().day),
+        },
+        None,
+    )
+    assert "error" not in result, result
+    usage = {**record(line_id, "data", 200 * 1024), "roaming_zone": "zone_2"}  # 200 MB at 0.10 EUR
+    assert app_module.ingest_usage(sqs_event(usage), None) == {"batchItemFailures": []}
+    for route, amount, stopped in (
+        ("PUT /lines/{id}/roaming/data-limit", 9000, False),
+        ("PUT /lines/{id}/roaming/data-limit (stops data)", 1000, True),
+    ):
+        confirmed = confirmation(api, enrolled, "roaming.limit", line_id=line_id, amount=amount)
+        with within_budget(counted, route):
+            answer = api.put(
+                f"/lines/{line_id}/roaming/data-limit",
+                {"amount": amount, "confirmation": confirmed},
+                token=enrolled.token,
+            )
+        assert answer.status == 200, answer.body
+        assert (answer.body["data_limit"]["amount"], answer.body["data_stopped"]) == (amount, stopped)
+        assert answer.body["spent"]["amount"] == 2000
 
 
 def test_budgets_are_tight() -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 
 from pydantic import Field, model_validator
 
@@ -49,7 +49,7 @@ from chalicelib.errors import NotFound
 from chalicelib.notifications import inbox
 from chalicelib.observability.log import log_event
 from chalicelib.store.db import ConditionsFailed, retry_conflicts, transaction
-from chalicelib.store.models import CycleUsage, Item, Line, customer_pk
+from chalicelib.store.models import CycleUsage, Line, customer_pk, cycle_sk
 
 __all__ = [
     "ACTION",
@@ -385,19 +385,28 @@ def check(*, customer_id: str, line: Line, item: CycleUsage, start: date, zones:
             dedup_key=key,
         )
         raised.append(key)
-    return raised + _spend_alerts(customer_id=customer_id, line=line, item=item, start=start)
+    return raised + _spend_alerts(customer_id=customer_id, line=line, item=item, start=start).keys
 
 
-def _spend_alerts(*, customer_id: str, line: Line, item: CycleUsage | None, start: date) -> list[str]:
+class _Alerted(NamedTuple):
+    keys: list[str]  # the alerts' dedup keys
+    item: CycleUsage | None  # the cycle item as stored after them (the stop included)
+    stale: bool  # another writer changed the stop meanwhile: `item` is not what is stored
+
+
+def _spend_alerts(*, customer_id: str, line: Line, item: CycleUsage | None, start: date) -> _Alerted:
+    """The limit's 80 % or 100 % alert, and at 100 % the stop."""
     state = spend(line, item)
     if state.lifted or state.spent <= 0:
-        return []
+        return _Alerted([], item, stale=False)
     reached = [t for t in THRESHOLDS if state.spent * 100 >= state.limit * t]
     if not reached:
-        return []
+        return _Alerted([], item, stale=False)
     threshold = reached[-1]  # at 100 %, the 80 % notice would only be noise
+    stale = False
     if threshold == 100 and not state.stopped:
-        _record_stop(customer_id=customer_id, line=line, start=start, spent=state.spent)
+        stored = _record_stop(customer_id=customer_id, line=line, start=start, spent=state.spent)
+        item, stale = (stored, False) if stored is not None else (item, True)
     key = f"roaming:{line.line_id}:{start.isoformat()}:{state.limit}:spend_{threshold}"
     inbox.notify(
         customer_id=customer_id,
@@ -414,15 +423,17 @@ def _spend_alerts(*, customer_id: str, line: Line, item: CycleUsage | None, star
         },
         dedup_key=key,
     )
-    return [key]
+    return _Alerted([key], item, stale=stale)
 
 
 def _cycle(customer_id: str, line_id: str, start: date) -> CycleUsage:
-    return CycleUsage(customer_pk(customer_id), f"LINE#{line_id}#C#{start.isoformat()}")
+    return CycleUsage(customer_pk(customer_id), cycle_sk(line_id, start))
 
 
-def _record_stop(*, customer_id: str, line: Line, start: date, spent: int) -> None:
-    """Data stops: once per cycle (a condition, not process memory), never on a lifted limit."""
+def _record_stop(*, customer_id: str, line: Line, start: date, spent: int) -> CycleUsage | None:
+    """Data stops: once per cycle (a condition, not process memory), never on a lifted limit.
+    The cycle item as stored after the stop (the update answers it); None when the condition
+    failed (stopped or lifted by another writer meanwhile)."""
     from pynamodb.exceptions import UpdateError
 
     cycle = _cycle(customer_id, line.line_id, start)
@@ -441,9 +452,10 @@ def _record_stop(*, customer_id: str, line: Line, start: date, spent: int) -> No
     except UpdateError as error:
         if error.cause_response_code != "ConditionalCheckFailedException":
             raise
-        return
+        return None
     # The network side: here the policy server would bar roaming data for this line until resumed.
     log_event("roaming_data_stopped", line=line.line_id, cycle=start.isoformat(), spent=spent)
+    return cycle
 
 
 # --- the customer's change of the limit -----------------------------------------------------------
@@ -482,23 +494,6 @@ def describe(*, customer_id: str, params: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _read(customer_id: str, line_id: str) -> tuple[Line, dict[str, CycleUsage]]:
-    """The line and its latest cycles, consistent: the change is conditioned on what is read."""
-    items = list(
-        Item.query(
-            customer_pk(customer_id),
-            Item.SK.startswith(f"LINE#{line_id}#"),
-            scan_index_forward=False,
-            limit=3,
-            consistent_read=True,
-        )
-    )
-    line = next((i for i in items if isinstance(i, Line)), None)
-    if line is None:
-        raise NotFound("No such line.", code="line_not_found")
-    return line, {u.cycle_start: u for u in items if isinstance(u, CycleUsage)}
-
-
 def set_limit(
     *,
     customer_id: str,
@@ -516,7 +511,11 @@ def set_limit(
         "line_id": line_id,
         **({"amount": amount} if amount is not None else {"lifted": True}),
     }
-    line, by_cycle = _read(customer_id, line_id)  # another customer's line: 404 before the challenge is spent
+    from chalicelib.account.views import line_and_cycles  # views shows roaming: imported when used
+
+    # Consistent: the change is conditioned on what is read. Another customer's line: 404 before
+    # the challenge is spent.
+    line, by_cycle = line_and_cycles(customer_id, line_id, consistent=True)
     stepup.confirm(
         customer_id=customer_id,
         session_id=session_id,
@@ -528,7 +527,7 @@ def set_limit(
     pk, sk = line_key(customer_id, line_id)
     for attempt in range(ATTEMPTS):
         if attempt:
-            line, by_cycle = _read(customer_id, line_id)
+            line, by_cycle = line_and_cycles(customer_id, line_id, consistent=True)
         start, item = _current(line, by_cycle)
         state = spend(line, item)
         new_limit = state.limit if amount is None else amount
@@ -570,9 +569,16 @@ def set_limit(
         break
     else:
         raise RuntimeError("too much contention on one line's cycle")
-    line, by_cycle = _read(customer_id, line_id)
+    # Read once more rather than apply the change to what was read: usage counted since (whose own
+    # alerts were judged against the old limit) counts towards the new one.
+    line, by_cycle = line_and_cycles(customer_id, line_id, consistent=True)
     start, item = _current(line, by_cycle)
-    # A limit already reached (lowered below the spend) stops data now, with its alert.
-    _spend_alerts(customer_id=customer_id, line=line, item=item, start=start)
-    line, by_cycle = _read(customer_id, line_id)
-    return _view(line, *_current(line, by_cycle))
+    # A limit already reached (lowered below the spend) stops data now, with its alert; the stop's
+    # update answers the cycle as stored, so the view needs no read of its own.
+    alerted = _spend_alerts(customer_id=customer_id, line=line, item=item, start=start)
+    if alerted.stale:
+        line, by_cycle = line_and_cycles(customer_id, line_id, consistent=True)
+        start, item = _current(line, by_cycle)
+    else:
+        item = alerted.item
+    return _view(line, start, item)

@@ -1,6 +1,6 @@
 """What the customer sees: `GET /me`, a line, its usage, its daily history. Each is one DynamoDB read.
 
-Lines (`LINE#<id>#META`) and their cycle totals (`LINE#<id>#C#<start>`) sit in the customer's
+Lines (`LINE#<id>#META`) and their cycle totals (`LINE#<id>#C#<start>`: models.cycle_sk) sit in the customer's
 partition between `LINE#` and `PROFILE`, with the profile itself: one Query returns all of `GET /me`.
 """
 
@@ -216,14 +216,18 @@ def profile_to_wire(customer: Customer) -> dict[str, Any]:
     }
 
 
-def line_and_cycles(customer_id: str, line_id: str) -> tuple[Line, dict[str, CycleUsage]]:
-    """One Query, newest first: the line (`#META` sorts last) then its latest cycles."""
+def line_and_cycles(
+    customer_id: str, line_id: str, *, consistent: bool = False
+) -> tuple[Line, dict[str, CycleUsage]]:
+    """One Query, newest first: the line (`#META` sorts last) then its latest cycles, by cycle
+    start. `consistent`: for a change conditioned on what is read (account/roaming.py)."""
     items = list(
         Item.query(
             customer_pk(customer_id),
             Item.SK.startswith(f"LINE#{line_id}#"),
             scan_index_forward=False,
             limit=3,
+            consistent_read=consistent,
         )
     )
     line = next((i for i in items if isinstance(i, Line)), None)

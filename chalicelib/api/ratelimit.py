@@ -11,7 +11,6 @@ is the very one `check()` counts in, so both forms share one budget.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import time
 from dataclasses import dataclass
@@ -92,18 +91,15 @@ class Pending:
 
 
 def pending(name: str, key: str) -> Pending:
-    """Limit `name` for `key`, not counted yet: the service counts it in its transaction.
-    The key is `chalicelib/store/windows.py`'s (tests/test_rate_limits.py checks that a request
-    counted either way spends the same budget)."""
+    """Limit `name` for `key`, not counted yet: the service counts it in its transaction, on the
+    window item `windows.count` counts in (`windows.window` makes both keys)."""
     limit, window_s = get_settings().rate_limits[name]
-    moment = time.time()
-    start = int(moment // window_s * window_s)
-    hashed = hashlib.sha256(key.encode()).hexdigest()[:32]  # never an IP in clear, as windows.count
+    current = windows.window(name=name, subject=key, window_s=window_s, moment=time.time())
     return Pending(
         name=name,
-        pk=f"RATE#{name}#{hashed}",
-        sk=f"W#{window_s}#{start}",
+        pk=current.pk,
+        sk=current.sk,
         limit=limit,
-        expires_at=start + window_s + 60,
-        retry_after_s=max(1, int(start + window_s - moment) + 1),
+        expires_at=current.expires_at,
+        retry_after_s=current.retry_after_s,
     )

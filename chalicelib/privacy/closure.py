@@ -281,7 +281,8 @@ def close(
                 tx.update(settings, actions=[BillingSettings.autopay.set(False)], label="autopay")
     except ConditionsFailed:
         raise _already(_read(customer_id)) from None
-    withdrawn = withdraw_bids(customer_id)
+    # The bids the preview's read found (the erasure job withdraws any placed since).
+    withdrawn = withdraw_bids(customer_id, bids=wire["pending_bids"])
     if withdrawn:
         closure.update(actions=[AccountClosure.withdrawn_bids.set(withdrawn)])
     inbox.notify(
@@ -298,15 +299,16 @@ def close(
     return to_wire(closure)
 
 
-def withdraw_bids(customer_id: str) -> list[str]:
+def withdraw_bids(customer_id: str, *, bids: list[dict[str, Any]] | None = None) -> list[str]:
     """Withdraw each bid on an open offer through the bidding service; an offer that closed meanwhile
-    keeps its bid (the clearing decides it, as for any bid)."""
-    from chalicelib.bidding import bids
+    keeps its bid (the clearing decides it, as for any bid). `bids`: `open_bids` already read by
+    the caller (absent: looked up here)."""
+    from chalicelib.bidding import bids as bidding
 
     withdrawn = []
-    for bid in open_bids(customer_id):
+    for bid in open_bids(customer_id) if bids is None else bids:
         try:
-            bids.withdraw(customer_id=customer_id, offer_id=bid["offer_id"])
+            bidding.withdraw(customer_id=customer_id, offer_id=bid["offer_id"])
         except (NotFound, Conflict):
             continue
         withdrawn.append(str(bid["offer_id"]))

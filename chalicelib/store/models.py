@@ -8,6 +8,7 @@ in infra/README.md; keep that table true when adding an item type.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, TypeVar, overload
 
 from pynamodb.attributes import (
@@ -351,9 +352,15 @@ class LineOwner(Item, discriminator="line_owner"):
     anchor_day = NumberAttribute()
 
 
+def cycle_sk(line_id: str, start: date | str) -> str:
+    """The sort key of a line's cycle item (`CycleUsage`): `start` is the cycle's first day (a date,
+    or its YYYY-MM-DD)."""
+    return f"LINE#{line_id}#C#{start if isinstance(start, str) else start.isoformat()}"
+
+
 class CycleUsage(Item, discriminator="cycle_usage"):
-    """PK=CUSTOMER#<id> SK=LINE#<line id>#C#<cycle start>: totals of one billing cycle, in base units
-    (data KB, voice seconds, SMS)."""
+    """PK=CUSTOMER#<id> SK=LINE#<line id>#C#<cycle start> (`cycle_sk`): totals of one billing cycle,
+    in base units (data KB, voice seconds, SMS)."""
 
     line_id = UnicodeAttribute()
     cycle_start = UnicodeAttribute()

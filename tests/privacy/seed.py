@@ -17,6 +17,7 @@ from chalicelib.store.models import (
     PaymentMethod,
     ServiceRequest,
     customer_pk,
+    cycle_sk,
 )
 from tests.bidding.conftest import give_line, offer_event, plant_bid
 
@@ -45,7 +46,7 @@ def seed_everything(api: Any, app_module: Any, enrolled: Any) -> dict[str, str]:
     )
     assert device.status in (200, 201), device.body
     CycleUsage(
-        pk, f"LINE#{line_id}#C#2026-11-01", line_id=line_id, cycle_start="2026-11-01", data_kb=2048
+        pk, cycle_sk(line_id, "2026-11-01"), line_id=line_id, cycle_start="2026-11-01", data_kb=2048
     ).save()
     DailyUsage(pk, f"USAGEDAY#{line_id}#2026-11-02", line_id=line_id, day="2026-11-02", data_kb=1024).save()
     ServiceRequest(
