@@ -2,7 +2,7 @@
 
 A batch is validated record by record (a bad record is logged with its reason and skipped: it
 never blocks the others and retrying it would not fix it), then aggregated by (line, day). The
-whole batch is written in a few transactions (TX_PARTS line-days each, a line's days together):
+whole batch is written in a few transactions (filled up to TX_ACTIONS, a line's days together):
 each line-day's totals with the hashed ids of its records (`ADD counted`, conditioned on none of
 them being counted already) and each touched cycle's totals once. So writes scale with the batch,
 not with the records, lines or days (a 10-day replay: ~0.01 writes per record, against one
@@ -55,6 +55,7 @@ from chalicelib.store.models import (
     Line,
     LineOwner,
     customer_pk,
+    cycle_sk,
     plain,
 )
 
@@ -103,7 +104,8 @@ EXHAUSTED_DEFAULT = {"data": "slowed", "voice": "charged", "sms": "charged"}
 _EXHAUSTED_ALIASES = {"charged_out_of_bundle": "charged", "out_of_bundle": "charged"}
 MAX_RETRIES = 5
 CHUNK = 50  # records per day item and transaction: one NOT contains() each keeps its condition under 4 KB
-TX_PARTS = 25  # line-days per transaction, with their cycles (at most as many): 50 actions of the 100 allowed
+TX_ACTIONS = 100  # DynamoDB's most per TransactWriteItems: a transaction's line-days and their cycles
+LINE_PARTS = 31  # a line's line-days kept in one transaction (a month of days: 33 actions with its cycles)
 
 
 class UsageRecord(Strict):
@@ -263,11 +265,13 @@ def _plan(
     by_line: dict[str, dict[date, dict[str, UsageRecord]]],
     sources: dict[tuple[str, str], set[str]],
 ) -> list[_Write]:
-    """The batch's records → its transactions, each of TX_PARTS line-days at most (with their
-    cycles, within DynamoDB's 100 actions), a line's days kept in one transaction when they fit:
+    """The batch's records → its transactions, each filled up to TX_ACTIONS (its line-days and
+    each of their cycles once), a line's days kept in one transaction (up to LINE_PARTS of them):
     in the common case a handful of transactions for the whole batch, whatever the number of
-    lines. A line-day's records beyond CHUNK go to a later round (a transaction may not write one
-    item twice)."""
+    lines; a 10-day replay of 100 lines, ~8 lines a transaction. Fewer, fuller transactions: the
+    per-call cost (a round trip, its serialisation) is paid less often, and a line's cycle is
+    written once where its days meet. A line-day's records beyond CHUNK go to a later round (a
+    transaction may not write one item twice)."""
     rounds: list[list[_Part]] = []
     for line_id, days in by_line.items():
         owner = owners[line_id]
@@ -290,14 +294,17 @@ def _plan(
         by_line_parts: dict[str, list[_Part]] = {}
         for part in parts:
             by_line_parts.setdefault(part.line_id, []).append(part)
-        current = _Write()
+        current, actions = _Write(), 0
         for line_parts in by_line_parts.values():
-            for start in range(0, len(line_parts), TX_PARTS):
-                chunk = line_parts[start : start + TX_PARTS]
-                if len(current.parts) + len(chunk) > TX_PARTS:
+            for start in range(0, len(line_parts), LINE_PARTS):
+                chunk = line_parts[start : start + LINE_PARTS]
+                # Its day items and its cycles (each chunk is one line's: none shared with another's).
+                cost = len(chunk) + len({p.cycle for p in chunk})
+                if actions + cost > TX_ACTIONS:
                     writes.append(current)
-                    current = _Write()
+                    current, actions = _Write(), 0
                 current.parts.extend(chunk)
+                actions += cost
         if current.parts:
             writes.append(current)
     for write in writes:
@@ -315,7 +322,7 @@ def _write_isolating(
     """`_write`, and when a transaction of several lines fails all the same (conflicts past their
     retries, throttling, one line-day refused, e.g. grown past 400 KB), each line's part again in a
     transaction of its own: one line's trouble fails only the messages with a record of that line,
-    never the 24 others' it was sent with. Each outcome: (counted, duplicates) or the error."""
+    never the others' it was sent with. Each outcome: (counted, duplicates) or the error."""
     try:
         return [(write, _write(write))]
     except Exception as error:  # noqa: BLE001 - reported to the caller, which fails these messages only
@@ -375,7 +382,7 @@ def _write(write: _Write) -> tuple[int, int]:
                     )
                 for (customer_id, line_id, cycle), sums in in_cycle.items():
                     tx.update(
-                        CycleUsage(customer_pk(customer_id), f"LINE#{line_id}#C#{cycle.isoformat()}"),
+                        CycleUsage(customer_pk(customer_id), cycle_sk(line_id, cycle)),
                         actions=[
                             CycleUsage.type.set(CycleUsage),
                             CycleUsage.line_id.set(line_id),
@@ -422,15 +429,15 @@ def _after_writes(
         pk = customer_pk(customer_id)
         current[(customer_id, line_id)] = cycles.cycle_start(moment.date(), int(owners[line_id].anchor_day))
         keys.add((pk, f"LINE#{line_id}#META"))
-        keys.add((pk, f"LINE#{line_id}#C#{current[(customer_id, line_id)].isoformat()}"))
-    keys |= {(customer_pk(c), f"LINE#{line_id}#C#{cycle.isoformat()}") for c, line_id, cycle in newest}
+        keys.add((pk, cycle_sk(line_id, current[(customer_id, line_id)])))
+    keys |= {(customer_pk(c), cycle_sk(line_id, cycle)) for c, line_id, cycle in newest}
     try:
         read = {(i.PK, i.SK): i for i in Item.batch_get(keys, consistent_read=True)} if keys else {}
     except Exception as error:  # noqa: BLE001 - counted already: as_of as before, alerts with the next batch
         log_event("usage_alert_check_failed", error=type(error).__name__)
         read = None
     for (customer_id, line_id, cycle), moment_counted in newest.items():
-        key = (customer_pk(customer_id), f"LINE#{line_id}#C#{cycle.isoformat()}")
+        key = (customer_pk(customer_id), cycle_sk(line_id, cycle))
         item = read.get(key) if read is not None else None
         if isinstance(item, CycleUsage) and item.as_of is not None and item.as_of >= moment_counted:
             continue  # already as recent: no write
@@ -447,7 +454,7 @@ def _after_writes(
                 check_alerts(customer_id=customer_id, line_id=line_id, zones=zones)
                 continue
             start = current[(customer_id, line_id)].isoformat()
-            usage = read.get((pk, f"LINE#{line_id}#C#{start}"))
+            usage = read.get((pk, cycle_sk(line_id, start)))
             by_cycle = {start: usage} if isinstance(usage, CycleUsage) else {}
             _raise_alerts(customer_id=customer_id, line=line, by_cycle=by_cycle, zones=zones, moment=moment)
         except Exception as error:  # noqa: BLE001 - alerts are retried with the next batch of this line

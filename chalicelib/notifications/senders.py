@@ -82,8 +82,9 @@ class FcmSender(PushSender):
 
         app = self._firebase_app()
         outcomes: list[Outcome] = []
+        shared: dict[int, Any] = {}  # one alert's messages share their parts: converted once
         for start in range(0, len(messages), BATCH):
-            chunk = [_to_firebase(m) for m in messages[start : start + BATCH]]
+            chunk = [_to_firebase(m, shared) for m in messages[start : start + BATCH]]
             batch = messaging.send_each(chunk, app=app)
             outcomes.extend(_outcome(r) for r in batch.responses)
         return outcomes
@@ -147,33 +148,59 @@ def _retry_after(error: Any) -> int | None:
         return None
 
 
-def _to_firebase(message: dict[str, Any]) -> Any:
+def _to_firebase(message: dict[str, Any], shared: dict[int, Any] | None = None) -> Any:
+    """firebase_admin's Message of one of our messages. `shared`: the parts already converted in
+    this send, by the identity of their dict (payloads.messages_for gives an alert's messages the
+    same parts; firebase_admin only reads them), so a fan-out converts them once per alert. Only
+    valid while those dicts are alive: one send call."""
+    from firebase_admin import messaging
+
+    cache: dict[int, Any] = {} if shared is None else shared
+
+    def converted(part: dict[str, Any], convert: Any) -> Any:
+        key = id(part)
+        if key not in cache:
+            cache[key] = (part, convert(part))  # the part is kept: its id is not reused meanwhile
+        return cache[key][1]
+
+    return messaging.Message(
+        token=message["token"],
+        data=message["data"],
+        notification=converted(message["notification"], _notification),
+        android=converted(message["android"], _android),
+        apns=converted(message["apns"], _apns),
+    )
+
+
+def _notification(notification: dict[str, Any]) -> Any:
+    from firebase_admin import messaging
+
+    return messaging.Notification(title=notification["title"], body=notification["body"])
+
+
+def _android(android: dict[str, Any]) -> Any:
     from datetime import timedelta
 
     from firebase_admin import messaging
 
-    android = message["android"]
-    apns = message["apns"]
+    return messaging.AndroidConfig(
+        collapse_key=android["collapse_key"],
+        priority=android["priority"],
+        ttl=timedelta(seconds=int(android["ttl"].rstrip("s"))),
+        notification=messaging.AndroidNotification(
+            channel_id=android["notification"]["channel_id"], tag=android["notification"]["tag"]
+        ),
+    )
+
+
+def _apns(apns: dict[str, Any]) -> Any:
+    from firebase_admin import messaging
+
     aps = apns["payload"]["aps"]
-    return messaging.Message(
-        token=message["token"],
-        data=message["data"],
-        notification=messaging.Notification(
-            title=message["notification"]["title"], body=message["notification"]["body"]
-        ),
-        android=messaging.AndroidConfig(
-            collapse_key=android["collapse_key"],
-            priority=android["priority"],
-            ttl=timedelta(seconds=int(android["ttl"].rstrip("s"))),
-            notification=messaging.AndroidNotification(
-                channel_id=android["notification"]["channel_id"], tag=android["notification"]["tag"]
-            ),
-        ),
-        apns=messaging.APNSConfig(
-            headers=apns["headers"],
-            payload=messaging.APNSPayload(
-                aps=messaging.Aps(badge=aps["badge"], sound=aps["sound"], thread_id=aps["thread-id"])
-            ),
+    return messaging.APNSConfig(
+        headers=apns["headers"],
+        payload=messaging.APNSPayload(
+            aps=messaging.Aps(badge=aps["badge"], sound=aps["sound"], thread_id=aps["thread-id"])
         ),
     )
 

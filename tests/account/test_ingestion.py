@@ -105,7 +105,7 @@ def test_writes_scale_with_the_batch_not_with_lines_days_or_records(app_module, 
     """Two lines, two days each, 160 records: one transaction for the whole batch, no Query, one
     BatchGetItem of the owners and one of the lines and cycles (alerts and as_of read from it).
     A second batch of older records writes as_of nowhere. Mutations: one transaction per line-day
-    (TX_PARTS = 1) → 4 → fails; `as_of` written without looking at what was read → UpdateItem in
+    (LINE_PARTS = 1, TX_ACTIONS = 2) → 4 → fails; `as_of` written without looking at what was read → UpdateItem in
     the second batch → fails."""
     from bench.common import calls
 
@@ -203,6 +203,47 @@ def test_a_line_day_beyond_one_chunk_of_records_takes_several_transactions(api, 
     assert seen["TransactWriteItems"] == 3
     day = _used_of(enrolled.customer["customer_id"], line_id, at.date().isoformat())
     assert day.sms == 120 and len(day.counted) == 120
+
+
+def test_a_replay_fills_each_transaction_and_counts_once(api, app_module, with_line, account_clock):
+    """A replayed file: 9 lines, one record a day over 10 days, in one batch. Transactions are
+    filled up to DynamoDB's 100 actions (a line's 10 day items and its cycles kept together): 108
+    actions in 2 transactions (99 in one when each line's days fall in one cycle), where 25
+    line-days a transaction took 4. Replayed, the batch counts nothing again: days and cycles keep
+    their totals. Mutations: TX_ACTIONS = 50 → 3 transactions → fails; the cycles left out of a
+    transaction's cost → 108 actions, DynamoDB refuses, each line sent alone → 10 calls → fails;
+    the replay's `not_counted` condition dropped → totals doubled → fails."""
+    from bench.common import calls
+    from chalicelib.account import cycles
+
+    _counting()
+    made = [with_line() for _ in range(9)]
+    at = account_clock - timedelta(minutes=1)
+    days = [at - timedelta(days=n) for n in range(10)]
+    records = [record(line_id, "voice", 60, at=day) for _, line_id in made for day in days]
+    anchor = min(28, account_clock.day)
+    in_cycles = len({cycles.cycle_start(d.date(), anchor) for d in days})
+    event = sqs_event(*records)
+    with calls() as seen:
+        assert app_module.ingest_usage(event, None) == {"batchItemFailures": []}
+    assert seen["TransactWriteItems"] == (1 if 9 * (10 + in_cycles) <= 100 else 2), dict(seen)
+
+    def totals() -> list[tuple[int, int]]:
+        found = []
+        for enrolled, line_id in made:
+            cid = enrolled.customer["customer_id"]
+            per_day = sum(int(_used_of(cid, line_id, d.date().isoformat()).voice_s) for d in days)
+            per_cycle = sum(
+                int(i.voice_s or 0)
+                for i in Item.query(customer_pk(cid), Item.SK.startswith(f"LINE#{line_id}#C#"))
+                if isinstance(i, CycleUsage)
+            )
+            found.append((per_day, per_cycle))
+        return found
+
+    assert totals() == [(600, 600)] * 9
+    assert app_module.ingest_usage(event, None) == {"batchItemFailures": []}  # the file replayed
+    assert totals() == [(600, 600)] * 9
 
 
 def test_thresholds_raise_one_alert_each_per_cycle_even_when_replayed(api, app_module, with_line, stream):

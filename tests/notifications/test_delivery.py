@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from chalicelib.notifications import delivery, inbox
-from chalicelib.store.models import InboxItem, customer_pk
+from chalicelib.store.models import InboxCounter, InboxItem, customer_pk
 from tests.support.push_contract import validate_push
 
 
@@ -423,3 +423,84 @@ def test_the_sweeps_index_is_spread_by_customer_and_read_whole(customer_with_dev
     later = delivery.deliver_due(moment=datetime.now(UTC) + timedelta(minutes=2))
     assert later[alert] == "sent"
     assert len(fcm.delivered_to(_tok(flaky))) == 1 and len(fcm.delivered_to(_tok(steady))) == 1
+
+
+def test_a_full_batch_reads_its_customers_with_the_claims_and_pushes_each_alert_once(
+    customer_with_devices, fcm
+):
+    """98 alerts of one customer: the items fill a page of the read, so the customer's profile,
+    preferences and badge are read in a page of their own while the claims' transaction runs (the
+    same two BatchGetItem calls as one read after it), with the devices' Query. Each alert reaches
+    each phone once, with the badge that was read. Mutations: the early read's items left out of
+    `_read`'s `found` → no profile, every alert `failed` → fails; the early read sent for a batch
+    that fits one page (`early = True`) → 1 alert takes 2 BatchGetItem → test_call_counts fails;
+    the device Query of a customer dropped → nothing pushed → fails."""
+    from bench.common import calls, count_dynamodb_calls
+
+    if not getattr(count_dynamodb_calls, "_installed", False):
+        count_dynamodb_calls()
+        count_dynamodb_calls._installed = True  # type: ignore[attr-defined]
+    enrolled, phones = customer_with_devices
+    cid = enrolled.customer["customer_id"]
+    alerts = [_announce(cid, f"full-{secrets.token_hex(4)}-{n}") for n in range(98)]
+    fcm.reset()
+    with calls() as seen:
+        statuses = delivery.deliver([(cid, a) for a in alerts])
+    assert statuses == {a: "sent" for a in alerts}
+    assert dict(seen) == {"TransactWriteItems": 2, "BatchGetItem": 2, "Query": 1}
+    badges = set()
+    for phone in phones:
+        pushed = fcm.delivered_to(_tok(phone))
+        assert sorted(m["data"]["alert_id"] for m in pushed) == sorted(alerts)
+        badges |= {m["apns"]["payload"]["aps"]["badge"] for m in pushed}
+    unread = int(InboxCounter.get(customer_pk(cid), "COUNTER#INBOX", consistent_read=True).unread)
+    assert badges == {unread} and unread >= 98
+
+
+def test_an_alerts_messages_are_built_once_and_differ_by_their_target_only():
+    """One alert to several phones: one message per target, in order, the same text for all (the
+    4 KB limit measured with the longest target), and firebase_admin's Message of each is what
+    converting it alone gives. Mutations: `messages_for` measuring with the shortest target → the
+    longest one's message exceeds 4 KB → fails; the shared conversion keyed by the converter
+    instead of by the part → another alert's text → fails; the body shortened by characters
+    counted with its ellipsis (as before) → data too long for any body loops forever → times out."""
+    import json
+
+    from firebase_admin import _messaging_encoder
+
+    from chalicelib.notifications import payloads, senders
+
+    def alert(n: int, body: str) -> dict:
+        return {
+            "id": f"alr_{n:024d}",
+            "kind": "service.announcement",
+            "category": "service",
+            "title": f"Information {n}",
+            "body": body,
+            "deep_link": "selfcare://inbox",
+            "data": {"announcement_id": "a" * 2500},
+        }
+
+    targets = ["short", "t" * 600, "mid" * 20]
+    messages = payloads.messages_for(targets=targets, alert=alert(1, "é" * 900), badge=2)
+    assert [m["token"] for m in messages] == targets
+    assert len({m["notification"]["body"] for m in messages}) == 1
+    for message in messages:
+        assert len(json.dumps(message, ensure_ascii=False).encode()) <= payloads.MAX_BYTES
+        validate_push(message)
+    assert payloads.message_for(target="t" * 600, alert=alert(1, "é" * 900), badge=2) == messages[1]
+    assert len(messages[0]["notification"]["body"]) < 900  # shortened to fit the longest
+    # Data too long for any body: shortened down to 20 characters, then given up (FCM refuses it).
+    hopeless = payloads.message_for(
+        target="x", alert={**alert(3, "b" * 500), "data": {"d": "a" * 5000}}, badge=0
+    )
+    assert hopeless["notification"]["body"] == "b" * 20 + "…"
+
+    others = payloads.messages_for(targets=targets[:2], alert=alert(2, "Maintenance."), badge=5)
+    shared: dict = {}
+    encoder = _messaging_encoder.MessageEncoder()
+    for message in messages + others:
+        together = encoder.default(senders._to_firebase(message, shared))
+        alone = encoder.default(senders._to_firebase(message))
+        assert json.dumps(together, sort_keys=True) == json.dumps(alone, sort_keys=True)
+    assert len(shared) == 6  # notification, android, apns: once per alert
