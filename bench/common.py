@@ -38,10 +38,17 @@ def start_stack() -> subprocess.Popen[bytes]:
 DYNAMODB_CALLS: Counter[str] = Counter()
 
 
+_COUNTING: list[bool] = []  # installed once per process: a second wrapper would count twice
+
+
 def count_dynamodb_calls() -> None:
-    """Count every DynamoDB API call pynamodb makes (GetItem, Query, TransactWriteItems...)."""
+    """Count every DynamoDB API call pynamodb makes (GetItem, Query, TransactWriteItems...), from
+    now on in this process (a second call changes nothing)."""
     from pynamodb.connection.base import Connection
 
+    if _COUNTING:
+        return
+    _COUNTING.append(True)
     original = Connection.dispatch
 
     def dispatch(self: Connection, operation_name: str, operation_kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -193,6 +193,15 @@ def sign_in(api: Any) -> Callable[..., Any]:
     return run
 
 
+@pytest.fixture(scope="session")
+def counted() -> Callable[[], Any]:
+    """`with counted() as seen:` the DynamoDB calls made inside, by operation (bench/common.py)."""
+    from bench.common import calls, count_dynamodb_calls
+
+    count_dynamodb_calls()
+    return calls
+
+
 @pytest.fixture
 def fcm() -> Any:
     """The fake FCM server, emptied for each test."""

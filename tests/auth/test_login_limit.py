@@ -7,23 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from chalicelib.errors import DomainError, NotFound, TooManyAttempts, Unauthenticated
-
-
-@pytest.fixture(scope="module")
-def counted() -> Callable[[], Any]:
-    from bench.common import calls, count_dynamodb_calls
-
-    # Installed once per process (tests/test_call_counts.py counts with it too).
-    if not getattr(count_dynamodb_calls, "_installed", False):
-        count_dynamodb_calls()
-        count_dynamodb_calls._installed = True  # type: ignore[attr-defined]
-    return calls
+from tests.support.stepup import challenge_left
 
 
 def _limit(allowed: int = 100) -> Any:
@@ -40,17 +29,6 @@ def _hits(limit: Any) -> int:
         return int(RateWindow.get(limit.pk, limit.sk, consistent_read=True).hits)
     except RateWindow.DoesNotExist:
         return 0
-
-
-def _challenge_left(challenge_id: str) -> bool:
-    from chalicelib.auth import challenges
-    from chalicelib.store.models import Challenge
-
-    try:
-        Challenge.get(*challenges.key(challenge_id), consistent_read=True)
-    except Challenge.DoesNotExist:
-        return False
-    return True
 
 
 def _sessions(customer_id: str) -> int:
@@ -81,7 +59,7 @@ def test_a_sign_in_is_two_calls_and_counted_once(enrol, counted):
         tokens = _login(challenge_id, credential, limit)
     assert tokens.customer_id == enrolled.customer["customer_id"]
     assert dict(seen) == {"BatchGetItem": 1, "TransactWriteItems": 1}
-    assert _hits(limit) == 1 and not _challenge_left(challenge_id)
+    assert _hits(limit) == 1 and not challenge_left(challenge_id)
 
 
 def test_over_the_limit_nothing_is_written(enrol, counted):
@@ -98,7 +76,7 @@ def test_over_the_limit_nothing_is_written(enrol, counted):
     with counted() as seen, pytest.raises(TooManyAttempts):
         _login(challenge_id, credential, limit)
     assert dict(seen) == {"BatchGetItem": 1, "TransactWriteItems": 1}
-    assert _sessions(customer_id) == before and _challenge_left(challenge_id)
+    assert _sessions(customer_id) == before and challenge_left(challenge_id)
     assert _hits(limit) == 1
     assert _login(challenge_id, credential, _limit()).customer_id == customer_id
 
@@ -133,7 +111,7 @@ def test_every_refusal_is_counted_and_spends_its_challenge(enrol, refusal):
         _login(challenge_id, credential, limit)
     assert _hits(limit) == 1
     if spent is not None:
-        assert not _challenge_left(spent)
+        assert not challenge_left(spent)
 
 
 def test_a_refusal_over_the_limit_is_a_429(enrol):

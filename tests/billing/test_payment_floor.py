@@ -22,6 +22,7 @@ from chalicelib.config import get_settings
 from chalicelib.store.models import Bill, Challenge, IdempotencyRecord, Passkey, RateWindow, customer_pk
 from tests.billing.conftest import balance, confirm, pay
 from tests.support.faults import dynamodb_faults
+from tests.support.stepup import challenge_left
 
 
 def _record(cid: str, key: str) -> IdempotencyRecord | None:
@@ -29,14 +30,6 @@ def _record(cid: str, key: str) -> IdempotencyRecord | None:
         return IdempotencyRecord.get(customer_pk(cid), f"IDEMP#{key}", consistent_read=True)
     except IdempotencyRecord.DoesNotExist:
         return None
-
-
-def _challenge_left(challenge_id: str) -> bool:
-    try:
-        Challenge.get(*challenges.key(challenge_id), consistent_read=True)
-    except Challenge.DoesNotExist:
-        return False
-    return True
 
 
 def _passkey(cid: str) -> Passkey:
@@ -114,14 +107,14 @@ def test_each_condition_of_the_payment_transaction_refuses_and_writes_nothing(
     if recorded:  # the refusal is the key's outcome, the request counted, the challenge spent
         assert record is not None and record.state == "done"
         assert _hits(cid) == hits_before + 1
-        assert not _challenge_left(body["challenge_id"])
+        assert not challenge_left(body["challenge_id"])
         monkeypatch.undo()
         again = pay(api, enrolled, bill_id, body, key=key)  # a retry answers the same refusal
         assert (again.status, again.error_code) == (status, code)
     else:  # over the limit: not even the key is taken, the challenge is still good
         assert record is None
         assert _hits(cid) == get_settings().rate_limits["payment_customer"][0]
-        assert _challenge_left(body["challenge_id"])
+        assert challenge_left(body["challenge_id"])
 
 
 def test_a_payment_transaction_whose_answer_was_lost_goes_through_at_once(
@@ -202,7 +195,7 @@ def test_a_refused_step_up_writes_its_outcome_the_count_and_the_spent_challenge_
     refused = pay(api, enrolled, bill_id, {**body, "amount": 800}, key=key)
     assert (refused.status, refused.error_code) == (401, "step_up_mismatch")
     assert _record(cid, key) is not None and _hits(cid) == hits_before + 1
-    assert not _challenge_left(body["challenge_id"])
+    assert not challenge_left(body["challenge_id"])
     assert _payments_of(api, enrolled, bill_id) == []
     assert balance(api, enrolled, bill_id) == {"balance": 1800, "available": 1800}
     # The challenge is spent: the right amount with it is refused too (under a new key).

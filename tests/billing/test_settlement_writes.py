@@ -5,23 +5,9 @@ notice's and the alert's writes are made only while still due, and never hold th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from tests.billing.conftest import balance, confirm, pay
-
-
-@pytest.fixture(scope="module")
-def counted() -> Callable[[], Any]:
-    from bench.common import calls, count_dynamodb_calls
-
-    # Installed once per process (tests/test_call_counts.py counts with it too).
-    if not getattr(count_dynamodb_calls, "_installed", False):
-        count_dynamodb_calls()
-        count_dynamodb_calls._installed = True  # type: ignore[attr-defined]
-    return calls
 
 
 def _speaks(customer_id: str, language: str) -> None:

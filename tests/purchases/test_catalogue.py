@@ -76,9 +76,7 @@ def test_the_catalogue_is_two_reads(api, with_line):
     from bench.common import calls, count_dynamodb_calls
 
     enrolled, line_id = with_line()
-    if not getattr(count_dynamodb_calls, "_installed", False):
-        count_dynamodb_calls()
-        count_dynamodb_calls._installed = True  # type: ignore[attr-defined]
+    count_dynamodb_calls()
     with calls() as seen:
         assert api.get(f"/lines/{line_id}/catalog", token=enrolled.token).status == 200
     assert dict(seen) == {"Query": 1, "BatchGetItem": 1}

@@ -71,3 +71,15 @@ def step_up_confirmation(enrolled: Any, action: str, **params: Any) -> dict[str,
 
     bound = stepup.binding_for(action=action, params=params, session_id=session_id_of(enrolled))
     return signed_confirmation(enrolled, bound)
+
+
+def challenge_left(challenge_id: str) -> bool:
+    """Whether the challenge is still in the table, unspent (read consistently)."""
+    from chalicelib.auth import challenges
+    from chalicelib.store.models import Challenge
+
+    try:
+        Challenge.get(*challenges.key(challenge_id), consistent_read=True)
+    except Challenge.DoesNotExist:
+        return False
+    return True
