@@ -26,8 +26,9 @@ def run(
 
     get_settings.cache_clear()
     from chalicelib.notifications import delivery, payloads, senders
+    from chalicelib.notifications.devices import LIST_SK
     from chalicelib.notifications.inbox import new_alert_id
-    from chalicelib.store.models import Customer, Device, InboxItem, customer_pk
+    from chalicelib.store.models import Customer, Device, DeviceList, InboxItem, customer_pk
 
     sender = senders.FcmSender(project_id="selfcare-bench", credentials_source="none", endpoint=fake.url)
     stamp = "2026-01-01T00:00:00Z"
@@ -63,6 +64,21 @@ def run(
                         expires_at=int(time.time()) + 86400,
                     )
                 )
+            # The list the fan-out reads them from (as a registration writes it with them).
+            batch.save(
+                DeviceList(
+                    customer_pk(cid),
+                    LIST_SK,
+                    devices={
+                        f"fid{n:07d}d{d}": {
+                            "fcm_token": f"tok-{n:07d}d{d}",
+                            "updated_at": stamp,
+                            "expires_at": int(time.time()) + 86400,
+                        }
+                        for d in range(devices_per_customer)
+                    },
+                )
+            )
             for a in range(alerts_per_customer):
                 alert_id = new_alert_id()
                 batch.save(

@@ -11,10 +11,11 @@ finds it; an item that cannot be pushed after MAX_ATTEMPTS stays in the inbox, m
 A batch (a stream batch, a sweep page: up to 100 alerts) costs a handful of DynamoDB calls, not a
 few per alert: every claim in one TransactWriteItems (each with its own condition; the claims whose
 condition fails are dropped and the rest sent again), the claimed items with their customers'
-profile, preferences and badge in one consistent BatchGetItem (pages of 100 keys), one device
-Query per customer, and every outcome in one more TransactWriteItems. What does not depend on the
-claims (the Queries, and the customers' part of the read when it fills pages of its own) is sent
-while the claims' transaction runs: a batch waits for DynamoDB about once before its pushes go.
+profile, preferences, badge and device list (notifications/devices.py) in one consistent
+BatchGetItem (pages of 100 keys), and every outcome in one more TransactWriteItems. A customer whose
+devices predate the device list has none yet: one device Query each, after the read. The customers'
+part of the read, when it fills pages of its own, is sent while the claims' transaction runs: a
+batch waits for DynamoDB about once before its pushes go.
 """
 
 from __future__ import annotations
@@ -32,13 +33,14 @@ from pynamodb.expressions.update import Action
 from chalicelib.common.clock import iso, now
 from chalicelib.notifications import devices as device_store
 from chalicelib.notifications import inbox, payloads, preferences, senders
+from chalicelib.notifications.devices import Recipient
 from chalicelib.notifications.senders import PushSender
 from chalicelib.observability.log import log_event
 from chalicelib.observability.metrics import emit
 from chalicelib.store.db import ConditionsFailed, retry_conflicts, transaction
 from chalicelib.store.models import (
     Customer,
-    Device,
+    DeviceList,
     InboxCounter,
     InboxItem,
     Item,
@@ -68,7 +70,15 @@ class _Job:
     customer: Customer
     prefs: preferences.Preferences
     badge: int
-    pending: list[Device] = field(default_factory=list)
+    pending: list[Recipient] = field(default_factory=list)
+
+
+@dataclass
+class _Context:
+    customer: Customer
+    prefs: preferences.Preferences
+    badge: int
+    devices: list[Recipient] | None  # None: no device list yet (its Device items are queried)
 
 
 def _claim_update(
@@ -140,7 +150,7 @@ def _context_keys(customer_ids: list[str]) -> list[tuple[str, str]]:
     return [
         (customer_pk(c), sk)
         for c in customer_ids
-        for sk in ("PROFILE", "PREFS#NOTIFICATIONS", "COUNTER#INBOX")
+        for sk in ("PROFILE", "PREFS#NOTIFICATIONS", "COUNTER#INBOX", device_store.LIST_SK)
     ]
 
 
@@ -155,7 +165,7 @@ def _pages(keys: int) -> int:
 
 def _read(
     claimed: list[tuple[str, str]], context_read: dict[tuple[str, str], Any] | None = None
-) -> tuple[list[InboxItem], dict[str, tuple[Customer, preferences.Preferences, int]]]:
+) -> tuple[list[InboxItem], dict[str, _Context]]:
     """The claimed items as the claims left them, and their customers' context (unless read
     already: `context_read`), in one consistent batched read."""
     keys = [(customer_pk(c), f"INBOX#{a}") for c, a in claimed]
@@ -168,9 +178,7 @@ def _read(
     return items, _context_of({i.customer_id for i in items}, found)
 
 
-def _context_of(
-    customer_ids: set[str], found: dict[tuple[str, str], Any]
-) -> dict[str, tuple[Customer, preferences.Preferences, int]]:
+def _context_of(customer_ids: set[str], found: dict[tuple[str, str], Any]) -> dict[str, _Context]:
     context = {}
     for customer_id in customer_ids:
         pk = customer_pk(customer_id)
@@ -183,7 +191,9 @@ def _context_of(
         )
         counter = found.get((pk, "COUNTER#INBOX"))
         badge = max(0, int(counter.unread)) if isinstance(counter, InboxCounter) else 0
-        context[customer_id] = (customer, prefs, badge)
+        listed = found.get((pk, device_store.LIST_SK))
+        devices = device_store.recipients_in(listed) if isinstance(listed, DeviceList) else None
+        context[customer_id] = _Context(customer, prefs, badge, devices)
     return context
 
 
@@ -205,31 +215,29 @@ def deliver(
     moment = moment or now()
     unique = list(dict.fromkeys(targets))  # one item appears once in a transaction
     statuses: dict[str, str] = {}
-    # One Query per customer, however many of their alerts are in this batch, sent while the claims'
-    # transaction runs: the devices do not depend on the claims, and waiting for one then the other
-    # was a third of a batch's time. A claim that fails only wastes its customer's Query.
-    # The customers' profile, preferences and badge too, when they fill pages of their own (a batch
-    # of many alerts): the same BatchGetItem calls as one read after the claims, but sent with them.
+    # The customers' profile, preferences, badge and devices, when they fill pages of their own (a
+    # batch of many alerts), are read while the claims' transaction runs: the same BatchGetItem
+    # calls as one read after the claims, but sent with them.
     customers = sorted({c for c, _ in unique})
     context_keys = _context_keys(customers)
     early = _pages(len(unique)) + _pages(len(context_keys)) == _pages(len(unique) + len(context_keys))
     with ThreadPoolExecutor(max_workers=IO_THREADS) as pool:
         context_read = pool.submit(_batch_read, context_keys) if early else None
-        queries = {c: pool.submit(device_store.list_device_items, c) for c in customers}
         claimed_keys = _claim_all(unique, moment, due_only=due_only)
         if not claimed_keys:
-            for query in queries.values():
-                query.cancel()
             return statuses
         claimed, context = _read(claimed_keys, context_read.result() if context_read else None)
-        devices_of = {c: query.result() for c, query in queries.items() if c in context}
+    unlisted = sorted(c for c, ctx in context.items() if ctx.devices is None)
+    devices_of = {c: ctx.devices for c, ctx in context.items() if ctx.devices is not None}
+    devices_of.update(zip(unlisted, _parallel(device_store.recipients, unlisted), strict=True))
     writes: list[tuple[InboxItem, list[Action]]] = []
     jobs: list[_Job] = []
     for item in claimed:
         if item.customer_id not in context:
             statuses[item.alert_id] = _finish(item, "failed", {}, writes)
             continue
-        customer, prefs, badge = context[item.customer_id]
+        ctx = context[item.customer_id]
+        customer, prefs, badge = ctx.customer, ctx.prefs, ctx.badge
         if not prefs.allows(item.category):
             statuses[item.alert_id] = _finish(item, "suppressed", {}, writes)
             continue
@@ -276,7 +284,7 @@ def _write(writes: list[tuple[InboxItem, list[Action]]]) -> None:
 
 def _record(
     job: _Job,
-    results: list[tuple[Device, senders.Outcome]],
+    results: list[tuple[Recipient, senders.Outcome]],
     moment: datetime,
     writes: list[tuple[InboxItem, list[Action]]],
 ) -> str:

@@ -181,7 +181,13 @@ def _before_delete(customer_id: str, item: Item) -> None:
     if kind == "line":
         Item(f"LINE#{item.attribute_values['line_id']}", "OWNER").delete()
     elif kind == "device":
+        from chalicelib.notifications import devices
         from chalicelib.store.models import Installation
+
+        # The push fan-out reads the device list, not the Device items: out of it first.
+        devices.forget_listed(
+            customer_id=customer_id, installation_id=item.attribute_values["installation_id"]
+        )
 
         installation = f"INSTALLATION#{item.attribute_values['installation_id']}"
         try:

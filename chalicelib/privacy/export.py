@@ -91,6 +91,7 @@ INTERNAL = frozenset(
         "plan_change_preview",
         "option_preview",
         "export_pointer",
+        "device_list",  # the devices again (they are exported as `devices`), with their FCM tokens
     }
 )
 # Per type, fields left out (see the module's docstring).

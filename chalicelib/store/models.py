@@ -241,6 +241,16 @@ class Device(Item, discriminator="device"):
     updated_at = UnicodeAttribute()
 
 
+class DeviceList(Item, discriminator="device_list"):
+    """PK=CUSTOMER#<id> SK=DEVICES: the customer's Device items in one, so that the push fan-out
+    reads them in the BatchGetItem it makes anyway (with the profile) instead of one Query each.
+    `devices`: installation id -> {"fcm_token", "updated_at", "expires_at"}. Written in the same
+    transactions as the Device items (notifications/devices.py); absent for a customer whose devices
+    predate it (their next registration creates it), and then the fan-out queries the Device items."""
+
+    devices: MapAttribute[str, Any] = MapAttribute(null=True)
+
+
 class NotificationPreferences(Item, discriminator="notification_preferences"):
     """PK=CUSTOMER#<id> SK=PREFS#NOTIFICATIONS. Absent means every category on, no quiet hours."""
 

@@ -112,6 +112,10 @@ def test_an_unregistered_installation_is_pruned(api, customer_with_devices, stre
         alive
     ]
     assert len(fcm.delivered_to(_tok(alive))) == 1
+    from tests.notifications.test_device_list import listed
+
+    # Gone from the list the fan-out reads too (same transaction): never pushed to again.
+    assert listed(enrolled.customer["customer_id"]) == [alive]
     item = _item(enrolled.customer["customer_id"], alert)
     assert item.delivery_status == "sent" and item.delivered.as_dict() == {
         gone: "unregistered",
@@ -429,12 +433,12 @@ def test_a_full_batch_reads_its_customers_with_the_claims_and_pushes_each_alert_
     customer_with_devices, fcm
 ):
     """98 alerts of one customer: the items fill a page of the read, so the customer's profile,
-    preferences and badge are read in a page of their own while the claims' transaction runs (the
-    same two BatchGetItem calls as one read after it), with the devices' Query. Each alert reaches
-    each phone once, with the badge that was read. Mutations: the early read's items left out of
-    `_read`'s `found` → no profile, every alert `failed` → fails; the early read sent for a batch
-    that fits one page (`early = True`) → 1 alert takes 2 BatchGetItem → test_call_counts fails;
-    the device Query of a customer dropped → nothing pushed → fails."""
+    preferences, badge and device list are read in a page of their own while the claims'
+    transaction runs (the same two BatchGetItem calls as one read after it; no device Query). Each
+    alert reaches each phone once, with the badge that was read. Mutations: the early read's items
+    left out of `_read`'s `found` → no profile, every alert `failed` → fails; the early read sent for
+    a batch that fits one page (`early = True`) → 1 alert takes 2 BatchGetItem → test_call_counts
+    fails; the device list's key left out of `_context_keys` → a Query → fails."""
     from bench.common import calls, count_dynamodb_calls
 
     if not getattr(count_dynamodb_calls, "_installed", False):
@@ -447,7 +451,7 @@ def test_a_full_batch_reads_its_customers_with_the_claims_and_pushes_each_alert_
     with calls() as seen:
         statuses = delivery.deliver([(cid, a) for a in alerts])
     assert statuses == {a: "sent" for a in alerts}
-    assert dict(seen) == {"TransactWriteItems": 2, "BatchGetItem": 2, "Query": 1}
+    assert dict(seen) == {"TransactWriteItems": 2, "BatchGetItem": 2}
     badges = set()
     for phone in phones:
         pushed = fcm.delivered_to(_tok(phone))

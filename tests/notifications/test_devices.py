@@ -175,8 +175,10 @@ def test_ending_a_session_by_any_path_unregisters_its_devices(api, app_module, e
         {"customer_number": enrolled.customer["customer_number"], "reason": "lost_phone"}, None
     )
     from chalicelib.notifications import devices
+    from tests.notifications.test_device_list import listed
 
     assert devices.list_devices(customer_id=enrolled.customer["customer_id"]) == []
+    assert listed(enrolled.customer["customer_id"]) == []  # the fan-out's list, in step
 
 
 def test_two_new_devices_at_once_past_the_cap_both_register(api, enrol, monkeypatch):
