@@ -8,12 +8,17 @@ tantivy, and run none of those modules; what the first request of a route needs 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from chalicelib.common import lazy
 
@@ -103,49 +108,48 @@ def test_a_first_request_runs_what_its_route_needs() -> None:
     assert "pydantic" in result["loaded"]
 
 
-def test_threads_reading_a_module_while_it_first_runs_wait_for_it(tmp_path: Path) -> None:
-    """Eight threads read an attribute of a deferred module whose code takes 0.2 s: each gets it,
-    none sees the module half-run. Mutation: switch the module's class to ModuleType before running
-    its code (what importlib's LazyLoader did before Python 3.12.3) → AttributeError → fails."""
+@pytest.fixture
+def deferred(tmp_path: Path) -> Iterator[Callable[[str], Any]]:
+    """`deferred(source)`: a module of that source in a package of its own, deferred and bound as
+    `from package import module` binds it (not run); forgotten afterwards."""
     package = tmp_path / "deferred_probe"
     package.mkdir()
     (package / "__init__.py").write_text("")
-    (package / "slow.py").write_text("import time\nSTARTED = True\ntime.sleep(0.2)\nVALUE = 42\n")
     sys.path.insert(0, str(tmp_path))
-    try:
-        lazy.defer("deferred_probe.slow")
-        from deferred_probe import slow  # type: ignore[import-not-found]
 
-        assert type(slow) is lazy.DeferredModule  # bound, not run
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            values = list(pool.map(lambda _: slow.VALUE, range(8)))
-        assert values == [42] * 8
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in ("deferred_probe.slow", "deferred_probe"):
-            sys.modules.pop(name, None)
-        lazy.DEFERRED.remove("deferred_probe.slow")
+    def make(source: str) -> Any:
+        (package / "probe.py").write_text(source)
+        lazy.defer("deferred_probe.probe")
+        module = importlib.import_module("deferred_probe").probe
+        assert type(module) is lazy.DeferredModule  # bound, not run
+        return module
+
+    yield make
+    sys.path.remove(str(tmp_path))
+    for name in ("deferred_probe.probe", "deferred_probe"):
+        sys.modules.pop(name, None)
+    if "deferred_probe.probe" in lazy.DEFERRED:
+        lazy.DEFERRED.remove("deferred_probe.probe")
 
 
-def test_a_value_set_on_a_deferred_module_before_its_first_read_is_kept(tmp_path: Path) -> None:
+def test_threads_reading_a_module_while_it_first_runs_wait_for_it(deferred: Callable[[str], Any]) -> None:
+    """Eight threads read an attribute of a deferred module whose code takes 0.2 s: each gets it,
+    none sees the module half-run. Mutation: switch the module's class to ModuleType before running
+    its code (what importlib's LazyLoader did before Python 3.12.3) → AttributeError → fails."""
+    slow = deferred("import time\nSTARTED = True\ntime.sleep(0.2)\nVALUE = 42\n")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        values = list(pool.map(lambda _: slow.VALUE, range(8)))
+    assert values == [42] * 8
+
+
+def test_a_value_set_on_a_deferred_module_before_its_first_read_is_kept(
+    deferred: Callable[[str], Any],
+) -> None:
     """`offers.SHARDS = 16` before anything read `offers`: the module runs first, then takes the
     value (run after, its own `SHARDS = 8` would silently win). Mutation: drop
     DeferredModule.__setattr__ → 8 → fails."""
-    package = tmp_path / "deferred_setting"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "tuned.py").write_text("SHARDS = 8\n")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        lazy.defer("deferred_setting.tuned")
-        from deferred_setting import tuned  # type: ignore[import-not-found]
-
-        tuned.SHARDS = 16
-        assert tuned.SHARDS == 16
-        del tuned.SHARDS
-        assert not hasattr(tuned, "SHARDS")
-    finally:
-        sys.path.remove(str(tmp_path))
-        for name in ("deferred_setting.tuned", "deferred_setting"):
-            sys.modules.pop(name, None)
-        lazy.DEFERRED.remove("deferred_setting.tuned")
+    tuned = deferred("SHARDS = 8\n")
+    tuned.SHARDS = 16
+    assert tuned.SHARDS == 16
+    del tuned.SHARDS
+    assert not hasattr(tuned, "SHARDS")
